@@ -1,0 +1,1 @@
+"""landau-bench: certificates (see README)."""

@@ -1,0 +1,1 @@
+"""landau-bench: harness (see README)."""

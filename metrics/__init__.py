@@ -1,0 +1,1 @@
+"""landau-bench: metrics (see README)."""

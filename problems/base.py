@@ -1,0 +1,139 @@
+"""The `Problem` contract: the equation's data, exact samplers and exact references.
+
+A problem knows nothing of solvers or metrics. Every constant is a dataclass field, so a user
+overrides any of them with `get_problem(name, C=1.0)` (a `dataclasses.replace`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+
+def make_generator(seed: int) -> torch.Generator:
+    """A CPU torch.Generator seeded with `seed`: the only source of randomness in samplers."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    g = torch.Generator(device="cpu")
+    g.manual_seed(seed)
+    return g
+
+
+def uniform_directions(n: int, d: int, gen: torch.Generator) -> torch.Tensor:
+    """n unit vectors uniform on the sphere S^{d-1} (normalised standard Gaussians), float64."""
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+class NoExactReference(NotImplementedError):
+    """Raised when a quantity is asked of a problem that has no exact value for it."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Base class of the six problems (DESIGN.md section 3).
+
+    Fields: `name`, `dim`, `gamma`, `C` (kernel A(z) = C |z|^gamma (|z|^2 I - z z^T)), `t0`,
+    `snapshot_times` (the last one is the horizon T), `kde_bandwidth`, `paper_n` (SBP/Blob N of
+    the paper's Table 1), `paper_n_pinn` (PINN-PM N, Appendix B.2), `grid_box` and
+    `grid_points` (the evaluation grid of the KDE error: `grid_points` per axis on the box).
+    """
+
+    name: str
+    dim: int
+    gamma: float
+    C: float
+    t0: float
+    snapshot_times: tuple[float, ...]
+    kde_bandwidth: float
+    paper_n: int
+    grid_box: tuple[tuple[float, float], ...]
+    grid_points: int
+    paper_n_pinn: int = 1000
+    #: True when density, score, sample_at and mean_field_drift are exact for every t
+    has_exact_solution: bool = field(default=False, init=False)
+
+    def __post_init__(self):
+        if len(self.grid_box) != self.dim:
+            raise ValueError(f"{self.name}: grid_box has {len(self.grid_box)} axes, dim is {self.dim}")
+        if not self.snapshot_times or min(self.snapshot_times) < self.t0:
+            raise ValueError(f"{self.name}: snapshot_times {self.snapshot_times} must be >= t0 = {self.t0}")
+        if self.C <= 0:
+            raise ValueError(f"{self.name}: C must be positive, got {self.C}")
+
+    # ------------------------------------------------------------------ basic data
+    @property
+    def T(self) -> float:
+        """Final time: the last snapshot time."""
+        return float(max(self.snapshot_times))
+
+    def replace(self, **overrides) -> "Problem":
+        """A copy with some fields overridden (e.g. `C=1.0`)."""
+        return dataclasses.replace(self, **overrides)
+
+    def eval_grid(self, dtype=torch.float64) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The tensor-product evaluation grid: (points (M, d) in 'ij' order, per-axis nodes)."""
+        axes = [torch.linspace(lo, hi, self.grid_points, dtype=dtype) for lo, hi in self.grid_box]
+        mesh = torch.meshgrid(*axes, indexing="ij")
+        return torch.stack([m.reshape(-1) for m in mesh], dim=1), axes
+
+    def grid_cell_volume(self) -> float:
+        """Volume of one cell of the evaluation grid."""
+        return math.prod((hi - lo) / (self.grid_points - 1) for lo, hi in self.grid_box)
+
+    # ------------------------------------------------------------------ t0 data (all problems)
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """Exact i.i.d. samples of f at t0: an (n, d) float64 tensor drawn from torch.Generator(seed)."""
+        if not isinstance(n, int) or n <= 0:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        return self._sample0(n, make_generator(seed))
+
+    def _sample0(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def initial_density(self, v: torch.Tensor) -> torch.Tensor:
+        """f(v, t0), normalised, for v of shape (..., d)."""
+        raise NotImplementedError
+
+    def initial_score(self, v: torch.Tensor) -> torch.Tensor:
+        """grad_v log f(v, t0) for v of shape (..., d)."""
+        raise NotImplementedError
+
+    def initial_mean(self) -> torch.Tensor:
+        """Exact mean of f at t0, (d,) float64."""
+        raise NotImplementedError
+
+    def initial_covariance(self) -> torch.Tensor:
+        """Exact covariance of f at t0, (d, d) float64."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ exact solution (BKW)
+    def density(self, v: torch.Tensor, t: float) -> torch.Tensor:
+        """Exact f(v, t) (problems with `has_exact_solution`; at t = t0 every problem has it)."""
+        if t == self.t0:
+            return self.initial_density(v)
+        raise NoExactReference(f"{self.name} has no exact density at t = {t} (only at t0 = {self.t0})")
+
+    def score(self, v: torch.Tensor, t: float) -> torch.Tensor:
+        """Exact score grad_v log f(v, t) (problems with `has_exact_solution`; all at t0)."""
+        if t == self.t0:
+            return self.initial_score(v)
+        raise NoExactReference(f"{self.name} has no exact score at t = {t} (only at t0 = {self.t0})")
+
+    def sample_at(self, t: float, n: int, seed: int) -> torch.Tensor:
+        """Exact i.i.d. samples of f(., t) (problems with `has_exact_solution`; all at t0)."""
+        if t == self.t0:
+            return self.sample(n, seed)
+        raise NoExactReference(f"{self.name} has no exact sampler at t = {t} (only at t0 = {self.t0})")
+
+    def mean_field_drift(self, v: torch.Tensor, t: float) -> torch.Tensor:
+        """Exact velocity U[f_t](v) of the characteristics (problems with `has_exact_solution`)."""
+        raise NoExactReference(f"{self.name} has no exact mean-field drift")
+
+    def describe(self) -> str:
+        """One line: name, dimension, kernel, time window, reference."""
+        ref = "exact solution" if self.has_exact_solution else "exact t0 data and invariants"
+        return (f"{self.name}: d={self.dim}, gamma={self.gamma:g}, C={self.C:.6g}, "
+                f"t in [{self.t0:g}, {self.T:g}], snapshots {list(self.snapshot_times)}, {ref}")

@@ -1,0 +1,1 @@
+"""landau-bench: solvers (see README)."""
