@@ -1,1 +1,19 @@
-"""landau-bench: metrics (see README)."""
+"""Measurements: W1 (POT), KDE L2 and its floors, RFD, trajectory error, invariants, exact moments.
+
+Plain functions on tensors, one job each. Metrics may read problems' exact references; they
+never import solvers.
+"""
+from .errors import mean_squared_distance, rfd, trajectory_error
+from .invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum, momentum_drift
+from .kde import (kde_l2, kde_l2_bias_floor, kde_l2_mc_floor, kde_on_axes, relative_l2,
+                  smoothed_density)
+from .moments import cov_err, exact_covariance, exact_fourth_moment, moment4_err
+from .wasserstein import MAX_EXACT_POINTS, w1, w1_mc_floor, w1_subsampled
+
+__all__ = [
+    "MAX_EXACT_POINTS", "cov_err", "energy_drift", "entropy_dissipation", "exact_covariance",
+    "exact_fourth_moment", "kde_l2", "kde_l2_bias_floor", "kde_l2_mc_floor", "kde_on_axes",
+    "kinetic_energy", "mean_squared_distance", "moment4_err", "momentum", "momentum_drift",
+    "relative_l2", "rfd", "smoothed_density", "trajectory_error", "w1", "w1_mc_floor",
+    "w1_subsampled",
+]

@@ -80,6 +80,16 @@ class BKW(Problem):
     def initial_covariance(self):
         return torch.eye(self.dim, dtype=torch.float64)
 
+    def central_moment4(self, t: float) -> float:
+        """E|v|^4 = P d(d+2) K^2 + Q d K * K^2 (d+2)(d+4) (chi^2 moments of the two components)."""
+        K, P, Q = self._pq(t)
+        d = self.dim
+        return P * d * (d + 2) * K**2 + Q * d * K * K**2 * (d + 2) * (d + 4)
+
+    def initial_central_moment4(self) -> float:
+        """E|v|^4 at t0."""
+        return self.central_moment4(self.t0)
+
     def _sample_t(self, t: float, n: int, gen: torch.Generator) -> torch.Tensor:
         K, P, Q = self._pq(t)
         d = self.dim

@@ -107,6 +107,17 @@ class ProductMixture(Problem):
             var.append((w * (sd**2 + mu**2)).sum() - m**2)
         return torch.diag(torch.stack(var))
 
+    def initial_central_moment4(self) -> float:
+        """E|V - m|^4 = sum_a c4_a + sum_{a != b} var_a var_b, per axis
+        c4_a = sum_k w_k (delta^4 + 6 delta^2 sd^2 + 3 sd^4), delta = mu_k - m_a."""
+        c4, var = [], []
+        for a in range(self.dim):
+            w, mu, sd = self._axis(a, torch.zeros(1, dtype=torch.float64))
+            delta = mu - (w * mu).sum()
+            c4.append(float((w * (delta**4 + 6 * delta**2 * sd**2 + 3 * sd**4)).sum()))
+            var.append(float((w * (delta**2 + sd**2)).sum()))
+        return sum(c4) + sum(var) ** 2 - sum(x * x for x in var)
+
     def _sample0(self, n, gen):
         cols = []
         for a in range(self.dim):

@@ -104,6 +104,10 @@ class Truncated(Problem):
     def initial_covariance(self):
         return (self.eta**2 + 2) / 2 * torch.eye(self.dim, dtype=torch.float64)
 
+    def initial_central_moment4(self) -> float:
+        """E|v|^4 = E(eta^2 + 2E)^2 = eta^4 + 4 eta^2 + 8 with E ~ Exp(1)."""
+        return self.eta**4 + 4 * self.eta**2 + 8
+
     def _sample0(self, n, gen):
         if self.dim != 2:
             raise ValueError(f"{self.name}: the truncated sampler is for d = 2, got {self.dim}")

@@ -1,0 +1,93 @@
+"""Gaussian KDE on the problem's tensor-product grid, its relative L2 error and its two floors.
+
+The Gaussian kernel factorises over coordinates, exp(-|g - x|^2/2h^2) = prod_a exp(-(g_a - x_a)^2/2h^2),
+so the KDE on a tensor grid is a matrix product: 2D: E1 E2^T, 3D: (E1 * E2) E3^T with
+E_a[i, p] = exp(-(g_ai - x_pa)^2 / 2h^2). This is exact (no binning, no FFT): the only error
+is float64 round-off. Particles are processed in chunks so memory stays bounded.
+
+Floors (the measuring stick's own error, reported beside every KDE number):
+* `kde_l2_bias_floor`: ||K_h * f - f|| / ||f||, exact density, infinitely many particles.
+  K_h * f(x) = E_Z f(x + h Z) is evaluated by tensor Gauss-Hermite quadrature (`GH_NODES` a
+  dimension; exact for polynomial-times-Gaussian f such as BKW up to round-off).
+* `kde_l2_mc_floor`: the KDE error of n exact i.i.d. samples at the same n and bandwidth.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from problems import Problem
+
+CHUNK = 8192
+GH_NODES = 10
+
+
+def kde_on_axes(particles: torch.Tensor, axes: list[torch.Tensor], h: float) -> torch.Tensor:
+    """Gaussian KDE fhat(g) = (1/n) sum_p N(g; x_p, h^2 I) on the tensor grid of `axes` ('ij').
+
+    Returns a tensor of shape (len(axes[0]), ..., len(axes[d-1])), float64.
+    """
+    x = particles.detach().to(torch.float64).cpu()
+    n, d = x.shape
+    if d != len(axes) or d not in (1, 2, 3):
+        raise ValueError(f"KDE needs 1-3 axes matching the particles' dimension, got {len(axes)} axes, d = {d}")
+    shape = [len(a) for a in axes]
+    out = torch.zeros(math.prod(shape[:-1]), shape[-1], dtype=torch.float64)
+    for start in range(0, n, CHUNK):
+        xc = x[start:start + CHUNK]
+        e = [torch.exp(-(a.to(torch.float64)[:, None] - xc[None, :, k]) ** 2 / (2 * h * h)) for k, a in enumerate(axes)]
+        lead = e[0]
+        for ek in e[1:-1]:
+            lead = (lead[:, None, :] * ek[None, :, :]).reshape(-1, xc.shape[0])
+        out += lead @ e[-1].T if d > 1 else lead.sum(1, keepdim=True).T
+    norm = n * (2 * math.pi * h * h) ** (d / 2)
+    return (out / norm).reshape(shape)
+
+
+def relative_l2(approx: torch.Tensor, exact: torch.Tensor) -> float:
+    """||approx - exact||_2 / ||exact||_2 on the grid (the cell volume cancels)."""
+    return float((approx - exact).norm() / exact.norm())
+
+
+def exact_on_grid(problem: Problem, t: float) -> torch.Tensor:
+    """The exact density f(., t) on the problem's evaluation grid, shaped like the KDE."""
+    pts, axes = problem.eval_grid()
+    return problem.density(pts, t).reshape([len(a) for a in axes])
+
+
+def kde_l2(particles: torch.Tensor, problem: Problem, t: float, bandwidth: float | None = None) -> float:
+    """Relative L2 error of the KDE of `particles` against the exact f(., t) on the problem grid."""
+    h = problem.kde_bandwidth if bandwidth is None else bandwidth
+    _, axes = problem.eval_grid()
+    return relative_l2(kde_on_axes(particles, axes, h), exact_on_grid(problem, t))
+
+
+def smoothed_density(problem: Problem, points: torch.Tensor, t: float, h: float) -> torch.Tensor:
+    """(K_h * f)(x) = E_{Z ~ N(0, I)} f(x + h Z) by tensor Gauss-Hermite quadrature."""
+    z1, w1 = np.polynomial.hermite_e.hermegauss(GH_NODES)  # weight exp(-z^2/2)
+    w1 = w1 / math.sqrt(2 * math.pi)
+    d = points.shape[1]
+    zs = torch.from_numpy(np.stack(np.meshgrid(*([z1] * d), indexing="ij"), -1).reshape(-1, d))
+    ws = torch.from_numpy(np.prod(np.stack(np.meshgrid(*([w1] * d), indexing="ij"), -1).reshape(-1, d), axis=1))
+    out = torch.empty(points.shape[0], dtype=torch.float64)
+    step = max(1, 2_000_000 // zs.shape[0])
+    for start in range(0, points.shape[0], step):
+        p = points[start:start + step]
+        vals = problem.density((p[:, None, :] + h * zs[None]).reshape(-1, d), t).reshape(p.shape[0], -1)
+        out[start:start + step] = vals @ ws
+    return out
+
+
+def kde_l2_bias_floor(problem: Problem, t: float, bandwidth: float | None = None) -> float:
+    """||K_h * f - f|| / ||f|| on the problem grid: the KDE error with infinitely many exact samples."""
+    h = problem.kde_bandwidth if bandwidth is None else bandwidth
+    pts, axes = problem.eval_grid()
+    shape = [len(a) for a in axes]
+    return relative_l2(smoothed_density(problem, pts, t, h).reshape(shape), exact_on_grid(problem, t))
+
+
+def kde_l2_mc_floor(problem: Problem, t: float, n: int, seed: int = 0, bandwidth: float | None = None) -> float:
+    """KDE relative L2 error of n exact i.i.d. samples of f(., t) (same n and bandwidth as a solver)."""
+    return kde_l2(problem.sample_at(t, n, seed=seed + 20_000), problem, t, bandwidth)
