@@ -1,0 +1,150 @@
+"""sbp: the score-based particle method of Huang & Wang (JCP 2025), paper eq. 2.8.
+
+Per time step: the score net (SiLU MLP, width 32, depth 3), warm-started from the previous
+step, takes `iters_per_step` Adam steps of implicit score matching (exact divergence) on the
+current particles; then explicit Euler v <- v + dt U(v, s_theta(v)) with the particle drift of
+paper eq. 2.7 (`problems.drift`: O(N) for gamma = 0). Before the first step the net is fitted
+to the known initial score by least squares (`init_iters` Adam steps).
+
+Options: dt, iters_per_step, lr, width, depth, `random_batch` (drift within random batches of
+that size, Carrillo-Jin-Li-Zhu; 0 = off), and `score="exact"` (the analytic score instead of
+the net, for verification; needs a problem with an exact score).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from problems import NoExactReference, drift, make_generator
+
+from .base import Solver, Stopwatch, Trajectory, initial_particles, reduced_dt, resolve_device
+from .networks import mlp, seeded
+from .registry import register_solver
+from .score_matching import ism_loss
+from .stepping import euler_integrate
+
+
+@dataclass(frozen=True)
+class SBPConfig:
+    n: int = 22_500
+    dt: float = 0.01
+    iters_per_step: int = 25
+    lr: float = 1e-4
+    width: int = 32
+    depth: int = 3
+    init_iters: int = 2_000
+    init_lr: float = 1e-3
+    score: str = "net"  # or "exact"
+    random_batch: int = 0
+    dtype: str = "float64"
+
+
+def random_batch_drift(v, s, gamma, C, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """Drift computed within a random partition into batches of `batch` particles (N divisible).
+
+    Each batch is its own small particle system, so momentum and energy are still conserved.
+    """
+    n, d = v.shape
+    if n % batch:
+        raise ValueError(f"random_batch {batch} must divide N = {n}")
+    perm = torch.randperm(n, generator=gen).to(v.device)
+    u = drift(v[perm].view(n // batch, batch, d), s[perm].view(n // batch, batch, d), gamma, C)
+    out = torch.empty_like(v)
+    out[perm] = u.reshape(n, d)
+    return out
+
+
+@register_solver("sbp")
+class SBP(Solver):
+    """Score-based particle method with a per-step, warm-started ISM score net."""
+
+    Config = SBPConfig
+    has_score = True
+    needs_gpu_for_paper = True
+
+    @classmethod
+    def _profile(cls, profile, problem):
+        if profile == "smoke":
+            return SBPConfig(n=300, dt=reduced_dt("smoke", problem), iters_per_step=3, init_iters=100, lr=1e-3)
+        if profile == "quick":
+            return SBPConfig(n=1_000, dt=reduced_dt("quick", problem), iters_per_step=10, init_iters=500, lr=5e-4)
+        return SBPConfig(n=problem.paper_n, dt=0.01, iters_per_step=25, init_iters=2_000, lr=1e-4, dtype="float32")
+
+    def solve(self, problem, seed=0, device="cpu", initial=None, progress=False):
+        cfg = self.config
+        if cfg.score not in ("net", "exact"):
+            raise ValueError(f"unknown score {cfg.score!r}; valid: net, exact")
+        dev, dtype = resolve_device(device), getattr(torch, cfg.dtype)
+        sw = Stopwatch()
+        gen = make_generator(seed + 7_000)
+        with sw("setup"):
+            v0 = initial_particles(problem, cfg.n, seed, initial)
+            v = v0.to(dev, dtype)
+        info = {"ism_loss": []}
+
+        if cfg.score == "exact":
+            if not problem.has_exact_solution:
+                raise NoExactReference(f"score='exact' needs an exact score; {problem.name} has none")
+
+            def score(x, t):
+                return problem.score(x, t)
+
+            def fit(x, t):
+                return None
+        else:
+            net = seeded(lambda: mlp(problem.dim, problem.dim, cfg.width, cfg.depth), seed, dev, dtype)
+            with sw("training"):
+                target = problem.initial_score(v)
+                opt = torch.optim.Adam(net.parameters(), lr=cfg.init_lr)
+                for _ in range(cfg.init_iters):
+                    opt.zero_grad(set_to_none=True)
+                    loss = ((net(v) - target) ** 2).sum(-1).mean()
+                    loss.backward()
+                    opt.step()
+                info["init_fit_mse"] = loss.item()
+            opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+
+            def fit(x, t):
+                with sw("training"):
+                    for _ in range(cfg.iters_per_step):
+                        opt.zero_grad(set_to_none=True)
+                        loss = ism_loss(net, x)
+                        loss.backward()
+                        opt.step()
+                    info["ism_loss"].append(loss.item())
+
+            def score(x, t):
+                with torch.no_grad():
+                    return net(x)
+
+        fitted_at = {"t": None}
+
+        def velocity(x, t):
+            if fitted_at["t"] != t:
+                fit(x, t)
+            s = score(x, t)
+            with sw("drift"):
+                if cfg.random_batch:
+                    return random_batch_drift(x, s, problem.gamma, problem.C, cfg.random_batch, gen)
+                return drift(x, s, problem.gamma, problem.C)
+
+        times, snaps, scores = [], [], []
+
+        def on_snapshot(t, x):
+            if cfg.score == "net" and t != problem.t0:
+                fit(x, t)  # train on the snapshot particles before reporting their score
+                fitted_at["t"] = t
+            times.append(t)
+            snaps.append(x.detach().to("cpu", torch.float64).clone())
+            scores.append(score(x, t).detach().to("cpu", torch.float64))
+
+        trained_before_loop = sw.times.get("training", 0.0)
+        with sw("stepping"):
+            _, steps = euler_integrate(v, problem.t0, problem.snapshot_times, cfg.dt, velocity, on_snapshot,
+                                       progress, desc=f"sbp {problem.name}")
+        sw.times["stepping"] -= sw.times.get("training", 0.0) - trained_before_loop  # disjoint phases
+        info["steps"] = steps
+        info["ism_loss_final"] = info["ism_loss"][-1] if info["ism_loss"] else None
+        info.pop("ism_loss")
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info)
