@@ -1,1 +1,1 @@
-"""landau-bench: harness (see README)."""
+"""The harness: connects problems, solvers and metrics; CLI, runner, result store, tables, figures."""

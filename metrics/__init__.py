@@ -10,8 +10,12 @@ from .kde import (kde_l2, kde_l2_bias_floor, kde_l2_mc_floor, kde_on_axes, relat
 from .moments import cov_err, exact_covariance, exact_fourth_moment, moment4_err
 from .wasserstein import MAX_EXACT_POINTS, w1, w1_mc_floor, w1_subsampled
 
+#: metric names as they appear in result tables (the harness's long format)
+METRIC_NAMES = ["w1", "w1_mc_floor", "kde_l2", "kde_l2_bias_floor", "kde_l2_mc_floor", "rfd", "trajectory_error",
+                "kinetic_energy", "energy_drift", "momentum_drift", "entropy_dissipation", "cov_err", "moment4_err"]
+
 __all__ = [
-    "MAX_EXACT_POINTS", "cov_err", "energy_drift", "entropy_dissipation", "exact_covariance",
+    "METRIC_NAMES", "MAX_EXACT_POINTS", "cov_err", "energy_drift", "entropy_dissipation", "exact_covariance",
     "exact_fourth_moment", "kde_l2", "kde_l2_bias_floor", "kde_l2_mc_floor", "kde_on_axes",
     "kinetic_energy", "mean_squared_distance", "moment4_err", "momentum", "momentum_drift",
     "relative_l2", "rfd", "smoothed_density", "trajectory_error", "w1", "w1_mc_floor",

@@ -1,0 +1,68 @@
+"""Connects solvers and metrics: every metric that applies to a trajectory, as long-format rows.
+
+Rows are dicts {t, metric, value}. What applies depends on the problem's references:
+* exact solution (BKW): w1 vs exact samples of the same n with w1_mc_floor beside it; kde_l2
+  with kde_l2_bias_floor and kde_l2_mc_floor; rfd (if the solver has a score);
+  trajectory_error vs the exact characteristics from the solver's own initial particles
+  (protocol P1; exact_flow is cheap, so every solver gets its own reference).
+* Maxwell (gamma = 0): cov_err and moment4_err from the closed moment system.
+* always: kinetic_energy, energy_drift, momentum_drift; entropy_dissipation with the solver's score.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+import metrics
+from problems import Problem
+from solvers import Trajectory
+from solvers.exact_flow import integrate_characteristics
+
+W1_MAX_EXACT = 4_000  # exact W1 up to this n a side; above, the mean over subsamples of this size
+
+
+@lru_cache(maxsize=64)
+def _bias_floor(problem: Problem, t: float) -> float:
+    return metrics.kde_l2_bias_floor(problem, t)
+
+
+def _w1_rows(x: torch.Tensor, problem: Problem, t: float, seed: int) -> list[tuple[str, float]]:
+    n = x.shape[0]
+    if n <= W1_MAX_EXACT:
+        ref = problem.sample_at(t, n, seed + 30_000)
+        return [("w1", metrics.w1(x, ref)), ("w1_mc_floor", metrics.w1_mc_floor(problem, t, n, seed))]
+    m = W1_MAX_EXACT
+    ref = problem.sample_at(t, n, seed + 30_000)
+    mean, _ = metrics.w1_subsampled(x, ref, m=m, repeats=3, seed=seed)
+    return [(f"w1_sub{m}", mean), (f"w1_sub{m}_mc_floor", metrics.w1_mc_floor(problem, t, m, seed))]
+
+
+def evaluate(traj: Trajectory, problem: Problem, seed: int) -> list[dict]:
+    """All applicable metrics of `traj` at each snapshot time, as rows {t, metric, value}."""
+    rows: list[dict] = []
+    add = lambda t, name, value: rows.append({"t": float(t), "metric": name, "value": float(value)})
+    v0 = traj.initial
+    refs = {}
+    if problem.has_exact_solution:
+        refs = dict(zip(sorted(traj.times), integrate_characteristics(problem, v0, sorted(traj.times), 1e-10, 1e-12)))
+    for t, x, s in zip(traj.times, traj.particles, traj.scores):
+        add(t, "kinetic_energy", metrics.kinetic_energy(x))
+        add(t, "energy_drift", metrics.energy_drift(x, v0))
+        add(t, "momentum_drift", metrics.momentum_drift(x, v0))
+        if s is not None:
+            add(t, "entropy_dissipation", metrics.entropy_dissipation(x, s, problem.gamma, problem.C))
+        if problem.gamma == 0:
+            add(t, "cov_err", metrics.cov_err(x, problem, t))
+            if hasattr(problem, "initial_central_moment4"):
+                add(t, "moment4_err", metrics.moment4_err(x, problem, t))
+        if problem.has_exact_solution:
+            for name, value in _w1_rows(x, problem, t, seed):
+                add(t, name, value)
+            add(t, "kde_l2", metrics.kde_l2(x, problem, t))
+            add(t, "kde_l2_bias_floor", _bias_floor(problem, t))
+            add(t, "kde_l2_mc_floor", metrics.kde_l2_mc_floor(problem, t, x.shape[0], seed))
+            add(t, "trajectory_error", metrics.trajectory_error(x, refs[t]))
+            if s is not None:
+                add(t, "rfd", metrics.rfd(s, problem.score(x, t), x))
+    return rows

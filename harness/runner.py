@@ -1,0 +1,116 @@
+"""Runs cells (solver, problem, seed), isolating failures, and writes the run directory.
+
+A cell's record holds its config, metric rows, wall-time breakdown and status. A cell whose
+record says 'ok' is skipped on resume; any exception (including non-finite particles) is
+recorded as 'failed' with its message and the run goes on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+import problems
+import solvers
+
+from . import store
+from .evaluate import evaluate
+from .figures import write_figures
+from .plugins import load_plugins
+from .summary import render_summary
+
+
+def plan(solver_names, problem_names, seeds) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """(cells, skipped reasons) for every applicable solver x problem x seed."""
+    cells, skipped = [], []
+    for p_name in problem_names:
+        problem = problems.get_problem(p_name)
+        for s_name in solver_names:
+            ok, why = solvers.get_solver(s_name).applies_to(problem)
+            if not ok:
+                skipped.append(f"{s_name} on {p_name}: {why}")
+                continue
+            cells.extend((s_name, p_name, seed) for seed in seeds)
+    return cells, skipped
+
+
+def run_cell(solver_name: str, problem_name: str, seed: int, profile: str, device: str,
+             progress: bool = False) -> dict:
+    """Solve and evaluate one cell; never raises (a failure becomes a 'failed' record)."""
+    record = {"solver": solver_name, "problem": problem_name, "seed": seed, "profile": profile}
+    t_start = time.perf_counter()
+    try:
+        problem = problems.get_problem(problem_name)
+        cls = solvers.get_solver(solver_name)
+        cfg = cls.profile_config(profile, problem)
+        record["config"] = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
+        traj = cls(cfg).solve(problem, seed=seed, device=device, progress=progress)
+        t_eval = time.perf_counter()
+        rows = evaluate(traj, problem, seed)
+        bad = [r for r in rows if not math.isfinite(r["value"])]
+        if bad:
+            raise FloatingPointError(f"non-finite metric {bad[0]['metric']} at t = {bad[0]['t']}")
+        record.update(status="ok", rows=rows, wall_time={**traj.wall_time, "evaluation": time.perf_counter() - t_eval},
+                      info={k: v for k, v in traj.info.items() if isinstance(v, (int, float, str, type(None)))})
+    except Exception as exc:  # recorded, the run goes on
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc(limit=6))
+    record["total_s"] = time.perf_counter() - t_start
+    return record
+
+
+def _worker_init(plugin_files: list[str]) -> None:
+    torch.set_num_threads(1)
+    load_plugins(plugin_files)
+
+
+def rebuild_outputs(run_dir: Path) -> dict:
+    """Write metrics.{csv,parquet}, timings.csv, failures, summary.md and figures from cell files."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    table, timings, failures = store.collect_tables(run_dir)
+    store.atomic_write_frame(table, run_dir / "metrics.csv")
+    store.atomic_write_frame(table, run_dir / "metrics.parquet")
+    store.atomic_write_frame(timings, run_dir / "timings.csv")
+    store.atomic_write_text(run_dir / "summary.md", render_summary(table, timings, failures, manifest))
+    write_figures(table, run_dir / "figures")
+    return {"rows": len(table), "failed": len(failures)}
+
+
+def run(cells, run_dir: Path, config: dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
+        echo=print) -> dict:
+    """Run every cell not already finished in run_dir; returns counts {done, skipped, failed}."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {"config": config, "provenance": store.provenance(config["device"]), "cells": [list(c) for c in cells]}
+    store.atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
+    todo = [c for c in cells if (store.read_cell(run_dir, *c) or {}).get("status") != "ok"]
+    counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
+    bar = tqdm(total=len(todo), desc="cells", disable=quiet, unit="cell")
+
+    def finish(rec):
+        store.write_cell(run_dir, rec)
+        bar.update(1)
+        if rec["status"] != "ok":
+            counts["failed"] += 1
+            echo(f"FAILED {rec['solver']} / {rec['problem']} / seed {rec['seed']}: {rec['error']}")
+        elif not quiet:
+            bar.write(f"ok {rec['solver']} / {rec['problem']} / seed {rec['seed']} ({rec['total_s']:.1f} s)")
+
+    if jobs <= 1:
+        for c in todo:
+            bar.set_postfix_str(f"{c[0]}/{c[1]}/seed{c[2]}")
+            finish(run_cell(*c, config["profile"], config["device"], progress=not quiet))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(list(plugin_files),)) as ex:
+            futures = [ex.submit(run_cell, *c, config["profile"], config["device"]) for c in todo]
+            for fut in as_completed(futures):
+                finish(fut.result())
+    bar.close()
+    rebuild_outputs(run_dir)
+    return counts

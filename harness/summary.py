@@ -1,0 +1,72 @@
+"""summary.md from the stored long table: per problem, solvers as rows, metric@t as columns.
+
+Mean over seeds, with the standard deviation over seeds when there are several. Floors stand
+right after the metric they belong to. Built only from files in the run directory, so
+`report` reproduces it byte for byte.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+#: metrics shown, in order; each followed by its floors where present
+SHOWN = ["w1", "w1_mc_floor", "w1_sub4000", "w1_sub4000_mc_floor", "kde_l2", "kde_l2_bias_floor",
+         "kde_l2_mc_floor", "trajectory_error", "rfd", "cov_err", "moment4_err", "energy_drift",
+         "momentum_drift", "entropy_dissipation"]
+
+
+def _fmt(mean: float, std: float) -> str:
+    if not math.isfinite(mean):
+        return "nan"
+    s = f"{mean:.4g}"
+    return s if not math.isfinite(std) else f"{s} ± {std:.2g}"
+
+
+def problem_table(df: pd.DataFrame) -> str:
+    """Markdown table for one problem's rows."""
+    g = df.groupby(["solver", "metric", "t"])["value"]
+    stats = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "count": g.count()}).reset_index()
+    metrics_here = [m for m in SHOWN if m in set(stats.metric)]
+    times = sorted(stats.t.unique())
+    cols = [(m, t) for m in metrics_here for t in times if ((stats.metric == m) & (stats.t == t)).any()]
+    header = "| solver | " + " | ".join(f"{m} @ t={t:g}" for m, t in cols) + " |"
+    lines = [header, "|---" * (len(cols) + 1) + "|"]
+    for solver in sorted(stats.solver.unique()):
+        cells = []
+        for m, t in cols:
+            hit = stats[(stats.solver == solver) & (stats.metric == m) & (stats.t == t)]
+            cells.append("" if hit.empty else _fmt(float(hit["mean"].iloc[0]),
+                                                    float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else float("nan")))
+        lines.append(f"| {solver} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict) -> str:
+    """The whole summary.md text."""
+    cfg = manifest.get("config", {})
+    out = ["# landau-bench summary", "",
+           f"profile `{cfg.get('profile')}`, device `{cfg.get('device')}`, seeds {cfg.get('seeds')}, "
+           f"commit `{manifest.get('provenance', {}).get('git_commit', 'unknown')[:12]}`", "",
+           "Values are means over seeds (± standard deviation over seeds where there are several). "
+           "Floors: `w1_mc_floor` is W1 between two exact samples of the same n; `kde_l2_bias_floor` is "
+           "the KDE error with infinitely many exact samples; `kde_l2_mc_floor` the KDE error of n exact "
+           "samples. A number at its floor is as good as the measurement can tell.", ""]
+    if not table.empty:
+        for problem in sorted(table.problem.unique()):
+            out += [f"## {problem}", "", problem_table(table[table.problem == problem]), ""]
+    if not timings.empty:
+        out += ["## Wall time (s, mean over seeds)", ""]
+        tcols = [c for c in timings.columns if c.endswith("_s")]
+        agg = timings.groupby(["problem", "solver"])[tcols].mean().reset_index()
+        out.append("| problem | solver | " + " | ".join(c[:-2] for c in tcols) + " |")
+        out.append("|---" * (len(tcols) + 2) + "|")
+        for _, r in agg.iterrows():
+            out.append(f"| {r.problem} | {r.solver} | " + " | ".join("" if pd.isna(r[c]) else f"{r[c]:.2f}" for c in tcols) + " |")
+        out.append("")
+    if not failures.empty:
+        out += ["## Failed cells", ""]
+        for _, r in failures.iterrows():
+            out.append(f"- {r.solver} / {r.problem} / seed {r.seed}: {r.error}")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,147 @@
+"""The harness CLI: bad input, resume equals an uninterrupted run, failure isolation, plugins, report."""
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+
+SMALL = ["-s", "sbp", "-s", "blob", "-p", "bkw3d", "--profile", "smoke", "--seeds", "0,1", "--quiet"]
+
+
+def run_cli(*args):
+    return main(list(args))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["-s", "nope", "-p", "bkw2d"], "unknown solver 'nope'; valid solvers: exact_flow, sbp, blob"),
+    (["-s", "sbp", "-p", "nope"], "unknown problem 'nope'; valid problems: bkw2d"),
+    (["--all", "--profile", "fast"], "unknown profile 'fast'; valid profiles: smoke, quick, paper"),
+    (["--all", "--device", "tpu"], "unknown device 'tpu'; valid devices: auto, cpu, cuda"),
+    (["--all", "--seeds", "0,x"], "malformed seeds '0,x'"),
+    (["--all", "--seeds", "-1"], "malformed seeds '-1'"),
+    (["-s", "exact_flow", "-p", "rosenbluth3d"], "solver 'exact_flow' does not apply to 'rosenbluth3d'"),
+    (["--all", "--plugin", "/nonexistent/plug.py"], "plugin file '/nonexistent/plug.py' does not exist"),
+])
+def test_bad_input_gives_one_line_and_exit_2(args, needle, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli("run", *args, "--out", str(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and err.count("\n") == 0 and err.startswith("error: ")
+    assert not out.exists()
+
+
+def test_unwritable_and_nonempty_output_dirs(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert run_cli("run", *SMALL, "--out", str(blocker / "run")) == 2  # a path below a file
+    assert "not writable" in capsys.readouterr().err
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("precious")
+    assert run_cli("run", *SMALL, "--out", str(full)) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (full / "keep.txt").read_text() == "precious" and len(list(full.iterdir())) == 1
+
+
+def test_failing_plugin_import_is_a_usage_error(tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text("raise RuntimeError('boom')\n")
+    assert run_cli("run", "--all", "--plugin", str(bad), "--out", str(tmp_path / "r")) == 2
+    assert "failed to import: RuntimeError: boom" in capsys.readouterr().err
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+    full = tmp_path / "full"
+    assert run_cli("run", *SMALL, "--out", str(full)) == 0
+    # simulate a kill after some cells: keep one finished cell, drop the others
+    part = tmp_path / "part"
+    shutil.copytree(full, part)
+    cells = sorted((part / "cells").glob("*.json"))
+    assert len(cells) == 4
+    kept = cells[0]
+    kept_bytes = kept.read_bytes()
+    for c in cells[1:]:
+        c.unlink()
+    for f in ("metrics.csv", "metrics.parquet", "summary.md"):
+        (part / f).unlink()
+    assert run_cli("run", *SMALL, "--resume", str(part)) == 0
+    assert kept.read_bytes() == kept_bytes  # the finished cell was not recomputed
+    a = pd.read_csv(full / "metrics.csv")
+    b = pd.read_csv(part / "metrics.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_report_reproduces_summary_byte_for_byte(tmp_path):
+    out = tmp_path / "r"
+    assert run_cli("run", *SMALL, "--out", str(out)) == 0
+    before = (out / "summary.md").read_bytes()
+    (out / "summary.md").unlink()
+    assert run_cli("report", str(out)) == 0
+    assert (out / "summary.md").read_bytes() == before
+    assert b"kde_l2_bias_floor" in before and b"w1_mc_floor" in before
+
+
+def test_failing_cell_is_recorded_and_the_run_goes_on(tmp_path):
+    plugin = tmp_path / "explode.py"
+    plugin.write_text(textwrap.dedent("""
+        from solvers import Solver, register_solver
+
+        @register_solver("explode")
+        class Explode(Solver):
+            def solve(self, problem, seed=0, device="cpu", initial=None, progress=False):
+                raise FloatingPointError("particles became non-finite by t = 1")
+    """))
+    out = tmp_path / "r"
+    code = run_cli("run", "-s", "explode", "-s", "sbp", "-p", "bkw3d", "--profile", "smoke", "--quiet",
+                   "--plugin", str(plugin), "--out", str(out))
+    assert code == 1
+    rec = json.loads((out / "cells" / "explode__bkw3d__seed0.json").read_text())
+    assert rec["status"] == "failed" and "non-finite" in rec["error"]
+    table = pd.read_csv(out / "metrics.csv")
+    assert set(table.solver) == {"sbp"}
+    assert "Failed cells" in (out / "summary.md").read_text()
+
+
+def test_plugin_problem_gets_exact_covariance_metric(tmp_path):
+    plugin = tmp_path / "aniso3d.py"
+    plugin.write_text(textwrap.dedent("""
+        import torch
+        from dataclasses import dataclass
+        from problems import Problem, register_problem
+
+        @dataclass(frozen=True)
+        class Gauss3D(Problem):
+            def _sample0(self, n, gen):
+                return torch.randn(n, 3, generator=gen, dtype=torch.float64) * torch.tensor([1.5, 1.0, 0.5], dtype=torch.float64)
+            def initial_covariance(self):
+                return torch.diag(torch.tensor([2.25, 1.0, 0.25], dtype=torch.float64))
+            def initial_mean(self):
+                return torch.zeros(3, dtype=torch.float64)
+            def initial_score(self, v):
+                return -v / torch.tensor([2.25, 1.0, 0.25], dtype=v.dtype)
+
+        @register_problem("aniso_gauss3d")
+        def aniso_gauss3d():
+            return Gauss3D(name="aniso_gauss3d", dim=3, gamma=0.0, C=1/24, t0=0.0, snapshot_times=(0.5, 1.0),
+                           kde_bandwidth=0.15, paper_n=10_000, grid_box=((-4, 4),) * 3, grid_points=20)
+    """))
+    out = tmp_path / "r"
+    code = run_cli("run", "-s", "sbp", "-s", "blob", "-p", "aniso_gauss3d", "--profile", "smoke", "--quiet",
+                   "--plugin", str(plugin), "--out", str(out))
+    assert code == 0
+    table = pd.read_csv(out / "metrics.csv")
+    assert set(table.solver) == {"sbp", "blob"}
+    cov = table[table.metric == "cov_err"]
+    assert len(cov) == 4 and (cov.value < 0.5).all()
+
+
+def test_module_entry_point_lists_everything():
+    res = subprocess.run([sys.executable, "-m", "harness", "list"], capture_output=True, text=True, check=True)
+    for name in ("bkw2d", "truncated2d", "exact_flow", "sbp", "blob", "smoke", "kde_l2"):
+        assert name in res.stdout
