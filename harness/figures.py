@@ -50,3 +50,85 @@ def write_figures(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
                 metric_over_time(table, problem, metric, floor if floor in present else None, path)
                 paths.append(path)
     return paths
+
+
+def _load_cells(run_dir: Path, problem: str, seed: int = 0) -> dict:
+    """{solver: npz arrays} of the cells of `problem` (seed 0) that stored particles."""
+    import numpy as np
+    out = {}
+    for path in sorted((run_dir / "cells").glob(f"*__{problem}__seed{seed}.npz")):
+        out[path.name.split("__")[0]] = dict(np.load(path))
+    return out
+
+
+def write_particle_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
+    """Per problem (seed 0): density slices along the first axis (KDE of each solver's particles,
+    with the exact density where known), particle snapshots (first two coordinates) and score
+    scatter plots (s_1 against v_1, with the exact score where known)."""
+    import numpy as np
+    import torch
+
+    import problems as problem_registry
+    from metrics import kde_on_axes
+
+    paths = []
+    names = sorted({p.name.split("__")[1] for p in (run_dir / "cells").glob("*.npz")})
+    for name in names:
+        try:
+            problem = problem_registry.get_problem(name)
+        except ValueError:
+            continue
+        cells = _load_cells(run_dir, name)
+        if not cells:
+            continue
+        times = list(next(iter(cells.values()))["times"])
+        lo, hi = problem.grid_box[0]
+        xs = torch.linspace(lo, hi, 200, dtype=torch.float64)
+        line = torch.zeros(200, problem.dim, dtype=torch.float64)
+        line[:, 0] = xs
+        # density slices
+        fig, axes = plt.subplots(1, len(times), figsize=(4 * len(times), 3.2), squeeze=False)
+        for k, t in enumerate(times):
+            ax = axes[0, k]
+            for i, (solver, arr) in enumerate(cells.items()):
+                x = torch.from_numpy(arr[f"x{k}"].astype(np.float64))
+                axes_1d = [xs] + [torch.zeros(1, dtype=torch.float64)] * (problem.dim - 1)
+                f = kde_on_axes(x, axes_1d, problem.kde_bandwidth).reshape(-1)
+                ax.plot(xs, f, color=f"C{i}", label=solver)
+            try:
+                ax.plot(xs, problem.density(line, float(t)), "k--", label="exact")
+            except NotImplementedError:
+                pass
+            ax.set_title(f"{name}: f(x, 0{', 0' if problem.dim == 3 else ''}) at t={t:g}", fontsize=9)
+            ax.set_xlabel("v_1")
+        axes[0, 0].legend(fontsize=7)
+        fig.tight_layout()
+        path = fig_dir / f"{name}_density_slices.png"
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+        # particle snapshots and score scatter
+        for kind in ("particles", "scores"):
+            fig, axes = plt.subplots(1, len(times), figsize=(4 * len(times), 3.5), squeeze=False)
+            for k, t in enumerate(times):
+                ax = axes[0, k]
+                for i, (solver, arr) in enumerate(cells.items()):
+                    x = arr[f"x{k}"][:2000]
+                    if kind == "particles":
+                        ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4, color=f"C{i}", label=solver)
+                    elif f"s{k}" in arr:
+                        ax.scatter(x[:, 0], arr[f"s{k}"][:2000, 0], s=2, alpha=0.4, color=f"C{i}", label=solver)
+                if kind == "scores" and problem.has_exact_solution:
+                    x = torch.from_numpy(next(iter(cells.values()))[f"x{k}"][:2000].astype(np.float64))
+                    ax.scatter(x[:, 0], problem.score(x, float(t))[:, 0], s=2, color="k", label="exact")
+                ax.set_title(f"{name}: {kind} at t={t:g}", fontsize=9)
+                ax.set_xlabel("v_1")
+                ax.set_ylabel("v_2" if kind == "particles" else "s_1")
+            axes[0, 0].legend(fontsize=7, markerscale=4)
+            fig.tight_layout()
+            path = fig_dir / f"{name}_{kind}.png"
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+    return paths

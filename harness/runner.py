@@ -22,7 +22,7 @@ import solvers
 
 from . import store
 from .evaluate import evaluate
-from .figures import write_figures
+from .figures import write_figures, write_particle_figures
 from .plugins import load_plugins
 from .summary import render_summary
 
@@ -42,7 +42,7 @@ def plan(solver_names, problem_names, seeds) -> tuple[list[tuple[str, str, int]]
 
 
 def run_cell(solver_name: str, problem_name: str, seed: int, profile: str, device: str,
-             progress: bool = False) -> dict:
+             progress: bool = False, run_dir: str | None = None) -> dict:
     """Solve and evaluate one cell; never raises (a failure becomes a 'failed' record)."""
     record = {"solver": solver_name, "problem": problem_name, "seed": seed, "profile": profile}
     t_start = time.perf_counter()
@@ -54,6 +54,9 @@ def run_cell(solver_name: str, problem_name: str, seed: int, profile: str, devic
         traj = cls(cfg).solve(problem, seed=seed, device=device, progress=progress)
         t_eval = time.perf_counter()
         rows = evaluate(traj, problem, seed)
+        if run_dir is not None:
+            (Path(run_dir) / "cells").mkdir(parents=True, exist_ok=True)
+            store.write_particles(Path(run_dir), solver_name, problem_name, seed, traj)
         bad = [r for r in rows if not math.isfinite(r["value"])]
         if bad:
             raise FloatingPointError(f"non-finite metric {bad[0]['metric']} at t = {bad[0]['t']}")
@@ -80,6 +83,7 @@ def rebuild_outputs(run_dir: Path) -> dict:
     store.atomic_write_frame(timings, run_dir / "timings.csv")
     store.atomic_write_text(run_dir / "summary.md", render_summary(table, timings, failures, manifest))
     write_figures(table, run_dir / "figures")
+    write_particle_figures(run_dir, run_dir / "figures")
     return {"rows": len(table), "failed": len(failures)}
 
 
@@ -105,10 +109,10 @@ def run(cells, run_dir: Path, config: dict, plugin_files=(), jobs: int = 1, quie
     if jobs <= 1:
         for c in todo:
             bar.set_postfix_str(f"{c[0]}/{c[1]}/seed{c[2]}")
-            finish(run_cell(*c, config["profile"], config["device"], progress=not quiet))
+            finish(run_cell(*c, config["profile"], config["device"], progress=not quiet, run_dir=str(run_dir)))
     else:
         with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(list(plugin_files),)) as ex:
-            futures = [ex.submit(run_cell, *c, config["profile"], config["device"]) for c in todo]
+            futures = [ex.submit(run_cell, *c, config["profile"], config["device"], False, str(run_dir)) for c in todo]
             for fut in as_completed(futures):
                 finish(fut.result())
     bar.close()

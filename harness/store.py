@@ -59,6 +59,25 @@ def cell_path(run_dir: Path, solver: str, problem: str, seed: int) -> Path:
     return run_dir / "cells" / f"{cell_id(solver, problem, seed)}.json"
 
 
+def particles_path(run_dir: Path, solver: str, problem: str, seed: int) -> Path:
+    return run_dir / "cells" / f"{cell_id(solver, problem, seed)}.npz"
+
+
+def write_particles(run_dir: Path, solver: str, problem: str, seed: int, traj) -> None:
+    """Snapshot particles and scores (float32) for figures, written atomically."""
+    import numpy as np
+    arrays = {"times": np.array(traj.times)}
+    for k, (x, s) in enumerate(zip(traj.particles, traj.scores)):
+        arrays[f"x{k}"] = x.numpy().astype(np.float32)
+        if s is not None:
+            arrays[f"s{k}"] = s.numpy().astype(np.float32)
+    path = particles_path(run_dir, solver, problem, seed)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    os.close(fd)
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
 def read_cell(run_dir: Path, solver: str, problem: str, seed: int) -> dict | None:
     """The stored record of a cell, or None."""
     path = cell_path(run_dir, solver, problem, seed)

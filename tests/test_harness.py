@@ -145,3 +145,20 @@ def test_module_entry_point_lists_everything():
     res = subprocess.run([sys.executable, "-m", "harness", "list"], capture_output=True, text=True, check=True)
     for name in ("bkw2d", "truncated2d", "exact_flow", "sbp", "blob", "smoke", "kde_l2"):
         assert name in res.stdout
+
+
+def test_smoke_profile_runs_every_applicable_cell(tmp_path):
+    """`run --all --profile smoke` (the CI profile): every solver x applicable problem, no failure."""
+    out = tmp_path / "smoke"
+    assert run_cli("run", "--all", "-s", "exact_flow", "-s", "sbp", "-s", "blob", "--profile", "smoke",
+                   "--quiet", "--out", str(out)) == 0
+    table = pd.read_csv(out / "metrics.csv")
+    cells = set(zip(table.solver, table.problem))
+    expected = {(s, p) for s in ("sbp", "blob") for p in
+                ("bkw2d", "bkw3d", "anisotropic2d", "rosenbluth3d", "gaussian_mixture3d", "truncated2d")}
+    assert cells == expected | {("exact_flow", "bkw2d"), ("exact_flow", "bkw3d")}
+    # the reference solver sits at the Monte Carlo floor; the KDE floors are in the table
+    ef = table[(table.solver == "exact_flow") & (table.problem == "bkw2d")].set_index(["t", "metric"]).value
+    assert ef[(5.0, "w1")] < 1.6 * ef[(5.0, "w1_mc_floor")]
+    assert ef[(5.0, "trajectory_error")] < 1e-12
+    assert len(list((out / "figures").glob("*.png"))) >= 30
