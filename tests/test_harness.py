@@ -162,3 +162,27 @@ def test_smoke_profile_runs_every_applicable_cell(tmp_path):
     assert ef[(5.0, "w1")] < 1.6 * ef[(5.0, "w1_mc_floor")]
     assert ef[(5.0, "trajectory_error")] < 1e-12
     assert len(list((out / "figures").glob("*.png"))) >= 30
+
+
+def test_sigkill_mid_run_then_resume_matches_uninterrupted(tmp_path):
+    """A real kill (SIGKILL) after the first cell file appears, then --resume."""
+    import os
+    import signal
+    import time
+    args = ["-s", "sbp", "-s", "blob", "-p", "bkw3d", "-p", "truncated2d", "--profile", "smoke", "--quiet"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", *args, "--out", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((killed / "cells").glob("*.json")):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = sorted(p.name for p in (killed / "cells").glob("*.json"))
+    assert 1 <= len(done) < 4 and not (killed / "metrics.csv").exists()
+    stamps = {p: (killed / "cells" / p).stat().st_mtime_ns for p in done}
+    assert run_cli("run", *args, "--resume", str(killed)) == 0
+    assert {p: (killed / "cells" / p).stat().st_mtime_ns for p in done} == stamps  # not recomputed
+    full = tmp_path / "full"
+    assert run_cli("run", *args, "--out", str(full)) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(full / "metrics.csv"), pd.read_csv(killed / "metrics.csv"))
