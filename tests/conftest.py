@@ -7,3 +7,22 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_registries():
+    """Plugins and test solvers register into process-global registries: restore them after each test."""
+    import harness.plugins
+    import problems.registry
+    import solvers.registry
+    saved = (dict(problems.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.plugins._LOADED))
+    yield
+    problems.registry._FACTORIES.clear()
+    problems.registry._FACTORIES.update(saved[0])
+    solvers.registry._SOLVERS.clear()
+    solvers.registry._SOLVERS.update(saved[1])
+    harness.plugins._LOADED.clear()
+    harness.plugins._LOADED.update(saved[2])
