@@ -29,11 +29,10 @@ def _bias_floor(problem: Problem, t: float) -> float:
 
 def _w1_rows(x: torch.Tensor, problem: Problem, t: float, seed: int) -> list[tuple[str, float]]:
     n = x.shape[0]
+    ref = problem.sample_at(t, n, seed + 30_000)
     if n <= W1_MAX_EXACT:
-        ref = problem.sample_at(t, n, seed + 30_000)
         return [("w1", metrics.w1(x, ref)), ("w1_mc_floor", metrics.w1_mc_floor(problem, t, n, seed))]
     m = W1_MAX_EXACT
-    ref = problem.sample_at(t, n, seed + 30_000)
     mean, _ = metrics.w1_subsampled(x, ref, m=m, repeats=3, seed=seed)
     return [(f"w1_sub{m}", mean), (f"w1_sub{m}_mc_floor", metrics.w1_mc_floor(problem, t, m, seed))]
 

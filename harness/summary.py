@@ -10,8 +10,10 @@ import math
 
 import pandas as pd
 
+from .evaluate import W1_MAX_EXACT
+
 #: metrics shown, in order; each followed by its floors where present
-SHOWN = ["w1", "w1_mc_floor", "w1_sub4000", "w1_sub4000_mc_floor", "kde_l2", "kde_l2_bias_floor",
+SHOWN = ["w1", "w1_mc_floor", f"w1_sub{W1_MAX_EXACT}", f"w1_sub{W1_MAX_EXACT}_mc_floor", "kde_l2", "kde_l2_bias_floor",
          "kde_l2_mc_floor", "trajectory_error", "rfd", "cov_err", "moment4_err", "energy_drift",
          "momentum_drift", "entropy_dissipation"]
 
