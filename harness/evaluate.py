@@ -2,7 +2,8 @@
 
 Rows are dicts {t, metric, value}. What applies depends on the problem's references:
 * exact solution (BKW): w1 vs exact samples of the same n with w1_mc_floor beside it; kde_l2
-  with kde_l2_bias_floor and kde_l2_mc_floor; rfd (if the solver has a score);
+  with kde_l2_bias_floor and kde_l2_mc_floor (on the trajectory's density_particles when it
+  has them, e.g. PINN-PM's 10^5 pushed samples, else on its particles); rfd (if the solver has a score);
   trajectory_error vs the exact characteristics from the solver's own initial particles
   (protocol P1; exact_flow is cheap, so every solver gets its own reference).
 * Maxwell (gamma = 0): cov_err and moment4_err from the closed moment system.
@@ -45,7 +46,8 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int) -> list[dict]:
     refs = {}
     if problem.has_exact_solution:
         refs = dict(zip(sorted(traj.times), integrate_characteristics(problem, v0, sorted(traj.times), 1e-10, 1e-12)))
-    for t, x, s in zip(traj.times, traj.particles, traj.scores):
+    dens = traj.density_particles or traj.particles
+    for t, x, s, xd in zip(traj.times, traj.particles, traj.scores, dens):
         add(t, "kinetic_energy", metrics.kinetic_energy(x))
         add(t, "energy_drift", metrics.energy_drift(x, v0))
         add(t, "momentum_drift", metrics.momentum_drift(x, v0))
@@ -58,9 +60,9 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int) -> list[dict]:
         if problem.has_exact_solution:
             for name, value in _w1_rows(x, problem, t, seed):
                 add(t, name, value)
-            add(t, "kde_l2", metrics.kde_l2(x, problem, t))
+            add(t, "kde_l2", metrics.kde_l2(xd, problem, t))
             add(t, "kde_l2_bias_floor", _bias_floor(problem, t))
-            add(t, "kde_l2_mc_floor", metrics.kde_l2_mc_floor(problem, t, x.shape[0], seed))
+            add(t, "kde_l2_mc_floor", metrics.kde_l2_mc_floor(problem, t, xd.shape[0], seed))
             add(t, "trajectory_error", metrics.trajectory_error(x, refs[t]))
             if s is not None:
                 add(t, "rfd", metrics.rfd(s, problem.score(x, t), x))

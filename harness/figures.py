@@ -132,3 +132,38 @@ def write_particle_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
             plt.close(fig)
             paths.append(path)
     return paths
+
+
+def write_training_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
+    """One figure per problem of the training curves stored by neural solvers (cell 'curves'):
+    L_phys (log scale, left) and L_ISM (right) against iteration, one line per training (seed)."""
+    import json
+
+    trainings: dict[str, dict[str, dict]] = {}
+    for path in sorted((run_dir / "cells").glob("*.json")):
+        rec = json.loads(path.read_text())
+        curves = rec.get("curves") or {}
+        if rec.get("status") != "ok" or not {"iteration", "phys", "ism"} <= set(curves):
+            continue
+        key = (rec.get("info") or {}).get("training_key", path.stem)
+        trainings.setdefault(rec["problem"], {}).setdefault(key, {**curves, "seed": rec["seed"]})
+    paths = []
+    for problem, runs in sorted(trainings.items()):
+        fig, ax = plt.subplots(figsize=(5.5, 3.5))
+        ax2 = ax.twinx()
+        for i, (key, c) in enumerate(sorted(runs.items())):
+            ax.plot(c["iteration"], c["phys"], color=f"C{i}", label=f"L_phys seed {c['seed']}")
+            ax2.plot(c["iteration"], c["ism"], "--", color=f"C{i}", alpha=0.7, label=f"L_ISM seed {c['seed']}")
+        ax.set_yscale("log")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("L_phys (solid)")
+        ax2.set_ylabel("L_ISM (dashed)")
+        ax.set_title(f"{problem}: PINN-PM training")
+        fig.legend(fontsize=7, loc="upper right")
+        fig.tight_layout()
+        path = fig_dir / f"{problem}_training.png"
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

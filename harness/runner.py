@@ -7,6 +7,7 @@ recorded as 'failed' with its message and the run goes on.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import time
@@ -22,7 +23,7 @@ import solvers
 
 from . import store
 from .evaluate import evaluate
-from .figures import write_figures, write_particle_figures
+from .figures import write_figures, write_particle_figures, write_training_figures
 from .plugins import load_plugins
 from .summary import render_summary
 
@@ -51,7 +52,8 @@ def run_cell(solver_name: str, problem_name: str, seed: int, profile: str, devic
         cls = solvers.get_solver(solver_name)
         cfg = cls.profile_config(profile, problem)
         record["config"] = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
-        traj = cls(cfg).solve(problem, seed=seed, device=device, progress=progress)
+        kwargs = {"workdir": str(Path(run_dir) / "artifacts")} if run_dir is not None and _accepts_workdir(cls) else {}
+        traj = cls(cfg).solve(problem, seed=seed, device=device, progress=progress, **kwargs)
         t_eval = time.perf_counter()
         rows = evaluate(traj, problem, seed)
         if run_dir is not None:
@@ -61,12 +63,26 @@ def run_cell(solver_name: str, problem_name: str, seed: int, profile: str, devic
         if bad:
             raise FloatingPointError(f"non-finite metric {bad[0]['metric']} at t = {bad[0]['t']}")
         record.update(status="ok", rows=rows, wall_time={**traj.wall_time, "evaluation": time.perf_counter() - t_eval},
-                      info={k: v for k, v in traj.info.items() if isinstance(v, (int, float, str, type(None)))})
+                      info={k: v for k, v in traj.info.items() if isinstance(v, (int, float, str, type(None)))},
+                      curves=_curves(traj.info.get("curves")))
     except Exception as exc:  # recorded, the run goes on
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                       traceback=traceback.format_exc(limit=6))
     record["total_s"] = time.perf_counter() - t_start
     return record
+
+
+def _accepts_workdir(cls) -> bool:
+    params = inspect.signature(cls.solve).parameters
+    return "workdir" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _curves(curves) -> dict:
+    """A solver's {'name': [floats]} curves (training losses), kept if the lists are of equal length."""
+    if not isinstance(curves, dict) or not curves:
+        return {}
+    lengths = {len(v) for v in curves.values() if isinstance(v, (list, tuple))}
+    return {k: [float(x) for x in v] for k, v in curves.items()} if len(lengths) == 1 else {}
 
 
 def _worker_init(plugin_files: list[str]) -> None:
@@ -84,6 +100,7 @@ def rebuild_outputs(run_dir: Path) -> dict:
     store.atomic_write_text(run_dir / "summary.md", render_summary(table, timings, failures, manifest))
     write_figures(table, run_dir / "figures")
     write_particle_figures(run_dir, run_dir / "figures")
+    write_training_figures(run_dir, run_dir / "figures")
     return {"rows": len(table), "failed": len(failures)}
 
 

@@ -124,11 +124,14 @@ def collect_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
         if rec["status"] != "ok":
             failures.append({**key, "error": rec.get("error", "")})
             continue
-        params = {f"p_{k}": v for k, v in rec.get("config", {}).items()}
+        params = {f"p_{k}": v if isinstance(v, (int, float, str, bool, type(None))) else json.dumps(v)
+                  for k, v in rec.get("config", {}).items()}
         for r in rec["rows"]:
             rows.append({**key, **r, **params})
+        info = {f"info_{k}": v for k, v in rec.get("info", {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
         timings.append({**key, **{f"{k}_s": v for k, v in rec.get("wall_time", {}).items()},
-                        "total_s": rec.get("total_s")})
+                        "total_s": rec.get("total_s"), **info})
     table = pd.DataFrame(rows)
     if not table.empty:
         extra = sorted(c for c in table.columns if c not in TABLE_COLUMNS)

@@ -44,6 +44,32 @@ def problem_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+TRAINING_COLUMNS = [("info_iterations", "iterations", "{:.0f}"), ("info_train_s", "training s", "{:.1f}"),
+                    ("info_s_per_iter", "s / iteration", "{:.4f}"), ("info_loss_phys", "final L_phys", "{:.3g}"),
+                    ("info_loss_ism", "final L_ISM", "{:.4g}"), ("info_query_1e5_s", "query 1e5 at T (s)", "{:.4f}")]
+
+
+def training_section(timings: pd.DataFrame) -> list[str]:
+    """Lines of the neural-training table (solvers reporting info_train_s): cost, final losses, and
+    the time of one 10^5-particle query at T beside the time SBP's stepping took to reach T."""
+    if timings.empty or "info_train_s" not in timings.columns:
+        return []
+    trained = timings[timings.info_train_s.notna()]
+    if trained.empty:
+        return []
+    sbp = timings[timings.solver == "sbp"].groupby("problem")["stepping_s"].mean() if "stepping_s" in timings else {}
+    cols = [c for c in TRAINING_COLUMNS if c[0] in trained.columns]
+    out = ["## Neural training (mean over seeds; one training serves both PINN-PM variants)", "",
+           "| problem | solver | " + " | ".join(c[1] for c in cols) + " | SBP stepping to T (s) |",
+           "|---" * (len(cols) + 3) + "|"]
+    agg = trained.groupby(["problem", "solver"])[[c[0] for c in cols]].mean().reset_index()
+    for _, r in agg.iterrows():
+        cells = ["" if pd.isna(r[c]) else fmt.format(r[c]) for c, _, fmt in cols]
+        ref = sbp.get(r.problem, float("nan")) if len(sbp) else float("nan")
+        out.append(f"| {r.problem} | {r.solver} | " + " | ".join(cells) + f" | {'' if pd.isna(ref) else f'{ref:.2f}'} |")
+    return out + [""]
+
+
 def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict) -> str:
     """The whole summary.md text."""
     cfg = manifest.get("config", {})
@@ -59,13 +85,14 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
             out += [f"## {problem}", "", problem_table(table[table.problem == problem]), ""]
     if not timings.empty:
         out += ["## Wall time (s, mean over seeds)", ""]
-        tcols = [c for c in timings.columns if c.endswith("_s")]
+        tcols = [c for c in timings.columns if c.endswith("_s") and not c.startswith("info_")]
         agg = timings.groupby(["problem", "solver"])[tcols].mean().reset_index()
         out.append("| problem | solver | " + " | ".join(c[:-2] for c in tcols) + " |")
         out.append("|---" * (len(tcols) + 2) + "|")
         for _, r in agg.iterrows():
             out.append(f"| {r.problem} | {r.solver} | " + " | ".join("" if pd.isna(r[c]) else f"{r[c]:.2f}" for c in tcols) + " |")
         out.append("")
+    out += training_section(timings)
     if not failures.empty:
         out += ["## Failed cells", ""]
         for _, r in failures.iterrows():

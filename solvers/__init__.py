@@ -5,7 +5,7 @@ Solvers know nothing of metrics or the harness; they return a `Trajectory`.
 from .base import PROFILES, Solver, Stopwatch, Trajectory, initial_particles, resolve_device
 from .registry import get_solver, list_solvers, register_solver
 
-from . import exact_flow, sbp, blob  # noqa: E402,F401  (registration)
+from . import exact_flow, sbp, blob, pinn_pm  # noqa: E402,F401  (registration)
 
 __all__ = ["PROFILES", "Solver", "Stopwatch", "Trajectory", "get_solver", "initial_particles",
            "list_solvers", "register_solver", "resolve_device"]

@@ -25,7 +25,10 @@ class Trajectory:
     times: snapshot times; particles[k]: (N, d) float64 CPU tensor at times[k]; scores[k]: the
     score the solver used there, evaluated at particles[k] (None where it has none);
     initial: the (N, d) initial particles; wall_time: seconds spent in 'setup', 'training',
-    'stepping' (and any other phase); info: solver-specific numbers (losses, step counts).
+    'stepping' (and any other phase); info: solver-specific numbers (losses, step counts; a
+    'curves' entry of equal-length lists, e.g. training losses, is kept and plotted);
+    density_particles: optional larger particle sets per snapshot for density reconstruction,
+    when the method can draw more than its own particles (PINN-PM pushes 10^5 samples through Phi).
     """
 
     solver: str
@@ -36,6 +39,7 @@ class Trajectory:
     initial: torch.Tensor
     wall_time: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    density_particles: list[torch.Tensor] | None = None
 
     def at(self, t: float) -> torch.Tensor:
         """Particles at snapshot time t (exact match within 1e-12)."""
@@ -82,8 +86,13 @@ class Solver:
         return cls.Config()
 
     def solve(self, problem: Problem, seed: int = 0, device: str = "cpu",
-              initial: torch.Tensor | None = None, progress: bool = False) -> Trajectory:
-        """Run from `initial` (or `problem.sample(n, seed)`) to every snapshot time."""
+              initial: torch.Tensor | None = None, progress: bool = False,
+              workdir: str | None = None) -> Trajectory:
+        """Run from `initial` (or `problem.sample(n, seed)`) to every snapshot time.
+
+        workdir: a directory the solver may use for artifacts shared between cells of one run
+        (PINN-PM keeps its training checkpoints there); None means keep nothing on disk.
+        """
         raise NotImplementedError
 
 

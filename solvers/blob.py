@@ -71,7 +71,7 @@ class Blob(Solver):
             return BlobConfig(n=1_000, dt=reduced_dt("quick", problem))
         return BlobConfig(n=problem.paper_n, dt=0.01, dtype="float32")
 
-    def solve(self, problem, seed=0, device="cpu", initial=None, progress=False):
+    def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
         cfg = self.config
         dev, dtype = resolve_device(device), getattr(torch, cfg.dtype)
         h = problem.kde_bandwidth if cfg.bandwidth is None else cfg.bandwidth

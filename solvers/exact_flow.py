@@ -70,7 +70,7 @@ class ExactFlow(Solver):
     def _profile(cls, profile, problem):
         return ExactFlowConfig(n={"smoke": 500, "quick": 2_000, "paper": 10_000}[profile])
 
-    def solve(self, problem, seed=0, device="cpu", initial=None, progress=False):
+    def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
         ok, why = self.applies_to(problem)
         if not ok:
             raise ValueError(why)

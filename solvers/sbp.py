@@ -71,7 +71,7 @@ class SBP(Solver):
             return SBPConfig(n=1_000, dt=reduced_dt("quick", problem), iters_per_step=10, init_iters=500, lr=5e-4)
         return SBPConfig(n=problem.paper_n, dt=0.01, iters_per_step=25, init_iters=2_000, lr=1e-4, dtype="float32")
 
-    def solve(self, problem, seed=0, device="cpu", initial=None, progress=False):
+    def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
         cfg = self.config
         if cfg.score not in ("net", "exact"):
             raise ValueError(f"unknown score {cfg.score!r}; valid: net, exact")

@@ -1,0 +1,113 @@
+"""PINN-PM networks (paper section 2.3, Figure 2, Appendix B.2).
+
+Both networks take a point v in R^d and a time t, embed them separately, fuse the embeddings by
+concatenation and pass the result through shared hidden layers (SiLU throughout):
+
+    E_v = MLP_v(v)                  velocity embedding, `vel_depth` SiLU layers of `vel_width`
+    E_t = MLP_t(tau)                time embedding, `time_depth` SiLU layers of `time_width`,
+                                    tau = (t - t0) / (T - t0) in [0, 1] (conditioning only)
+    out = Linear(MLP_h([E_v, E_t]))  `hidden_depth` SiLU layers of `hidden_width`, then d outputs.
+
+The flow map is Phi(v0, t) = v0 + (t - t0) * net(v0, t), so Phi(v0, t0) = v0 exactly (the
+product with t - t0 = 0 is an exact zero in floating point). The score network is the plain
+embedded net s(v, t) = net(v, t).
+
+Paper groups (Appendix B.2), as (vel_width, vel_depth, time_width, time_depth, hidden_width,
+hidden_depth) for (flow, score): A (bkw2d, anisotropic2d), B (bkw3d, gaussian_mixture3d),
+C (rosenbluth3d), D (truncated2d). Other problems get A in 2D and B otherwise.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+
+class Arch(NamedTuple):
+    """Sizes of one embedded network (Appendix B.2)."""
+
+    vel_width: int
+    vel_depth: int
+    time_width: int
+    time_depth: int
+    hidden_width: int
+    hidden_depth: int
+
+
+SMALL_2D = Arch(32, 2, 16, 1, 128, 4)
+LARGE_3D = Arch(256, 2, 128, 1, 256, 6)
+MODERATE_3D_FLOW = Arch(32, 2, 64, 1, 128, 4)
+
+#: group name -> (flow arch, score arch), Appendix B.2
+GROUPS: dict[str, tuple[Arch, Arch]] = {
+    "A": (SMALL_2D, SMALL_2D),
+    "B": (LARGE_3D, LARGE_3D),
+    "C": (MODERATE_3D_FLOW, SMALL_2D),
+    "D": (SMALL_2D, LARGE_3D),
+}
+
+#: problem -> group, as the paper assigns them
+PROBLEM_GROUPS = {"bkw2d": "A", "anisotropic2d": "A", "bkw3d": "B", "gaussian_mixture3d": "B",
+                  "rosenbluth3d": "C", "truncated2d": "D"}
+
+
+def group_for(problem_name: str, dim: int) -> str:
+    """The Appendix B.2 group of a problem; A for other 2D problems and B otherwise."""
+    return PROBLEM_GROUPS.get(problem_name, "A" if dim == 2 else "B")
+
+
+def _silu_stack(d_in: int, width: int, depth: int) -> nn.Sequential:
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(d_in, width), nn.SiLU()]
+        d_in = width
+    return nn.Sequential(*layers)
+
+
+class EmbeddedNet(nn.Module):
+    """net(v, tau): separate velocity and time embeddings, concatenated, shared SiLU layers, linear out."""
+
+    def __init__(self, dim: int, arch: Arch):
+        super().__init__()
+        if min(arch) < 1:
+            raise ValueError(f"every size of {arch} must be >= 1")
+        self.arch = arch
+        self.vel = _silu_stack(dim, arch.vel_width, arch.vel_depth)
+        self.time = _silu_stack(1, arch.time_width, arch.time_depth)
+        self.hidden = _silu_stack(arch.vel_width + arch.time_width, arch.hidden_width, arch.hidden_depth)
+        self.out = nn.Linear(arch.hidden_width, dim)
+
+    def forward(self, v: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        """v: (..., d); tau: (..., 1) broadcastable to v's leading shape. Returns (..., d)."""
+        tau = tau.expand(*v.shape[:-1], 1)
+        return self.out(self.hidden(torch.cat([self.vel(v), self.time(tau)], dim=-1)))
+
+
+class FlowMap(nn.Module):
+    """Phi(v0, t) = v0 + (t - t0) * net(v0, tau(t)): the global-in-time characteristic map (eq. 2.9)."""
+
+    def __init__(self, dim: int, arch: Arch, t0: float, horizon: float):
+        super().__init__()
+        if not horizon > t0:
+            raise ValueError(f"horizon T = {horizon} must exceed t0 = {t0}")
+        self.net = EmbeddedNet(dim, arch)
+        self.t0, self.span = float(t0), float(horizon - t0)
+
+    def forward(self, v0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """v0: (..., d); t: (..., 1) broadcastable. Phi(v0, t0) == v0 exactly."""
+        dt = t - self.t0
+        return v0 + dt * self.net(v0, dt / self.span)
+
+
+class ScoreNet(nn.Module):
+    """s(v, t) = net(v, tau(t)): the global-in-time score model."""
+
+    def __init__(self, dim: int, arch: Arch, t0: float, horizon: float):
+        super().__init__()
+        self.net = EmbeddedNet(dim, arch)
+        self.t0, self.span = float(t0), float(horizon - t0)
+
+    def forward(self, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """v: (..., d); t: (..., 1) broadcastable. Returns (..., d)."""
+        return self.net(v, (t - self.t0) / self.span)

@@ -1,0 +1,163 @@
+"""pinn_pm_particle and pinn_pm_score: the two read-outs of one PINN-PM training (paper 2.4, 5.1).
+
+* pinn_pm_particle: particles at any t are one forward pass, x_i(t) = Phi(V_i, t) (eq. 2.9),
+  for any initial particles V (protocol P1: the harness's initial set). Density reconstruction
+  uses `n_density` (10^5, as the paper) fresh samples of f0 pushed through Phi. Its score at
+  the particles is s_theta(x, t).
+* pinn_pm_score: explicit Euler v <- v + dt U(v, s_theta(v, t)) with the particle drift of
+  eq. 2.7 and the learned score, from the same initial set (paper 5.1, "PINN-score").
+
+Both call `train_pinn_pm` with the same config, so one (problem, seed, profile) is trained once
+(see `solvers.pinn_training`). Profiles: smoke (tiny nets, seconds), quick (group-A-sized nets
+for every problem, a few minutes on 2 CPU cores), paper (Appendix B.2 groups, N = 1000,
+16 collocation times, Adam 1e-4, float32).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from problems import drift
+
+from .base import Solver, Stopwatch, Trajectory, initial_particles, reduced_dt, resolve_device
+from .pinn_networks import SMALL_2D, Arch
+from .pinn_training import TrainedPINN, train_pinn_pm
+from .registry import register_solver
+from .stepping import euler_integrate
+
+QUERY_CHUNK = 32_768
+TINY = Arch(16, 1, 8, 1, 32, 2)
+
+
+@dataclass(frozen=True)
+class PINNConfig:
+    n: int = 1_000  # training particles per iteration (Appendix B.2)
+    n_times: int = 16  # collocation times per iteration
+    iters: int = 20_000
+    lr: float = 1e-4
+    lambda_score: float = 1.0
+    resample: bool = True  # fresh particles from f0 every iteration (Algorithm 1, line 3)
+    ism_through_flow: bool = False  # see pinn_loss.pinn_losses
+    group: str = ""  # Appendix B.2 group A-D; "" = the paper's group for the problem
+    flow_arch: tuple = ()  # explicit Arch fields, overriding the group
+    score_arch: tuple = ()
+    dtype: str = "float32"
+    n_eval: int = 10_000  # protocol P1 initial set when the harness gives none
+    n_density: int = 100_000  # samples pushed through Phi for density reconstruction
+    dt: float = 0.01  # Euler step of the score variant
+    checkpoint_every: int = 1_000
+    log_every: int = 50
+
+
+def _profile(profile: str, problem) -> PINNConfig:
+    if profile == "smoke":
+        return PINNConfig(n=200, n_times=4, iters=30, lr=1e-3, flow_arch=tuple(TINY), score_arch=tuple(TINY),
+                          n_eval=300, n_density=2_000, dt=reduced_dt("smoke", problem), checkpoint_every=10,
+                          log_every=5)
+    if profile == "quick":
+        coulomb = problem.gamma != 0
+        return PINNConfig(n=500 if not coulomb else 300, n_times=8 if not coulomb else 4, iters=1_500, lr=1e-3,
+                          flow_arch=tuple(SMALL_2D), score_arch=tuple(SMALL_2D), n_eval=1_000,
+                          n_density=100_000, dt=reduced_dt("quick", problem), checkpoint_every=250, log_every=25)
+    return PINNConfig(n=problem.paper_n_pinn, n_times=16, iters=20_000, lr=1e-4, n_eval=10_000,
+                      n_density=100_000, dt=0.01, checkpoint_every=1_000, log_every=50)
+
+
+class _PINNBase(Solver):
+    Config = PINNConfig
+    has_score = True
+    needs_gpu_for_paper = True
+
+    @classmethod
+    def _profile(cls, profile, problem):
+        return _profile(profile, problem)
+
+    def _setup(self, problem, seed, device, initial, workdir, progress):
+        cfg = self.config
+        dev, dtype = resolve_device(device), getattr(torch, cfg.dtype)
+        sw = Stopwatch()
+        with sw("training"):
+            trained = train_pinn_pm(problem, cfg, seed, dev, workdir, progress)
+        if not trained.trained_here:
+            sw.times["training"] = 0.0
+        v0 = initial_particles(problem, cfg.n_eval, seed, initial)
+        return trained, v0, dev, dtype, sw
+
+    @staticmethod
+    def _score(trained: TrainedPINN, x: torch.Tensor, t: float) -> torch.Tensor:
+        with torch.no_grad():
+            tt = torch.full((1,), t, dtype=x.dtype, device=x.device)
+            return torch.cat([trained.score(c, tt) for c in x.split(QUERY_CHUNK)])
+
+    @staticmethod
+    def _push(trained: TrainedPINN, v0: torch.Tensor, t: float) -> torch.Tensor:
+        """Phi(v0, t) in chunks, one forward pass per chunk."""
+        with torch.no_grad():
+            tt = torch.full((1,), t, dtype=v0.dtype, device=v0.device)
+            return torch.cat([trained.flow(c, tt) for c in v0.split(QUERY_CHUNK)])
+
+    def _info(self, trained: TrainedPINN, problem, seed, dev, dtype) -> dict:
+        last = trained.history[-1] if trained.history else {}
+        query = problem.sample(100_000, seed + 60_000).to(dev, dtype)
+        horizon = max(problem.snapshot_times)
+        self._push(trained, query[:1000], horizon)  # warm-up
+        sw = Stopwatch()
+        with sw("query"):
+            self._push(trained, query, horizon)
+        return {"training_key": trained.key, "trained_here": int(trained.trained_here),
+                "iterations": trained.iterations, "train_s": trained.train_seconds,
+                "s_per_iter": trained.seconds_per_iteration, "loss_phys": last.get("phys"),
+                "loss_ism": last.get("ism"), "query_1e5_s": sw.times["query"],
+                "curves": {k: [h[k] for h in trained.history] for k in ("iteration", "phys", "ism", "seconds")}}
+
+
+@register_solver("pinn_pm_particle")
+class PINNParticle(_PINNBase):
+    """PINN-PM queried directly: x(t) = Phi(V, t), no time stepping."""
+
+    has_flow_map = True
+
+    def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
+        cfg = self.config
+        trained, v0, dev, dtype, sw = self._setup(problem, seed, device, initial, workdir, progress)
+        times, snaps, scores, dens = [], [], [], []
+        with sw("inference"):
+            v = v0.to(dev, dtype)
+            vd = problem.sample(cfg.n_density, seed + 50_000).to(dev, dtype)
+            for t in problem.snapshot_times:
+                x = self._push(trained, v, t)
+                if not torch.isfinite(x).all():
+                    raise FloatingPointError(f"Phi(V, t) is non-finite at t = {t:g}")
+                times.append(t)
+                snaps.append(x.to("cpu", torch.float64))
+                scores.append(self._score(trained, x, t).to("cpu", torch.float64))
+                dens.append(self._push(trained, vd, t).to("cpu", torch.float64))
+        info = self._info(trained, problem, seed, dev, dtype)
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info,
+                          density_particles=dens)
+
+
+@register_solver("pinn_pm_score")
+class PINNScore(_PINNBase):
+    """PINN-PM's learned score driving explicit Euler particles (paper 5.1, PINN-score)."""
+
+    def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
+        cfg = self.config
+        trained, v0, dev, dtype, sw = self._setup(problem, seed, device, initial, workdir, progress)
+        times, snaps, scores = [], [], []
+
+        def velocity(x, t):
+            return drift(x, self._score(trained, x, t), problem.gamma, problem.C)
+
+        def on_snapshot(t, x):
+            times.append(t)
+            snaps.append(x.to("cpu", torch.float64).clone())
+            scores.append(self._score(trained, x, t).to("cpu", torch.float64))
+
+        with sw("stepping"):
+            _, steps = euler_integrate(v0.to(dev, dtype), problem.t0, problem.snapshot_times, cfg.dt, velocity,
+                                       on_snapshot, progress, desc=f"pinn_pm_score {problem.name}")
+        info = self._info(trained, problem, seed, dev, dtype)
+        info["steps"] = steps
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info)

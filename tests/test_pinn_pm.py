@@ -1,0 +1,163 @@
+"""PINN-PM: the loss at exact networks, batched vs naive objective, Phi(v0, t0) = v0, checkpoints,
+one training shared by both variants, non-finite training reported as a failed cell."""
+import dataclasses
+import math
+
+import pytest
+import torch
+
+import problems
+import solvers
+from harness import runner
+from problems.mixtures import IsotropicMixture
+from solvers.pinn_loss import naive_pinn_losses, pinn_losses
+from solvers.pinn_networks import GROUPS, SMALL_2D, FlowMap, ScoreNet, group_for
+from solvers.pinn_pm import PINNConfig
+from solvers.pinn_training import PINNTrainingError, train_pinn_pm
+
+
+def maxwellian(dim: int, gamma: float) -> IsotropicMixture:
+    """The stationary standard Maxwellian N(0, I) as a one-component mixture."""
+    return IsotropicMixture(name=f"maxwellian{dim}d", dim=dim, gamma=gamma, C=1 / 16, t0=0.0,
+                            snapshot_times=(1.0, 2.0), kde_bandwidth=0.3, paper_n=1000,
+                            grid_box=((-4.0, 4.0),) * dim, grid_points=20,
+                            centers=((0.0,) * dim,), weights=(1.0,))
+
+
+def identity_flow(v0, t):
+    return v0 + (t - 0.0) * 0.0 * v0
+
+
+def exact_score(x, t):
+    return -x + 0.0 * t
+
+
+@pytest.mark.parametrize("dim,gamma,n", [(2, 0.0, 20_000), (3, 0.0, 20_000), (2, -3.0, 1_500)])
+def test_exact_networks_zero_residual_and_ism_at_its_minimum(dim, gamma, n):
+    p = maxwellian(dim, gamma)
+    v0 = p.sample(n, seed=3)
+    times = torch.tensor([0.3, 1.1, 2.0], dtype=torch.float64)
+    loss = pinn_losses(identity_flow, exact_score, v0, times, gamma, p.C)
+    assert loss["phys"].item() < 1e-26  # residual zero to round-off: A(z) z = 0
+    # Lemma 2: E[|s|^2 + 2 div s] = -E|grad log f|^2 = -d for N(0, I); per sample |v|^2 - 2d
+    per_sample = (v0 * v0).sum(-1) - 2 * dim
+    se = per_sample.std().item() / math.sqrt(n)
+    assert abs(loss["ism"].item() - (-dim)) < 4 * se
+    assert abs(loss["ism"].item() - per_sample.mean().item()) < 1e-12  # exact divergence: -d
+
+
+def test_perturbing_either_network_raises_its_term():
+    p = maxwellian(2, 0.0)
+    v0 = p.sample(5_000, seed=4)
+    times = torch.tensor([0.5, 1.5], dtype=torch.float64)
+    base = pinn_losses(identity_flow, exact_score, v0, times, 0.0, p.C)
+    eps = 0.05
+    bent = pinn_losses(lambda v, t: v + (t - 0.0) * eps * v, exact_score, v0, times, 0.0, p.C)
+    # Phi = (1 + eps t) v0: d_t Phi = eps v0 while U(Phi) = 0 (s = -x is still the Maxwellian score shape)
+    assert bent["phys"].item() == pytest.approx(eps**2 * (v0 * v0).sum(-1).mean().item(), rel=1e-10)
+    assert bent["phys"].item() > base["phys"].item() + 1e-4
+    c = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    shifted = pinn_losses(identity_flow, lambda x, t: -x + c, v0, times, 0.0, p.C)
+    # ISM(s* + c) - ISM(s*) = |c|^2 + 2 c . mean(s*) = |c|^2 - 2 c . mean(v0), exactly on the sample
+    expected = (c @ c - 2 * c @ v0.mean(0)).item()
+    assert shifted["ism"].item() - base["ism"].item() == pytest.approx(expected, rel=1e-10)
+    assert expected > 0.1
+
+
+def test_flow_map_is_identity_at_t0_exactly():
+    for dtype in (torch.float32, torch.float64):
+        torch.manual_seed(0)
+        flow = FlowMap(3, GROUPS["B"][0], t0=5.5, horizon=6.0).to(dtype)
+        v0 = torch.randn(257, 3, dtype=dtype) * 3
+        assert torch.equal(flow(v0, torch.tensor([5.5], dtype=dtype)), v0)
+        assert not torch.equal(flow(v0, torch.tensor([5.6], dtype=dtype)), v0)
+
+
+def test_groups_follow_appendix_b():
+    assert group_for("bkw2d", 2) == "A" and group_for("gaussian_mixture3d", 3) == "B"
+    assert group_for("rosenbluth3d", 3) == "C" and group_for("truncated2d", 2) == "D"
+    flow_c, score_c = GROUPS["C"]
+    assert (flow_c.vel_width, flow_c.time_width, flow_c.hidden_width, flow_c.hidden_depth) == (32, 64, 128, 4)
+    assert score_c == SMALL_2D and GROUPS["D"][1].hidden_width == 256 and GROUPS["B"][0].hidden_depth == 6
+
+
+@pytest.mark.parametrize("gamma", [0.0, -3.0])
+def test_batched_objective_equals_naive_loop_with_gradients(gamma):
+    torch.manual_seed(1)
+    flow = FlowMap(2, SMALL_2D, 0.0, 5.0).double()
+    score = ScoreNet(2, SMALL_2D, 0.0, 5.0).double()
+    v0 = torch.randn(200, 2, dtype=torch.float64)
+    times = torch.tensor([0.2, 1.7, 4.9], dtype=torch.float64)
+    params = list(flow.parameters()) + list(score.parameters())
+    grads = []
+    for fn in (pinn_losses, naive_pinn_losses):
+        out = fn(flow, score, v0, times, gamma, 0.25)
+        total = out["phys"] + 0.7 * out["ism"]
+        grads.append((out, torch.autograd.grad(total, params)))
+    (a, ga), (b, gb) = grads
+    assert a["phys"].item() == pytest.approx(b["phys"].item(), rel=1e-12)
+    assert a["ism"].item() == pytest.approx(b["ism"].item(), rel=1e-12)
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-12)
+
+
+def _tiny_cfg(**kw) -> PINNConfig:
+    base = dict(n=64, n_times=3, iters=8, lr=1e-3, flow_arch=(8, 1, 4, 1, 16, 1), score_arch=(8, 1, 4, 1, 16, 1),
+                dtype="float64", checkpoint_every=4, log_every=2, n_eval=100, n_density=500, dt=0.1)
+    base.update(kw)
+    return PINNConfig(**base)
+
+
+def test_resume_from_checkpoint_reproduces_uninterrupted_training(tmp_path):
+    p = problems.get_problem("bkw2d")
+    straight = train_pinn_pm(p, _tiny_cfg(), 0, torch.device("cpu"), tmp_path / "a")
+    solvers.pinn_training._MEMO.clear()
+    first = train_pinn_pm(p, _tiny_cfg(iters=4), 0, torch.device("cpu"), tmp_path / "b")
+    assert first.iterations == 4 and first.trained_here
+    solvers.pinn_training._MEMO.clear()
+    resumed = train_pinn_pm(p, _tiny_cfg(), 0, torch.device("cpu"), tmp_path / "b")
+    for x, y in zip(straight.flow.state_dict().values(), resumed.flow.state_dict().values()):
+        assert torch.equal(x, y)
+    for x, y in zip(straight.score.state_dict().values(), resumed.score.state_dict().values()):
+        assert torch.equal(x, y)
+    assert [h["iteration"] for h in resumed.history] == [2, 4, 6, 8]
+    assert [h["phys"] for h in resumed.history] == [h["phys"] for h in straight.history]
+    solvers.pinn_training._MEMO.clear()
+    again = train_pinn_pm(p, _tiny_cfg(), 0, torch.device("cpu"), tmp_path / "b")
+    assert not again.trained_here  # finished checkpoint: loaded, not retrained
+
+
+class NaNSampler(IsotropicMixture):
+    def sample(self, n, seed=0):
+        return torch.full((n, self.dim), float("nan"), dtype=torch.float64)
+
+
+def test_non_finite_training_is_a_clear_error_and_a_failed_cell(tmp_path):
+    bad = NaNSampler(**{f.name: getattr(maxwellian(2, 0.0), f.name)
+                        for f in dataclasses.fields(IsotropicMixture) if f.init})
+    with pytest.raises(PINNTrainingError, match="non-finite by iteration 2"):
+        train_pinn_pm(bad, _tiny_cfg(), 0, torch.device("cpu"), tmp_path)
+    problems.register_problem("nan_maxwellian")(lambda: bad)
+    rec = runner.run_cell("pinn_pm_particle", "nan_maxwellian", 0, "smoke", "cpu", run_dir=str(tmp_path))
+    assert rec["status"] == "failed" and "PINNTrainingError" in rec["error"] and "non-finite" in rec["error"]
+
+
+def test_both_variants_share_one_training_in_a_run(tmp_path):
+    solvers.pinn_training._MEMO.clear()
+    cells = [("pinn_pm_particle", "bkw2d", 0), ("pinn_pm_score", "bkw2d", 0)]
+    runner.run(cells, tmp_path, {"profile": "smoke", "device": "cpu", "seeds": [0]}, quiet=True)
+    from harness import store
+    recs = [store.read_cell(tmp_path, *c) for c in cells]
+    assert all(r["status"] == "ok" for r in recs)
+    assert sorted(r["info"]["trained_here"] for r in recs) == [0, 1]
+    assert recs[0]["info"]["training_key"] == recs[1]["info"]["training_key"]
+    assert len(list((tmp_path / "artifacts" / "pinn_pm").glob("*/final_*.pt"))) == 1
+    assert recs[0]["curves"]["iteration"][-1] == 30 and len(recs[0]["curves"]["phys"]) == 6
+    # the particle variant's KDE uses its n_density pushed samples, its W1 the P1 set
+    table, timings, _ = store.collect_tables(tmp_path)
+    n_density = solvers.get_solver("pinn_pm_particle").profile_config("smoke", problems.get_problem("bkw2d")).n_density
+    import metrics
+    floor = table[(table.solver == "pinn_pm_particle") & (table.metric == "kde_l2_mc_floor") & (table.t == 1.0)]
+    assert floor.value.iloc[0] == pytest.approx(metrics.kde_l2_mc_floor(problems.get_problem("bkw2d"), 1.0, n_density, 0))
+    assert "Neural training" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "figures" / "bkw2d_training.png").exists()
