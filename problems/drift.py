@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from .fused_drift import fused_available, fused_drift
 from .kernel import kernel_apply
 
 #: memory budget of one block of pair temporaries in the pairwise path (bytes)
@@ -85,11 +86,14 @@ def drift(
     gamma: float,
     C: float,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    fused: bool = True,
 ) -> torch.Tensor:
     """Particle drift of paper eq. 2.7 for particles v and scores s, both (..., N, d).
 
-    U_i = -(1/N) sum_j A(v_i - v_j)(s_i - s_j). gamma = 0 uses the exact O(N d^2) moment form;
-    any other gamma the blockwise pairwise sum. Works on CPU and CUDA, float32 and float64.
+    U_i = -(1/N) sum_j A(v_i - v_j)(s_i - s_j). gamma = 0 uses the exact O(N d^2) moment form.
+    Any other gamma: the fused kernel (`problems.fused_drift`: compiled on CPU for N >= 2048,
+    Triton on CUDA) when nothing needs gradients and `fused` is True, else the blockwise
+    pairwise sum (autograd-friendly). Works on CPU and CUDA, float32 and float64.
     """
     if v.shape != s.shape:
         raise ValueError(f"v and s must have the same shape, got {tuple(v.shape)} and {tuple(s.shape)}")
@@ -97,6 +101,8 @@ def drift(
         raise ValueError(f"v must have shape (..., N, d), got {tuple(v.shape)}")
     if gamma == 0:
         return maxwell_drift(v, s, C)
+    if fused and fused_available(v, s, gamma):
+        return fused_drift(v, s, gamma, C)
     return pairwise_drift(v, s, gamma, C, block_bytes)
 
 
