@@ -14,6 +14,15 @@ PLOTTED = {"kde_l2": "kde_l2_mc_floor", "w1": "w1_mc_floor", "rfd": None, "traje
 LOG_SCALE = {"kde_l2", "w1", "rfd", "trajectory_error", "cov_err"}
 
 
+def _save(fig, path: Path, dpi: int = 110) -> Path:
+    """tight_layout, write the PNG (creating its folder), close the figure; returns path."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def metric_over_time(table: pd.DataFrame, problem: str, metric: str, floor: str | None, path: Path) -> None:
     """Mean over seeds of `metric` against t per solver; its floor dashed in the same colour."""
     df = table[table.problem == problem]
@@ -31,10 +40,7 @@ def metric_over_time(table: pd.DataFrame, problem: str, metric: str, floor: str 
     if metric in LOG_SCALE and (df[df.metric == metric].value > 0).all():
         ax.set_yscale("log")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def write_figures(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
@@ -102,12 +108,7 @@ def write_particle_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
             ax.set_title(f"{name}: f(x, 0{', 0' if problem.dim == 3 else ''}) at t={t:g}", fontsize=9)
             ax.set_xlabel("v_1")
         axes[0, 0].legend(fontsize=7)
-        fig.tight_layout()
-        path = fig_dir / f"{name}_density_slices.png"
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, fig_dir / f"{name}_density_slices.png", dpi=100))
         # particle snapshots and score scatter
         for kind in ("particles", "scores"):
             fig, axes = plt.subplots(1, len(times), figsize=(4 * len(times), 3.5), squeeze=False)
@@ -126,11 +127,7 @@ def write_particle_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
                 ax.set_xlabel("v_1")
                 ax.set_ylabel("v_2" if kind == "particles" else "s_1")
             axes[0, 0].legend(fontsize=7, markerscale=4)
-            fig.tight_layout()
-            path = fig_dir / f"{name}_{kind}.png"
-            fig.savefig(path, dpi=100)
-            plt.close(fig)
-            paths.append(path)
+            paths.append(_save(fig, fig_dir / f"{name}_{kind}.png", dpi=100))
     return paths
 
 
@@ -160,10 +157,29 @@ def write_training_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
         ax2.set_ylabel("L_ISM (dashed)")
         ax.set_title(f"{problem}: PINN-PM training")
         fig.legend(fontsize=7, loc="upper right")
-        fig.tight_layout()
-        path = fig_dir / f"{problem}_training.png"
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, fig_dir / f"{problem}_training.png"))
+    return paths
+
+
+def write_certificate_figures(certs: pd.DataFrame, fig_dir: Path) -> list[Path]:
+    """Per (problem, certificate): log10 of bound (solid) and observed (dashed) against t per solver
+    (lowest seed). log10 because several bounds exceed the float range."""
+    import numpy as np
+
+    paths = []
+    if certs is None or certs.empty:
+        return paths
+    certs = certs[certs.seed == certs.seed.min()]
+    for (problem, cert), g in certs.groupby(["problem", "certificate"]):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for i, (solver, gs) in enumerate(g.groupby("solver")):
+            gs = gs.sort_values("t")
+            obs = np.log10(gs.observed.clip(lower=1e-300))
+            ax.plot(gs.t, gs.log10_bound, "-", color=f"C{i}", label=f"{solver} bound")
+            ax.plot(gs.t, obs, "--", color=f"C{i}", label=f"{solver} observed")
+        ax.set_xlabel("t")
+        ax.set_ylabel("log10")
+        ax.set_title(f"{problem}: {cert}")
+        ax.legend(fontsize=7)
+        paths.append(_save(fig, fig_dir / f"{problem}_cert_{cert}.png"))
     return paths

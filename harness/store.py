@@ -138,3 +138,22 @@ def collect_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
         table = table[TABLE_COLUMNS + extra].sort_values(["problem", "solver", "seed", "metric", "t"],
                                                          kind="mergesort").reset_index(drop=True)
     return table, pd.DataFrame(timings), pd.DataFrame(failures)
+
+
+CERTIFICATE_COLUMNS = ["solver", "problem", "seed", "t", "certificate", "bound", "observed", "ratio", "holds"]
+
+
+def collect_certificates(run_dir: Path) -> pd.DataFrame:
+    """The certificate rows of every ok cell (columns CERTIFICATE_COLUMNS, then log10_bound, constants...)."""
+    rows = []
+    for path in sorted((run_dir / "cells").glob("*.json")):
+        rec = json.loads(path.read_text())
+        if rec["status"] != "ok":
+            continue
+        key = {"solver": rec["solver"], "problem": rec["problem"], "seed": rec["seed"]}
+        rows.extend({**key, **r} for r in rec.get("certificates", []))
+    df = pd.DataFrame(rows, columns=None if rows else CERTIFICATE_COLUMNS)
+    if rows:
+        df = df[CERTIFICATE_COLUMNS + [c for c in df.columns if c not in CERTIFICATE_COLUMNS]]
+        df = df.sort_values(["problem", "solver", "seed", "certificate", "t"], kind="mergesort").reset_index(drop=True)
+    return df

@@ -51,16 +51,18 @@ TRAINING_COLUMNS = [("info_iterations", "iterations", "{:.0f}"), ("info_train_s"
 
 def training_section(timings: pd.DataFrame) -> list[str]:
     """Lines of the neural-training table (solvers reporting info_train_s): cost, final losses, and
-    the time of one 10^5-particle query at T beside the time SBP's stepping took to reach T."""
+    the time of one 10^5-particle query at T beside SBP's wall time to reach T (its whole solve:
+    initial fit, per-step training and stepping; evaluation excluded)."""
     if timings.empty or "info_train_s" not in timings.columns:
         return []
     trained = timings[timings.info_train_s.notna()]
     if trained.empty:
         return []
-    sbp = timings[timings.solver == "sbp"].groupby("problem")["stepping_s"].mean() if "stepping_s" in timings else {}
+    sbp_rows = timings[timings.solver == "sbp"]
+    sbp = (sbp_rows.total_s - sbp_rows.get("evaluation_s", 0)).groupby(sbp_rows.problem).mean() if len(sbp_rows) else {}
     cols = [c for c in TRAINING_COLUMNS if c[0] in trained.columns]
     out = ["## Neural training (mean over seeds; one training serves both PINN-PM variants)", "",
-           "| problem | solver | " + " | ".join(c[1] for c in cols) + " | SBP stepping to T (s) |",
+           "| problem | solver | " + " | ".join(c[1] for c in cols) + " | SBP wall to T (s) |",
            "|---" * (len(cols) + 3) + "|"]
     agg = trained.groupby(["problem", "solver"])[[c[0] for c in cols]].mean().reset_index()
     for _, r in agg.iterrows():
@@ -70,7 +72,42 @@ def training_section(timings: pd.DataFrame) -> list[str]:
     return out + [""]
 
 
-def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict) -> str:
+def _cert_cell(r) -> str:
+    if r.certificate == "lemma2":
+        return f"{r.bound:.3g} vs {r.observed:.3g} (±{r.mc_se:.1g}) {'ok' if r.holds else 'GAP'}"
+    bound = f"1e{r.log10_bound:.0f}" if not math.isfinite(r.bound) or r.bound > 1e6 else f"{r.bound:.3g}"
+    verdict = "holds" if r.holds else "VIOLATED"
+    ratio = "" if not math.isfinite(r.ratio) else f", x{r.ratio:.3g}"
+    return f"{bound} vs {r.observed:.3g} ({verdict}{ratio})"
+
+
+def certificate_section(certs: pd.DataFrame | None) -> list[str]:
+    """Lines of the certificates section: per problem and solver, 'bound vs observed (verdict, ratio)' at
+    each snapshot (lowest seed), Lemma 2 as 'ISM difference vs score error (± MC s.e.)'."""
+    if certs is None or certs.empty:
+        return []
+    snap = certs[certs.on_snapshot.astype(bool)]
+    snap = snap[snap.seed == snap.seed.min()]
+    out = ["## Certificates (seed %d; bound vs observed; see certificates.csv)" % int(snap.seed.min()), "",
+           "A bound of 1eK is 10^K (computed in log space). `thm2_*`: E(t), the mean squared distance to the "
+           "exact characteristics; `thm4_score`: delta_2N^2; `thm5_w1`: W1 to f_t; `thm6_kde`: squared L2 "
+           "KDE error; `lemma2`: L_ISM(s_theta) - L_ISM(s) vs delta_2^2 on exact samples.", ""]
+    for (problem, solver), g in snap.groupby(["problem", "solver"]):
+        times = sorted(g.t.unique())
+        out += [f"### {problem} / {solver}", "", "| certificate | " + " | ".join(f"t={t:g}" for t in times) + " |",
+                "|---" * (len(times) + 1) + "|"]
+        for cert, gc in g.groupby("certificate", sort=False):
+            cells = []
+            for t in times:
+                hit = gc[gc.t == t]
+                cells.append("" if hit.empty else _cert_cell(hit.iloc[0]))
+            out.append(f"| {cert} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
+
+
+def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict,
+                   certs: pd.DataFrame | None = None) -> str:
     """The whole summary.md text."""
     cfg = manifest.get("config", {})
     out = ["# landau-bench summary", "",
@@ -93,6 +130,7 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
             out.append(f"| {r.problem} | {r.solver} | " + " | ".join("" if pd.isna(r[c]) else f"{r[c]:.2f}" for c in tcols) + " |")
         out.append("")
     out += training_section(timings)
+    out += certificate_section(certs)
     if not failures.empty:
         out += ["## Failed cells", ""]
         for _, r in failures.iterrows():

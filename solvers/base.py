@@ -28,7 +28,8 @@ class Trajectory:
     'stepping' (and any other phase); info: solver-specific numbers (losses, step counts; a
     'curves' entry of equal-length lists, e.g. training losses, is kept and plotted);
     density_particles: optional larger particle sets per snapshot for density reconstruction,
-    when the method can draw more than its own particles (PINN-PM pushes 10^5 samples through Phi).
+    when the method can draw more than its own particles (PINN-PM pushes 10^5 samples through Phi);
+    probe: optional `certificates.probe` object (path, velocity and score model of the P1 set).
     """
 
     solver: str
@@ -40,6 +41,8 @@ class Trajectory:
     wall_time: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     density_particles: list[torch.Tensor] | None = None
+    #: the run's path and score model for certificates (`certificates.probe`), not stored on disk
+    probe: object | None = None
 
     def at(self, t: float) -> torch.Tensor:
         """Particles at snapshot time t (exact match within 1e-12)."""

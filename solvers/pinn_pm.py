@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from certificates.probe import FlowProbe, PathRecorder
 from problems import drift
 
 from .base import Solver, Stopwatch, Trajectory, initial_particles, reduced_dt, resolve_device
@@ -56,8 +57,9 @@ def _profile(profile: str, problem) -> PINNConfig:
                           n_eval=300, n_density=2_000, dt=reduced_dt("smoke", problem), checkpoint_every=10,
                           log_every=5)
     if profile == "quick":
-        coulomb = problem.gamma != 0
-        return PINNConfig(n=500 if not coulomb else 300, n_times=8 if not coulomb else 4, iters=1_500, lr=1e-3,
+        coulomb, three_d = problem.gamma != 0, problem.dim == 3
+        n, n_times = (300, 4) if coulomb else (400, 6) if three_d else (500, 8)
+        return PINNConfig(n=n, n_times=n_times, iters=1_500, lr=1e-3,
                           flow_arch=tuple(SMALL_2D), score_arch=tuple(SMALL_2D), n_eval=1_000,
                           n_density=100_000, dt=reduced_dt("quick", problem), checkpoint_every=250, log_every=25)
     return PINNConfig(n=problem.paper_n_pinn, n_times=16, iters=20_000, lr=1e-4, n_eval=10_000,
@@ -134,8 +136,9 @@ class PINNParticle(_PINNBase):
                 scores.append(self._score(trained, x, t).to("cpu", torch.float64))
                 dens.append(self._push(trained, vd, t).to("cpu", torch.float64))
         info = self._info(trained, problem, seed, dev, dtype)
+        probe = FlowProbe(trained.flow, trained.score, v0.to(dev, dtype), problem.t0, max(problem.snapshot_times))
         return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info,
-                          density_particles=dens)
+                          density_particles=dens, probe=probe)
 
 
 @register_solver("pinn_pm_score")
@@ -146,8 +149,10 @@ class PINNScore(_PINNBase):
         cfg = self.config
         trained, v0, dev, dtype, sw = self._setup(problem, seed, device, initial, workdir, progress)
         times, snaps, scores = [], [], []
+        path = PathRecorder()
 
         def velocity(x, t):
+            path.add(t, x)
             return drift(x, self._score(trained, x, t), problem.gamma, problem.C)
 
         def on_snapshot(t, x):
@@ -156,8 +161,10 @@ class PINNScore(_PINNBase):
             scores.append(self._score(trained, x, t).to("cpu", torch.float64))
 
         with sw("stepping"):
-            _, steps = euler_integrate(v0.to(dev, dtype), problem.t0, problem.snapshot_times, cfg.dt, velocity,
-                                       on_snapshot, progress, desc=f"pinn_pm_score {problem.name}")
+            v_end, steps = euler_integrate(v0.to(dev, dtype), problem.t0, problem.snapshot_times, cfg.dt, velocity,
+                                           on_snapshot, progress, desc=f"pinn_pm_score {problem.name}")
         info = self._info(trained, problem, seed, dev, dtype)
         info["steps"] = steps
-        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info)
+        score_model = lambda x, t: trained.score(x.to(dev, dtype), torch.full((1,), t, dtype=dtype, device=dev))
+        probe = path.probe(max(problem.snapshot_times), v_end, [score_model] * len(path.xs))
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info, probe=probe)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from problems import NoExactReference, drift, make_generator
+from certificates.probe import PathRecorder
 
 from .base import Solver, Stopwatch, Trajectory, initial_particles, reduced_dt, resolve_device
 from .networks import mlp, seeded
@@ -53,6 +54,12 @@ def random_batch_drift(v, s, gamma, C, batch: int, gen: torch.Generator) -> torc
     out = torch.empty_like(v)
     out[perm] = u.reshape(n, d)
     return out
+
+
+def _frozen_model(net, t):
+    """The score model as it is now (a detached copy of the parameters), as a callable (x, t) -> s."""
+    params = {k: p.detach().clone() for k, p in net.named_parameters()}
+    return lambda x, tt: torch.func.functional_call(net, params, (x.to(next(iter(params.values()))),))
 
 
 @register_solver("sbp")
@@ -119,10 +126,14 @@ class SBP(Solver):
                     return net(x)
 
         fitted_at = {"t": None}
+        path, models = PathRecorder(), []
 
         def velocity(x, t):
             if fitted_at["t"] != t:
                 fit(x, t)
+            path.add(t, x)
+            if path.ok:
+                models.append(_frozen_model(net, t) if cfg.score == "net" else (lambda y, tt: problem.score(y, tt)))
             s = score(x, t)
             with sw("drift"):
                 if cfg.random_batch:
@@ -141,10 +152,11 @@ class SBP(Solver):
 
         trained_before_loop = sw.times.get("training", 0.0)
         with sw("stepping"):
-            _, steps = euler_integrate(v, problem.t0, problem.snapshot_times, cfg.dt, velocity, on_snapshot,
+            v_end, steps = euler_integrate(v, problem.t0, problem.snapshot_times, cfg.dt, velocity, on_snapshot,
                                        progress, desc=f"sbp {problem.name}")
         sw.times["stepping"] -= sw.times.get("training", 0.0) - trained_before_loop  # disjoint phases
         info["steps"] = steps
         info["ism_loss_final"] = info["ism_loss"][-1] if info["ism_loss"] else None
         info.pop("ism_loss")
-        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info)
+        probe = path.probe(max(problem.snapshot_times), v_end, models)
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info, probe=probe)
