@@ -17,6 +17,7 @@ from pathlib import Path
 import problems
 import solvers
 
+from .executors import EXECUTORS, ExecutorError, connect_dask
 from .plugins import PluginError, load_plugins
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -41,7 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="run directory (default results/<timestamp>)")
     run.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR; finished cells are kept")
     run.add_argument("--plugin", action="append", default=[], metavar="FILE.py", help="register a user's problems/solvers")
-    run.add_argument("--jobs", type=int, default=1, help="independent cells in parallel processes")
+    run.add_argument("--jobs", type=int, default=1, help="independent cells in parallel processes (or LocalCluster workers)")
+    run.add_argument("--executor", default=None, help="local | process | dask (default: local, process if --jobs > 1)")
+    run.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                     help="dask scheduler to use with --executor dask (default: start a LocalCluster)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     rep = sub.add_parser("report", help="rebuild tables, summary.md and figures of a run directory")
     rep.add_argument("run_dir")
@@ -105,6 +109,16 @@ def cmd_run(args) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
     seeds = _parse_seeds(args.seeds)
+    executor = args.executor or ("process" if args.jobs > 1 else "local")
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
+    if args.scheduler and executor != "dask":
+        raise UsageError(f"--scheduler needs --executor dask (got executor {executor!r})")
+    if executor == "dask" and args.scheduler:
+        try:
+            connect_dask(args.scheduler, args.jobs).close()
+        except ExecutorError as exc:
+            raise UsageError(str(exc)) from None
     try:
         load_plugins(args.plugin)
     except PluginError as exc:
@@ -144,7 +158,9 @@ def cmd_run(args) -> int:
         print(f"run directory: {run_dir}  ({len(cells)} cells, profile {args.profile})")
         for s in skipped:
             print(f"  skipped: {s}")
-    counts = run(cells, run_dir, config, plugin_files=args.plugin, jobs=args.jobs, quiet=args.quiet)
+    config["executor"] = executor
+    counts = run(cells, run_dir, config, plugin_files=[str(Path(p).resolve()) for p in args.plugin], jobs=args.jobs,
+                 quiet=args.quiet, executor=executor, scheduler=args.scheduler)
     if len(cells) == 1 or not args.quiet:
         print_cells(run_dir, cells if len(cells) <= 3 else [])
     print(f"{counts['cells']} cells ({counts['already_done']} already done), {counts['failed']} failed; "

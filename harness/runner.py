@@ -12,18 +12,19 @@ import json
 import math
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+import certificates
 import problems
 import solvers
 
 from . import store
 from .evaluate import evaluate
-from .figures import write_figures, write_particle_figures, write_training_figures
+from .executors import run_cells
+from .figures import write_certificate_figures, write_figures, write_particle_figures, write_training_figures
 from .plugins import load_plugins
 from .summary import render_summary
 
@@ -56,6 +57,7 @@ def run_cell(solver_name: str, problem_name: str, seed: int, profile: str, devic
         traj = cls(cfg).solve(problem, seed=seed, device=device, progress=progress, **kwargs)
         t_eval = time.perf_counter()
         rows = evaluate(traj, problem, seed)
+        record.update(_certificates(traj, problem, seed))
         if run_dir is not None:
             (Path(run_dir) / "cells").mkdir(parents=True, exist_ok=True)
             store.write_particles(Path(run_dir), solver_name, problem_name, seed, traj)
@@ -70,6 +72,17 @@ def run_cell(solver_name: str, problem_name: str, seed: int, profile: str, devic
                       traceback=traceback.format_exc(limit=6))
     record["total_s"] = time.perf_counter() - t_start
     return record
+
+
+def _certificates(traj, problem, seed) -> dict:
+    """{'certificates': rows} for a trajectory with a probe on an applicable problem; a failure here is
+    recorded as 'certificates_error' and does not fail the cell (its metrics stand)."""
+    if traj.probe is None or not certificates.applicable(problem)[0]:
+        return {}
+    try:
+        return {"certificates": certificates.certify(traj.probe, problem, seed)}
+    except Exception as exc:  # recorded, the cell goes on
+        return {"certificates_error": f"{type(exc).__name__}: {exc}"}
 
 
 def _accepts_workdir(cls) -> bool:
@@ -94,19 +107,24 @@ def rebuild_outputs(run_dir: Path) -> dict:
     """Write metrics.{csv,parquet}, timings.csv, failures, summary.md and figures from cell files."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
     table, timings, failures = store.collect_tables(run_dir)
+    certs = store.collect_certificates(run_dir)
+    store.atomic_write_frame(certs, run_dir / "certificates.csv")
     store.atomic_write_frame(table, run_dir / "metrics.csv")
     store.atomic_write_frame(table, run_dir / "metrics.parquet")
     store.atomic_write_frame(timings, run_dir / "timings.csv")
-    store.atomic_write_text(run_dir / "summary.md", render_summary(table, timings, failures, manifest))
+    store.atomic_write_text(run_dir / "summary.md", render_summary(table, timings, failures, manifest, certs))
     write_figures(table, run_dir / "figures")
     write_particle_figures(run_dir, run_dir / "figures")
     write_training_figures(run_dir, run_dir / "figures")
+    write_certificate_figures(certs, run_dir / "figures")
     return {"rows": len(table), "failed": len(failures)}
 
 
 def run(cells, run_dir: Path, config: dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
-        echo=print) -> dict:
-    """Run every cell not already finished in run_dir; returns counts {done, skipped, failed}."""
+        echo=print, executor: str | None = None, scheduler: str | None = None) -> dict:
+    """Run every cell not already finished in run_dir on `executor` (local, process or dask; default
+    local, or process when jobs > 1); returns counts {cells, already_done, failed}."""
+    executor = executor or ("process" if jobs > 1 else "local")
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = {"config": config, "provenance": store.provenance(config["device"]), "cells": [list(c) for c in cells]}
     store.atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
@@ -123,15 +141,12 @@ def run(cells, run_dir: Path, config: dict, plugin_files=(), jobs: int = 1, quie
         elif not quiet:
             bar.write(f"ok {rec['solver']} / {rec['problem']} / seed {rec['seed']} ({rec['total_s']:.1f} s)")
 
-    if jobs <= 1:
-        for c in todo:
-            bar.set_postfix_str(f"{c[0]}/{c[1]}/seed{c[2]}")
-            finish(run_cell(*c, config["profile"], config["device"], progress=not quiet, run_dir=str(run_dir)))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(list(plugin_files),)) as ex:
-            futures = [ex.submit(run_cell, *c, config["profile"], config["device"], False, str(run_dir)) for c in todo]
-            for fut in as_completed(futures):
-                finish(fut.result())
-    bar.close()
-    rebuild_outputs(run_dir)
+    try:
+        for rec in run_cells(executor, todo, config["profile"], config["device"], str(run_dir), list(plugin_files),
+                             jobs=jobs, scheduler=scheduler, progress=not quiet,
+                             on_start=lambda c: bar.set_postfix_str(f"{c[0]}/{c[1]}/seed{c[2]}")):
+            finish(rec)
+    finally:
+        bar.close()
+        rebuild_outputs(run_dir)
     return counts
