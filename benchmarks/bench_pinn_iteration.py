@@ -26,7 +26,7 @@ from solvers.pinn_training import build_networks
 from solvers.pinn_pm import PINNConfig
 
 
-def time_iterations(step, repeats: int, device: torch.device) -> float:
+def median_seconds(step, repeats: int, device: torch.device) -> float:
     """Median seconds of `step()` over `repeats` calls after two warm-up calls."""
     for _ in range(2):
         step()
@@ -70,8 +70,8 @@ def main() -> None:
             opt.step()
         return step
 
-    naive = time_iterations(make_step(naive_pinn_losses), args.repeats, dev)
-    batched = time_iterations(make_step(pinn_losses), args.repeats, dev)
+    naive = median_seconds(make_step(naive_pinn_losses), args.repeats, dev)
+    batched = median_seconds(make_step(pinn_losses), args.repeats, dev)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"{args.problem}, group {args.group}, N = {args.n}, {args.times} collocation times, {args.dtype}, {name}")
     print(f"naive loop  : {1e3 * naive:9.2f} ms / iteration")
