@@ -59,7 +59,7 @@ def _profile(profile: str, problem) -> PINNConfig:
     if profile == "quick":
         coulomb, three_d = problem.gamma != 0, problem.dim == 3
         n, n_times = (300, 4) if coulomb else (400, 6) if three_d else (500, 8)
-        return PINNConfig(n=n, n_times=n_times, iters=1_500, lr=1e-3,
+        return PINNConfig(n=n, n_times=n_times, iters=1_500, lr=3e-4,
                           flow_arch=tuple(SMALL_2D), score_arch=tuple(SMALL_2D), n_eval=1_000,
                           n_density=100_000, dt=reduced_dt("quick", problem), checkpoint_every=250, log_every=25)
     return PINNConfig(n=problem.paper_n_pinn, n_times=16, iters=20_000, lr=1e-4, n_eval=10_000,
