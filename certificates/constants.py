@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 
 from problems import make_generator
+from solvers.score_matching import divergence
 
 MARGIN = 1.1
 BALL_POINTS = 2_000
@@ -57,14 +58,10 @@ def jacobian_sup(fn: Callable[[torch.Tensor], torch.Tensor], points: torch.Tenso
     return MARGIN * best
 
 
-def ism_integrand(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, create_graph: bool = False
-                  ) -> torch.Tensor:
-    """h(x) = |s(x)|^2 + 2 div s(x) per point (exact divergence by autograd)."""
-    x = x.detach().clone().requires_grad_(True)
-    s = fn(x)
-    div = sum(torch.autograd.grad(s[:, k].sum(), x, create_graph=True)[0][:, k] for k in range(x.shape[1]))
-    h = (s * s).sum(-1) + 2 * div
-    return h if create_graph else h.detach()
+def ism_integrand(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """h(x) = |s(x)|^2 + 2 div s(x) per point (exact divergence by autograd), detached."""
+    s, div = divergence(fn, x, create_graph=False)
+    return ((s * s).sum(-1) + 2 * div).detach()
 
 
 def gradient_sup_of_ism_integrand(fn: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor,

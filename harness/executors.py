@@ -56,10 +56,8 @@ def run_cells(executor: str, cells: list[tuple], profile: str, device: str, run_
                 on_start(c)
             yield run_cell(*c, profile, device, progress, run_dir)
     elif executor == "process":
-        from .runner import _worker_init, run_cell
-        with ProcessPoolExecutor(max_workers=max(jobs, 1), initializer=_worker_init,
-                                 initargs=(list(plugin_files),)) as ex:
-            futures = [ex.submit(run_cell, *c, profile, device, False, run_dir) for c in cells]
+        with ProcessPoolExecutor(max_workers=max(jobs, 1)) as ex:
+            futures = [ex.submit(run_task, list(plugin_files), tuple(c), profile, device, run_dir) for c in cells]
             for fut in as_completed(futures):
                 yield fut.result()
     else:

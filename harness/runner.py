@@ -14,7 +14,6 @@ import time
 import traceback
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 import certificates
@@ -25,7 +24,6 @@ from . import store
 from .evaluate import evaluate
 from .executors import run_cells
 from .figures import write_certificate_figures, write_figures, write_particle_figures, write_training_figures
-from .plugins import load_plugins
 from .summary import render_summary
 
 
@@ -96,11 +94,6 @@ def _curves(curves) -> dict:
         return {}
     lengths = {len(v) for v in curves.values() if isinstance(v, (list, tuple))}
     return {k: [float(x) for x in v] for k, v in curves.items()} if len(lengths) == 1 else {}
-
-
-def _worker_init(plugin_files: list[str]) -> None:
-    torch.set_num_threads(1)
-    load_plugins(plugin_files)
 
 
 def rebuild_outputs(run_dir: Path) -> dict:

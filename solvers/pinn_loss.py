@@ -22,6 +22,8 @@ from torch.func import jvp, vmap
 
 from problems import drift
 
+from .score_matching import divergence
+
 Flow = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -45,10 +47,7 @@ def score_and_divergence(score: Score, x: torch.Tensor, t: torch.Tensor, mode: s
         mode = "forward" if x.is_cuda else "reverse"
     d = x.shape[-1]
     if mode == "reverse":
-        x = x.detach().requires_grad_(True)
-        s = score(x, t)
-        div = sum(torch.autograd.grad(s[..., k].sum(), x, create_graph=True)[0][..., k] for k in range(d))
-        return s, div
+        return divergence(lambda xx: score(xx, t), x)
     if mode != "forward":
         raise ValueError(f"unknown divergence mode {mode!r}; valid: auto, forward, reverse")
     x = x.contiguous()

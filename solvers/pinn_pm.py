@@ -87,26 +87,20 @@ class _PINNBase(Solver):
         return trained, v0, dev, dtype, sw
 
     @staticmethod
-    def _score(trained: TrainedPINN, x: torch.Tensor, t: float) -> torch.Tensor:
+    def _query(net, x: torch.Tensor, t: float) -> torch.Tensor:
+        """net(x, t) (the flow Phi or the score s) in chunks of QUERY_CHUNK, one forward pass each."""
         with torch.no_grad():
             tt = torch.full((1,), t, dtype=x.dtype, device=x.device)
-            return torch.cat([trained.score(c, tt) for c in x.split(QUERY_CHUNK)])
-
-    @staticmethod
-    def _push(trained: TrainedPINN, v0: torch.Tensor, t: float) -> torch.Tensor:
-        """Phi(v0, t) in chunks, one forward pass per chunk."""
-        with torch.no_grad():
-            tt = torch.full((1,), t, dtype=v0.dtype, device=v0.device)
-            return torch.cat([trained.flow(c, tt) for c in v0.split(QUERY_CHUNK)])
+            return torch.cat([net(c, tt) for c in x.split(QUERY_CHUNK)])
 
     def _info(self, trained: TrainedPINN, problem, seed, dev, dtype) -> dict:
         last = trained.history[-1] if trained.history else {}
         query = problem.sample(100_000, seed + 60_000).to(dev, dtype)
         horizon = max(problem.snapshot_times)
-        self._push(trained, query[:1000], horizon)  # warm-up
+        self._query(trained.flow, query[:1000], horizon)  # warm-up
         sw = Stopwatch()
         with sw("query"):
-            self._push(trained, query, horizon)
+            self._query(trained.flow, query, horizon)
         return {"training_key": trained.key, "trained_here": int(trained.trained_here),
                 "iterations": trained.iterations, "train_s": trained.train_seconds,
                 "s_per_iter": trained.seconds_per_iteration, "loss_phys": last.get("phys"),
@@ -128,13 +122,13 @@ class PINNParticle(_PINNBase):
             v = v0.to(dev, dtype)
             vd = problem.sample(cfg.n_density, seed + 50_000).to(dev, dtype)
             for t in problem.snapshot_times:
-                x = self._push(trained, v, t)
+                x = self._query(trained.flow, v, t)
                 if not torch.isfinite(x).all():
                     raise FloatingPointError(f"Phi(V, t) is non-finite at t = {t:g}")
                 times.append(t)
                 snaps.append(x.to("cpu", torch.float64))
-                scores.append(self._score(trained, x, t).to("cpu", torch.float64))
-                dens.append(self._push(trained, vd, t).to("cpu", torch.float64))
+                scores.append(self._query(trained.score, x, t).to("cpu", torch.float64))
+                dens.append(self._query(trained.flow, vd, t).to("cpu", torch.float64))
         info = self._info(trained, problem, seed, dev, dtype)
         probe = FlowProbe(trained.flow, trained.score, v0.to(dev, dtype), problem.t0, max(problem.snapshot_times))
         return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info,
@@ -153,12 +147,12 @@ class PINNScore(_PINNBase):
 
         def velocity(x, t):
             path.add(t, x)
-            return drift(x, self._score(trained, x, t), problem.gamma, problem.C)
+            return drift(x, self._query(trained.score, x, t), problem.gamma, problem.C)
 
         def on_snapshot(t, x):
             times.append(t)
             snaps.append(x.to("cpu", torch.float64).clone())
-            scores.append(self._score(trained, x, t).to("cpu", torch.float64))
+            scores.append(self._query(trained.score, x, t).to("cpu", torch.float64))
 
         with sw("stepping"):
             v_end, steps = euler_integrate(v0.to(dev, dtype), problem.t0, problem.snapshot_times, cfg.dt, velocity,
