@@ -1,6 +1,6 @@
 """The paper's error certificates (Lemma 2, Theorems 2, 4, 5, 6) evaluated numerically against the
 errors actually observed. `certify(probe, problem, seed)` -> rows; see `certificates.evaluate`."""
 from .evaluate import CERTIFICATES, applicable, certify
-from .probe import FlowProbe, PiecewiseLinearProbe
+from solvers.probe import FlowProbe, PiecewiseLinearProbe
 
 __all__ = ["CERTIFICATES", "FlowProbe", "PiecewiseLinearProbe", "applicable", "certify"]

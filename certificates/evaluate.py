@@ -40,7 +40,7 @@ import torch
 
 import metrics
 from problems import Problem, drift
-from solvers.exact_flow import integrate_characteristics
+from problems.characteristics import integrate_characteristics
 
 from .constants import (MARGIN, ball_points, gaussian_kernel_norms, gradient_sup_of_ism_integrand, ism_integrand,
                         jacobian_sup, kernel_constants, log_gronwall)

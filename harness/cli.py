@@ -1,4 +1,4 @@
-"""`python -m harness {list, run, report}`: the front door.
+"""`python -m harness {list, run, sweep, report}`: the front door.
 
 Bad input (unknown solver/problem/profile/device, a solver that does not apply to a problem,
 malformed seeds, an unwritable output directory, a failing plugin) prints one line naming the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import solvers
 
 from .executors import EXECUTORS, ExecutorError, connect_dask
 from .plugins import PluginError, load_plugins
+from .sweep import SWEEP_SOLVERS
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -27,26 +29,40 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
+def _add_run_options(sub, sweep: bool) -> None:
+    sub.add_argument("-s", "--solver", action="append", default=[], help="solver name (repeatable)")
+    sub.add_argument("-p", "--problem", action="append", default=[], help="problem name (repeatable)")
+    sub.add_argument("--profile", default=None, help="smoke | quick (default) | paper")
+    sub.add_argument("--device", default="auto", help="auto (default) | cpu | cuda")
+    sub.add_argument("--seeds", default=None, help="comma-separated non-negative ints, e.g. 0,1,2 (default 0"
+                     + ("; a sweep: 0,1,2 for steppers, 0 for trained solvers)" if sweep else ")"))
+    sub.add_argument("--set", action="append", default=[], dest="overrides", metavar="[SOLVER.]FIELD=V1,V2",
+                     help="override a solver config field; a comma list is a grid (one cell per value), several "
+                          "--set make the cartesian product; `harness list` shows the fields")
+    sub.add_argument("--out", default=None, help="run directory (default results/<timestamp>)")
+    sub.add_argument("--resume", default=None, metavar="DIR",
+                     help="continue the run in DIR; finished cells are kept (alone: the cells DIR was planned with)")
+    sub.add_argument("--plugin", action="append", default=[], metavar="FILE.py", help="register a user's problems/solvers")
+    sub.add_argument("--jobs", type=int, default=1, help="independent cells in parallel processes (or LocalCluster workers)")
+    sub.add_argument("--executor", default=None, help="local | process | dask (default: local, process if --jobs > 1)")
+    sub.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                     help="dask scheduler to use with --executor dask (default: start a LocalCluster)")
+    sub.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
+                     help="stop a cell after this many seconds and record it failed (default: no limit)")
+    sub.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m harness", description="landau-bench: benchmark and verify Landau particle solvers.")
     sub = ap.add_subparsers(dest="verb", required=True)
-    ls = sub.add_parser("list", help="solvers, problems, metrics, profiles, and which solver applies where")
+    ls = sub.add_parser("list", help="solvers (with their config fields per profile), problems, metrics, profiles")
     ls.add_argument("--plugin", action="append", default=[], metavar="FILE.py", help="register a user's problems/solvers")
-    run = sub.add_parser("run", help="run solver x problem x seed cells and write a run directory")
+    run = sub.add_parser("run", help="run solver x problem x seed (x --set grid) cells and write a run directory")
     run.add_argument("--all", action="store_true", help="every registered solver on every problem it applies to")
-    run.add_argument("-s", "--solver", action="append", default=[], help="solver name (repeatable)")
-    run.add_argument("-p", "--problem", action="append", default=[], help="problem name (repeatable)")
-    run.add_argument("--profile", default="quick", help="smoke | quick (default) | paper")
-    run.add_argument("--device", default="auto", help="auto (default) | cpu | cuda")
-    run.add_argument("--seeds", default="0", help="comma-separated non-negative ints, e.g. 0,1,2")
-    run.add_argument("--out", default=None, help="run directory (default results/<timestamp>)")
-    run.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR; finished cells are kept")
-    run.add_argument("--plugin", action="append", default=[], metavar="FILE.py", help="register a user's problems/solvers")
-    run.add_argument("--jobs", type=int, default=1, help="independent cells in parallel processes (or LocalCluster workers)")
-    run.add_argument("--executor", default=None, help="local | process | dask (default: local, process if --jobs > 1)")
-    run.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                     help="dask scheduler to use with --executor dask (default: start a LocalCluster)")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_run_options(run, sweep=False)
+    sweep = sub.add_parser("sweep", help="work-precision sweep: default resolution ladders per solver on the given problems")
+    sweep.add_argument("--all", action="store_true", help="every problem (default solvers: sbp, blob, pinn_pm_*)")
+    _add_run_options(sweep, sweep=True)
     rep = sub.add_parser("report", help="rebuild tables, summary.md and figures of a run directory")
     rep.add_argument("run_dir")
     return ap
@@ -76,6 +92,37 @@ def _check_writable(path: Path) -> None:
         raise UsageError(f"output directory {str(path)!r} is not writable (checked {str(probe)!r})")
 
 
+def _describe_values(values: list) -> str:
+    distinct = list(dict.fromkeys(repr(v) if isinstance(v, (float, str)) and not v else
+                                  repr(v) if isinstance(v, float) else str(v) for v in values))
+    if len(distinct) == 1:
+        return distinct[0]
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) == len(values):
+        return f"{min(numbers):g}..{max(numbers):g}*"
+    return "by problem*"
+
+
+def solver_field_lines(name: str) -> list[str]:
+    """Lines of `harness list`: the settable config fields of a solver with their default per profile
+    (over the problems it applies to; '*' marks a value that depends on the problem)."""
+    from solvers import PROFILES
+
+    from .overrides import settable_fields
+    cls = solvers.get_solver(name)
+    fields = settable_fields(cls)
+    where = [problems.get_problem(p) for p in problems.list_problems() if cls.applies_to(problems.get_problem(p))[0]]
+    if not fields or not where:
+        return []
+    configs = {prof: [cls.profile_config(prof, p) for p in where] for prof in PROFILES}
+    width = max(len(f) for f in fields) + 2
+    lines = [f"    {'field':<{width}}{'type':<14}" + "".join(f"{prof:<16}" for prof in PROFILES)]
+    for f, typ in fields.items():
+        cells = [_describe_values([getattr(c, f) for c in configs[prof]]) for prof in PROFILES]
+        lines.append(f"    {f:<{width}}{typ:<14}" + "".join(f"{c:<16}" for c in cells))
+    return lines
+
+
 def cmd_list(args) -> int:
     load_plugins(args.plugin)
     from metrics import METRIC_NAMES
@@ -83,22 +130,79 @@ def cmd_list(args) -> int:
     print("problems:")
     for name in problems.list_problems():
         print("  " + problems.get_problem(name).describe())
-    print("solvers:")
+    print("solvers (settable with --set FIELD=V1,V2 or --set SOLVER.FIELD=...; * = depends on the problem):")
     for name in solvers.list_solvers():
         cls = solvers.get_solver(name)
         where = [p for p in problems.list_problems() if cls.applies_to(problems.get_problem(p))[0]]
         flags = ", ".join(f for f in ("has_score", "has_flow_map", "needs_gpu_for_paper") if getattr(cls, f))
         print(f"  {name}: applies to {', '.join(where) or 'none'}" + (f" [{flags}]" if flags else ""))
+        for line in solver_field_lines(name):
+            print(line)
     print("profiles: " + ", ".join(PROFILES))
     print("metrics: " + ", ".join(METRIC_NAMES))
     return 0
 
 
-def cmd_run(args) -> int:
+def _read_manifest(run_dir: Path, flag: str) -> dict:
+    """manifest.json of a run directory; UsageError if it is missing or damaged."""
+    path = run_dir / "manifest.json"
+    if not path.exists():
+        raise UsageError(f"{flag} {str(run_dir)!r}: no manifest.json there; give a run directory")
+    try:
+        manifest = json.loads(path.read_text())
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+            raise ValueError("no 'config' object")
+        return manifest
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UsageError(f"{flag} {str(run_dir)!r}: manifest.json is damaged ({type(exc).__name__}); "
+                         f"the cell records in cells/ are intact: start a new --out with the same options") from None
+
+
+def _manifest_cells(manifest: dict, run_dir: Path):
+    from .cell import Cell
+    try:
+        return [Cell.from_json(c) for c in manifest.get("cells", [])]
+    except ValueError as exc:
+        raise UsageError(f"--resume {str(run_dir)!r}: manifest.json lists a malformed cell ({exc})") from None
+
+
+def _select(args, sweep: bool):
+    """(solver names, problem names) named on the command line; UsageError for unknown names."""
+    all_solvers = [s for s in solvers.list_solvers() if not s.startswith("_")]
+    _check_names(args.solver, all_solvers, "solver")
+    _check_names(args.problem, problems.list_problems(), "problem")
+    if sweep:
+        if not args.problem and not args.all:
+            raise UsageError("give at least one -p PROBLEM (or --all) to sweep")
+        default = [s for s in SWEEP_SOLVERS if s in all_solvers]
+        return args.solver or default, args.problem or problems.list_problems()
+    if args.all:
+        return args.solver or all_solvers, args.problem or problems.list_problems()
+    if not args.solver or not args.problem:
+        raise UsageError("give --all, or at least one -s SOLVER and one -p PROBLEM")
+    return args.solver, args.problem
+
+
+def _no_cell_error(skipped: list[str], problem_names: list[str]) -> UsageError:
+    all_solvers = [s for s in solvers.list_solvers() if not s.startswith("_")]
+    hints = []
+    for p in problem_names:
+        valid = [x for x in all_solvers if solvers.get_solver(x).applies_to(problems.get_problem(p))[0]]
+        hints.append(f"solvers for {p}: {', '.join(valid) or 'none'}")
+    reasons = "; ".join(f"solver {s.split(' on ')[0]!r} does not apply to {s.split(' on ')[1].split(':')[0]!r} "
+                        f"({s.split(': ', 1)[1]})" for s in skipped)
+    return UsageError(f"no selected solver applies to a selected problem: {reasons}; {'; '.join(hints)}")
+
+
+def cmd_run(args, sweep: bool = False) -> int:
+    from .cell import Cell  # noqa: F401
+    from .lock import RunDirInUse, run_dir_lock
+    from .overrides import grids, parse_set_options
     from .runner import plan, run
+    from .sweep import plan_sweep
 
     from solvers import PROFILES
-    if args.profile not in PROFILES:
+    if args.profile is not None and args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; valid profiles: {', '.join(PROFILES)}")
     if args.device not in DEVICES:
         raise UsageError(f"unknown device {args.device!r}; valid devices: {', '.join(DEVICES)}")
@@ -108,59 +212,69 @@ def cmd_run(args) -> int:
             raise UsageError("device 'cuda' requested but no CUDA device is available; valid here: auto, cpu")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
-    seeds = _parse_seeds(args.seeds)
+    if args.cell_timeout is not None and not (math.isfinite(args.cell_timeout) and args.cell_timeout > 0):
+        raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout}")
+    seeds = _parse_seeds(args.seeds) if args.seeds is not None else None
     executor = args.executor or ("process" if args.jobs > 1 else "local")
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
     if args.scheduler and executor != "dask":
         raise UsageError(f"--scheduler needs --executor dask (got executor {executor!r})")
+    options = parse_set_options(args.overrides)
+    try:
+        load_plugins(args.plugin)
+    except PluginError as exc:
+        raise UsageError(str(exc)) from None
+    manifest = _read_manifest(Path(args.resume), "--resume") if args.resume else None
+    selected = args.all or args.solver or args.problem or args.overrides
+    if manifest is not None:
+        old_profile = manifest["config"].get("profile")
+        if args.profile is not None and old_profile != args.profile:
+            raise UsageError(f"--resume {args.resume!r} was run with profile {old_profile!r}, not {args.profile!r}")
+        args.profile = old_profile if old_profile in PROFILES else "quick"
+    profile = args.profile or "quick"
+    if manifest is not None and not selected:
+        cells, skipped = _manifest_cells(manifest, Path(args.resume)), []
+        solver_names = sorted({c.solver for c in cells})
+        problem_names = sorted({c.problem for c in cells})
+        _check_names(solver_names, solvers.list_solvers(), "solver")
+        _check_names(problem_names, problems.list_problems(), "problem")
+    else:
+        solver_names, problem_names = _select(args, sweep)
+        classes = {s: solvers.get_solver(s) for s in solver_names}
+        if sweep:
+            cells, skipped = plan_sweep(classes, [problems.get_problem(p) for p in problem_names], profile, options,
+                                        seeds)
+        else:
+            cells, skipped = plan(solver_names, problem_names, seeds or [0], grids(options, classes))
+        if not cells:
+            raise _no_cell_error(skipped, problem_names)
     if executor == "dask" and args.scheduler:
         try:
             connect_dask(args.scheduler, args.jobs).close()
         except ExecutorError as exc:
             raise UsageError(str(exc)) from None
-    try:
-        load_plugins(args.plugin)
-    except PluginError as exc:
-        raise UsageError(str(exc)) from None
-    all_solvers = [s for s in solvers.list_solvers() if not s.startswith("_")]
-    _check_names(args.solver, all_solvers, "solver")
-    _check_names(args.problem, problems.list_problems(), "problem")
-    if args.all:
-        solver_names = args.solver or all_solvers
-        problem_names = args.problem or problems.list_problems()
-    else:
-        if not args.solver or not args.problem:
-            raise UsageError("give --all, or at least one -s SOLVER and one -p PROBLEM")
-        solver_names, problem_names = args.solver, args.problem
-        for s in solver_names:
-            for p in problem_names:
-                ok, why = solvers.get_solver(s).applies_to(problems.get_problem(p))
-                if not ok:
-                    valid = [x for x in all_solvers if solvers.get_solver(x).applies_to(problems.get_problem(p))[0]]
-                    raise UsageError(f"solver {s!r} does not apply to {p!r} ({why}); solvers for {p}: {', '.join(valid)}")
     if args.resume:
         run_dir = Path(args.resume)
-        if not (run_dir / "manifest.json").exists():
-            raise UsageError(f"--resume {args.resume!r}: no manifest.json there; give a run directory")
-        old = json.loads((run_dir / "manifest.json").read_text())["config"]
-        if old.get("profile") != args.profile:
-            raise UsageError(f"--resume {args.resume!r} was run with profile {old.get('profile')!r}, not {args.profile!r}")
     else:
         run_dir = Path(args.out or Path("results") / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
             raise UsageError(f"output directory {str(run_dir)!r} is not empty; use --resume {str(run_dir)!r} or another --out")
     _check_writable(run_dir)
-    cells, skipped = plan(solver_names, problem_names, seeds)
-    config = {"profile": args.profile, "device": args.device, "seeds": seeds, "solvers": solver_names,
-              "problems": problem_names, "plugins": [str(Path(p).resolve()) for p in args.plugin]}
-    if not args.quiet:
-        print(f"run directory: {run_dir}  ({len(cells)} cells, profile {args.profile})")
-        for s in skipped:
-            print(f"  skipped: {s}")
-    config["executor"] = executor
-    counts = run(cells, run_dir, config, plugin_files=[str(Path(p).resolve()) for p in args.plugin], jobs=args.jobs,
-                 quiet=args.quiet, executor=executor, scheduler=args.scheduler)
+    config = {"profile": profile, "device": args.device, "seeds": sorted({c.seed for c in cells}),
+              "solvers": solver_names, "problems": problem_names, "overrides": list(args.overrides),
+              "verb": "sweep" if sweep else "run", "plugins": [str(Path(p).resolve()) for p in args.plugin],
+              "executor": executor}
+    try:
+        with run_dir_lock(run_dir):
+            if not args.quiet:
+                print(f"run directory: {run_dir}  ({len(cells)} cells, profile {profile})")
+                for s in skipped:
+                    print(f"  skipped: {s}")
+            counts = run(cells, run_dir, config, plugin_files=config["plugins"], jobs=args.jobs, quiet=args.quiet,
+                         executor=executor, scheduler=args.scheduler, cell_timeout=args.cell_timeout)
+    except RunDirInUse as exc:
+        raise UsageError(str(exc)) from None
     if len(cells) == 1 or not args.quiet:
         print_cells(run_dir, cells if len(cells) <= 3 else [])
     print(f"{counts['cells']} cells ({counts['already_done']} already done), {counts['failed']} failed; "
@@ -174,11 +288,11 @@ def print_cells(run_dir: Path, cells) -> None:
     show = ["w1", "w1_mc_floor", "kde_l2", "kde_l2_bias_floor", "kde_l2_mc_floor", "trajectory_error", "rfd",
             "cov_err", "energy_drift"]
     for c in cells:
-        rec = store.read_cell(run_dir, *c)
+        rec = store.read_cell(run_dir, c.id)
         if not rec or rec["status"] != "ok":
             continue
         wall = ", ".join(f"{k} {v:.2f}s" for k, v in rec["wall_time"].items())
-        print(f"\n{c[0]} on {c[1]}, seed {c[2]}  (wall: {wall})")
+        print(f"\n{c.describe()}  (wall: {wall})")
         rows = rec["rows"]
         present = [m for m in show if any(r["metric"] == m for r in rows)]
         print("  t       " + "".join(f"{m:>19s}" for m in present))
@@ -192,17 +306,31 @@ def cmd_report(args) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "manifest.json").exists():
         raise UsageError(f"{args.run_dir!r} is not a run directory (no manifest.json)")
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    load_plugins(manifest["config"].get("plugins", []))
+    manifest = _read_manifest(run_dir, "report")
+    plugins = manifest["config"].get("plugins", [])
+    load_plugins([p for p in plugins if isinstance(p, str)] if isinstance(plugins, list) else [])
     counts = rebuild_outputs(run_dir)
     print(f"rebuilt {run_dir / 'summary.md'} from {counts['rows']} rows ({counts['failed']} failed cells)")
     return 0
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    """Parse the command line and run the verb; returns the exit code (0 ok, 1 a cell failed, 2 bad input)."""
+    from .lock import RunDirInUse
+    from .overrides import OverrideError
     try:
-        return {"list": cmd_list, "run": cmd_run, "report": cmd_report}[args.verb](args)
-    except (UsageError, PluginError) as exc:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a malformed command line (2, message printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    verbs = {"list": cmd_list, "run": cmd_run, "sweep": lambda a: cmd_run(a, sweep=True), "report": cmd_report}
+    try:
+        return verbs[args.verb](args)
+    except (UsageError, PluginError, OverrideError, RunDirInUse, ExecutorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # an unwritable or vanished path, a full disk: the user's environment, not a bug
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished cells are kept: --resume DIR continues", file=sys.stderr)
+        return 130

@@ -18,7 +18,7 @@ import torch
 import metrics
 from problems import Problem
 from solvers import Trajectory
-from solvers.exact_flow import integrate_characteristics
+from problems.characteristics import integrate_characteristics
 
 W1_MAX_EXACT = 4_000  # exact W1 up to this n a side; above, the mean over subsamples of this size
 

@@ -16,8 +16,16 @@ records the cell as failed and `--resume` runs it again.
 """
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Callable, Iterator
+
+from .cell import Cell
 
 EXECUTORS = ("local", "process", "dask")
 
@@ -26,42 +34,97 @@ class ExecutorError(RuntimeError):
     """The chosen engine cannot start (bad scheduler address, dask not installed)."""
 
 
-def run_task(plugin_files: list[str], cell: tuple, profile: str, device: str, run_dir: str) -> dict:
-    """What every remote engine runs: load the user's plugins, then one cell (never raises)."""
+def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str,
+             timeout: float | None = None, progress: bool = False, single_thread: bool = True) -> dict:
+    """What every engine runs for one cell given as `Cell.to_json()`: load the user's plugins, then
+    the cell (never raises). With `timeout`, the cell runs in a child process that is killed after
+    `timeout` seconds, and the record says it timed out. `single_thread`: one torch thread (pool and
+    Dask workers share the machine's cores)."""
+    if timeout is not None:
+        return run_in_subprocess(plugin_files, cell, profile, device, run_dir, timeout, progress, single_thread)
     import torch
 
+    from .cell import run_cell
     from .plugins import load_plugins
-    from .runner import run_cell
 
-    torch.set_num_threads(1)
+    if single_thread:
+        torch.set_num_threads(1)
     load_plugins(plugin_files)
-    return run_cell(*cell, profile, device, False, run_dir)
+    return run_cell(Cell.from_json(cell), profile, device, progress, run_dir)
 
 
-def _failed(cell: tuple, profile: str, exc: BaseException) -> dict:
-    return {"solver": cell[0], "problem": cell[1], "seed": cell[2], "profile": profile, "status": "failed",
-            "error": f"{type(exc).__name__}: {exc} (lost on its worker; --resume runs it again)"}
+def failed_record(cell: Cell, profile: str, error: str) -> dict:
+    """A 'failed' record for a cell that produced none itself (lost worker, timeout, crashed process)."""
+    return {"solver": cell.solver, "problem": cell.problem, "seed": cell.seed, "overrides": dict(cell.overrides),
+            "cell_id": cell.id, "profile": profile, "status": "failed", "error": error}
 
 
-def run_cells(executor: str, cells: list[tuple], profile: str, device: str, run_dir: str, plugin_files: list[str],
+def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeout: float, progress=False,
+                      single_thread=False) -> dict:
+    """Run one cell in `python -m harness.cell_process` (its own process group); kill the group after
+    `timeout` s. Returns the child's record, or a failed one (timed out / exited without a record)."""
+    c = Cell.from_json(cell)
+    fd, out_path = tempfile.mkstemp(prefix="landau-cell-", suffix=".json")
+    os.close(fd)
+    spec = json.dumps({"plugins": list(plugin_files), "cell": cell, "profile": profile, "device": device,
+                       "run_dir": run_dir, "progress": progress, "out": out_path,
+                       "single_thread": single_thread})
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cell_process"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.DEVNULL,
+                            start_new_session=True, text=True)
+    try:
+        proc.communicate(spec, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        os.unlink(out_path)
+        return failed_record(c, profile, f"TimeoutError: timed out after {timeout:g} s (--cell-timeout); "
+                                         f"--resume runs it again")
+    except BaseException:
+        _kill_group(proc)
+        os.unlink(out_path)
+        raise
+    try:
+        with open(out_path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return failed_record(c, profile, f"ChildProcessError: the cell's process exited with code {proc.returncode} "
+                                         f"without a record; --resume runs it again")
+    finally:
+        os.unlink(out_path)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_dir: str, plugin_files: list[str],
               jobs: int = 1, scheduler: str | None = None, progress: bool = True,
-              on_start: Callable[[tuple], None] | None = None) -> Iterator[dict]:
-    """Yield one record per cell as cells finish, on the chosen engine."""
+              on_start: Callable[[Cell], None] | None = None, timeout: float | None = None) -> Iterator[dict]:
+    """Yield one record per cell as cells finish, on the chosen engine; `timeout` (s) per cell, or None."""
     if executor not in EXECUTORS:
         raise ExecutorError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
     if executor == "local":
-        from .runner import run_cell
+        from .cell import run_cell
         for c in cells:
             if on_start:
                 on_start(c)
-            yield run_cell(*c, profile, device, progress, run_dir)
+            if timeout is None:
+                yield run_cell(c, profile, device, progress, run_dir)
+            else:
+                yield run_in_subprocess(list(plugin_files), c.to_json(), profile, device, run_dir, timeout, progress)
     elif executor == "process":
-        with ProcessPoolExecutor(max_workers=max(jobs, 1)) as ex:
-            futures = [ex.submit(run_task, list(plugin_files), tuple(c), profile, device, run_dir) for c in cells]
+        pool = ThreadPoolExecutor if timeout is not None else ProcessPoolExecutor
+        with pool(max_workers=max(jobs, 1)) as ex:
+            futures = [ex.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout)
+                       for c in cells]
             for fut in as_completed(futures):
                 yield fut.result()
     else:
-        yield from _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler)
+        yield from _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout)
 
 
 def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
@@ -83,19 +146,20 @@ def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
                             f"'dask scheduler', or omit it to start a LocalCluster") from None
 
 
-def _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler) -> Iterator[dict]:
+def _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None) -> Iterator[dict]:
     from distributed import as_completed as dask_completed
 
     client = connect_dask(scheduler, jobs)
     try:
         resources = {"GPU": 1} if device == "cuda" and _has_gpu_resources(client) else None
-        futures = {client.submit(run_task, list(plugin_files), tuple(c), profile, device, run_dir, pure=False,
-                                 key=f"cell-{c[0]}-{c[1]}-seed{c[2]}", resources=resources): c for c in cells}
+        futures = {client.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout,
+                                 pure=False, key=f"cell-{c.id}", resources=resources): c for c in cells}
         for fut in dask_completed(list(futures), loop=client.loop):
             try:
                 yield fut.result()
             except Exception as exc:  # the task itself never raises; this is a lost worker (KilledWorker)
-                yield _failed(futures[fut], profile, exc)
+                yield failed_record(futures[fut], profile,
+                                    f"{type(exc).__name__}: {exc} (lost on its worker; --resume runs it again)")
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()

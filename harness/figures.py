@@ -23,24 +23,103 @@ def _save(fig, path: Path, dpi: int = 110) -> Path:
     return path
 
 
+def _label(solver: str, overrides: str) -> str:
+    return solver if not overrides else f"{solver} [{overrides}]"
+
+
 def metric_over_time(table: pd.DataFrame, problem: str, metric: str, floor: str | None, path: Path) -> None:
-    """Mean over seeds of `metric` against t per solver; its floor dashed in the same colour."""
+    """Mean over seeds of `metric` against t per solver setting; its floor dashed in the same colour."""
     df = table[table.problem == problem]
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for i, (solver, g) in enumerate(df[df.metric == metric].groupby("solver")):
+    for i, ((solver, overrides), g) in enumerate(df[df.metric == metric].groupby(["solver", "overrides"])):
         m = g.groupby("t")["value"].mean()
-        ax.plot(m.index, m.values, "o-", color=f"C{i}", label=solver)
+        ax.plot(m.index, m.values, "o-", color=f"C{i % 10}", label=_label(solver, overrides))
         if floor:
-            f = df[(df.metric == floor) & (df.solver == solver)].groupby("t")["value"].mean()
+            f = df[(df.metric == floor) & (df.solver == solver) & (df.overrides == overrides)].groupby("t")["value"].mean()
             if not f.empty:
-                ax.plot(f.index, f.values, "--", color=f"C{i}", alpha=0.6, label=f"{solver} floor")
+                ax.plot(f.index, f.values, "--", color=f"C{i % 10}", alpha=0.6)
     ax.set_xlabel("t")
     ax.set_ylabel(metric)
     ax.set_title(f"{problem}: {metric}")
     if metric in LOG_SCALE and (df[df.metric == metric].value > 0).all():
         ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6 if df.overrides.nunique() > 1 else 7)
+    if floor:
+        ax.plot([], [], "k--", alpha=0.6, label="floor (dashed, same colour)")
+        ax.legend(fontsize=6 if df.overrides.nunique() > 1 else 7)
     _save(fig, path)
+
+
+def work_precision(table: pd.DataFrame, timings: pd.DataFrame, problem: str, metric: str, path: Path) -> Path | None:
+    """Work-precision diagram: x = solve seconds (training + stepping), y = metric at the last snapshot,
+    log-log; one line per solver through its settings, min-max over seeds as error bars, each
+    setting's Monte Carlo floor dashed in the solver's colour."""
+    import numpy as np
+
+    from .convergence import rung_stats
+    stats = rung_stats(table, timings, problem, metric)
+    if stats.empty or stats.solve_s.isna().all():
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for i, (solver, g) in enumerate(stats.groupby("solver", sort=True)):
+        g = g.sort_values("solve_s")
+        err = np.vstack([g.y - g.y_min, g.y_max - g.y]) if (g.seeds > 1).any() else None
+        ax.errorbar(g.solve_s, g.y, yerr=err, fmt="o-", color=f"C{i}", capsize=3, label=solver)
+        if g.floor.notna().any():
+            ax.plot(g.solve_s, g.floor, "--", color=f"C{i}", alpha=0.6)
+    if stats.floor.notna().any():
+        ax.plot([], [], "k--", alpha=0.6, label="MC floor at that N")
+    ax.set_xscale("log")
+    if (stats.y > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("solve seconds (training + stepping; CPU)")
+    ax.set_ylabel(f"{metric} at t = {table[table.problem == problem].t.max():g}")
+    ax.set_title(f"{problem}: work-precision ({metric})")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def convergence_in_n(table: pd.DataFrame, problem: str, metric: str, path: Path) -> Path | None:
+    """metric at the last snapshot against N (log-log) for every ladder in N, the fitted slope
+    (mean ± sd over seeds) in the legend."""
+    import math
+
+    from .convergence import slope_fits
+    fits = slope_fits(table, problem, metric)
+    if fits.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for i, r in enumerate(fits.itertuples()):
+        n, y = zip(*r.points)
+        sd = "" if math.isnan(r.slope_sd) else f" ± {r.slope_sd:.2f}"
+        ax.plot(n, y, "o-", color=f"C{i % 10}", label=f"{_label(r.solver, r.group)}: slope {r.slope:.2f}{sd}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("N (particles; PINN-PM: training particles)")
+    ax.set_ylabel(f"{metric} at t = {table[table.problem == problem].t.max():g}")
+    ax.set_title(f"{problem}: {metric} against N")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def write_sweep_figures(table: pd.DataFrame, timings: pd.DataFrame, fig_dir: Path) -> list[Path]:
+    """Work-precision and N-convergence figures of every problem where a solver ran several settings."""
+    from .convergence import FLOORS
+    paths = []
+    if table.empty:
+        return paths
+    for problem in sorted(table.problem.unique()):
+        df = table[table.problem == problem]
+        if df.groupby("solver").overrides.nunique().max() < 2:
+            continue
+        for metric in FLOORS:
+            if metric in set(df.metric):
+                for fn, name in ((lambda p: work_precision(table, timings, problem, metric, p), "wp"),
+                                 (lambda p: convergence_in_n(table, problem, metric, p), "convergence")):
+                    out = fn(fig_dir / f"{problem}_{name}_{metric}.png")
+                    if out is not None:
+                        paths.append(out)
+    return paths
 
 
 def write_figures(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
@@ -58,16 +137,35 @@ def write_figures(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
     return paths
 
 
-def _load_cells(run_dir: Path, problem: str, seed: int = 0) -> dict:
-    """{solver: npz arrays} of the cells of `problem` (seed 0) that stored particles."""
+def _load_cells(run_dir: Path, problem: str, records: list[dict]) -> dict:
+    """{label: npz arrays} of the ok cells of `problem` with the lowest seed that stored particles: per
+    solver the setting with the largest solve time (the most resolved rung of a sweep). A particle file
+    that does not load is skipped."""
     import numpy as np
+    recs = [r for r in records if r["problem"] == problem and r["status"] == "ok" and isinstance(r.get("cell_id"), str)]
+    if not recs:
+        return {}
+    seed = min(r["seed"] for r in recs)
+    chosen: dict[str, dict] = {}
+    for r in sorted(recs, key=lambda r: r["cell_id"]):
+        if r["seed"] == seed and (r["solver"] not in chosen
+                                  or (r.get("solve_s") or 0) > (chosen[r["solver"]].get("solve_s") or 0)):
+            chosen[r["solver"]] = r
     out = {}
-    for path in sorted((run_dir / "cells").glob(f"*__{problem}__seed{seed}.npz")):
-        out[path.name.split("__")[0]] = dict(np.load(path))
+    for solver, r in sorted(chosen.items()):
+        path = run_dir / "cells" / f"{r['cell_id']}.npz"
+        try:
+            with np.load(path) as z:
+                arrays = {k: z[k] for k in z.files}
+            if "times" in arrays:
+                from .overrides import label
+                out[_label(solver, label(sorted((r.get("overrides") or {}).items())))] = arrays
+        except Exception:  # missing or damaged particle file: the figure goes without it
+            continue
     return out
 
 
-def write_particle_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
+def write_particle_figures(run_dir: Path, fig_dir: Path, records: list[dict] | None = None) -> list[Path]:
     """Per problem (seed 0): density slices along the first axis (KDE of each solver's particles,
     with the exact density where known), particle snapshots (first two coordinates) and score
     scatter plots (s_1 against v_1, with the exact score where known)."""
@@ -77,14 +175,16 @@ def write_particle_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
     import problems as problem_registry
     from metrics import kde_on_axes
 
+    from . import store
+    records = store.load_records(run_dir) if records is None else records
     paths = []
-    names = sorted({p.name.split("__")[1] for p in (run_dir / "cells").glob("*.npz")})
+    names = sorted({r["problem"] for r in records})
     for name in names:
         try:
             problem = problem_registry.get_problem(name)
         except ValueError:
             continue
-        cells = _load_cells(run_dir, name)
+        cells = _load_cells(run_dir, name, records)
         if not cells:
             continue
         times = list(next(iter(cells.values()))["times"])
@@ -131,19 +231,23 @@ def write_particle_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
     return paths
 
 
-def write_training_figures(run_dir: Path, fig_dir: Path) -> list[Path]:
+def write_training_figures(run_dir: Path, fig_dir: Path, records: list[dict] | None = None) -> list[Path]:
     """One figure per problem of the training curves stored by neural solvers (cell 'curves'):
-    L_phys (log scale, left) and L_ISM (right) against iteration, one line per training (seed)."""
-    import json
-
+    L_phys (log scale, left) and L_ISM (right) against iteration, one line per training (the longest
+    curve of each training key, so the rungs of a sweep draw one line)."""
+    from . import store
     trainings: dict[str, dict[str, dict]] = {}
-    for path in sorted((run_dir / "cells").glob("*.json")):
-        rec = json.loads(path.read_text())
+    for rec in store.load_records(run_dir) if records is None else records:
         curves = rec.get("curves") or {}
         if rec.get("status") != "ok" or not {"iteration", "phys", "ism"} <= set(curves):
             continue
-        key = (rec.get("info") or {}).get("training_key", path.stem)
-        trainings.setdefault(rec["problem"], {}).setdefault(key, {**curves, "seed": rec["seed"]})
+        if not all(isinstance(curves[k], list) and len(curves[k]) == len(curves["iteration"]) for k in ("phys", "ism")):
+            continue
+        key = str((rec.get("info") or {}).get("training_key", rec.get("cell_id")))
+        old = trainings.get(rec["problem"], {}).get(key)
+        if old is not None and len(old["iteration"]) >= len(curves["iteration"]):
+            continue
+        trainings.setdefault(rec["problem"], {})[key] = {**curves, "seed": rec["seed"]}
     paths = []
     for problem, runs in sorted(trainings.items()):
         fig, ax = plt.subplots(figsize=(5.5, 3.5))

@@ -1,9 +1,11 @@
 """The run directory: manifest.json, one JSON per finished cell, the long table, timings, summary.
 
-Layout:  RUN/manifest.json  RUN/cells/<solver>__<problem>__seed<k>.json  RUN/metrics.{csv,parquet}
+Layout:  RUN/manifest.json  RUN/cells/<cell id>.json (+ .npz)  RUN/metrics.{csv,parquet}
          RUN/timings.csv  RUN/summary.md  RUN/figures/*.png
 Every file is written atomically (temporary file + os.replace), so a killed run leaves either
-the old file or the new one, never half of one. A cell file with status 'ok' is never redone.
+the old file or the new one, never half of one. A cell file with status 'ok' is never redone. A record that is unreadable,
+truncated, of the wrong shape or describes another cell (`validate_record`) is set aside as
+`<name>.corrupt` with one warning line and treated as not done, so it runs again on --resume.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-TABLE_COLUMNS = ["solver", "problem", "seed", "t", "metric", "value"]
+TABLE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "value"]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -50,45 +52,142 @@ def atomic_write_frame(df: pd.DataFrame, path: Path) -> None:
         raise
 
 
-def cell_id(solver: str, problem: str, seed: int) -> str:
-    """File stem of one cell."""
-    return f"{solver}__{problem}__seed{seed}"
+def cell_path(run_dir: Path, cell_id: str) -> Path:
+    """The JSON record of the cell with file stem `cell_id` (see `harness.cell.Cell.id`)."""
+    return run_dir / "cells" / f"{cell_id}.json"
 
 
-def cell_path(run_dir: Path, solver: str, problem: str, seed: int) -> Path:
-    return run_dir / "cells" / f"{cell_id(solver, problem, seed)}.json"
+def particles_path(run_dir: Path, cell_id: str) -> Path:
+    """The .npz snapshot particles of the cell with file stem `cell_id`."""
+    return run_dir / "cells" / f"{cell_id}.npz"
 
 
-def particles_path(run_dir: Path, solver: str, problem: str, seed: int) -> Path:
-    return run_dir / "cells" / f"{cell_id(solver, problem, seed)}.npz"
-
-
-def write_particles(run_dir: Path, solver: str, problem: str, seed: int, traj) -> None:
-    """Snapshot particles and scores (float32) for figures, written atomically."""
+def write_particles(path: Path, traj) -> None:
+    """Snapshot particles and scores (float32) for figures, written atomically to `path`."""
     import numpy as np
     arrays = {"times": np.array(traj.times)}
     for k, (x, s) in enumerate(zip(traj.particles, traj.scores)):
         arrays[f"x{k}"] = x.numpy().astype(np.float32)
         if s is not None:
             arrays[f"s{k}"] = s.numpy().astype(np.float32)
-    path = particles_path(run_dir, solver, problem, seed)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
     os.close(fd)
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
 
 
-def read_cell(run_dir: Path, solver: str, problem: str, seed: int) -> dict | None:
-    """The stored record of a cell, or None."""
-    path = cell_path(run_dir, solver, problem, seed)
+class DamagedRecord(ValueError):
+    """A cell record that cannot be trusted: unreadable, truncated, not JSON, or of the wrong shape."""
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def validate_record(rec, stem: str | None = None) -> dict:
+    """`rec` if it has the shape `harness.cell.run_cell` writes (and belongs to file stem `stem`), else DamagedRecord."""
+    if not isinstance(rec, dict):
+        raise DamagedRecord(f"a JSON {type(rec).__name__}, not a record")
+    for key, kind in (("solver", str), ("problem", str), ("status", str)):
+        if not isinstance(rec.get(key), kind):
+            raise DamagedRecord(f"field {key!r} missing or not a {kind.__name__}")
+    if not isinstance(rec.get("seed"), int) or isinstance(rec.get("seed"), bool) or rec["seed"] < 0:
+        raise DamagedRecord("field 'seed' missing or not a non-negative int")
+    if not isinstance(rec.get("overrides", {}), dict):
+        raise DamagedRecord("field 'overrides' is not an object")
+    if rec["status"] not in ("ok", "failed"):
+        raise DamagedRecord(f"status {rec['status']!r} is neither 'ok' nor 'failed'")
+    if stem is not None:
+        from .cell import Cell
+        own = Cell(rec["solver"], rec["problem"], rec["seed"], tuple(rec.get("overrides", {}).items())).id
+        if own != stem:
+            raise DamagedRecord(f"it describes cell {own!r}, not {stem!r}")
+    if rec["status"] == "failed":
+        if not isinstance(rec.get("error", ""), str):
+            raise DamagedRecord("field 'error' is not a string")
+        return rec
+    rows = rec.get("rows")
+    if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and _number(r.get("t")) and isinstance(r.get("metric"), str) and _number(r.get("value"))
+            for r in rows):
+        raise DamagedRecord("'rows' is not a list of {t, metric, value}")
+    for key in ("wall_time", "info", "config", "curves"):
+        if not isinstance(rec.get(key, {}), dict):
+            raise DamagedRecord(f"field {key!r} is not an object")
+    if not all(_number(v) for v in rec.get("wall_time", {}).values()):
+        raise DamagedRecord("'wall_time' holds a non-number")
+    certs = rec.get("certificates", [])
+    if not isinstance(certs, list) or not all(isinstance(c, dict) and _number(c.get("t"))
+                                              and isinstance(c.get("certificate"), str) for c in certs):
+        raise DamagedRecord("'certificates' is not a list of certificate rows")
+    for key in ("total_s", "solve_s"):
+        if key in rec and not _number(rec[key]):
+            raise DamagedRecord(f"field {key!r} is not a number")
+    return rec
+
+
+def set_aside(path: Path, reason: str, warn=None) -> Path:
+    """Rename a damaged record to <name>.corrupt (numbered if taken) and say so in one line on stderr."""
+    import sys
+    target = path.with_name(path.name + ".corrupt")
+    k = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt{k}")
+        k += 1
+    try:
+        os.replace(path, target)
+    except OSError:
+        pass  # another process set it aside first, or the file vanished: nothing to keep
+    (warn or (lambda m: print(m, file=sys.stderr)))(
+        f"warning: cell record {path.name} is damaged ({reason}); set aside as {target.name}, "
+        f"the cell runs again on --resume")
+    return target
+
+
+def _load(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DamagedRecord(f"unreadable: {type(exc).__name__}") from None
+    try:
+        rec = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise DamagedRecord(f"not valid JSON: {str(exc)[:60]}" if isinstance(exc, json.JSONDecodeError)
+                            else "nested too deeply") from None
+    return validate_record(rec, stem=path.stem)
+
+
+def read_cell(run_dir: Path, cell_id: str) -> dict | None:
+    """The stored record of a cell, or None if there is none; a damaged one is set aside (None)."""
+    path = cell_path(run_dir, cell_id)
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        return _load(path)
+    except DamagedRecord as exc:
+        set_aside(path, str(exc))
+        return None
+
+
+def load_records(run_dir: Path) -> list[dict]:
+    """Every trustworthy cell record of the run, in file-name order; damaged ones are set aside."""
+    out = []
+    for path in sorted((run_dir / "cells").glob("*.json")):
+        try:
+            out.append(_load(path))
+        except DamagedRecord as exc:
+            set_aside(path, str(exc))
+    return out
+
+
+def set_aside_records(run_dir: Path) -> list[str]:
+    """File names of the records set aside as damaged (shown in summary.md)."""
+    return sorted(p.name for p in (run_dir / "cells").glob("*.json.corrupt*"))
 
 
 def write_cell(run_dir: Path, record: dict) -> None:
-    atomic_write_text(cell_path(run_dir, record["solver"], record["problem"], record["seed"]),
-                      json.dumps(record, indent=1, sort_keys=True))
+    """Write a cell record atomically under its cell id."""
+    atomic_write_text(cell_path(run_dir, record["cell_id"]), json.dumps(record, indent=1, sort_keys=True))
 
 
 def git_commit() -> str:
@@ -115,45 +214,52 @@ def provenance(device: str) -> dict:
     }
 
 
-def collect_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(metrics, timings, failures) from every cell file, sorted deterministically."""
+def _key(rec: dict) -> dict:
+    from .overrides import label
+    return {"solver": rec["solver"], "problem": rec["problem"], "seed": rec["seed"],
+            "overrides": label(sorted(rec.get("overrides", {}).items()))}
+
+
+def collect_tables(run_dir: Path, records: list[dict] | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(metrics, timings, failures) from every cell record, sorted deterministically.
+
+    `overrides` is the cell's override label ('' for the profile's config); `p_*` are its config fields.
+    """
     rows, timings, failures = [], [], []
-    for path in sorted((run_dir / "cells").glob("*.json")):
-        rec = json.loads(path.read_text())
-        key = {"solver": rec["solver"], "problem": rec["problem"], "seed": rec["seed"]}
+    for rec in load_records(run_dir) if records is None else records:
+        key = _key(rec)
         if rec["status"] != "ok":
             failures.append({**key, "error": rec.get("error", "")})
             continue
         params = {f"p_{k}": v if isinstance(v, (int, float, str, bool, type(None))) else json.dumps(v)
                   for k, v in rec.get("config", {}).items()}
         for r in rec["rows"]:
-            rows.append({**key, **r, **params})
-        info = {f"info_{k}": v for k, v in rec.get("info", {}).items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            rows.append({**key, "t": r["t"], "metric": r["metric"], "value": r["value"], **params})
+        info = {f"info_{k}": v for k, v in rec.get("info", {}).items() if _number(v)}
         timings.append({**key, **{f"{k}_s": v for k, v in rec.get("wall_time", {}).items()},
-                        "total_s": rec.get("total_s"), **info})
+                        "solve_s": rec.get("solve_s"), "total_s": rec.get("total_s"), **info})
     table = pd.DataFrame(rows)
     if not table.empty:
         extra = sorted(c for c in table.columns if c not in TABLE_COLUMNS)
-        table = table[TABLE_COLUMNS + extra].sort_values(["problem", "solver", "seed", "metric", "t"],
+        table = table[TABLE_COLUMNS + extra].sort_values(["problem", "solver", "overrides", "seed", "metric", "t"],
                                                          kind="mergesort").reset_index(drop=True)
     return table, pd.DataFrame(timings), pd.DataFrame(failures)
 
 
-CERTIFICATE_COLUMNS = ["solver", "problem", "seed", "t", "certificate", "bound", "observed", "ratio", "holds"]
+CERTIFICATE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "certificate", "bound", "observed", "ratio", "holds"]
 
 
-def collect_certificates(run_dir: Path) -> pd.DataFrame:
+def collect_certificates(run_dir: Path, records: list[dict] | None = None) -> pd.DataFrame:
     """The certificate rows of every ok cell (columns CERTIFICATE_COLUMNS, then log10_bound, constants...)."""
     rows = []
-    for path in sorted((run_dir / "cells").glob("*.json")):
-        rec = json.loads(path.read_text())
+    for rec in load_records(run_dir) if records is None else records:
         if rec["status"] != "ok":
             continue
-        key = {"solver": rec["solver"], "problem": rec["problem"], "seed": rec["seed"]}
+        key = _key(rec)
         rows.extend({**key, **r} for r in rec.get("certificates", []))
     df = pd.DataFrame(rows, columns=None if rows else CERTIFICATE_COLUMNS)
     if rows:
         df = df[CERTIFICATE_COLUMNS + [c for c in df.columns if c not in CERTIFICATE_COLUMNS]]
-        df = df.sort_values(["problem", "solver", "seed", "certificate", "t"], kind="mergesort").reset_index(drop=True)
+        df = df.sort_values(["problem", "solver", "overrides", "seed", "certificate", "t"], kind="mergesort").reset_index(drop=True)
     return df

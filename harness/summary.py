@@ -1,47 +1,141 @@
-"""summary.md from the stored long table: per problem, solvers as rows, metric@t as columns.
+"""summary.md from the stored long table: per problem, who wins, then one small table per metric.
 
-Mean over seeds, with the standard deviation over seeds when there are several. Floors stand
-right after the metric they belong to. Built only from files in the run directory, so
-`report` reproduces it byte for byte.
+Per problem:
+* a "who wins" list generated from the numbers: for each accuracy metric at the last snapshot,
+  the best solver (setting), its ratio to the runner-up and to its Monte Carlo floor;
+* one table per metric: rows = solver settings, columns = snapshot times, the floors as their own
+  rows, the best value in bold (lowest |value| for errors and drifts); figures embedded below;
+* wall time per phase and, for neural solvers, training cost;
+* for a sweep (a solver with several settings): the cheapest setting within 10% of its W1 floor,
+  the fitted W1-vs-N slopes, and the work-precision figures.
+No table is wider than 8 columns; the wide data stay in metrics.csv / metrics.parquet. Values are
+means over seeds (± sd over seeds where there are several). Built only from files in the run
+directory, so `report` reproduces it byte for byte.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
+from .convergence import FLOORS, cheapest_within, rung_stats, slope_fits
 from .evaluate import W1_MAX_EXACT
 
-#: metrics shown, in order; each followed by its floors where present
-SHOWN = ["w1", "w1_mc_floor", f"w1_sub{W1_MAX_EXACT}", f"w1_sub{W1_MAX_EXACT}_mc_floor", "kde_l2", "kde_l2_bias_floor",
-         "kde_l2_mc_floor", "trajectory_error", "rfd", "cov_err", "moment4_err", "energy_drift",
-         "momentum_drift", "entropy_dissipation"]
+W1_SUB = f"w1_sub{W1_MAX_EXACT}"
+#: metric tables, in order: metric -> its floor rows (metric names) and whether lower |value| is better
+TABLES = {
+    "w1": (["w1_mc_floor"], True), W1_SUB: ([f"{W1_SUB}_mc_floor"], True),
+    "kde_l2": (["kde_l2_mc_floor", "kde_l2_bias_floor"], True), "trajectory_error": ([], True),
+    "rfd": ([], True), "cov_err": ([], True), "moment4_err": ([], True), "energy_drift": ([], True),
+    "momentum_drift": ([], True), "entropy_dissipation": ([], False),
+}
+#: accuracy metrics the "who wins" list ranks
+RANKED = ["w1", W1_SUB, "kde_l2", "trajectory_error", "rfd", "cov_err", "moment4_err"]
+FLOOR_NAMES = {"w1_mc_floor": "MC floor", f"{W1_SUB}_mc_floor": "MC floor", "kde_l2_mc_floor": "MC floor",
+               "kde_l2_bias_floor": "bias floor (n = inf)"}
+MAX_TIMES = 7  # 1 label column + at most 7 snapshot columns
 
 
-def _fmt(mean: float, std: float) -> str:
+def row_label(solver: str, overrides: str) -> str:
+    """'sbp' or 'sbp [n=4000]'."""
+    return solver if not overrides else f"{solver} [{overrides}]"
+
+
+def _fmt(mean: float, std: float = float("nan")) -> str:
     if not math.isfinite(mean):
         return "nan"
     s = f"{mean:.4g}"
     return s if not math.isfinite(std) else f"{s} ± {std:.2g}"
 
 
-def problem_table(df: pd.DataFrame) -> str:
-    """Markdown table for one problem's rows."""
-    g = df.groupby(["solver", "metric", "t"])["value"]
-    stats = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "count": g.count()}).reset_index()
-    metrics_here = [m for m in SHOWN if m in set(stats.metric)]
-    times = sorted(stats.t.unique())
-    cols = [(m, t) for m in metrics_here for t in times if ((stats.metric == m) & (stats.t == t)).any()]
-    header = "| solver | " + " | ".join(f"{m} @ t={t:g}" for m, t in cols) + " |"
-    lines = [header, "|---" * (len(cols) + 1) + "|"]
-    for solver in sorted(stats.solver.unique()):
+def _stats(df: pd.DataFrame) -> pd.DataFrame:
+    g = df.groupby(["solver", "overrides", "metric", "t"], sort=True)["value"]
+    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "count": g.count()}).reset_index()
+
+
+def metric_table(stats: pd.DataFrame, metric: str) -> list[str]:
+    """Markdown lines of one metric's table: solver settings x times, floor rows, best in bold."""
+    floors, lower_better = TABLES[metric]
+    m = stats[stats.metric == metric]
+    times = sorted(m.t.unique())[:MAX_TIMES]
+    rows = m.groupby(["solver", "overrides"], sort=True)
+    lines = ["| " + " | ".join(["solver"] + [f"t = {t:g}" for t in times]) + " |", "|---" * (len(times) + 1) + "|"]
+    best = {}
+    if lower_better:
+        for t in times:
+            at = m[m.t == t]
+            if len(at) > 1:
+                best[t] = at["mean"].abs().min()
+    for (solver, overrides), g in rows:
         cells = []
-        for m, t in cols:
-            hit = stats[(stats.solver == solver) & (stats.metric == m) & (stats.t == t)]
-            cells.append("" if hit.empty else _fmt(float(hit["mean"].iloc[0]),
-                                                    float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else float("nan")))
-        lines.append(f"| {solver} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        for t in times:
+            hit = g[g.t == t]
+            if hit.empty:
+                cells.append("")
+                continue
+            mean, std = float(hit["mean"].iloc[0]), float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else math.nan
+            text = _fmt(mean, std)
+            cells.append(f"**{text}**" if t in best and abs(mean) == best[t] else text)
+        lines.append(f"| {row_label(solver, overrides)} | " + " | ".join(cells) + " |")
+    for floor in floors:
+        f = stats[stats.metric == floor]
+        if f.empty:
+            continue
+        groups: dict[tuple, list[str]] = {}
+        for (solver, overrides), g in f.groupby(["solver", "overrides"], sort=True):
+            vals = tuple(_fmt(float(g[g.t == t]["mean"].iloc[0])) if (g.t == t).any() else "" for t in times)
+            groups.setdefault(vals, []).append(row_label(solver, overrides))
+        for vals, who in groups.items():
+            name = FLOOR_NAMES.get(floor, floor)
+            whose = "" if floor == "kde_l2_bias_floor" else (" of " + ", ".join(who) if len(groups) > 1 else "")
+            lines.append(f"| *{name}{whose}* | " + " | ".join(f"*{v}*" if v else "" for v in vals) + " |")
+    return lines
+
+
+def who_wins(df: pd.DataFrame) -> list[str]:
+    """Bullet lines: per accuracy metric at the last snapshot, the best setting, its ratio to the
+    runner-up (another solver) and to its own Monte Carlo floor."""
+    t_last = float(df.t.max())
+    at = df[np.isclose(df.t, t_last)]
+    out = []
+    for metric in RANKED:
+        m = at[at.metric == metric]
+        if m.empty:
+            continue
+        means = m.groupby(["solver", "overrides"], sort=True).value.mean().sort_values()
+        (solver, overrides), value = means.index[0], float(means.iloc[0])
+        text = f"- **{metric}** at t = {t_last:g}: best **{row_label(solver, overrides)}** ({value:.3g})"
+        others = means[[s != solver for s, _ in means.index]]
+        if not others.empty and value > 0:
+            (s2, o2), v2 = others.index[0], float(others.iloc[0])
+            text += f", {v2 / value:.2g}x better than the best other solver, {row_label(s2, o2)} ({v2:.3g})"
+        floor = FLOORS.get(metric)
+        if floor:
+            f = at[(at.metric == floor) & (at.solver == solver) & (at.overrides == overrides)].value
+            if not f.empty and float(f.mean()) > 0:
+                ratio = value / float(f.mean())
+                verdict = "at its floor" if ratio <= 1.1 else "above its floor"
+                text += f"; {ratio:.2f}x its Monte Carlo floor ({verdict})"
+        out.append(text + ".")
+    return out
+
+
+def timing_lines(timings: pd.DataFrame) -> list[str]:
+    """Per solver setting: solve seconds and the phases (at most 8 columns)."""
+    if timings.empty:
+        return []
+    phases = [c for c in ("setup_s", "training_s", "drift_s", "stepping_s", "inference_s", "evaluation_s")
+              if c in timings.columns and timings[c].notna().any()]
+    cols = (["solve_s"] if "solve_s" in timings.columns else []) + phases
+    cols = cols[:7]
+    agg = timings.groupby(["solver", "overrides"], sort=True)[cols].mean().reset_index()
+    lines = ["| solver | " + " | ".join(c[:-2].replace("solve", "solve (total)") for c in cols) + " |",
+             "|---" * (len(cols) + 1) + "|"]
+    for _, r in agg.iterrows():
+        lines.append(f"| {row_label(r.solver, r.overrides)} | "
+                     + " | ".join("" if pd.isna(r[c]) else f"{r[c]:.2f}" for c in cols) + " |")
+    return lines
 
 
 TRAINING_COLUMNS = [("info_iterations", "iterations", "{:.0f}"), ("info_train_s", "training s", "{:.1f}"),
@@ -49,27 +143,105 @@ TRAINING_COLUMNS = [("info_iterations", "iterations", "{:.0f}"), ("info_train_s"
                     ("info_loss_ism", "final L_ISM", "{:.4g}"), ("info_query_1e5_s", "query 1e5 at T (s)", "{:.4f}")]
 
 
-def training_section(timings: pd.DataFrame) -> list[str]:
-    """Lines of the neural-training table (solvers reporting info_train_s): cost, final losses, and
-    the time of one 10^5-particle query at T beside SBP's wall time to reach T (its whole solve:
-    initial fit, per-step training and stepping; evaluation excluded)."""
+def training_lines(timings: pd.DataFrame) -> list[str]:
+    """Neural training of one problem: cost, final losses, one 10^5-particle query at T, beside SBP's
+    wall time to reach T (its whole solve, evaluation excluded). 8 columns."""
     if timings.empty or "info_train_s" not in timings.columns:
         return []
     trained = timings[timings.info_train_s.notna()]
     if trained.empty:
         return []
-    sbp_rows = timings[timings.solver == "sbp"]
-    sbp = (sbp_rows.total_s - sbp_rows.get("evaluation_s", 0)).groupby(sbp_rows.problem).mean() if len(sbp_rows) else {}
+    sbp = timings[(timings.solver == "sbp") & (timings.overrides == "")]
+    sbp_s = float(sbp.solve_s.mean()) if len(sbp) and "solve_s" in sbp.columns else float("nan")
     cols = [c for c in TRAINING_COLUMNS if c[0] in trained.columns]
-    out = ["## Neural training (mean over seeds; one training serves both PINN-PM variants)", "",
-           "| problem | solver | " + " | ".join(c[1] for c in cols) + " | SBP wall to T (s) |",
-           "|---" * (len(cols) + 3) + "|"]
-    agg = trained.groupby(["problem", "solver"])[[c[0] for c in cols]].mean().reset_index()
+    out = ["One training serves both PINN-PM variants; training s is the full training of the model used.", "",
+           "| solver | " + " | ".join(c[1] for c in cols) + " | SBP to T (s) |", "|---" * (len(cols) + 2) + "|"]
+    agg = trained.groupby(["solver", "overrides"], sort=True)[[c[0] for c in cols]].mean().reset_index()
     for _, r in agg.iterrows():
         cells = ["" if pd.isna(r[c]) else fmt.format(r[c]) for c, _, fmt in cols]
-        ref = sbp.get(r.problem, float("nan")) if len(sbp) else float("nan")
-        out.append(f"| {r.problem} | {r.solver} | " + " | ".join(cells) + f" | {'' if pd.isna(ref) else f'{ref:.2f}'} |")
-    return out + [""]
+        out.append(f"| {row_label(r.solver, r.overrides)} | " + " | ".join(cells)
+                   + f" | {'' if math.isnan(sbp_s) else f'{sbp_s:.2f}'} |")
+    return out
+
+
+def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figures: set[str]) -> list[str]:
+    """Work-precision section of a problem whose run has several settings of a solver."""
+    df = table[table.problem == problem]
+    if df.groupby("solver").overrides.nunique().max() < 2:
+        return []
+    w1 = "w1" if "w1" in set(df.metric) else W1_SUB if W1_SUB in set(df.metric) else None
+    out = ["### Work-precision", ""]
+    if w1 is not None:
+        stats = rung_stats(table, timings, problem, w1)
+        best = cheapest_within(stats, 1.1)
+        if not best.empty:
+            out += [f"Cheapest setting of each solver whose {w1} at t = {df.t.max():g} is within 10% of its Monte "
+                    f"Carlo floor (else the setting closest to it). Cost = solve seconds (training + stepping).", "",
+                    f"| solver | setting | solve (s) | {w1} | floor | ratio |", "|---" * 6 + "|"]
+            for _, r in best.iterrows():
+                setting = (r.overrides or "(profile)") + ("" if r.reached else " (not reached)")
+                out.append(f"| {r.solver} | {setting} | {r.solve_s:.1f} | {r.y:.4g} | {r.floor:.4g} | {r.ratio:.2f} |")
+            out.append("")
+        slopes = slope_fits(table, problem, w1)
+        if not slopes.empty:
+            out += [f"Fitted slope of log {w1} against log N at t = {df.t.max():g} (mean ± sd over seeds; the "
+                    f"Monte Carlo rate is about -1/2):", "", "| solver | fixed | N | slope | seeds |", "|---" * 5 + "|"]
+            for _, r in slopes.iterrows():
+                sd = "" if math.isnan(r.slope_sd) else f" ± {r.slope_sd:.2f}"
+                out.append(f"| {r.solver} | {r.group or '-'} | {r.n_min}..{r.n_max} | {r.slope:.3f}{sd} | {r.seeds} |")
+            out.append("")
+    shown = [w1] if w1 else [m for m in ("cov_err", "moment4_err") if m in set(df.metric)][:1]
+    for name in [f"{problem}_wp_{m}.png" for m in shown + ["kde_l2"]] + [f"{problem}_convergence_{m}.png" for m in shown]:
+        if name in figures:
+            out += [f"![{name[:-4]}](figures/{name})", ""]
+    return out if len(out) > 2 else []
+
+
+def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict,
+                   certs: pd.DataFrame | None = None, set_aside: list[str] | None = None,
+                   figures: list[str] | None = None) -> str:
+    """The whole summary.md text. `figures`: names of the files in RUN/figures (embedded where relevant)."""
+    cfg = manifest.get("config", {})
+    figs = set(figures or [])
+    out = ["# landau-bench summary", "",
+           f"profile `{cfg.get('profile')}`, device `{cfg.get('device')}`, seeds {cfg.get('seeds')}, "
+           f"commit `{str(manifest.get('provenance', {}).get('git_commit', 'unknown'))[:12]}`"
+           + (f", overrides `{' '.join(cfg['overrides'])}`" if cfg.get("overrides") else ""), "",
+           "Values are means over seeds (± standard deviation over seeds where there are several); the best "
+           "value of each column is bold. Floors (italic rows): the *MC floor* is the error of the same number "
+           "of exact i.i.d. samples, the *bias floor* the KDE error with infinitely many. A number at its floor "
+           "is as good as the measurement can tell (a deterministic method such as Blob can sit below the i.i.d. "
+           "floor). Wide data: metrics.csv / metrics.parquet.", ""]
+    if not table.empty:
+        for problem in sorted(table.problem.unique()):
+            df = table[table.problem == problem]
+            stats = _stats(df)
+            out += [f"## {problem}", ""] + who_wins(df) + [""]
+            for metric in TABLES:
+                if metric not in set(stats.metric):
+                    continue
+                out += [f"### {metric}", ""] + metric_table(stats, metric) + [""]
+                if f"{problem}_{metric}.png" in figs:
+                    out += [f"![{problem} {metric}](figures/{problem}_{metric}.png)", ""]
+            tm = timings[timings.problem == problem] if not timings.empty else timings
+            if not tm.empty:
+                out += ["### Wall time (s, mean over seeds)", ""] + timing_lines(tm) + [""]
+                train = training_lines(tm)
+                if train:
+                    out += ["### Neural training", ""] + train + [""]
+            out += sweep_lines(table, timings, problem, figs)
+    out += certificate_section(certs)
+    if not failures.empty:
+        out += ["## Failed cells", ""]
+        for _, r in failures.iterrows():
+            out.append(f"- {row_label(r.solver, r.overrides)} / {r.problem} / seed {r.seed}: {r.error}")
+        out.append("")
+    if set_aside:
+        out += ["## Damaged cell records set aside", "",
+                "These records could not be read (truncated, not JSON, wrong shape, or another cell's); they were "
+                "renamed and are not in the tables. `run --resume` runs their cells again.", ""]
+        out += [f"- cells/{name}" for name in set_aside] + [""]
+    return "\n".join(out)
 
 
 def _cert_cell(r) -> str:
@@ -82,8 +254,8 @@ def _cert_cell(r) -> str:
 
 
 def certificate_section(certs: pd.DataFrame | None) -> list[str]:
-    """Lines of the certificates section: per problem and solver, 'bound vs observed (verdict, ratio)' at
-    each snapshot (lowest seed), Lemma 2 as 'ISM difference vs score error (± MC s.e.)'."""
+    """Lines of the certificates section: per problem and solver setting, 'bound vs observed (verdict,
+    ratio)' at each snapshot (lowest seed), Lemma 2 as 'ISM difference vs score error (± MC s.e.)'."""
     if certs is None or certs.empty:
         return []
     snap = certs[certs.on_snapshot.astype(bool)]
@@ -92,10 +264,10 @@ def certificate_section(certs: pd.DataFrame | None) -> list[str]:
            "A bound of 1eK is 10^K (computed in log space). `thm2_*`: E(t), the mean squared distance to the "
            "exact characteristics; `thm4_score`: delta_2N^2; `thm5_w1`: W1 to f_t; `thm6_kde`: squared L2 "
            "KDE error; `lemma2`: L_ISM(s_theta) - L_ISM(s) vs delta_2^2 on exact samples.", ""]
-    for (problem, solver), g in snap.groupby(["problem", "solver"]):
-        times = sorted(g.t.unique())
-        out += [f"### {problem} / {solver}", "", "| certificate | " + " | ".join(f"t={t:g}" for t in times) + " |",
-                "|---" * (len(times) + 1) + "|"]
+    for (problem, solver, overrides), g in snap.groupby(["problem", "solver", "overrides"]):
+        times = sorted(g.t.unique())[:MAX_TIMES]
+        out += [f"### {problem} / {row_label(solver, overrides)}", "",
+                "| certificate | " + " | ".join(f"t={t:g}" for t in times) + " |", "|---" * (len(times) + 1) + "|"]
         for cert, gc in g.groupby("certificate", sort=False):
             cells = []
             for t in times:
@@ -104,36 +276,3 @@ def certificate_section(certs: pd.DataFrame | None) -> list[str]:
             out.append(f"| {cert} | " + " | ".join(cells) + " |")
         out.append("")
     return out
-
-
-def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict,
-                   certs: pd.DataFrame | None = None) -> str:
-    """The whole summary.md text."""
-    cfg = manifest.get("config", {})
-    out = ["# landau-bench summary", "",
-           f"profile `{cfg.get('profile')}`, device `{cfg.get('device')}`, seeds {cfg.get('seeds')}, "
-           f"commit `{manifest.get('provenance', {}).get('git_commit', 'unknown')[:12]}`", "",
-           "Values are means over seeds (± standard deviation over seeds where there are several). "
-           "Floors: `w1_mc_floor` is W1 between two exact samples of the same n; `kde_l2_bias_floor` is "
-           "the KDE error with infinitely many exact samples; `kde_l2_mc_floor` the KDE error of n exact "
-           "samples. A number at its floor is as good as the measurement can tell.", ""]
-    if not table.empty:
-        for problem in sorted(table.problem.unique()):
-            out += [f"## {problem}", "", problem_table(table[table.problem == problem]), ""]
-    if not timings.empty:
-        out += ["## Wall time (s, mean over seeds)", ""]
-        tcols = [c for c in timings.columns if c.endswith("_s") and not c.startswith("info_")]
-        agg = timings.groupby(["problem", "solver"])[tcols].mean().reset_index()
-        out.append("| problem | solver | " + " | ".join(c[:-2] for c in tcols) + " |")
-        out.append("|---" * (len(tcols) + 2) + "|")
-        for _, r in agg.iterrows():
-            out.append(f"| {r.problem} | {r.solver} | " + " | ".join("" if pd.isna(r[c]) else f"{r[c]:.2f}" for c in tcols) + " |")
-        out.append("")
-    out += training_section(timings)
-    out += certificate_section(certs)
-    if not failures.empty:
-        out += ["## Failed cells", ""]
-        for _, r in failures.iterrows():
-            out.append(f"- {r.solver} / {r.problem} / seed {r.seed}: {r.error}")
-        out.append("")
-    return "\n".join(out)

@@ -19,6 +19,8 @@ import warnings
 
 import torch
 
+from .pairwise import pairwise_drift
+
 #: smallest N for which the compiled CPU kernel is used (compilation costs seconds once)
 CPU_MIN_N = int(os.environ.get("LANDAU_FUSED_MIN_N", "2048"))
 #: rows of v_i per compiled block
@@ -86,6 +88,5 @@ def fused_drift(v: torch.Tensor, s: torch.Tensor, gamma: float, C: float) -> tor
     except Exception as exc:  # compiler missing or failing: remember and fall back
         _disabled.add(("cpu", v.dtype, gamma))
         warnings.warn(f"compiled CPU drift unavailable ({type(exc).__name__}: {exc}); using the blockwise sum")
-        from .drift import pairwise_drift
         return pairwise_drift(v, s, gamma, C)
     return -(C / n) * out[:n]

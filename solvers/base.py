@@ -29,7 +29,7 @@ class Trajectory:
     'curves' entry of equal-length lists, e.g. training losses, is kept and plotted);
     density_particles: optional larger particle sets per snapshot for density reconstruction,
     when the method can draw more than its own particles (PINN-PM pushes 10^5 samples through Phi);
-    probe: optional `certificates.probe` object (path, velocity and score model of the P1 set).
+    probe: optional `solvers.probe` object (path, velocity and score model of the P1 set).
     """
 
     solver: str
@@ -41,7 +41,7 @@ class Trajectory:
     wall_time: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     density_particles: list[torch.Tensor] | None = None
-    #: the run's path and score model for certificates (`certificates.probe`), not stored on disk
+    #: the run's path and score model for certificates (`solvers.probe`), not stored on disk
     probe: object | None = None
 
     def at(self, t: float) -> torch.Tensor:

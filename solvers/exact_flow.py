@@ -13,12 +13,12 @@ O(N^-1/2) errors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-import numpy as np
 import torch
-from scipy.integrate import solve_ivp
 
-from problems import Problem, drift
+from problems import drift
+from problems.characteristics import integrate_characteristics
 
 from .base import Solver, Stopwatch, Trajectory, initial_particles
 from .registry import register_solver
@@ -29,28 +29,13 @@ from .stepping import euler_integrate
 class ExactFlowConfig:
     """n: particles; method 'dop853' (adaptive, rtol/atol) or 'paper_euler' (dt)."""
 
+    CHOICES: ClassVar[dict] = {"method": ("dop853", "paper_euler")}
+
     n: int = 10_000
     method: str = "dop853"
     rtol: float = 1e-10
     atol: float = 1e-12
     dt: float = 0.01
-
-
-def integrate_characteristics(problem: Problem, v0: torch.Tensor, times, rtol: float, atol: float
-                              ) -> list[torch.Tensor]:
-    """Positions at `times` of the exact characteristics started at v0 (N, d) at problem.t0 (DOP853)."""
-    n, d = v0.shape
-
-    def rhs(t, y):
-        v = torch.from_numpy(y).view(n, d)
-        return problem.mean_field_drift(v, t).reshape(-1).numpy()
-
-    times = sorted(times)
-    sol = solve_ivp(rhs, (problem.t0, times[-1]), v0.reshape(-1).numpy().astype(np.float64),
-                    method="DOP853", t_eval=times, rtol=rtol, atol=atol)
-    if not sol.success:
-        raise RuntimeError(f"exact characteristics failed: {sol.message}")
-    return [torch.from_numpy(sol.y[:, k].copy()).view(n, d) for k in range(len(times))]
 
 
 @register_solver("exact_flow")

@@ -15,10 +15,11 @@ for every problem, a few minutes on 2 CPU cores), paper (Appendix B.2 groups, N 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from certificates.probe import FlowProbe, PathRecorder
+from .probe import FlowProbe, PathRecorder
 from problems import drift
 
 from .base import Solver, Stopwatch, Trajectory, initial_particles, reduced_dt, resolve_device
@@ -33,6 +34,7 @@ TINY = Arch(16, 1, 8, 1, 32, 2)
 
 @dataclass(frozen=True)
 class PINNConfig:
+    CHOICES: ClassVar[dict] = {"group": ("", "A", "B", "C", "D")}
     n: int = 1_000  # training particles per iteration (Appendix B.2)
     n_times: int = 16  # collocation times per iteration
     iters: int = 20_000

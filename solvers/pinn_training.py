@@ -10,6 +10,12 @@ result is memoised in-process only.
 Each iteration draws its particles and collocation times from a generator seeded by
 (seed, iteration), so a run resumed from a checkpoint follows the same path as one that was
 never interrupted. Non-finite losses raise `PINNTrainingError` naming the iteration.
+
+Every checkpoint is kept (`ckpt_K.pt` every `checkpoint_every` iterations, `final_K.pt` at the end),
+so a run with fewer iterations (a rung of a work-precision sweep) loads one instead of training.
+Checkpoints load with `torch.load(weights_only=True)`, so a file planted in a shared run directory
+cannot run code; one that does not load or belongs to another training is set aside
+(`<name>.corrupt`) with a warning and training goes on from the last good one or from scratch.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,17 +112,47 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def _latest_checkpoint(directory: Path, iters: int) -> Path | None:
-    """The finished checkpoint for `iters`, else the latest one with no more iterations."""
-    final = directory / f"final_{iters}.pt"
-    if final.exists():
-        return final
-    best, best_it = None, -1
-    for p in directory.glob("*.pt"):
-        it = int(p.stem.split("_")[-1])
-        if best_it < it <= iters:
-            best, best_it = p, it
-    return best
+def _checkpoint_iteration(path: Path) -> int | None:
+    """The iteration in a checkpoint's name (final_K.pt, latest_K.pt, ckpt_K.pt), or None for a foreign name."""
+    head, _, tail = path.stem.rpartition("_")
+    return int(tail) if head in ("final", "latest", "ckpt") and tail.isdigit() else None
+
+
+def _set_aside(path: Path, reason: str) -> None:
+    target = path.with_name(path.name + ".corrupt")
+    try:
+        os.replace(path, target)
+    except OSError:
+        pass
+    warnings.warn(f"PINN-PM checkpoint {path.name} set aside ({reason}); training goes on from the last good one "
+                  f"or from scratch", stacklevel=3)
+
+
+def _load_checkpoint(path: Path, key: str, device) -> dict:
+    """A checkpoint's state, loaded with weights_only=True (no code runs); ValueError if it is not ours."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # unpickling refused or failed, truncated zip, ...
+        raise ValueError(f"does not load with weights_only=True: {type(exc).__name__}") from None
+    need = {"flow", "score", "optimizer", "iteration", "seconds", "history", "key"}
+    if not isinstance(state, dict) or not need <= set(state):
+        raise ValueError("not a PINN-PM checkpoint")
+    if state["key"] != key or state["iteration"] != _checkpoint_iteration(path):
+        raise ValueError(f"belongs to training {state['key']!r} at iteration {state['iteration']}")
+    return state
+
+
+def _latest_good_state(directory: Path, iters: int, key: str, device) -> dict | None:
+    """The state of the checkpoint with the most iterations <= iters that loads and belongs to `key`;
+    every checkpoint that does not is set aside with a warning."""
+    candidates = sorted(((it, p) for p in directory.glob("*.pt") if (it := _checkpoint_iteration(p)) is not None
+                         and it <= iters), key=lambda x: (x[0], x[1].name.startswith("final")), reverse=True)
+    for _, path in candidates:
+        try:
+            return _load_checkpoint(path, key, device)
+        except ValueError as exc:
+            _set_aside(path, str(exc))
+    return None
 
 
 _MEMO: dict[str, TrainedPINN] = {}
@@ -146,13 +183,19 @@ def _train(problem, cfg, seed, device, key, directory: Path | None, progress) ->
     params = list(flow.parameters()) + list(score.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     start, seconds, history = 0, 0.0, []
-    ckpt = _latest_checkpoint(directory, cfg.iters) if directory is not None and directory.exists() else None
-    if ckpt is not None:
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        flow.load_state_dict(state["flow"])
-        score.load_state_dict(state["score"])
-        opt.load_state_dict(state["optimizer"])
-        start, seconds, history = state["iteration"], state["seconds"], state["history"]
+    state = _latest_good_state(directory, cfg.iters, key, device) if directory is not None and directory.exists() else None
+    if state is not None:
+        try:
+            flow.load_state_dict(state["flow"])
+            score.load_state_dict(state["score"])
+            opt.load_state_dict(state["optimizer"])
+            start, seconds, history = state["iteration"], float(state["seconds"]), list(state["history"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # right key, wrong shapes: start afresh
+            warnings.warn(f"PINN-PM checkpoint of {key} does not fit the networks ({type(exc).__name__}); "
+                          f"training from scratch", stacklevel=2)
+            flow, score = build_networks(problem, cfg, seed, device, dtype)
+            params = list(flow.parameters()) + list(score.parameters())
+            opt = torch.optim.Adam(params, lr=cfg.lr)
     trained_here = start < cfg.iters
     horizon = max(problem.snapshot_times)
     fixed = problem.sample(cfg.n, seed + 90_000).to(device, dtype) if not cfg.resample else None
@@ -194,11 +237,8 @@ def _train(problem, cfg, seed, device, key, directory: Path | None, progress) ->
                 directory.mkdir(parents=True, exist_ok=True)
                 state = {"flow": flow.state_dict(), "score": score.state_dict(), "optimizer": opt.state_dict(),
                          "iteration": done, "seconds": elapsed, "history": history, "key": key}
-                name = f"final_{done}.pt" if done == cfg.iters else f"latest_{done}.pt"
-                _save(directory / name, state)
-                for old in directory.glob("latest_*.pt"):
-                    if old.name != name:
-                        old.unlink()
+                # every checkpoint is kept: a shorter `iters` (a work-precision rung) loads it at no cost
+                _save(directory / (f"final_{done}.pt" if done == cfg.iters else f"ckpt_{done}.pt"), state)
     bar.close()
     if trained_here:
         seconds += time.perf_counter() - t_session

@@ -13,11 +13,12 @@ the net, for verification; needs a problem with an exact score).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from problems import NoExactReference, drift, make_generator
-from certificates.probe import PathRecorder
+from .probe import PathRecorder
 
 from .base import Solver, Stopwatch, Trajectory, initial_particles, reduced_dt, resolve_device
 from .networks import mlp, seeded
@@ -28,6 +29,7 @@ from .stepping import euler_integrate
 
 @dataclass(frozen=True)
 class SBPConfig:
+    CHOICES: ClassVar[dict] = {"score": ("net", "exact")}
     n: int = 22_500
     dt: float = 0.01
     iters_per_step: int = 25

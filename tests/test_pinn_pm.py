@@ -9,6 +9,7 @@ import torch
 import problems
 import solvers
 from harness import runner
+from harness.cell import Cell
 from problems.mixtures import IsotropicMixture
 from solvers.pinn_loss import naive_pinn_losses, pinn_losses, score_and_divergence
 from solvers.pinn_networks import GROUPS, SMALL_2D, FlowMap, ScoreNet, group_for
@@ -153,20 +154,21 @@ def test_non_finite_training_is_a_clear_error_and_a_failed_cell(tmp_path):
     with pytest.raises(PINNTrainingError, match="non-finite by iteration 2"):
         train_pinn_pm(bad, _tiny_cfg(), 0, torch.device("cpu"), tmp_path)
     problems.register_problem("nan_maxwellian")(lambda: bad)
-    rec = runner.run_cell("pinn_pm_particle", "nan_maxwellian", 0, "smoke", "cpu", run_dir=str(tmp_path))
+    rec = runner.run_cell(Cell("pinn_pm_particle", "nan_maxwellian", 0), "smoke", "cpu", run_dir=str(tmp_path))
     assert rec["status"] == "failed" and "PINNTrainingError" in rec["error"] and "non-finite" in rec["error"]
 
 
 def test_both_variants_share_one_training_in_a_run(tmp_path):
     solvers.pinn_training._MEMO.clear()
-    cells = [("pinn_pm_particle", "bkw2d", 0), ("pinn_pm_score", "bkw2d", 0)]
+    cells = [Cell("pinn_pm_particle", "bkw2d", 0), Cell("pinn_pm_score", "bkw2d", 0)]
     runner.run(cells, tmp_path, {"profile": "smoke", "device": "cpu", "seeds": [0]}, quiet=True)
     from harness import store
-    recs = [store.read_cell(tmp_path, *c) for c in cells]
+    recs = [store.read_cell(tmp_path, c.id) for c in cells]
     assert all(r["status"] == "ok" for r in recs)
     assert sorted(r["info"]["trained_here"] for r in recs) == [0, 1]
     assert recs[0]["info"]["training_key"] == recs[1]["info"]["training_key"]
     assert len(list((tmp_path / "artifacts" / "pinn_pm").glob("*/final_*.pt"))) == 1
+    assert len(list((tmp_path / "artifacts" / "pinn_pm").glob("*/ckpt_*.pt"))) == 2  # every checkpoint kept
     assert recs[0]["curves"]["iteration"][-1] == 30 and len(recs[0]["curves"]["phys"]) == 6
     # the particle variant's KDE uses its n_density pushed samples, its W1 the P1 set
     table, timings, _ = store.collect_tables(tmp_path)

@@ -1,0 +1,142 @@
+"""One cell (solver, problem, seed, config overrides): solve, evaluate, certify, store its particles.
+
+`run_cell` never raises: any exception (including non-finite particles) becomes a 'failed'
+record with its message, so the run goes on. A record holds the cell's identity, its config
+(overrides applied), metric rows, wall-time breakdown, `solve_s` (the cost on a work-precision
+axis) and status.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import math
+import re
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import certificates
+import problems
+import solvers
+
+from . import store
+from .evaluate import evaluate
+from .overrides import label as overrides_label
+
+_SAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a solver on a problem with a seed and config overrides ((field, value) pairs)."""
+
+    solver: str
+    problem: str
+    seed: int
+    overrides: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "overrides", tuple(sorted((str(k), v) for k, v in self.overrides)))
+
+    @property
+    def label(self) -> str:
+        """'dt=0.02,n=4000', or '' without overrides."""
+        return overrides_label(self.overrides)
+
+    @property
+    def id(self) -> str:
+        """File stem: solver__problem__seedK, plus __<label> when overridden (sanitised, hashed if changed)."""
+        stem = f"{self.solver}__{self.problem}__seed{self.seed}"
+        if not self.overrides:
+            return stem
+        safe = _SAFE.sub("_", self.label)
+        if safe != self.label or len(safe) > 120:
+            safe = safe[:100] + "-" + hashlib.sha256(self.label.encode()).hexdigest()[:10]
+        return f"{stem}__{safe}"
+
+    def describe(self) -> str:
+        """'sbp / bkw2d / seed 0 [n=4000]' for messages."""
+        return f"{self.solver} / {self.problem} / seed {self.seed}" + (f" [{self.label}]" if self.overrides else "")
+
+    def to_json(self) -> list:
+        return [self.solver, self.problem, self.seed, dict(self.overrides)]
+
+    @classmethod
+    def from_json(cls, item) -> "Cell":
+        """The inverse of to_json (also accepts the old [solver, problem, seed] form); ValueError if malformed."""
+        if not isinstance(item, (list, tuple)) or len(item) not in (3, 4):
+            raise ValueError(f"not a cell: {item!r}")
+        solver, problem, seed = item[:3]
+        overrides = item[3] if len(item) == 4 else {}
+        if not (isinstance(solver, str) and isinstance(problem, str) and isinstance(seed, int)
+                and isinstance(overrides, dict)):
+            raise ValueError(f"not a cell: {item!r}")
+        return cls(solver, problem, seed, tuple(overrides.items()))
+
+
+def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_dir: str | None = None) -> dict:
+    """Solve and evaluate one cell; never raises (a failure becomes a 'failed' record)."""
+    record = {"solver": cell.solver, "problem": cell.problem, "seed": cell.seed, "overrides": dict(cell.overrides),
+              "cell_id": cell.id, "profile": profile}
+    t_start = time.perf_counter()
+    try:
+        problem = problems.get_problem(cell.problem)
+        cls = solvers.get_solver(cell.solver)
+        cfg = cls.profile_config(profile, problem, **dict(cell.overrides))
+        record["config"] = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
+        kwargs = {"workdir": str(Path(run_dir) / "artifacts")} if run_dir is not None and _accepts_workdir(cls) else {}
+        traj = cls(cfg).solve(problem, seed=cell.seed, device=device, progress=progress, **kwargs)
+        t_eval = time.perf_counter()
+        rows = evaluate(traj, problem, cell.seed)
+        record.update(_certificates(traj, problem, cell.seed))
+        if run_dir is not None:
+            (Path(run_dir) / "cells").mkdir(parents=True, exist_ok=True)
+            store.write_particles(store.particles_path(Path(run_dir), cell.id), traj)
+        bad = [r for r in rows if not math.isfinite(r["value"])]
+        if bad:
+            raise FloatingPointError(f"non-finite metric {bad[0]['metric']} at t = {bad[0]['t']}")
+        info = {k: v for k, v in traj.info.items() if isinstance(v, (int, float, str, type(None)))}
+        record.update(status="ok", rows=rows, wall_time={**traj.wall_time, "evaluation": time.perf_counter() - t_eval},
+                      info=info, curves=_curves(traj.info.get("curves")), solve_s=solve_seconds(traj.wall_time, info))
+    except Exception as exc:  # recorded, the run goes on
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc(limit=6))
+    record["total_s"] = time.perf_counter() - t_start
+    return record
+
+
+def solve_seconds(wall_time: dict, info: dict) -> float:
+    """The cost of producing the cell's answer, evaluation excluded: every solver phase, with the
+    'training' phase replaced by the full training time of the model used (`info['train_s']`,
+    cumulative over the sessions that trained it), so a model loaded from a checkpoint is charged
+    what it cost, not zero."""
+    phases = {k: v for k, v in wall_time.items() if k != "evaluation"}
+    if isinstance(info.get("train_s"), (int, float)):
+        phases["training"] = float(info["train_s"])
+    return float(sum(phases.values()))
+
+
+def _certificates(traj, problem, seed) -> dict:
+    """{'certificates': rows} for a trajectory with a probe on an applicable problem; a failure here is
+    recorded as 'certificates_error' and does not fail the cell (its metrics stand)."""
+    if traj.probe is None or not certificates.applicable(problem)[0]:
+        return {}
+    try:
+        return {"certificates": certificates.certify(traj.probe, problem, seed)}
+    except Exception as exc:  # recorded, the cell goes on
+        return {"certificates_error": f"{type(exc).__name__}: {exc}"}
+
+
+def _accepts_workdir(cls) -> bool:
+    params = inspect.signature(cls.solve).parameters
+    return "workdir" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _curves(curves) -> dict:
+    """A solver's {'name': [floats]} curves (training losses), kept if the lists are of equal length."""
+    if not isinstance(curves, dict) or not curves:
+        return {}
+    lengths = {len(v) for v in curves.values() if isinstance(v, (list, tuple))}
+    return {k: [float(x) for x in v] for k, v in curves.items()} if len(lengths) == 1 else {}

@@ -1,0 +1,29 @@
+"""`python -m harness.cell_process`: run one cell in a process of its own (used by --cell-timeout).
+
+Reads a JSON spec {plugins, cell, profile, device, run_dir, progress, out} from standard input and
+writes the cell's record as JSON to the file `out`. The parent kills this process's group when the
+cell runs past its time limit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main() -> int:
+    """Run the cell described on stdin; write its record atomically to spec['out']."""
+    spec = json.loads(sys.stdin.read())
+    from .executors import run_task
+
+    record = run_task(spec["plugins"], spec["cell"], spec["profile"], spec["device"], spec["run_dir"], None,
+                      spec.get("progress", False), spec.get("single_thread", False))
+    tmp = spec["out"] + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(record, fh)
+    os.replace(tmp, spec["out"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
