@@ -89,7 +89,7 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
         kwargs = {"workdir": str(Path(run_dir) / "artifacts")} if run_dir is not None and _accepts_workdir(cls) else {}
         traj = cls(cfg).solve(problem, seed=cell.seed, device=device, progress=progress, **kwargs)
         t_eval = time.perf_counter()
-        rows = evaluate(traj, problem, cell.seed)
+        rows = evaluate(traj, problem, cell.seed, profile)
         record.update(_certificates(traj, problem, cell.seed))
         if run_dir is not None:
             (Path(run_dir) / "cells").mkdir(parents=True, exist_ok=True)

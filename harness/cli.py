@@ -1,4 +1,4 @@
-"""`python -m harness {list, run, sweep, report}`: the front door.
+"""`python -m harness {list, run, sweep, report, references}`: the front door.
 
 Bad input (unknown solver/problem/profile/device, a solver that does not apply to a problem,
 malformed seeds, an unwritable output directory, a failing plugin) prints one line naming the
@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_options(sweep, sweep=True)
     rep = sub.add_parser("report", help="rebuild tables, summary.md and figures of a run directory")
     rep.add_argument("run_dir")
+    refs = sub.add_parser("references", help="build (or load) the cached reference of every problem without an exact "
+                                             "solution, and print its kind, cost and measured accuracy")
+    refs.add_argument("-p", "--problem", action="append", default=[], help="problem name (repeatable; default all)")
+    refs.add_argument("--resolution", default="fine", help="coarse (the smoke profile) | fine (default)")
+    refs.add_argument("--plugin", action="append", default=[], metavar="FILE.py", help="register a user's problems")
     return ap
 
 
@@ -221,11 +226,14 @@ def cmd_run(args, sweep: bool = False) -> int:
     if args.scheduler and executor != "dask":
         raise UsageError(f"--scheduler needs --executor dask (got executor {executor!r})")
     options = parse_set_options(args.overrides)
+    manifest = _read_manifest(Path(args.resume), "--resume") if args.resume else None
+    if manifest is not None and not args.plugin:  # the plugins the run was started with
+        old_plugins = manifest["config"].get("plugins", [])
+        args.plugin = [p for p in old_plugins if isinstance(p, str)] if isinstance(old_plugins, list) else []
     try:
         load_plugins(args.plugin)
     except PluginError as exc:
         raise UsageError(str(exc)) from None
-    manifest = _read_manifest(Path(args.resume), "--resume") if args.resume else None
     selected = args.all or args.solver or args.problem or args.overrides
     if manifest is not None:
         old_profile = manifest["config"].get("profile")
@@ -314,6 +322,32 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_references(args) -> int:
+    """Build or load each problem's reference; one line per problem with its kind, seconds and accuracy."""
+    import time
+
+    from problems.reference import RESOLUTIONS, cache_dir
+    load_plugins(args.plugin)
+    if args.resolution not in RESOLUTIONS:
+        raise UsageError(f"unknown resolution {args.resolution!r}; valid resolutions: {', '.join(RESOLUTIONS)}")
+    _check_names(args.problem, problems.list_problems(), "problem")
+    print(f"reference cache: {cache_dir()}")
+    for name in args.problem or problems.list_problems():
+        problem = problems.get_problem(name)
+        kind = problems.reference_kind(problem)
+        if kind in ("exact", None):
+            print(f"  {name}: {kind or 'no reference'}")
+            continue
+        t0 = time.perf_counter()
+        ref = problems.reference_for(problem, args.resolution, progress=True)
+        fmt = lambda v: (f"{v:.2g}" if isinstance(v, float) else
+                         "/".join(f"{x:.1e}" for x in v) if isinstance(v, list) else str(v))
+        acc = ", ".join(f"{k} {fmt(v)}" for k, v in (ref.accuracy or {}).items()
+                        if k in ("mass_drift", "energy_drift", "self_convergence", "paths", "dt", "cells"))
+        print(f"  {name}: {ref.kind} ({args.resolution}) in {time.perf_counter() - t0:.1f} s; {acc}", flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     """Parse the command line and run the verb; returns the exit code (0 ok, 1 a cell failed, 2 bad input)."""
     from .lock import RunDirInUse
@@ -322,7 +356,8 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a malformed command line (2, message printed)
         return exc.code if isinstance(exc.code, int) else 2
-    verbs = {"list": cmd_list, "run": cmd_run, "sweep": lambda a: cmd_run(a, sweep=True), "report": cmd_report}
+    verbs = {"list": cmd_list, "run": cmd_run, "sweep": lambda a: cmd_run(a, sweep=True), "report": cmd_report,
+             "references": cmd_references}
     try:
         return verbs[args.verb](args)
     except (UsageError, PluginError, OverrideError, RunDirInUse, ExecutorError) as exc:

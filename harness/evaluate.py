@@ -1,11 +1,12 @@
 """Connects solvers and metrics: every metric that applies to a trajectory, as long-format rows.
 
 Rows are dicts {t, metric, value}. What applies depends on the problem's references:
-* exact solution (BKW): w1 vs exact samples of the same n with w1_mc_floor beside it; kde_l2
+* exact solution (BKW), or a reference (problems.reference: SDE paths for the other Maxwell
+  problems, ...): w1 vs exact (reference) samples of the same n with w1_mc_floor beside it; kde_l2
   with kde_l2_bias_floor and kde_l2_mc_floor (on the trajectory's density_particles when it
-  has them, e.g. PINN-PM's 10^5 pushed samples, else on its particles); rfd (if the solver has a score);
-  trajectory_error vs the exact characteristics from the solver's own initial particles
-  (protocol P1; exact_flow is cheap, so every solver gets its own reference).
+  has them, e.g. PINN-PM's 10^5 pushed samples, else on its particles); each row names its reference;
+* exact solution only: rfd (if the solver has a score); trajectory_error vs the exact characteristics
+  from the solver's own initial particles (protocol P1; exact_flow is cheap, so every solver gets its own).
 * Maxwell (gamma = 0): cov_err and moment4_err from the closed moment system.
 * always: kinetic_energy, energy_drift, momentum_drift; entropy_dissipation with the solver's score.
 """
@@ -16,6 +17,7 @@ from functools import lru_cache
 import torch
 
 import metrics
+import problems
 from problems import Problem
 from solvers import Trajectory
 from problems.characteristics import integrate_characteristics
@@ -28,24 +30,57 @@ def _bias_floor(problem: Problem, t: float) -> float:
     return metrics.kde_l2_bias_floor(problem, t)
 
 
+@lru_cache(maxsize=256)
+def _w1_floor(problem: Problem, t: float, n: int, seed: int) -> float:
+    """W1 floor, computed once per (problem, t, n, seed) in a process (cells of one rung share it)."""
+    return metrics.w1_mc_floor(problem, t, n, seed)
+
+
+@lru_cache(maxsize=256)
+def _kde_floor(problem: Problem, t: float, n: int, seed: int) -> float:
+    return metrics.kde_l2_mc_floor(problem, t, n, seed)
+
+
 def _w1_rows(x: torch.Tensor, problem: Problem, t: float, seed: int) -> list[tuple[str, float]]:
     n = x.shape[0]
     ref = problem.sample_at(t, n, seed + 30_000)
     if n <= W1_MAX_EXACT:
-        return [("w1", metrics.w1(x, ref)), ("w1_mc_floor", metrics.w1_mc_floor(problem, t, n, seed))]
+        return [("w1", metrics.w1(x, ref)), ("w1_mc_floor", _w1_floor(problem, t, n, seed))]
     m = W1_MAX_EXACT
     mean, _ = metrics.w1_subsampled(x, ref, m=m, repeats=3, seed=seed)
-    return [(f"w1_sub{m}", mean), (f"w1_sub{m}_mc_floor", metrics.w1_mc_floor(problem, t, m, seed))]
+    return [(f"w1_sub{m}", mean), (f"w1_sub{m}_mc_floor", _w1_floor(problem, t, m, seed))]
 
 
-def evaluate(traj: Trajectory, problem: Problem, seed: int) -> list[dict]:
-    """All applicable metrics of `traj` at each snapshot time, as rows {t, metric, value}."""
+def reference_resolution(profile: str) -> str:
+    """The reference resolution a profile is judged against: 'coarse' for smoke (CI), else 'fine'."""
+    return "coarse" if profile == "smoke" else "fine"
+
+
+def judged_problem(problem: Problem, profile: str = "quick", progress: bool = False):
+    """(problem to measure W1/KDE against, reference kind): the problem itself if it has an exact solution,
+    its reference (computed once, cached on disk) if one applies, else (None, None)."""
+    kind = problems.reference_kind(problem)
+    if kind == "exact":
+        return problem, "exact"
+    if kind is None:
+        return None, None
+    ref = problems.reference_for(problem, reference_resolution(profile), progress)
+    return problems.with_reference(problem, ref), ref.kind
+
+
+def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = "quick") -> list[dict]:
+    """All applicable metrics of `traj` at each snapshot time, as rows {t, metric, value, reference}.
+
+    `reference` names what W1 and KDE numbers were measured against: 'exact', or the kind of the
+    problem's reference ('sde', 'radial', ...); '' for metrics that need none."""
     rows: list[dict] = []
-    add = lambda t, name, value: rows.append({"t": float(t), "metric": name, "value": float(value)})
+    add = lambda t, name, value, ref="": rows.append({"t": float(t), "metric": name, "value": float(value),
+                                                       "reference": ref})
     v0 = traj.initial
     refs = {}
     if problem.has_exact_solution:
         refs = dict(zip(sorted(traj.times), integrate_characteristics(problem, v0, sorted(traj.times), 1e-10, 1e-12)))
+    judged, kind = judged_problem(problem, profile)
     dens = traj.density_particles or traj.particles
     for t, x, s, xd in zip(traj.times, traj.particles, traj.scores, dens):
         add(t, "kinetic_energy", metrics.kinetic_energy(x))
@@ -57,13 +92,14 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int) -> list[dict]:
             add(t, "cov_err", metrics.cov_err(x, problem, t))
             if hasattr(problem, "initial_central_moment4"):
                 add(t, "moment4_err", metrics.moment4_err(x, problem, t))
+        if judged is not None:
+            for name, value in _w1_rows(x, judged, t, seed):
+                add(t, name, value, kind)
+            add(t, "kde_l2", metrics.kde_l2(xd, judged, t), kind)
+            add(t, "kde_l2_bias_floor", _bias_floor(judged, t), kind)
+            add(t, "kde_l2_mc_floor", _kde_floor(judged, t, xd.shape[0], seed), kind)
         if problem.has_exact_solution:
-            for name, value in _w1_rows(x, problem, t, seed):
-                add(t, name, value)
-            add(t, "kde_l2", metrics.kde_l2(xd, problem, t))
-            add(t, "kde_l2_bias_floor", _bias_floor(problem, t))
-            add(t, "kde_l2_mc_floor", metrics.kde_l2_mc_floor(problem, t, xd.shape[0], seed))
-            add(t, "trajectory_error", metrics.trajectory_error(x, refs[t]))
+            add(t, "trajectory_error", metrics.trajectory_error(x, refs[t]), "exact")
             if s is not None:
-                add(t, "rfd", metrics.rfd(s, problem.score(x, t), x))
+                add(t, "rfd", metrics.rfd(s, problem.score(x, t), x), "exact")
     return rows

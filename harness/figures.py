@@ -52,8 +52,8 @@ def metric_over_time(table: pd.DataFrame, problem: str, metric: str, floor: str 
 
 def work_precision(table: pd.DataFrame, timings: pd.DataFrame, problem: str, metric: str, path: Path) -> Path | None:
     """Work-precision diagram: x = solve seconds (training + stepping), y = metric at the last snapshot,
-    log-log; one line per solver through its settings, min-max over seeds as error bars, each
-    setting's Monte Carlo floor dashed in the solver's colour."""
+    log-log; one line per solver ladder (settings that override the same fields), min-max over seeds
+    as error bars, each setting's Monte Carlo floor dashed in the solver's colour."""
     import numpy as np
 
     from .convergence import rung_stats
@@ -61,12 +61,16 @@ def work_precision(table: pd.DataFrame, timings: pd.DataFrame, problem: str, met
     if stats.empty or stats.solve_s.isna().all():
         return None
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for i, (solver, g) in enumerate(stats.groupby("solver", sort=True)):
-        g = g.sort_values("solve_s")
-        err = np.vstack([g.y - g.y_min, g.y_max - g.y]) if (g.seeds > 1).any() else None
-        ax.errorbar(g.solve_s, g.y, yerr=err, fmt="o-", color=f"C{i}", capsize=3, label=solver)
-        if g.floor.notna().any():
-            ax.plot(g.solve_s, g.floor, "--", color=f"C{i}", alpha=0.6)
+    ladder = lambda label: tuple(sorted(p.split("=", 1)[0] for p in str(label).split(",") if "=" in p))
+    for i, (solver, gs) in enumerate(stats.groupby("solver", sort=True)):
+        groups = list(gs.groupby(gs.overrides.map(ladder), sort=True))
+        for j, (fields, g) in enumerate(groups):
+            g = g.sort_values("solve_s")
+            err = np.vstack([g.y - g.y_min, g.y_max - g.y]) if (g.seeds > 1).any() else None
+            name = solver if len(groups) == 1 else f"{solver} ({', '.join(fields) or 'profile'})"
+            ax.errorbar(g.solve_s, g.y, yerr=err, fmt="o-" if j == 0 else "s-.", color=f"C{i}", capsize=3, label=name)
+            if g.floor.notna().any():
+                ax.plot(g.solve_s, g.floor, "--", color=f"C{i}", alpha=0.6)
     if stats.floor.notna().any():
         ax.plot([], [], "k--", alpha=0.6, label="MC floor at that N")
     ax.set_xscale("log")
@@ -165,9 +169,10 @@ def _load_cells(run_dir: Path, problem: str, records: list[dict]) -> dict:
     return out
 
 
-def write_particle_figures(run_dir: Path, fig_dir: Path, records: list[dict] | None = None) -> list[Path]:
-    """Per problem (seed 0): density slices along the first axis (KDE of each solver's particles,
-    with the exact density where known), particle snapshots (first two coordinates) and score
+def write_particle_figures(run_dir: Path, fig_dir: Path, records: list[dict] | None = None,
+                           profile: str = "quick") -> list[Path]:
+    """Per problem (lowest seed): density slices along the first axis (KDE of each solver's particles,
+    with the exact density or the problem's reference, at the profile's reference resolution), particle snapshots (first two coordinates) and score
     scatter plots (s_1 against v_1, with the exact score where known)."""
     import numpy as np
     import torch
@@ -176,6 +181,7 @@ def write_particle_figures(run_dir: Path, fig_dir: Path, records: list[dict] | N
     from metrics import kde_on_axes
 
     from . import store
+    from .evaluate import judged_problem
     records = store.load_records(run_dir) if records is None else records
     paths = []
     names = sorted({r["problem"] for r in records})
@@ -202,8 +208,10 @@ def write_particle_figures(run_dir: Path, fig_dir: Path, records: list[dict] | N
                 f = kde_on_axes(x, axes_1d, problem.kde_bandwidth).reshape(-1)
                 ax.plot(xs, f, color=f"C{i}", label=solver)
             try:
-                ax.plot(xs, problem.density(line, float(t)), "k--", label="exact")
-            except NotImplementedError:
+                judged, kind = judged_problem(problem, profile)
+                if judged is not None:
+                    ax.plot(xs, judged.density(line, float(t)), "k--", label="exact" if kind == "exact" else f"{kind} reference")
+            except (NotImplementedError, ValueError, OSError):
                 pass
             ax.set_title(f"{name}: f(x, 0{', 0' if problem.dim == 3 else ''}) at t={t:g}", fontsize=9)
             ax.set_xlabel("v_1")

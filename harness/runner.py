@@ -53,7 +53,8 @@ def rebuild_outputs(run_dir: Path) -> dict:
     store.atomic_write_frame(timings, run_dir / "timings.csv")
     fig_dir = run_dir / "figures"
     figures = (write_figures(table, fig_dir) + write_sweep_figures(table, timings, fig_dir)
-               + write_particle_figures(run_dir, fig_dir, records) + write_training_figures(run_dir, fig_dir, records)
+               + write_particle_figures(run_dir, fig_dir, records, manifest["config"].get("profile", "quick"))
+               + write_training_figures(run_dir, fig_dir, records)
                + write_certificate_figures(certs, fig_dir))
     store.atomic_write_text(run_dir / "summary.md", render_summary(table, timings, failures, manifest, certs,
                                                                    store.set_aside_records(run_dir),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-TABLE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "value"]
+TABLE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "value", "reference"]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -235,7 +235,9 @@ def collect_tables(run_dir: Path, records: list[dict] | None = None
         params = {f"p_{k}": v if isinstance(v, (int, float, str, bool, type(None))) else json.dumps(v)
                   for k, v in rec.get("config", {}).items()}
         for r in rec["rows"]:
-            rows.append({**key, "t": r["t"], "metric": r["metric"], "value": r["value"], **params})
+            rows.append({**key, "t": r["t"], "metric": r["metric"], "value": r["value"],
+                         "reference": r.get("reference", "") if isinstance(r.get("reference", ""), str) else "",
+                         **params})
         info = {f"info_{k}": v for k, v in rec.get("info", {}).items() if _number(v)}
         timings.append({**key, **{f"{k}_s": v for k, v in rec.get("wall_time", {}).items()},
                         "solve_s": rec.get("solve_s"), "total_s": rec.get("total_s"), **info})

@@ -220,7 +220,10 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
             for metric in TABLES:
                 if metric not in set(stats.metric):
                     continue
-                out += [f"### {metric}", ""] + metric_table(stats, metric) + [""]
+                kinds = sorted(set(df[df.metric == metric].get("reference", pd.Series(dtype=str)).dropna()) - {""})
+                against = f" (against the {'exact solution' if kinds == ['exact'] else ', '.join(kinds) + ' reference'})" \
+                    if kinds and metric in FLOORS else ""
+                out += [f"### {metric}{against}", ""] + metric_table(stats, metric) + [""]
                 if f"{problem}_{metric}.png" in figs:
                     out += [f"![{problem} {metric}](figures/{problem}_{metric}.png)", ""]
             tm = timings[timings.problem == problem] if not timings.empty else timings

@@ -19,31 +19,9 @@ import numpy as np
 import torch
 
 from problems import Problem
+from problems.grid_density import kde_on_axes  # noqa: F401  (re-exported: metrics.kde_on_axes)
 
-CHUNK = 8192
 GH_NODES = 10
-
-
-def kde_on_axes(particles: torch.Tensor, axes: list[torch.Tensor], h: float) -> torch.Tensor:
-    """Gaussian KDE fhat(g) = (1/n) sum_p N(g; x_p, h^2 I) on the tensor grid of `axes` ('ij').
-
-    Returns a tensor of shape (len(axes[0]), ..., len(axes[d-1])), float64.
-    """
-    x = particles.detach().to(torch.float64).cpu()
-    n, d = x.shape
-    if d != len(axes) or d not in (1, 2, 3):
-        raise ValueError(f"KDE needs 1-3 axes matching the particles' dimension, got {len(axes)} axes, d = {d}")
-    shape = [len(a) for a in axes]
-    out = torch.zeros(math.prod(shape[:-1]), shape[-1], dtype=torch.float64)
-    for start in range(0, n, CHUNK):
-        xc = x[start:start + CHUNK]
-        e = [torch.exp(-(a.to(torch.float64)[:, None] - xc[None, :, k]) ** 2 / (2 * h * h)) for k, a in enumerate(axes)]
-        lead = e[0]
-        for ek in e[1:-1]:
-            lead = (lead[:, None, :] * ek[None, :, :]).reshape(-1, xc.shape[0])
-        out += lead @ e[-1].T if d > 1 else lead.sum(1, keepdim=True).T
-    norm = n * (2 * math.pi * h * h) ** (d / 2)
-    return (out / norm).reshape(shape)
 
 
 def relative_l2(approx: torch.Tensor, exact: torch.Tensor) -> float:

@@ -12,6 +12,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def reference_cache(tmp_path_factory):
+    """References (problems.reference) are cached in a fresh directory per test session, so CI
+    computes them from scratch (coarse for the smoke profile) and never reads a user's cache."""
+    os.environ["LANDAU_REFERENCE_CACHE"] = str(tmp_path_factory.mktemp("reference-cache"))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def isolated_registries():
     """Plugins and test solvers register into process-global registries: restore them after each test."""

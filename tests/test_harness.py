@@ -166,6 +166,17 @@ def test_smoke_profile_runs_every_applicable_cell(tmp_path):
     expected = {(s, p) for s in ("sbp", "blob") for p in
                 ("bkw2d", "bkw3d", "anisotropic2d", "rosenbluth3d", "gaussian_mixture3d", "truncated2d")}
     assert cells == expected | {("exact_flow", "bkw2d"), ("exact_flow", "bkw3d")}
+    # W1 and KDE L2 with their floors on every problem, each against its named reference
+    for problem, kind in {"bkw2d": "exact", "bkw3d": "exact", "anisotropic2d": "grid", "rosenbluth3d": "radial",
+                          "gaussian_mixture3d": "sde", "truncated2d": "sde"}.items():
+        rows = table[(table.problem == problem) & table.metric.isin(
+            ["w1", "w1_mc_floor", "kde_l2", "kde_l2_mc_floor", "kde_l2_bias_floor"])]
+        assert set(rows.metric) == {"w1", "w1_mc_floor", "kde_l2", "kde_l2_mc_floor", "kde_l2_bias_floor"}, problem
+        assert set(rows.reference) == {kind}, problem
+        w1 = rows[rows.metric == "w1"].set_index(["solver", "t"]).value
+        floor = rows[rows.metric == "w1_mc_floor"].set_index(["solver", "t"]).value
+        assert (w1 < 3 * floor).all() and (floor > 0).all(), problem  # a wrong reference would be far off
+    assert "(against the grid reference)" in (out / "summary.md").read_text()
     # the reference solver sits at the Monte Carlo floor; the KDE floors are in the table
     ef = table[(table.solver == "exact_flow") & (table.problem == "bkw2d")].set_index(["t", "metric"]).value
     assert ef[(5.0, "w1")] < 1.6 * ef[(5.0, "w1_mc_floor")]

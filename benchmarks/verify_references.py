@@ -1,0 +1,76 @@
+"""Full-size verification of the references (the CI tests run the same checks at reduced sizes).
+
+    PYTHONPATH=. python benchmarks/verify_references.py [--w1-n 10000] [--kde-n 1000000]
+
+* SDE reference on BKW (where f_t is exact), at every snapshot after t0: W1 between n reference
+  samples and n exact samples against W1 between two independent exact samples of n (mean over 3
+  seeds), and the KDE L2 of the reference pool (10^6 paths in 2D) against that of as many exact
+  samples; the relative L2 error of the reference density on the evaluation grid.
+* Grid solver with gamma = 0 on bkw2d: Richardson R(n, 2n) against the exact density.
+* Radial and grid references: the accuracy numbers their builders store (self-convergence, mass,
+  energy), printed by `python -m harness references`.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import metrics
+import problems
+from problems import sde_reference
+from problems.grid_reference import initial_grid, make_solver, richardson
+
+
+def sde_on_bkw(name: str, w1_n: int, kde_n: int) -> None:
+    p = problems.get_problem(name)
+    t0 = time.perf_counter()
+    ref = sde_reference.build(p, "fine")
+    print(f"{name}: sde reference ({ref.accuracy['paths']} paths, dt {ref.accuracy['dt']}) in {time.perf_counter() - t0:.1f} s")
+    pts, _ = p.eval_grid()
+    for t in p.snapshot_times:
+        if t == p.t0:
+            continue
+        ref_w1 = [metrics.w1(ref.sample_at(t, w1_n, 10 + k), p.sample_at(t, w1_n, 100 + k)) for k in range(3)]
+        ex_w1 = [metrics.w1(p.sample_at(t, w1_n, 200 + k), p.sample_at(t, w1_n, 100 + k)) for k in range(3)]
+        n = min(kde_n, ref.samples[t].shape[0])
+        kde_ref = metrics.kde_l2(ref.sample_at(t, n, 1), p, t)
+        kde_ex = metrics.kde_l2(p.sample_at(t, n, 2), p, t)
+        exact = p.density(pts, t)
+        dens = float((ref.density(pts, t) - exact).norm() / exact.norm())
+        print(f"  t = {t:g}: W1 ref-exact {np.mean(ref_w1):.4f} vs exact-exact {np.mean(ex_w1):.4f} "
+              f"(ratio {np.mean(ref_w1) / np.mean(ex_w1):.3f}); KDE L2 of {n} ref {kde_ref:.4f} vs exact {kde_ex:.4f} "
+              f"(ratio {kde_ref / kde_ex:.3f}); density rel L2 {dens:.4f}", flush=True)
+
+
+def grid_on_bkw(n: int, half_width: float) -> None:
+    p = problems.get_problem("bkw2d")
+    t0 = time.perf_counter()
+    sols = {m: make_solver(p, m, half_width) for m in (n, 2 * n)}
+    runs = {m: s.evolve(initial_grid(p, s), 0.0, p.snapshot_times) for m, s in sols.items()}
+    X, Y = torch.meshgrid(*sols[2 * n].axes, indexing="ij")
+    print(f"bkw2d, gamma = 0, grid R({n}, {2 * n}) on [-{half_width:g}, {half_width:g}]^2 "
+          f"(h = {sols[2 * n].h:.4f}) in {time.perf_counter() - t0:.1f} s")
+    for t in p.snapshot_times:
+        exact = p.density(torch.stack([X, Y], -1), t)
+        best = richardson(runs[n][t], runs[2 * n][t])
+        print(f"  t = {t:g}: rel L2 {float((best - exact).norm() / exact.norm()):.2e} "
+              f"(2n alone {float((runs[2 * n][t] - exact).norm() / exact.norm()):.2e})", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--w1-n", type=int, default=10_000)
+    ap.add_argument("--kde-n", type=int, default=1_000_000)
+    ap.add_argument("--grid-n", type=int, default=64)
+    ap.add_argument("--grid-half-width", type=float, default=6.0)
+    args = ap.parse_args()
+    for name in ("bkw2d", "bkw3d"):
+        sde_on_bkw(name, args.w1_n, args.kde_n)
+    grid_on_bkw(args.grid_n, args.grid_half_width)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Reference solutions where no exact one exists: the contract, the on-disk cache and the registry.
+
+A reference gives a problem what an exact solution gives, at every snapshot time: a density
+f_ref(v, t) defined everywhere (`GridDensity`: values on a grid, multilinear interpolation) and
+i.i.d. samples `sample_at(t, n, seed)`. `with_reference(problem, ref)` wraps a problem so that
+its `density` and `sample_at` come from the reference: every metric (W1 and its floor, KDE L2
+and its floors) then runs through the same code as on an exact problem.
+
+Kinds (`Reference.kind`, recorded beside every number measured against it):
+* `sde`    Maxwell problems (gamma = 0): paths of the linear SDE of the Maxwell closure
+           (problems.sde_reference);
+* `radial` isotropic problems: a conservative 1D solver in r = |v| (problems.radial_reference);
+* `exact`  the problem's own solution (BKW), not a Reference object.
+
+References are computed once per (problem, method, resolution) and cached as .npz files under
+`cache_dir()`: $LANDAU_REFERENCE_CACHE, else ~/.cache/landau-bench/references. The cache key
+hashes the problem's full repr (every constant) and the resolution, so a changed constant never
+reads a stale file; a damaged file is recomputed. A lock file serialises two processes building
+the same reference.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .base import NoExactReference, Problem, make_generator
+from .grid_density import GridDensity
+
+#: resolutions: 'coarse' (the smoke profile, CI) and 'fine' (quick and paper)
+RESOLUTIONS = ("coarse", "fine")
+
+
+def cache_dir() -> Path:
+    """Where references are cached: $LANDAU_REFERENCE_CACHE or ~/.cache/landau-bench/references."""
+    env = os.environ.get("LANDAU_REFERENCE_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "landau-bench" / "references"
+
+
+@dataclass
+class Reference:
+    """A reference solution at `times`: a density per time (GridDensity) and, where the method
+    produces them, a pool of i.i.d. samples per time (else samples are drawn from the density).
+
+    `accuracy` holds numbers the builder measured about itself (self-convergence, conservation).
+    """
+
+    kind: str
+    problem_name: str
+    times: tuple[float, ...]
+    densities: dict[float, GridDensity]
+    samples: dict[float, torch.Tensor] | None = None
+    sampler: Callable[[float, int, torch.Generator], torch.Tensor] | None = None
+    accuracy: dict | None = None
+
+    def _time(self, t: float) -> float:
+        for s in self.times:
+            if abs(s - t) < 1e-9:
+                return s
+        raise NoExactReference(f"{self.problem_name}: the {self.kind} reference has times {list(self.times)}, not {t}")
+
+    def density(self, v: torch.Tensor, t: float) -> torch.Tensor:
+        """f_ref(v, t) for v of shape (..., d)."""
+        return self.densities[self._time(t)](v)
+
+    def sample_at(self, t: float, n: int, seed: int) -> torch.Tensor:
+        """n i.i.d. samples of f_ref(., t): a seeded draw without replacement from the sample pool
+        (pool sizes are >= 1e5, far above the n any metric asks for), or from the density's sampler."""
+        s = self._time(t)
+        gen = make_generator(seed)
+        if self.samples is not None:
+            pool = self.samples[s]
+            if n > pool.shape[0]:
+                raise ValueError(f"{self.problem_name}: {n} reference samples asked, the pool has {pool.shape[0]}")
+            return pool[torch.randperm(pool.shape[0], generator=gen)[:n]].to(torch.float64)
+        return self.sampler(s, n, gen)
+
+
+class ReferencedProblem:
+    """A view of `problem` whose density and sample_at at t > t0 are the reference's (everything else
+    is the problem's). Hashable, so per-(problem, t) caches of floors keep working."""
+
+    def __init__(self, problem: Problem, reference: Reference):
+        self._problem, self.reference = problem, reference
+
+    def __getattr__(self, name):
+        return getattr(self._problem, name)
+
+    def __hash__(self):
+        return hash((self._problem, self.reference.kind, id(self.reference)))
+
+    def __eq__(self, other):
+        return (isinstance(other, ReferencedProblem) and other._problem == self._problem
+                and other.reference is self.reference)
+
+    def __repr__(self):
+        return f"ReferencedProblem({self._problem.name}, {self.reference.kind})"
+
+    def density(self, v, t):
+        return self._problem.initial_density(v) if t == self._problem.t0 else self.reference.density(v, t)
+
+    def sample_at(self, t, n, seed):
+        return self._problem.sample(n, seed) if t == self._problem.t0 else self.reference.sample_at(t, n, seed)
+
+
+def with_reference(problem: Problem, reference: Reference) -> ReferencedProblem:
+    """The problem as seen through its reference (see ReferencedProblem)."""
+    return ReferencedProblem(problem, reference)
+
+
+# --------------------------------------------------------------------------- registry
+_BUILDERS: list[tuple[str, Callable[[Problem], bool], Callable[[Problem, str, bool], Reference]]] = []
+
+
+def register_reference(kind: str, applies: Callable[[Problem], bool]):
+    """Decorator: `builder(problem, resolution, progress) -> Reference` for problems where applies(problem)."""
+    def deco(builder):
+        _BUILDERS.append((kind, applies, builder))
+        return builder
+    return deco
+
+
+def reference_kind(problem: Problem) -> str | None:
+    """'exact' for a problem with an exact solution, else the kind of the first applicable builder, or None."""
+    if problem.has_exact_solution:
+        return "exact"
+    for kind, applies, _ in _BUILDERS:
+        if applies(problem):
+            return kind
+    return None
+
+
+_MEMORY: dict = {}
+
+
+def reference_for(problem: Problem, resolution: str = "fine", progress: bool = False,
+                  kind: str | None = None) -> Reference | None:
+    """The reference of a problem without an exact solution (cached in memory and on disk), or None
+    if no method applies. `kind` forces a method (e.g. 'sde' on BKW, to verify it)."""
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"unknown reference resolution {resolution!r}; valid: {', '.join(RESOLUTIONS)}")
+    for k, applies, builder in _BUILDERS:
+        if (kind is None and applies(problem) and not problem.has_exact_solution) or k == kind:
+            key = (repr(problem), k, resolution)
+            if key not in _MEMORY:
+                if len(_MEMORY) >= 8:
+                    _MEMORY.pop(next(iter(_MEMORY)))
+                _MEMORY[key] = builder(problem, resolution, progress)
+            return _MEMORY[key]
+    return None
+
+
+# --------------------------------------------------------------------------- disk cache
+def cache_path(problem: Problem, kind: str, resolution: str, params: dict) -> Path:
+    """The cache file of (problem with all its constants, method, resolution and its parameters)."""
+    blob = json.dumps({"problem": repr(problem), "kind": kind, "resolution": resolution, "params": params},
+                      sort_keys=True, default=str)
+    return cache_dir() / f"{problem.name}-{kind}-{resolution}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import fcntl
+    with open(path.with_suffix(".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays stored at `path`, computing and storing them (atomically) first if absent or damaged."""
+    with _locked(path):
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    return {k: z[k] for k in z.files}
+            except Exception as exc:  # damaged cache file: recompute
+                warnings.warn(f"reference cache {path.name} is damaged ({type(exc).__name__}); recomputing")
+        arrays = compute()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+        os.close(fd)
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+        return arrays
