@@ -8,10 +8,8 @@ axis) and status.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import math
-import re
 import time
 import traceback
 from dataclasses import dataclass
@@ -23,10 +21,8 @@ import solvers
 
 from . import store
 from .evaluate import evaluate
+from .identity import cell_id
 from .overrides import label as overrides_label
-
-_SAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -47,14 +43,8 @@ class Cell:
 
     @property
     def id(self) -> str:
-        """File stem: solver__problem__seedK, plus __<label> when overridden (sanitised, hashed if changed)."""
-        stem = f"{self.solver}__{self.problem}__seed{self.seed}"
-        if not self.overrides:
-            return stem
-        safe = _SAFE.sub("_", self.label)
-        if safe != self.label or len(safe) > 120:
-            safe = safe[:100] + "-" + hashlib.sha256(self.label.encode()).hexdigest()[:10]
-        return f"{stem}__{safe}"
+        """File stem (harness.identity.cell_id)."""
+        return cell_id(self.solver, self.problem, self.seed, self.overrides)
 
     def describe(self) -> str:
         """'sbp / bkw2d / seed 0 [n=4000]' for messages."""

@@ -73,12 +73,19 @@ def work_precision(table: pd.DataFrame, timings: pd.DataFrame, problem: str, met
                 ax.plot(g.solve_s, g.floor, "--", color=f"C{i}", alpha=0.6)
     if stats.floor.notna().any():
         ax.plot([], [], "k--", alpha=0.6, label="MC floor at that N")
+    return _finish_loglog(fig, ax, table, problem, metric, "solve seconds (training + stepping; CPU)",
+                          f"{problem}: work-precision ({metric})", path, logy=bool((stats.y > 0).all()))
+
+
+def _finish_loglog(fig, ax, table, problem: str, metric: str, xlabel: str, title: str, path: Path,
+                   logy: bool = True) -> Path:
+    """Log axes, labels (y: the metric at the problem's last snapshot), title, legend; save."""
     ax.set_xscale("log")
-    if (stats.y > 0).all():
+    if logy:
         ax.set_yscale("log")
-    ax.set_xlabel("solve seconds (training + stepping; CPU)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{metric} at t = {table[table.problem == problem].t.max():g}")
-    ax.set_title(f"{problem}: work-precision ({metric})")
+    ax.set_title(title)
     ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -97,13 +104,8 @@ def convergence_in_n(table: pd.DataFrame, problem: str, metric: str, path: Path)
         n, y = zip(*r.points)
         sd = "" if math.isnan(r.slope_sd) else f" ± {r.slope_sd:.2f}"
         ax.plot(n, y, "o-", color=f"C{i % 10}", label=f"{_label(r.solver, r.group)}: slope {r.slope:.2f}{sd}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("N (particles; PINN-PM: training particles)")
-    ax.set_ylabel(f"{metric} at t = {table[table.problem == problem].t.max():g}")
-    ax.set_title(f"{problem}: {metric} against N")
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    return _finish_loglog(fig, ax, table, problem, metric, "N (particles; PINN-PM: training particles)",
+                          f"{problem}: {metric} against N", path)
 
 
 def write_sweep_figures(table: pd.DataFrame, timings: pd.DataFrame, fig_dir: Path) -> list[Path]:

@@ -98,8 +98,8 @@ def validate_record(rec, stem: str | None = None) -> dict:
     if rec["status"] not in ("ok", "failed"):
         raise DamagedRecord(f"status {rec['status']!r} is neither 'ok' nor 'failed'")
     if stem is not None:
-        from .cell import Cell
-        own = Cell(rec["solver"], rec["problem"], rec["seed"], tuple(rec.get("overrides", {}).items())).id
+        from .identity import cell_id
+        own = cell_id(rec["solver"], rec["problem"], rec["seed"], tuple(rec.get("overrides", {}).items()))
         if own != stem:
             raise DamagedRecord(f"it describes cell {own!r}, not {stem!r}")
     if rec["status"] == "failed":

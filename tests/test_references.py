@@ -19,7 +19,8 @@ from problems.sde_reference import binned_density, simulate
 @pytest.mark.parametrize("name", ["bkw2d", "bkw3d"])
 def test_sde_reference_samples_are_as_good_as_exact_ones(name):
     """W1(reference, exact) <= 1.2 W1(exact, exact) (mean over 3 seeds; n = 2000 here, 10^4 in the README),
-    and the KDE L2 of the reference samples is within 10% of that of as many exact samples (2 x 10^5)."""
+    and the KDE L2 of the reference samples is within 10% of that of as many exact samples (2 x 10^5,
+    mean over 2 seeds: the exact samples' own KDE error varies by up to ~10% between seeds)."""
     p = problems.get_problem(name)
     times = [t for t in p.snapshot_times if t > p.t0]
     paths = simulate(p, times, 200_000, 0.01, seed=7)
@@ -31,7 +32,7 @@ def test_sde_reference_samples_are_as_good_as_exact_ones(name):
             exact_w1.append(metrics.w1(p.sample_at(t, 2000, 200 + k), p.sample_at(t, 2000, 100 + k)))
         assert np.mean(ref_w1) <= 1.2 * np.mean(exact_w1), (t, ref_w1, exact_w1)
         kde_ref = metrics.kde_l2(paths[t], p, t)
-        kde_exact = metrics.kde_l2(p.sample_at(t, 200_000, 5), p, t)
+        kde_exact = np.mean([metrics.kde_l2(p.sample_at(t, 200_000, 5 + k), p, t) for k in range(2)])
         assert abs(kde_ref / kde_exact - 1) <= 0.10, (t, kde_ref, kde_exact)
 
 
