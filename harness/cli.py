@@ -35,7 +35,7 @@ def _add_run_options(sub, sweep: bool) -> None:
     sub.add_argument("--profile", default=None, help="smoke | quick (default) | paper")
     sub.add_argument("--device", default="auto", help="auto (default) | cpu | cuda")
     sub.add_argument("--seeds", default=None, help="comma-separated non-negative ints, e.g. 0,1,2 (default 0"
-                     + ("; a sweep: 0,1,2 for steppers, 0 for trained solvers)" if sweep else ")"))
+                     + ("; a sweep: 0,1 for steppers, 0 for trained solvers)" if sweep else ")"))
     sub.add_argument("--set", action="append", default=[], dest="overrides", metavar="[SOLVER.]FIELD=V1,V2",
                      help="override a solver config field; a comma list is a grid (one cell per value), several "
                           "--set make the cartesian product; `harness list` shows the fields")

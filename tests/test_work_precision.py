@@ -125,7 +125,7 @@ def test_default_ladders_cost_one_training_per_n():
     cells, _ = plan_sweep(classes, [bkw], "quick", parse_set_options(["sbp.n=100,200", "dt=0.1"]), None)
     sbp = [c for c in cells if c.solver == "sbp"]
     assert [c.overrides for c in sbp if c.seed == 0] == [(("dt", 0.1), ("n", 100)), (("dt", 0.1), ("n", 200))]
-    assert {c.seed for c in sbp} == {0, 1, 2}
+    assert {c.seed for c in sbp} == {0, 1}
     pinn_cells = [c for c in cells if c.solver == "pinn_pm_particle"]
     iters = [dict(c.overrides)["iters"] for c in pinn_cells]
     assert iters[:4] == [250, 500, 1000, 1500] and {c.seed for c in pinn_cells} == {0}  # ascending: one training
@@ -135,14 +135,14 @@ def test_sweep_resumes_and_list_shows_fields(tmp_path, capsys):
     out = tmp_path / "sweep"
     assert main(["sweep", "-p", "tiny2d", "-s", "still", "--plugin", PLUGIN, "--quiet", "--out", str(out)]) == 0
     table = pd.read_csv(out / "metrics.csv")
-    assert sorted(table.p_n.unique()) == [16, 32, 64, 128, 256] and sorted(table.seed.unique()) == [0, 1, 2]
+    assert sorted(table.p_n.unique()) == [16, 32, 64, 128, 256] and sorted(table.seed.unique()) == [0, 1]
     assert main(["sweep", "--resume", str(out), "--quiet"]) == 0
-    assert "15 cells (15 already done)" in capsys.readouterr().out
+    assert "10 cells (10 already done)" in capsys.readouterr().out
     assert main(["sweep", "--quiet", "--out", str(tmp_path / "x")]) == 2
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
     sbp_block = listing.split("  sbp:")[1].split("  blob:")[0]
-    assert "iters_per_step  int" in sbp_block and "14400..64000*" in sbp_block
+    assert "iters_per_step  int" in sbp_block and "..64000*" in sbp_block  # paper N depends on the problem
 
 
 def test_run_all_summary_has_no_table_wider_than_8_columns(tmp_path):
