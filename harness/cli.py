@@ -98,8 +98,7 @@ def _check_writable(path: Path) -> None:
 
 
 def _describe_values(values: list) -> str:
-    distinct = list(dict.fromkeys(repr(v) if isinstance(v, (float, str)) and not v else
-                                  repr(v) if isinstance(v, float) else str(v) for v in values))
+    distinct = list(dict.fromkeys(repr(v) if isinstance(v, float) or v == "" else str(v) for v in values))
     if len(distinct) == 1:
         return distinct[0]
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -200,7 +199,6 @@ def _no_cell_error(skipped: list[str], problem_names: list[str]) -> UsageError:
 
 
 def cmd_run(args, sweep: bool = False) -> int:
-    from .cell import Cell  # noqa: F401
     from .lock import RunDirInUse, run_dir_lock
     from .overrides import grids, parse_set_options
     from .runner import plan, run
