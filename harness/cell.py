@@ -25,6 +25,18 @@ from .identity import cell_id
 from .overrides import label as overrides_label
 
 @dataclass(frozen=True)
+class Skipped:
+    """A (solver, problem) pair a plan left out, and the solver's reason."""
+
+    solver: str
+    problem: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.solver} on {self.problem}: {self.why}"
+
+
+@dataclass(frozen=True)
 class Cell:
     """One unit of work: a solver on a problem with a seed and config overrides ((field, value) pairs)."""
 

@@ -187,14 +187,13 @@ def _select(args, sweep: bool):
     return args.solver, args.problem
 
 
-def _no_cell_error(skipped: list[str], problem_names: list[str]) -> UsageError:
+def _no_cell_error(skipped: list, problem_names: list[str]) -> UsageError:
     all_solvers = [s for s in solvers.list_solvers() if not s.startswith("_")]
     hints = []
     for p in problem_names:
         valid = [x for x in all_solvers if solvers.get_solver(x).applies_to(problems.get_problem(p))[0]]
         hints.append(f"solvers for {p}: {', '.join(valid) or 'none'}")
-    reasons = "; ".join(f"solver {s.split(' on ')[0]!r} does not apply to {s.split(' on ')[1].split(':')[0]!r} "
-                        f"({s.split(': ', 1)[1]})" for s in skipped)
+    reasons = "; ".join(f"solver {s.solver!r} does not apply to {s.problem!r} ({s.why})" for s in skipped)
     return UsageError(f"no selected solver applies to a selected problem: {reasons}; {'; '.join(hints)}")
 
 

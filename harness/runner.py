@@ -14,7 +14,7 @@ import problems
 import solvers
 
 from . import store
-from .cell import Cell, run_cell  # noqa: F401  (run_cell re-exported)
+from .cell import Cell, Skipped, run_cell  # noqa: F401  (run_cell re-exported)
 from .executors import run_cells
 from .figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
                       write_training_figures)
@@ -22,8 +22,8 @@ from .summary import render_summary
 
 
 def plan(solver_names, problem_names, seeds, grids: dict | None = None
-         ) -> tuple[list[Cell], list[str]]:
-    """(cells, skipped reasons) for every applicable solver x problem x overrides x seed.
+         ) -> tuple[list[Cell], list[Skipped]]:
+    """(cells, [Skipped]) for every applicable solver x problem x overrides x seed.
 
     grids: {solver: [overrides, ...]} (from `harness.overrides.grids` or a sweep's ladders); a solver
     not in it runs its profile's config once. Order: problem, solver, overrides (as given), seed.
@@ -34,7 +34,7 @@ def plan(solver_names, problem_names, seeds, grids: dict | None = None
         for s_name in solver_names:
             ok, why = solvers.get_solver(s_name).applies_to(problem)
             if not ok:
-                skipped.append(f"{s_name} on {p_name}: {why}")
+                skipped.append(Skipped(s_name, p_name, why))
                 continue
             for overrides in (grids or {}).get(s_name, [()]):
                 cells.extend(Cell(s_name, p_name, seed, overrides) for seed in seeds)

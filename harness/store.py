@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from problems.files import set_aside_file
+
 TABLE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "value", "reference"]
 
 
@@ -129,15 +131,7 @@ def validate_record(rec, stem: str | None = None) -> dict:
 def set_aside(path: Path, reason: str, warn=None) -> Path:
     """Rename a damaged record to <name>.corrupt (numbered if taken) and say so in one line on stderr."""
     import sys
-    target = path.with_name(path.name + ".corrupt")
-    k = 1
-    while target.exists():
-        target = path.with_name(f"{path.name}.corrupt{k}")
-        k += 1
-    try:
-        os.replace(path, target)
-    except OSError:
-        pass  # another process set it aside first, or the file vanished: nothing to keep
+    target = set_aside_file(path)
     (warn or (lambda m: print(m, file=sys.stderr)))(
         f"warning: cell record {path.name} is damaged ({reason}); set aside as {target.name}, "
         f"the cell runs again on --resume")

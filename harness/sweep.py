@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from .cell import Cell
+from .cell import Cell, Skipped
 from .overrides import SetOption, grids
 
 SWEEP_SOLVERS = ("sbp", "blob", "pinn_pm_particle", "pinn_pm_score")
@@ -59,8 +59,8 @@ def default_seeds(solver_cls) -> tuple[int, ...]:
 
 
 def plan_sweep(solver_classes: dict[str, type], problem_list, profile: str, options: list[SetOption],
-               seeds: list[int] | None) -> tuple[list[Cell], list[str]]:
-    """(cells, skipped) of a sweep: every applicable (problem, solver), its ladders with `options`
+               seeds: list[int] | None) -> tuple[list[Cell], list[Skipped]]:
+    """(cells, [Skipped]) of a sweep: every applicable (problem, solver), its ladders with `options`
     applied (a --set field replaces that ladder field or is added to every rung), seeds innermost."""
     user = grids(options, solver_classes)  # validates every option against the selected solvers
     set_fields = {s: dict(g[0]) if g else {} for s, g in user.items()}
@@ -69,7 +69,7 @@ def plan_sweep(solver_classes: dict[str, type], problem_list, profile: str, opti
         for name, cls in solver_classes.items():
             ok, why = cls.applies_to(problem)
             if not ok:
-                skipped.append(f"{name} on {problem.name}: {why}")
+                skipped.append(Skipped(name, problem.name, why))
                 continue
             user_values = _values_by_field(user[name]) if set_fields[name] else {}
             seen = set()

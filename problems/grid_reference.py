@@ -206,6 +206,23 @@ def make_solver(problem: Problem, cells: int, half_width: float) -> GridSolver:
     return GridSolver(problem.gamma, problem.C, cells, (mean[0], mean[1]), half_width)
 
 
+def maxwellian_drift(problem: Problem, cells: int, half_width: float) -> float:
+    """||R_T - R_t0|| / ||R_t0|| for the Richardson pair R(cells, 2 cells) started from the Maxwellian
+    M(v) ~ exp(-|v - m|^2 / 2T) with the problem's mean m and temperature T = tr Sigma0 / d: M is an
+    exact steady state of the Landau equation, so this is the scheme's own drift over the horizon."""
+    mean = problem.initial_mean()
+    temperature = float(torch.trace(problem.initial_covariance())) / problem.dim
+    starts, ends = {}, {}
+    for m in (cells, 2 * cells):
+        solver = make_solver(problem, m, half_width)
+        X, Y = torch.meshgrid(*solver.axes, indexing="ij")
+        fm = torch.exp(-((X - mean[0]) ** 2 + (Y - mean[1]) ** 2) / (2 * temperature))
+        starts[m] = fm / solver.mass(fm)
+        ends[m] = solver.evolve(starts[m], problem.t0, [problem.T])[problem.T]
+    start = richardson(starts[cells], starts[2 * cells])
+    return float((richardson(ends[cells], ends[2 * cells]) - start).norm() / start.norm())
+
+
 def build(problem: Problem, resolution: str = "fine", progress: bool = False) -> Reference:
     """The grid reference of a 2D problem at every snapshot time (cached on disk): the Richardson
     combination of runs on n and 2n cells; a run on n/2 cells gives the self-convergence check

@@ -20,7 +20,6 @@ the same reference.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from .base import NoExactReference, Problem, make_generator
+from .files import exclusive_lock
 from .grid_density import GridDensity
 
 #: resolutions: 'coarse' (the smoke profile, CI) and 'fine' (quick and paper)
@@ -167,21 +167,9 @@ def cache_path(problem: Problem, kind: str, resolution: str, params: dict) -> Pa
     return cache_dir() / f"{problem.name}-{kind}-{resolution}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    import fcntl
-    with open(path.with_suffix(".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The arrays stored at `path`, computing and storing them (atomically) first if absent or damaged."""
-    with _locked(path):
+    with exclusive_lock(path.with_suffix(".lock")):
         if path.exists():
             try:
                 with np.load(path, allow_pickle=False) as z:

@@ -19,7 +19,6 @@ cannot run code; one that does not load or belongs to another training is set as
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -33,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from problems import Problem, make_generator
+from problems.files import exclusive_lock, set_aside_file
 
 from .networks import seeded
 from .pinn_loss import pinn_losses
@@ -89,23 +89,6 @@ def build_networks(problem: Problem, cfg, seed: int, device, dtype) -> tuple[Flo
     return flow, score
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Exclusive advisory lock on `path` (POSIX flock; a no-op where fcntl is missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _save(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -119,13 +102,9 @@ def _checkpoint_iteration(path: Path) -> int | None:
 
 
 def _set_aside(path: Path, reason: str) -> None:
-    target = path.with_name(path.name + ".corrupt")
-    try:
-        os.replace(path, target)
-    except OSError:
-        pass
-    warnings.warn(f"PINN-PM checkpoint {path.name} set aside ({reason}); training goes on from the last good one "
-                  f"or from scratch", stacklevel=3)
+    target = set_aside_file(path)
+    warnings.warn(f"PINN-PM checkpoint {path.name} set aside as {target.name} ({reason}); training goes on from "
+                  f"the last good one or from scratch", stacklevel=3)
 
 
 def _load_checkpoint(path: Path, key: str, device) -> dict:
@@ -169,7 +148,7 @@ def train_pinn_pm(problem: Problem, cfg, seed: int, device: torch.device, workdi
         result = _train(problem, cfg, seed, device, key, None, progress)
     else:
         directory = Path(workdir) / "pinn_pm" / key
-        with _locked(directory.with_suffix(".lock")):
+        with exclusive_lock(directory.with_suffix(".lock")):
             result = _train(problem, cfg, seed, device, key, directory, progress)
     if len(_MEMO) >= 4:
         _MEMO.pop(next(iter(_MEMO)))

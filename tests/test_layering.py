@@ -8,7 +8,6 @@ that closes a loop is still a loop.
 import ast
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("problems", "solvers", "metrics", "certificates", "harness")
