@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--w1-n", type=int, default=10_000)
     ap.add_argument("--kde-n", type=int, default=1_000_000)
     # anisotropic2d's cell size (h = 0.0625 for the 2n run) on a box sized for BKW: with gamma = 0,
-    # |a| grows like |v|^2, so the explicit step shrinks like 1 / half_width^2 (8 min on 2 cores at 5.0)
+    # |a| grows like |v|^2, so the explicit step shrinks like 1 / half_width^2 (262 s on 2 cores at 5.0)
     ap.add_argument("--grid-n", type=int, default=80)
     ap.add_argument("--grid-half-width", type=float, default=5.0)
     ap.add_argument("--parts", nargs="+", choices=("sde", "grid"), default=("sde", "grid"))
