@@ -190,7 +190,7 @@ def thm6_terms(x: torch.Tensor, traj_err: float, problem: Problem, t: float, eps
     exact_f = problem.density(pts_grid, t)
     fhat = metrics.kde_on_axes(x, axes, eps).reshape(-1)
     observed = float(((fhat - exact_f) ** 2).sum() * vol)
-    bias = float(((metrics.smoothed_density(problem, pts_grid, t, eps) - exact_f) ** 2).sum() * vol)
+    bias = float(((metrics.smoothed_on_grid(problem, t, eps) - exact_f) ** 2).sum() * vol)
     return 3 * (bias + k_norm / (n * eps**d) + eps ** -(d + 2) * grad_k_norm * traj_err), observed
 
 

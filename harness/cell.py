@@ -15,6 +15,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 import certificates
 import problems
 import solvers
@@ -23,6 +25,12 @@ from . import store
 from .evaluate import evaluate
 from .identity import cell_id
 from .overrides import label as overrides_label
+
+#: torch intra-op threads of every cell, whatever the executor: a reduction's result depends on the thread
+#: count in its last bits (sbp's particles differ after 100 steps on 1 and 2 threads), so a fixed count
+#: makes `--jobs 1`, `--jobs auto`, process and Dask runs give identical numbers; parallelism is across cells
+CELL_THREADS = 1
+
 
 @dataclass(frozen=True)
 class Skipped:
@@ -83,6 +91,7 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
     record = {"solver": cell.solver, "problem": cell.problem, "seed": cell.seed, "overrides": dict(cell.overrides),
               "cell_id": cell.id, "profile": profile}
     t_start = time.perf_counter()
+    torch.set_num_threads(CELL_THREADS)
     try:
         problem = problems.get_problem(cell.problem)
         cls = solvers.get_solver(cell.solver)

@@ -43,8 +43,9 @@ def _add_run_options(sub, sweep: bool) -> None:
     sub.add_argument("--resume", default=None, metavar="DIR",
                      help="continue the run in DIR; finished cells are kept (alone: the cells DIR was planned with)")
     sub.add_argument("--plugin", action="append", default=[], metavar="FILE.py", help="register a user's problems/solvers")
-    sub.add_argument("--jobs", type=int, default=1, help="independent cells in parallel processes (or LocalCluster workers)")
-    sub.add_argument("--executor", default=None, help="local | process | dask (default: local, process if --jobs > 1)")
+    sub.add_argument("--jobs", default="auto", help="cells in parallel processes (or LocalCluster workers): a positive "
+                     "int, or auto (default: the machine's cores, at most the number of cells)")
+    sub.add_argument("--executor", default=None, help="local | process | dask (default: local, process if jobs > 1)")
     sub.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                      help="dask scheduler to use with --executor dask (default: start a LocalCluster)")
     sub.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
@@ -87,6 +88,38 @@ def _parse_seeds(text: str) -> list[int]:
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise UsageError(f"malformed seeds {text!r}; expected distinct non-negative ints such as 0,1,2")
     return seeds
+
+
+def _parse_jobs(text) -> int | None:
+    """--jobs as an int >= 1, or None for 'auto'; UsageError otherwise."""
+    if str(text).strip().lower() == "auto":
+        return None
+    try:
+        jobs = int(str(text))
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise UsageError(f"--jobs must be a positive int or auto, got {text!r}")
+    return jobs
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_jobs(jobs: int | None, n_cells: int, quiet: bool = False) -> int:
+    """Worker processes for a run of n_cells: `auto` (None) = min(cores, cells); a given number is capped at
+    the number of cells (more workers than cells would idle), with a warning when it exceeds the cores."""
+    cores = available_cores()
+    if jobs is None:
+        return max(1, min(cores, n_cells))
+    if jobs > cores and not quiet:
+        print(f"warning: --jobs {jobs} exceeds the {cores} cores here; cells will compete for them", file=sys.stderr)
+    return max(1, min(jobs, n_cells))
 
 
 def _check_writable(path: Path) -> None:
@@ -212,12 +245,11 @@ def cmd_run(args, sweep: bool = False) -> int:
         import torch
         if not torch.cuda.is_available():
             raise UsageError("device 'cuda' requested but no CUDA device is available; valid here: auto, cpu")
-    if args.jobs < 1:
-        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    jobs_given = _parse_jobs(args.jobs)
     if args.cell_timeout is not None and not (math.isfinite(args.cell_timeout) and args.cell_timeout > 0):
         raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout}")
     seeds = _parse_seeds(args.seeds) if args.seeds is not None else None
-    executor = args.executor or ("process" if args.jobs > 1 else "local")
+    executor = args.executor or "local"  # for the checks below; with jobs > 1 the default becomes process
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
     if args.scheduler and executor != "dask":
@@ -254,6 +286,8 @@ def cmd_run(args, sweep: bool = False) -> int:
             cells, skipped = plan(solver_names, problem_names, seeds or [0], grids(options, classes))
         if not cells:
             raise _no_cell_error(skipped, problem_names)
+    args.jobs = resolve_jobs(jobs_given, len(cells), args.quiet)
+    executor = args.executor or ("process" if args.jobs > 1 else "local")
     if executor == "dask" and args.scheduler:
         try:
             connect_dask(args.scheduler, args.jobs).close()

@@ -12,7 +12,12 @@ Rows are dicts {t, metric, value}. What applies depends on the problem's referen
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 
@@ -25,20 +30,55 @@ from problems.characteristics import integrate_characteristics
 W1_MAX_EXACT = 4_000  # exact W1 up to this n a side; above, the mean over subsamples of this size
 
 
+#: bump when a floor's definition changes: every cached floor is then recomputed
+FLOOR_CACHE_VERSION = 1
+
+
+def floor_cache_dir() -> Path:
+    """Where floors are cached: beside the references (problems.reference.cache_dir()/floors)."""
+    return problems.reference.cache_dir() / "floors"
+
+
+def cached_floor(name: str, problem, t: float, n: int | None, seed: int | None, compute) -> float:
+    """A floor (a number that depends only on the problem, its reference, t, n and seed, never on a solver),
+    from the disk cache beside the references, else compute() stored there atomically. The key holds the
+    problem's full repr (every constant; a ReferencedProblem's repr names its reference's fingerprint), so
+    a changed problem or reference never reads a stale value; a damaged entry is recomputed. JSON keeps a
+    float's repr, so a cached value is bit-identical to a computed one."""
+    key = json.dumps([FLOOR_CACHE_VERSION, name, repr(problem), float(t), n, seed])
+    path = floor_cache_dir() / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
+    try:
+        stored = json.loads(path.read_text())
+        if isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("value"), float):
+            return stored["value"]
+    except (OSError, ValueError):
+        pass
+    value = float(compute())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"key": key, "value": value}, fh)
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache: the value is still right, only not kept
+        pass
+    return value
+
+
 @lru_cache(maxsize=64)
 def _bias_floor(problem: Problem, t: float) -> float:
-    return metrics.kde_l2_bias_floor(problem, t)
+    return cached_floor("kde_l2_bias_floor", problem, t, None, None, lambda: metrics.kde_l2_bias_floor(problem, t))
 
 
 @lru_cache(maxsize=256)
 def _w1_floor(problem: Problem, t: float, n: int, seed: int) -> float:
-    """W1 floor, computed once per (problem, t, n, seed) in a process (cells of one rung share it)."""
-    return metrics.w1_mc_floor(problem, t, n, seed)
+    """W1 floor, computed once per (problem, t, n, seed) (cells of one rung, and of later runs, share it)."""
+    return cached_floor("w1_mc_floor", problem, t, n, seed, lambda: metrics.w1_mc_floor(problem, t, n, seed))
 
 
 @lru_cache(maxsize=256)
 def _kde_floor(problem: Problem, t: float, n: int, seed: int) -> float:
-    return metrics.kde_l2_mc_floor(problem, t, n, seed)
+    return cached_floor("kde_l2_mc_floor", problem, t, n, seed, lambda: metrics.kde_l2_mc_floor(problem, t, n, seed))
 
 
 def _w1_rows(x: torch.Tensor, problem: Problem, t: float, seed: int) -> list[tuple[str, float]]:

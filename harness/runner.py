@@ -15,6 +15,7 @@ import solvers
 
 from . import store
 from .cell import Cell, Skipped, run_cell  # noqa: F401  (run_cell re-exported)
+from .estimate import describe_estimate, dispatch_order, estimate_seconds
 from .executors import run_cells
 from .figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
                       write_training_figures)
@@ -73,8 +74,14 @@ def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: i
     manifest = {"config": config, "provenance": store.provenance(config["device"]),
                 "cells": [c.to_json() for c in cells]}
     store.atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
-    todo = [c for c in cells if (store.read_cell(run_dir, c.id) or {}).get("status") != "ok"]
+    todo = dispatch_order([c for c in cells if (store.read_cell(run_dir, c.id) or {}).get("status") != "ok"],
+                          config["profile"])
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
+    if todo and not quiet:
+        where = f"{jobs} worker processes" if executor == "process" else (
+            "a Dask cluster" if executor == "dask" else "this process")
+        echo(f"{len(todo)} cells to run on {where}; expected {describe_estimate(estimate_seconds(todo, config['profile'], jobs))} "
+             f"(rough, from cell times measured on a 2-core CPU)")
     bar = tqdm(total=len(todo), desc="cells", disable=quiet, unit="cell")
     by_id = {c.id: c for c in todo}
 

@@ -6,7 +6,7 @@ never import solvers.
 from .errors import mean_squared_distance, rfd, trajectory_error
 from .invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum, momentum_drift
 from .kde import (kde_l2, kde_l2_bias_floor, kde_l2_mc_floor, kde_on_axes, relative_l2,
-                  smoothed_density)
+                  smoothed_density, smoothed_on_grid)
 from .moments import cov_err, exact_covariance, exact_fourth_moment, moment4_err
 from .wasserstein import MAX_EXACT_POINTS, w1, w1_mc_floor, w1_subsampled
 
@@ -18,6 +18,6 @@ __all__ = [
     "METRIC_NAMES", "MAX_EXACT_POINTS", "cov_err", "energy_drift", "entropy_dissipation", "exact_covariance",
     "exact_fourth_moment", "kde_l2", "kde_l2_bias_floor", "kde_l2_mc_floor", "kde_on_axes",
     "kinetic_energy", "mean_squared_distance", "moment4_err", "momentum", "momentum_drift",
-    "relative_l2", "rfd", "smoothed_density", "trajectory_error", "w1", "w1_mc_floor",
+    "relative_l2", "rfd", "smoothed_density", "smoothed_on_grid", "trajectory_error", "w1", "w1_mc_floor",
     "w1_subsampled",
 ]

@@ -14,6 +14,7 @@ Floors (the measuring stick's own error, reported beside every KDE number):
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -63,12 +64,20 @@ def smoothed_density(problem: Problem, points: torch.Tensor, t: float, h: float)
     return out
 
 
+@lru_cache(maxsize=32)
+def smoothed_on_grid(problem: Problem, t: float, h: float) -> torch.Tensor:
+    """(K_h * f)(., t) at the problem's evaluation grid points, flat (G,): computed once per (problem, t, h)
+    in a process (the bias floor and Theorem 6's bias term both need it). Callers must not modify it."""
+    pts, _ = problem.eval_grid()
+    return smoothed_density(problem, pts, t, h)
+
+
 def kde_l2_bias_floor(problem: Problem, t: float, bandwidth: float | None = None) -> float:
     """||K_h * f - f|| / ||f|| on the problem grid: the KDE error with infinitely many exact samples."""
     h = problem.kde_bandwidth if bandwidth is None else bandwidth
-    pts, axes = problem.eval_grid()
+    _, axes = problem.eval_grid()
     shape = [len(a) for a in axes]
-    return relative_l2(smoothed_density(problem, pts, t, h).reshape(shape), exact_on_grid(problem, t))
+    return relative_l2(smoothed_on_grid(problem, t, h).reshape(shape), exact_on_grid(problem, t))
 
 
 def kde_l2_mc_floor(problem: Problem, t: float, n: int, seed: int = 0, bandwidth: float | None = None) -> float:

@@ -62,6 +62,19 @@ class Reference:
     sampler: Callable[[float, int, torch.Generator], torch.Tensor] | None = None
     accuracy: dict | None = None
 
+    def fingerprint(self) -> str:
+        """sha256 (hex, 16 chars) of what the reference says: kind, times, density values and sample pools.
+        Numbers derived from the reference (floors) are cached under it, so a rebuilt or changed reference
+        never reads a stale number."""
+        if getattr(self, "_fingerprint", None) is None:
+            h = hashlib.sha256(json.dumps([self.kind, self.problem_name, list(self.times)]).encode())
+            for t in self.times:
+                h.update(self.densities[t].values.contiguous().numpy().tobytes())
+                if self.samples is not None:
+                    h.update(self.samples[t].contiguous().numpy().tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
     def _time(self, t: float) -> float:
         for s in self.times:
             if abs(s - t) < 1e-9:
@@ -103,7 +116,7 @@ class ReferencedProblem:
                 and other.reference is self.reference)
 
     def __repr__(self):
-        return f"ReferencedProblem({self._problem.name}, {self.reference.kind})"
+        return f"ReferencedProblem({self._problem!r}, {self.reference.kind}, {self.reference.fingerprint()})"
 
     def density(self, v, t):
         return self._problem.initial_density(v) if t == self._problem.t0 else self.reference.density(v, t)

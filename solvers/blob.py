@@ -17,9 +17,9 @@ import torch
 
 from problems import drift
 
-from .base import Solver, Stopwatch, Trajectory, initial_particles, reduced_dt, resolve_device
+from .base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
 from .registry import register_solver
-from .stepping import euler_integrate
+from .stepping import integrate
 
 BLOCK_BYTES = 64 * 2**20
 
@@ -50,7 +50,9 @@ def blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
 @dataclass(frozen=True)
 class BlobConfig:
     n: int = 22_500
-    dt: float = 0.01
+    dt: float | None = 0.01  # fixed step; None: adaptive steps (solvers.stepping) of at most dt_max at tol
+    dt_max: float = 0.2
+    tol: float = 2e-3
     bandwidth: float | None = None  # None: the problem's kde_bandwidth; eps = bandwidth^2
     dtype: str = "float64"
 
@@ -68,7 +70,7 @@ class Blob(Solver):
         if profile == "smoke":
             return BlobConfig(n=300, dt=reduced_dt("smoke", problem))
         if profile == "quick":
-            return BlobConfig(n=1_000, dt=reduced_dt("quick", problem))
+            return BlobConfig(n=1_000, **quick_steps(problem))
         return BlobConfig(n=problem.paper_n, dt=0.01, dtype="float32")
 
     def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
@@ -91,7 +93,7 @@ class Blob(Solver):
             scores.append(blob_score(x, eps).to("cpu", torch.float64))
 
         with sw("stepping"):
-            _, steps = euler_integrate(v, problem.t0, problem.snapshot_times, cfg.dt, velocity, on_snapshot,
-                                       progress, desc=f"blob {problem.name}")
+            _, stats = integrate(v, problem.t0, problem.snapshot_times, step_rule(cfg), velocity, on_snapshot,
+                                 progress, desc=f"blob {problem.name}")
         return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times,
-                          {"steps": steps, "bandwidth": h})
+                          {**stats.as_info(), "bandwidth": h})

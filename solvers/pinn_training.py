@@ -39,7 +39,7 @@ from .pinn_loss import pinn_losses
 from .pinn_networks import GROUPS, Arch, FlowMap, ScoreNet, group_for
 
 #: config fields that do not change the trained networks (so not part of the training key)
-NON_TRAINING_FIELDS = ("iters", "checkpoint_every", "log_every", "n_eval", "n_density", "dt", "progress_every")
+NON_TRAINING_FIELDS = ("iters", "checkpoint_every", "log_every", "n_eval", "n_density", "dt", "dt_max", "tol")
 
 
 class PINNTrainingError(FloatingPointError):

@@ -20,18 +20,20 @@ import torch
 from problems import NoExactReference, drift, make_generator
 from .probe import PathRecorder
 
-from .base import Solver, Stopwatch, Trajectory, initial_particles, reduced_dt, resolve_device
+from .base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
 from .networks import mlp, seeded
 from .registry import register_solver
 from .score_matching import ism_loss
-from .stepping import euler_integrate
+from .stepping import integrate
 
 
 @dataclass(frozen=True)
 class SBPConfig:
     CHOICES: ClassVar[dict] = {"score": ("net", "exact")}
     n: int = 22_500
-    dt: float = 0.01
+    dt: float | None = 0.01  # fixed step; None: adaptive steps (solvers.stepping) of at most dt_max at tol
+    dt_max: float = 0.2
+    tol: float = 2e-3
     iters_per_step: int = 25
     lr: float = 1e-4
     width: int = 32
@@ -77,7 +79,7 @@ class SBP(Solver):
         if profile == "smoke":
             return SBPConfig(n=300, dt=reduced_dt("smoke", problem), iters_per_step=3, init_iters=100, lr=1e-3)
         if profile == "quick":
-            return SBPConfig(n=1_000, dt=reduced_dt("quick", problem), iters_per_step=10, init_iters=500, lr=5e-4)
+            return SBPConfig(n=1_000, iters_per_step=10, init_iters=500, lr=5e-4, **quick_steps(problem))
         return SBPConfig(n=problem.paper_n, dt=0.01, iters_per_step=25, init_iters=2_000, lr=1e-4, dtype="float32")
 
     def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
@@ -130,17 +132,24 @@ class SBP(Solver):
         fitted_at = {"t": None}
         path, models = PathRecorder(), []
 
-        def velocity(x, t):
-            if fitted_at["t"] != t:
-                fit(x, t)
-            path.add(t, x)
-            if path.ok:
-                models.append(_frozen_model(net, t) if cfg.score == "net" else (lambda y, tt: problem.score(y, tt)))
-            s = score(x, t)
+        def drift_of(x, s):
             with sw("drift"):
                 if cfg.random_batch:
                     return random_batch_drift(x, s, problem.gamma, problem.C, cfg.random_batch, gen)
                 return drift(x, s, problem.gamma, problem.C)
+
+        def velocity(x, t):
+            if fitted_at["t"] != t:
+                fit(x, t)
+                fitted_at["t"] = t
+            path.add(t, x)
+            if path.ok:
+                models.append(_frozen_model(net, t) if cfg.score == "net" else (lambda y, tt: problem.score(y, tt)))
+            return drift_of(x, score(x, t))
+
+        def trial_velocity(x, t):
+            """The drift at a proposed step with the score model as it is (no retraining)."""
+            return drift_of(x, score(x, t))
 
         times, snaps, scores = [], [], []
 
@@ -152,12 +161,10 @@ class SBP(Solver):
             snaps.append(x.detach().to("cpu", torch.float64).clone())
             scores.append(score(x, t).detach().to("cpu", torch.float64))
 
-        trained_before_loop = sw.times.get("training", 0.0)
         with sw("stepping"):
-            v_end, steps = euler_integrate(v, problem.t0, problem.snapshot_times, cfg.dt, velocity, on_snapshot,
-                                       progress, desc=f"sbp {problem.name}")
-        sw.times["stepping"] -= sw.times.get("training", 0.0) - trained_before_loop  # disjoint phases
-        info["steps"] = steps
+            v_end, stats = integrate(v, problem.t0, problem.snapshot_times, step_rule(cfg), velocity, on_snapshot,
+                                     progress, desc=f"sbp {problem.name}", trial_velocity=trial_velocity)
+        info.update(stats.as_info())
         info["ism_loss_final"] = info["ism_loss"][-1] if info["ism_loss"] else None
         info.pop("ism_loss")
         probe = path.probe(max(problem.snapshot_times), v_end, models)

@@ -57,7 +57,7 @@ values = {
     "--seeds": st.sampled_from(["0", "0,1", "x", "-1", "0,0", "", "1,,2"]),
     "--set": st.sampled_from(["n=8,16", "n=abc", "still.n=4", "nope=1", "dt=0.5", "=", "n=", "n=0", "only_bkw.n=4",
                               "sbp.n=3", "n=1e3"]),
-    "--jobs": st.sampled_from(["1", "0", "x", "-2"]),
+    "--jobs": st.sampled_from(["1", "0", "x", "-2", "auto", "1000"]),
     "--executor": st.sampled_from(["local", "bogus"]),
     "--cell-timeout": st.sampled_from(["0", "abc", "-3", "nan", "inf"]),
     "--scheduler": st.sampled_from(["tcp://127.0.0.1:1"]),

@@ -1,0 +1,153 @@
+"""Time stepping (fixed and adaptive Euler) and the framework's exclusive phase stopwatch."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import solvers
+from problems import drift, get_problem
+from solvers.base import Stopwatch
+from solvers.stepping import StepRule, integrate, step_schedule
+
+
+def _linear(lam):
+    """dv/dt = -lam(t) v: exact solution v0 exp(-int lam)."""
+    return lambda v, t: -lam(t) * v
+
+
+def _run(rule, velocity, times=(1.0, 2.0, 4.0), v0=None, **kw):
+    v0 = torch.ones(50, 2, dtype=torch.float64) if v0 is None else v0
+    got = {}
+    v, stats = integrate(v0, 0.0, times, rule, velocity, lambda t, x: got.__setitem__(t, x.clone()), **kw)
+    return got, stats
+
+
+def test_adaptive_hits_every_snapshot_and_its_error_falls_with_tol():
+    v0 = torch.randn(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    errs = []
+    for tol in (1e-2, 1e-3, 1e-4):
+        got, stats = _run(StepRule(None, dt_max=1.0, tol=tol), _linear(lambda t: 1.0), v0=v0)
+        assert sorted(got) == [1.0, 2.0, 4.0]
+        errs.append(float((got[4.0] - v0 * math.exp(-4.0)).norm() / (v0 * math.exp(-4.0)).norm()))
+    # Euler is first order and its local error is O(h^2): h ~ sqrt(tol), global error ~ sqrt(tol)
+    assert errs[0] > errs[1] > errs[2]
+    assert 2.0 < errs[0] / errs[1] < 6.0 and 2.0 < errs[1] / errs[2] < 6.0, errs
+
+
+def test_adaptive_takes_small_steps_only_where_the_dynamics_is_stiff():
+    stiff = lambda t: 200.0 if t < 0.5 else 0.1  # a fast transient, then slow decay
+    got, stats = _run(StepRule(None, dt_max=0.5, tol=1e-3), _linear(stiff))
+    assert stats.h_min < 0.01 and stats.h_max == pytest.approx(0.5)
+    assert stats.rejected >= 1
+    assert torch.isfinite(got[4.0]).all() and float(got[4.0].abs().max()) < 1e-3  # stable through the transient
+    fixed = step_schedule(0.0, (1.0, 2.0, 4.0), stats.h_min)
+    assert stats.accepted < len(fixed) / 5  # far fewer steps than a fixed step that is stable throughout
+
+
+def test_pure_velocity_is_evaluated_once_per_accepted_or_rejected_step():
+    calls = []
+
+    def velocity(v, t):
+        calls.append(t)
+        return -v
+
+    _, stats = _run(StepRule(None, dt_max=1.0, tol=1e-3), velocity)
+    assert len(calls) == 1 + stats.accepted + stats.rejected
+
+
+def test_a_trial_velocity_keeps_the_side_effecting_one_to_accepted_steps():
+    accepted_starts, on_step = [], []
+    _, stats = _run(StepRule(None, dt_max=1.0, tol=1e-3), lambda v, t: accepted_starts.append(t) or -v,
+                    trial_velocity=lambda v, t: -v, on_step=lambda t, v: on_step.append(t))
+    assert accepted_starts == on_step and len(on_step) == stats.accepted and stats.rejected >= 0
+
+
+def test_fixed_rule_is_the_old_schedule():
+    got, stats = _run(StepRule(0.3), _linear(lambda t: 1.0))
+    assert stats.accepted == len(step_schedule(0.0, (1.0, 2.0, 4.0), 0.3)) and stats.rejected == 0
+    assert stats.h_max <= 0.3 + 1e-12
+
+
+@pytest.mark.parametrize("bad", [dict(dt=0.0), dict(dt=-1.0), dict(dt=None, tol=0.0), dict(dt=None, dt_max=-1.0)])
+def test_bad_rules_are_refused(bad):
+    with pytest.raises(ValueError):
+        StepRule(**bad)
+
+
+def test_adaptive_sbp_with_exact_score_keeps_bkw_energy_and_reaches_the_exact_flow():
+    """sbp(score=exact) with adaptive steps on bkw2d, float64: the particle drift conserves energy exactly in
+    continuous time, so the energy drift is Euler's (sum h^2 |U|^2) and must stay below 1e-3."""
+    p = get_problem("bkw2d")
+    cfg = solvers.get_solver("sbp").profile_config("quick", p, score="exact", n=400)
+    assert cfg.dt is None
+    tr = solvers.get_solver("sbp")(cfg).solve(p, seed=3)
+    e0, e1 = float((tr.initial ** 2).sum(-1).mean()), float((tr.at(5.0) ** 2).sum(-1).mean())
+    assert abs(e1 - e0) / e0 < 1e-3
+    assert tr.info["steps"] >= 100 and tr.info["rejected_steps"] >= 0  # dt_max 0.05 over t in [0, 5]
+
+
+# ---------------------------------------------------------------------------- stopwatch
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_nested_phases_are_counted_once():
+    clock = FakeClock()
+    sw = Stopwatch(clock)
+    with sw("stepping"):
+        clock.now += 1.0  # stepping itself
+        with sw("training"):
+            clock.now += 2.0
+        with sw("drift"):
+            clock.now += 0.5
+            with sw("training"):
+                clock.now += 0.25
+        clock.now += 0.125
+    assert sw.times == {"stepping": 1.125, "training": 2.25, "drift": 0.5}
+    assert sum(sw.times.values()) == clock.now
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.floats(0, 10)), min_size=1, max_size=12))
+def test_phase_times_always_sum_to_the_wall_time(steps):
+    """Any nesting: the phases partition the time spent inside the outermost phase."""
+    clock = FakeClock()
+    sw = Stopwatch(clock)
+
+    def nest(items):
+        if not items:
+            return
+        (name, dt), rest = items[0], items[1:]
+        with sw(name):
+            clock.now += dt
+            nest(rest)
+            clock.now += dt / 2
+
+    nest(steps)
+    assert sum(sw.times.values()) == pytest.approx(clock.now)
+
+
+def test_sbp_solve_seconds_count_each_phase_once(monkeypatch):
+    """sbp's drift runs inside its stepping phase: with a counting clock the recorded phases add up to the
+    solve's wall time, not more (the old Stopwatch counted drift twice)."""
+    clock = FakeClock()
+    real = Stopwatch.__init__
+    monkeypatch.setattr(Stopwatch, "__init__", lambda self, c=None: real(self, clock))
+    def slow_drift(*a, **k):
+        clock.now += 1.0  # every drift call "takes" one second
+        return drift(*a, **k)
+
+    monkeypatch.setattr("solvers.sbp.drift", slow_drift)
+    p = get_problem("bkw2d").replace(snapshot_times=(0.5,))
+    cfg = solvers.get_solver("sbp").profile_config("smoke", p, n=50, init_iters=2)
+    tr = solvers.get_solver("sbp")(cfg).solve(p, seed=0)
+    steps = tr.info["steps"]
+    assert tr.wall_time["drift"] == pytest.approx(steps)
+    assert sum(tr.wall_time.values()) == pytest.approx(clock.now)
+    assert tr.wall_time["stepping"] < 1e-9  # nothing else advanced the fake clock
