@@ -25,6 +25,7 @@ from . import store
 from .evaluate import evaluate
 from .identity import cell_id
 from .overrides import label as overrides_label
+from .plugins import one_line
 
 #: torch intra-op threads of every cell, whatever the executor: a reduction's result depends on the thread
 #: count in its last bits (sbp's particles differ after 100 steps on 1 and 2 threads), so a fixed count
@@ -98,7 +99,8 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
         cfg = cls.profile_config(profile, problem, **dict(cell.overrides))
         record["config"] = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
         kwargs = {"workdir": str(Path(run_dir) / "artifacts")} if run_dir is not None and _accepts_workdir(cls) else {}
-        traj = cls(cfg).solve(problem, seed=cell.seed, device=device, progress=progress, **kwargs)
+        traj = solvers.validate_trajectory(
+            cls(cfg).solve(problem, seed=cell.seed, device=device, progress=progress, **kwargs), problem)
         t_eval = time.perf_counter()
         rows = evaluate(traj, problem, cell.seed, profile)
         record.update(_certificates(traj, problem, cell.seed))
@@ -109,13 +111,39 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
         if bad:
             raise FloatingPointError(f"non-finite metric {bad[0]['metric']} at t = {bad[0]['t']}")
         info = {k: v for k, v in traj.info.items() if isinstance(v, (int, float, str, type(None)))}
+        record["warnings"] = absurd_metrics(rows)
         record.update(status="ok", rows=rows, wall_time={**traj.wall_time, "evaluation": time.perf_counter() - t_eval},
                       info=info, curves=_curves(traj.info.get("curves")), solve_s=solve_seconds(traj.wall_time, info))
-    except Exception as exc:  # recorded, the run goes on
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                      traceback=traceback.format_exc(limit=6))
+    except (Exception, SystemExit) as exc:  # recorded, the run goes on (a plugin's sys.exit() too)
+        what = f"SystemExit: the solver called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) \
+            else f"{type(exc).__name__}: {exc}"
+        record.update(status="failed", error=one_line(what), traceback=traceback.format_exc(limit=6))
     record["total_s"] = time.perf_counter() - t_start
     return record
+
+
+#: a metric this many times its floor (or a relative metric this large) is flagged in the cell's warnings
+ABSURD_FACTOR = 1e6
+FLOORED = {"w1": "w1_mc_floor", "kde_l2": "kde_l2_mc_floor"}
+RELATIVE = ("rfd", "cov_err", "moment4_err", "energy_drift")
+
+
+def absurd_metrics(rows: list[dict]) -> list[str]:
+    """One line per metric value that no working solver produces: more than ABSURD_FACTOR times its Monte Carlo
+    floor (w1, kde_l2), or a relative error above ABSURD_FACTOR (rfd, cov_err, ...). The cell stays 'ok' (its
+    numbers are what the solver did) but the run says so."""
+    by_t: dict[float, dict[str, float]] = {}
+    for r in rows:
+        by_t.setdefault(r["t"], {})[r["metric"]] = r["value"]
+    out = []
+    for t, vals in sorted(by_t.items()):
+        for metric, floor in FLOORED.items():
+            if metric in vals and vals.get(floor, 0) > 0 and vals[metric] > ABSURD_FACTOR * vals[floor]:
+                out.append(f"{metric} = {vals[metric]:.3g} at t = {t:g} is {vals[metric] / vals[floor]:.2g}x its floor")
+        for metric in RELATIVE:
+            if abs(vals.get(metric, 0.0)) > ABSURD_FACTOR:
+                out.append(f"{metric} = {vals[metric]:.3g} at t = {t:g}")
+    return out
 
 
 def solve_seconds(wall_time: dict, info: dict) -> float:

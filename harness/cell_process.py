@@ -1,8 +1,10 @@
 """`python -m harness.cell_process`: run one cell in a process of its own (used by --cell-timeout).
 
-Reads a JSON spec {plugins, cell, profile, device, run_dir, progress, out} from standard input and
-writes the cell's record as JSON to the file `out`. The parent kills this process's group when the
-cell runs past its time limit.
+Reads a JSON spec {plugins, cell, profile, device, run_dir, progress, out, parent} from standard input
+and writes the cell's record as JSON to the file `out`. The parent kills this process's group when the
+cell runs past its time limit. The process dies with its parent: on Linux the kernel sends it SIGKILL
+when the parent dies (PR_SET_PDEATHSIG), and everywhere a watchdog thread ends it when the parent's pid
+is gone (a run killed by SIGKILL leaves no cell training on in its directory).
 """
 from __future__ import annotations
 
@@ -11,9 +13,34 @@ import os
 import sys
 
 
+def die_with_parent(parent: int) -> None:
+    """Arrange for this process to end when process `parent` does (see module docstring)."""
+    import signal
+    import threading
+    import time
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the watchdog alone
+        pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> int:
     """Run the cell described on stdin; write its record atomically to spec['out']."""
     spec = json.loads(sys.stdin.read())
+    if spec.get("parent"):
+        die_with_parent(int(spec["parent"]))
     from .executors import run_task
 
     record = run_task(spec["plugins"], spec["cell"], spec["profile"], spec["device"], spec["run_dir"], None,

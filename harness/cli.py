@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def _add_run_options(sub, sweep: bool) -> None:
     sub.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
                      help="stop a cell after this many seconds and record it failed (default: no limit)")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_argument("--force", action="store_true",
+                     help="run cells the size check refuses (memory beyond what is available, over a million steps)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -268,7 +271,10 @@ def cmd_run(args, sweep: bool = False) -> int:
         old_profile = manifest["config"].get("profile")
         if args.profile is not None and old_profile != args.profile:
             raise UsageError(f"--resume {args.resume!r} was run with profile {old_profile!r}, not {args.profile!r}")
-        args.profile = old_profile if old_profile in PROFILES else "quick"
+        if old_profile not in PROFILES:
+            raise UsageError(f"--resume {args.resume!r}: manifest.json names profile {old_profile!r}; valid profiles: "
+                             f"{', '.join(PROFILES)}")
+        args.profile = old_profile
     profile = args.profile or "quick"
     if manifest is not None and not selected:
         cells, skipped = _manifest_cells(manifest, Path(args.resume)), []
@@ -286,6 +292,12 @@ def cmd_run(args, sweep: bool = False) -> int:
             cells, skipped = plan(solver_names, problem_names, seeds or [0], grids(options, classes))
         if not cells:
             raise _no_cell_error(skipped, problem_names)
+    if not args.force:
+        from .limits import SizeError, check_cells
+        try:
+            check_cells(cells, profile)
+        except SizeError as exc:
+            raise UsageError(str(exc)) from None
     args.jobs = resolve_jobs(jobs_given, len(cells), args.quiet)
     executor = args.executor or ("process" if args.jobs > 1 else "local")
     if executor == "dask" and args.scheduler:
@@ -348,7 +360,9 @@ def cmd_report(args) -> int:
     manifest = _read_manifest(run_dir, "report")
     plugins = manifest["config"].get("plugins", [])
     load_plugins([p for p in plugins if isinstance(p, str)] if isinstance(plugins, list) else [])
-    counts = rebuild_outputs(run_dir)
+    from .lock import run_dir_lock
+    with run_dir_lock(run_dir):  # a run still writing there holds it: RunDirInUse, one line, exit 2
+        counts = rebuild_outputs(run_dir)
     print(f"rebuilt {run_dir / 'summary.md'} from {counts['rows']} rows ({counts['failed']} failed cells)")
     return 0
 
@@ -389,8 +403,12 @@ def main(argv=None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     verbs = {"list": cmd_list, "run": cmd_run, "sweep": lambda a: cmd_run(a, sweep=True), "report": cmd_report,
              "references": cmd_references}
+    previous = _terminate_as_interrupt()
     try:
         return verbs[args.verb](args)
+    except Terminated:
+        print("terminated (SIGTERM); finished cells are kept: --resume DIR continues", file=sys.stderr)
+        return 143
     except (UsageError, PluginError, OverrideError, RunDirInUse, ExecutorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -400,3 +418,22 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished cells are kept: --resume DIR continues", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a scheduler): unwinds like Ctrl-C, so cells stop and outputs are written."""
+
+
+def _terminate_as_interrupt():
+    """Make SIGTERM raise Terminated in the main thread; returns the previous handler (None off the main thread)."""
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, handler)

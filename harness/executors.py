@@ -64,14 +64,17 @@ def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeou
     """Run one cell in `python -m harness.cell_process` (its own process group); kill the group after
     `timeout` s. Returns the child's record, or a failed one (timed out / exited without a record)."""
     c = Cell.from_json(cell)
-    fd, out_path = tempfile.mkstemp(prefix="landau-cell-", suffix=".json")
+    scratch = scratch_dir(run_dir)
+    scratch.mkdir(parents=True, exist_ok=True)
+    fd, out_path = tempfile.mkstemp(prefix="landau-cell-", suffix=".json", dir=scratch)
     os.close(fd)
     spec = json.dumps({"plugins": list(plugin_files), "cell": cell, "profile": profile, "device": device,
                        "run_dir": run_dir, "progress": progress, "out": out_path,
-                       "single_thread": single_thread})
+                       "single_thread": single_thread, "parent": os.getpid()})
     proc = subprocess.Popen([sys.executable, "-m", "harness.cell_process"], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.DEVNULL,
                             start_new_session=True, text=True)
+    _LIVE.add(proc)
     try:
         proc.communicate(spec, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -83,6 +86,8 @@ def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeou
         _kill_group(proc)
         os.unlink(out_path)
         raise
+    finally:
+        _LIVE.discard(proc)
     try:
         with open(out_path) as fh:
             return json.load(fh)
@@ -91,6 +96,31 @@ def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeou
                                          f"without a record; --resume runs it again")
     finally:
         os.unlink(out_path)
+
+
+#: cell processes started by run_in_subprocess and not yet finished (killed when the run is interrupted)
+_LIVE: set[subprocess.Popen] = set()
+
+
+def scratch_dir(run_dir: str | os.PathLike) -> "Path":
+    """RUN/.scratch: where cell processes leave their records for the parent (emptied at the start of a run)."""
+    from pathlib import Path
+    return Path(run_dir) / ".scratch"
+
+
+def clear_scratch(run_dir) -> None:
+    """Remove what cell processes of an earlier, killed run left in RUN/.scratch (the caller holds the lock)."""
+    for p in scratch_dir(run_dir).glob("landau-cell-*"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+def kill_live_cells() -> None:
+    """SIGKILL the process group of every cell process still running (an interrupted or terminated run)."""
+    for proc in list(_LIVE):
+        _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -118,11 +148,19 @@ def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_d
                 yield run_in_subprocess(list(plugin_files), c.to_json(), profile, device, run_dir, timeout, progress)
     elif executor == "process":
         pool = ThreadPoolExecutor if timeout is not None else ProcessPoolExecutor
-        with pool(max_workers=max(jobs, 1)) as ex:
+        ex = pool(max_workers=max(jobs, 1))
+        try:
             futures = [ex.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout)
                        for c in cells]
             for fut in as_completed(futures):
                 yield fut.result()
+        except BaseException:  # Ctrl-C, SIGTERM, the consumer stopped: stop every cell now, keep nothing waiting
+            kill_live_cells()
+            for proc in list(getattr(ex, "_processes", {}).values()):  # ProcessPoolExecutor's workers
+                proc.kill()
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        ex.shutdown(wait=True)
     else:
         yield from _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout)
 

@@ -143,15 +143,38 @@ def write_figures(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
     return paths
 
 
+def particles_fit(arrays: dict, dim: int, n_times: int) -> bool:
+    """True if a stored particle file holds what `store.write_particles` writes for a problem of dimension
+    `dim` with `n_times` snapshots: a 1D `times` of that length and, per snapshot k, x{k} of shape (N, dim)
+    and optionally s{k} of the same shape."""
+    times = arrays.get("times")
+    if times is None or times.ndim != 1 or len(times) != n_times:
+        return False
+    for k in range(len(times)):
+        x = arrays.get(f"x{k}")
+        if x is None or x.ndim != 2 or x.shape[1] != dim or x.shape[0] < 1:
+            return False
+        s = arrays.get(f"s{k}")
+        if s is not None and s.shape != x.shape:
+            return False
+    return True
+
+
 def _load_cells(run_dir: Path, problem: str, records: list[dict]) -> dict:
     """{label: npz arrays} of the ok cells of `problem` with the lowest seed that stored particles: per
     solver the setting with the largest solve time (the most resolved rung of a sweep). A particle file
-    that does not load is skipped."""
+    that does not load, or holds arrays that do not fit the problem (`particles_fit`), is skipped."""
     import numpy as np
     recs = [r for r in records if r["problem"] == problem and r["status"] == "ok" and isinstance(r.get("cell_id"), str)]
     if not recs:
         return {}
     seed = min(r["seed"] for r in recs)
+    try:
+        import problems
+        spec = problems.get_problem(problem)
+        dim, n_times = spec.dim, len(spec.snapshot_times)
+    except Exception:  # a problem no longer registered: no figure
+        return {}
     chosen: dict[str, dict] = {}
     for r in sorted(recs, key=lambda r: r["cell_id"]):
         if r["seed"] == seed and (r["solver"] not in chosen
@@ -161,9 +184,9 @@ def _load_cells(run_dir: Path, problem: str, records: list[dict]) -> dict:
     for solver, r in sorted(chosen.items()):
         path = run_dir / "cells" / f"{r['cell_id']}.npz"
         try:
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-            if "times" in arrays:
+            if particles_fit(arrays, dim, n_times):
                 from .overrides import label
                 out[_label(solver, label(sorted((r.get("overrides") or {}).items())))] = arrays
         except Exception:  # missing or damaged particle file: the figure goes without it

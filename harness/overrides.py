@@ -4,7 +4,8 @@ A value list is a grid (one cell per value); several `--set` options make the ca
 An untargeted `--set n=...` applies to every selected solver whose config has a field `n`; a
 targeted `--set sbp.n=...` to that solver only (and wins over an untargeted one). Values are
 parsed to the field's type (int, float, bool, str, or `X | None` with `none`); a field whose
-dataclass default is positive must stay positive; a field with a declared `CHOICES` entry (or
+dataclass default is positive, or that the config lists in `POSITIVE`, must stay positive, one whose
+default is 0 must stay >= 0; a field with a declared `CHOICES` entry (or
 named `dtype`) must take one of them. Every mistake is an `OverrideError` with a one-line
 message naming the bad value and the valid ones.
 """
@@ -100,8 +101,12 @@ def parse_value(solver_cls, field: str, text: str):
     if allowed is not None and value not in allowed:
         raise OverrideError(f"--set {field}={text!r}: not a valid {where}; valid values: {', '.join(map(repr, allowed))}")
     default = next(f.default for f in dataclasses.fields(solver_cls.Config) if f.name == field)
-    if kind in (int, float) and isinstance(default, (int, float)) and default > 0 and value <= 0:
-        raise OverrideError(f"--set {field}={text!r}: {where} must be > 0")
+    positive = field in (getattr(solver_cls.Config, "POSITIVE", ()) or ())
+    if kind in (int, float) and value is not None and not isinstance(value, bool):
+        if (positive or (isinstance(default, (int, float)) and default > 0)) and value <= 0:
+            raise OverrideError(f"--set {field}={text!r}: {where} must be > 0")
+        if isinstance(default, (int, float)) and default == 0 and value < 0:
+            raise OverrideError(f"--set {field}={text!r}: {where} must be >= 0")
     return value
 
 

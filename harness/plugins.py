@@ -8,6 +8,12 @@ from pathlib import Path
 _LOADED: set[str] = set()
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """The first line of `text`, at most `limit` characters (C++ frames and tracebacks stay out of messages)."""
+    first = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return first if len(first) <= limit else first[:limit - 3] + "..."
+
+
 class PluginError(Exception):
     """A plugin file is missing or failed to import."""
 
@@ -26,7 +32,8 @@ def load_plugins(paths) -> None:
         try:
             sys.modules[name] = module
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a sys.exit() at import must not end the run silently
             sys.modules.pop(name, None)
-            raise PluginError(f"plugin {p!r} failed to import: {type(exc).__name__}: {exc}") from exc
+            what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+            raise PluginError(f"plugin {p!r} failed to import: {one_line(what)}") from None
         _LOADED.add(str(path))

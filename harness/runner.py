@@ -16,7 +16,7 @@ import solvers
 from . import store
 from .cell import Cell, Skipped, run_cell  # noqa: F401  (run_cell re-exported)
 from .estimate import describe_estimate, dispatch_order, estimate_seconds
-from .executors import run_cells
+from .executors import clear_scratch, run_cells
 from .figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
                       write_training_figures)
 from .summary import render_summary
@@ -71,6 +71,7 @@ def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: i
     {cells, already_done, failed}. The caller holds the run directory's lock (`harness.lock`)."""
     executor = executor or ("process" if jobs > 1 else "local")
     run_dir.mkdir(parents=True, exist_ok=True)
+    clear_scratch(run_dir)
     manifest = {"config": config, "provenance": store.provenance(config["device"]),
                 "cells": [c.to_json() for c in cells]}
     store.atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
@@ -94,6 +95,8 @@ def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: i
             echo(f"FAILED {what}: {rec['error']}")
         elif not quiet:
             bar.write(f"ok {what} ({rec['total_s']:.1f} s)")
+        for warning in rec.get("warnings") or []:
+            echo(f"warning {what}: {warning}")
 
     try:
         for rec in run_cells(executor, todo, config["profile"], config["device"], str(run_dir), list(plugin_files),

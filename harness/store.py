@@ -20,6 +20,8 @@ import pandas as pd
 
 from problems.files import set_aside_file
 
+from .plugins import one_line
+
 TABLE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "value", "reference"]
 
 
@@ -125,15 +127,32 @@ def validate_record(rec, stem: str | None = None) -> dict:
     for key in ("total_s", "solve_s"):
         if key in rec and not _number(rec[key]):
             raise DamagedRecord(f"field {key!r} is not a number")
+    if not isinstance(rec.get("warnings", []), list) or not all(isinstance(w, str) for w in rec.get("warnings", [])):
+        raise DamagedRecord("'warnings' is not a list of strings")
+    for c in certs:
+        bad = [k for k in ("bound", "observed", "ratio", "log10_bound") if k in c and not _number(c[k])]
+        if bad or not isinstance(c.get("holds", True), bool):
+            raise DamagedRecord(f"certificate row {c.get('certificate')!r} has a non-number {bad[0] if bad else 'holds'}")
+    if not all(isinstance(v, (int, float, str, bool, type(None))) or isinstance(v, (list, tuple))
+               for v in rec.get("config", {}).values()):
+        raise DamagedRecord("'config' holds a value that is not a scalar or a list")
+    if not all(isinstance(r.get("reference", ""), str) for r in rows):
+        raise DamagedRecord("a row's 'reference' is not a string")
     return rec
 
 
-def set_aside(path: Path, reason: str, warn=None) -> Path:
-    """Rename a damaged record to <name>.corrupt (numbered if taken) and say so in one line on stderr."""
+def set_aside(path: Path, reason: str, warn=None) -> Path | None:
+    """Rename a damaged record to <name>.corrupt (numbered if taken) and say so in one line on stderr; if the
+    rename fails (a read-only run directory) say that instead and return None (the record is skipped)."""
     import sys
-    target = set_aside_file(path)
-    (warn or (lambda m: print(m, file=sys.stderr)))(
-        f"warning: cell record {path.name} is damaged ({reason}); set aside as {target.name}, "
+    say = warn or (lambda m: print(m, file=sys.stderr))
+    try:
+        target = set_aside_file(path)
+    except OSError as exc:
+        say(f"warning: cell record {path.name} is damaged ({reason}) and could not be set aside "
+            f"({type(exc).__name__}: {exc.strerror or exc}); it is skipped")
+        return None
+    say(f"warning: cell record {path.name} is damaged ({reason}); set aside as {target.name}, "
         f"the cell runs again on --resume")
     return target
 
@@ -224,7 +243,7 @@ def collect_tables(run_dir: Path, records: list[dict] | None = None
     for rec in load_records(run_dir) if records is None else records:
         key = _key(rec)
         if rec["status"] != "ok":
-            failures.append({**key, "error": rec.get("error", "")})
+            failures.append({**key, "error": one_line(rec.get("error", ""))})
             continue
         params = {f"p_{k}": v if isinstance(v, (int, float, str, bool, type(None))) else json.dumps(v)
                   for k, v in rec.get("config", {}).items()}
@@ -234,13 +253,27 @@ def collect_tables(run_dir: Path, records: list[dict] | None = None
                          **params})
         info = {f"info_{k}": v for k, v in rec.get("info", {}).items() if _number(v)}
         timings.append({**key, **{f"{k}_s": v for k, v in rec.get("wall_time", {}).items()},
-                        "solve_s": rec.get("solve_s"), "total_s": rec.get("total_s"), **info})
+                        "solve_s": rec.get("solve_s"), "total_s": rec.get("total_s"), **info,
+                        "warnings": "; ".join(rec.get("warnings") or [])})
     table = pd.DataFrame(rows)
     if not table.empty:
+        table = uniform_columns(table)
         extra = sorted(c for c in table.columns if c not in TABLE_COLUMNS)
         table = table[TABLE_COLUMNS + extra].sort_values(["problem", "solver", "overrides", "seed", "metric", "t"],
                                                          kind="mergesort").reset_index(drop=True)
     return table, pd.DataFrame(timings), pd.DataFrame(failures)
+
+
+def uniform_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with every object column whose values mix types (a plugin's `method: int` beside exact_flow's
+    `method: str`) turned into strings, None kept as missing, so that parquet (one type a column) can write it."""
+    for col in df.columns:
+        if df[col].dtype != object:
+            continue
+        kinds = {type(v) for v in df[col] if v is not None and not (isinstance(v, float) and v != v)}
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            df[col] = [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in df[col]]
+    return df
 
 
 CERTIFICATE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "certificate", "bound", "observed", "ratio", "holds"]

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
+
+#: what a registered problem or solver name may be: it becomes part of file names in the run directory
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+
+
+def check_name(kind: str, name) -> str:
+    """`name` if it matches NAME_PATTERN (letters, digits, '_' and '-', at most 64, not starting with '-'),
+    else ValueError naming it: a name with '/' or '..' would write records outside the run directory."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"invalid {kind} name {name!r}: use letters, digits, '_' and '-' (at most 64, "
+                         f"not starting with '-')")
+    return name
 
 
 @contextlib.contextmanager
@@ -28,12 +41,13 @@ def exclusive_lock(lock_file: Path):
 
 def set_aside_file(path: Path) -> Path:
     """Rename `path` to <name>.corrupt (<name>.corrupt1, ... if taken) and return the new path; if another
-    process moved it first or it vanished, nothing happens (there is nothing left to keep)."""
+    process moved it first or it vanished, nothing happens (there is nothing left to keep). Any other OSError
+    (a read-only directory) is raised: the caller must not claim the file was moved."""
     target = path.with_name(path.name + ".corrupt")
     k = 1
     while target.exists():
         target = path.with_name(f"{path.name}.corrupt{k}")
         k += 1
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(FileNotFoundError):
         os.replace(path, target)
     return target

@@ -251,7 +251,8 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
         arrays.update(mass=np.array(mass), energy=np.array(energy), selfconv=np.array(selfconv))
         return arrays
 
-    arrays = cached_arrays(cache_path(problem, "grid", resolution, params), compute)
+    arrays = cached_arrays(cache_path(problem, "grid", resolution, params), compute,
+                           keys=[f"f{k}" for k in range(len(times))] + ["mass", "energy", "selfconv"])
     fs = {t: torch.from_numpy(np.asarray(arrays[f"f{k}"])) for k, t in enumerate(times)}
     samplers = {t: grid_sampler(fine, fs[t]) for t in times}
     dens = {t: GridDensity(tuple(fine.axes), fs[t]) for t in times}

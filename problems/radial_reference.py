@@ -147,7 +147,8 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
         arrays["energy"] = np.array([solver.energy(f0)] + [solver.energy(fs[t]) for t in times])
         return arrays
 
-    arrays = cached_arrays(cache_path(problem, "radial", resolution, params), compute)
+    arrays = cached_arrays(cache_path(problem, "radial", resolution, params), compute,
+                           keys=[f"f{k}" for k in range(len(times))] + ["mass", "energy"])
     fs = {t: np.asarray(arrays[f"f{k}"]) for k, t in enumerate(times)}
     samplers = {t: radial_sampler(solver, fs[t]) for t in times}
     dens = {t: RadialDensity(solver.r, fs[t], solver.R) for t in times}

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .base import NoExactReference, Problem, make_generator
-from .files import exclusive_lock
+from .files import exclusive_lock, set_aside_file
 from .grid_density import GridDensity
 
 #: resolutions: 'coarse' (the smoke profile, CI) and 'fine' (quick and paper)
@@ -69,7 +69,7 @@ class Reference:
         if getattr(self, "_fingerprint", None) is None:
             h = hashlib.sha256(json.dumps([self.kind, self.problem_name, list(self.times)]).encode())
             for t in self.times:
-                h.update(self.densities[t].values.contiguous().numpy().tobytes())
+                _hash_arrays(h, self.densities[t])
                 if self.samples is not None:
                     h.update(self.samples[t].contiguous().numpy().tobytes())
             self._fingerprint = h.hexdigest()[:16]
@@ -96,6 +96,28 @@ class Reference:
                 raise ValueError(f"{self.problem_name}: {n} reference samples asked, the pool has {pool.shape[0]}")
             return pool[torch.randperm(pool.shape[0], generator=gen)[:n]].to(torch.float64)
         return self.sampler(s, n, gen)
+
+
+def _hash_arrays(h, density) -> None:
+    """Feed every tensor or array a density object holds (GridDensity's values and axes, RadialDensity's
+    r and f, ...) and its scalar attributes into the hash `h`, in attribute order."""
+    fields = vars(density) if hasattr(density, "__dict__") else {}
+    for name, value in sorted(fields.items()):
+        if isinstance(value, (tuple, list)):
+            for item in value:
+                _hash_arrays(h, _Holder(item))
+            continue
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().contiguous().numpy()
+        if isinstance(value, np.ndarray):
+            h.update(name.encode() + np.ascontiguousarray(value).tobytes())
+        elif isinstance(value, (int, float, str)):
+            h.update(f"{name}={value!r}".encode())
+
+
+class _Holder:
+    def __init__(self, item):
+        self.item = item
 
 
 class ReferencedProblem:
@@ -180,15 +202,33 @@ def cache_path(problem: Problem, kind: str, resolution: str, params: dict) -> Pa
     return cache_dir() / f"{problem.name}-{kind}-{resolution}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
 
 
-def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The arrays stored at `path`, computing and storing them (atomically) first if absent or damaged."""
+class _Unfit(ValueError):
+    """A cache file that loads but does not hold what its builder stores."""
+
+
+def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], keys=()) -> dict[str, np.ndarray]:
+    """The arrays stored at `path`, computing and storing them (atomically) first if absent or damaged. A file
+    that loads but lacks one of `keys` or holds a non-finite number is damaged too: it is set aside as
+    <name>.corrupt (named in a warning) and the arrays are recomputed."""
     with exclusive_lock(path.with_suffix(".lock")):
         if path.exists():
             try:
                 with np.load(path, allow_pickle=False) as z:
-                    return {k: z[k] for k in z.files}
-            except Exception as exc:  # damaged cache file: recompute
-                warnings.warn(f"reference cache {path.name} is damaged ({type(exc).__name__}); recomputing")
+                    arrays = {k: z[k] for k in z.files}
+                missing = [k for k in keys if k not in arrays]
+                if missing:
+                    raise _Unfit(f"it lacks {', '.join(missing)}")
+                bad = [k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+                if bad:
+                    raise _Unfit(f"{bad[0]} holds non-finite numbers")
+                return arrays
+            except Exception as exc:  # damaged cache file: set aside, recompute
+                why = str(exc) if isinstance(exc, _Unfit) else type(exc).__name__
+                try:
+                    kept = set_aside_file(path).name
+                except OSError:
+                    kept = "nowhere (the cache is not writable)"
+                warnings.warn(f"reference cache {path} is damaged ({why}); set aside as {kept}, recomputing")
         arrays = compute()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
         os.close(fd)

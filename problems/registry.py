@@ -8,12 +8,16 @@ from __future__ import annotations
 from typing import Callable
 
 from .base import Problem
+from .files import check_name
 
 _FACTORIES: dict[str, Callable[[], Problem]] = {}
 
 
 def register_problem(name: str):
-    """Decorator registering a zero-argument factory under `name` (duplicate names raise)."""
+    """Decorator registering a zero-argument factory under `name` (duplicate or malformed names raise,
+    see problems.files.NAME_PATTERN)."""
+    check_name("problem", name)
+
     def deco(factory: Callable[[], Problem]):
         if name in _FACTORIES:
             raise ValueError(f"problem {name!r} is already registered")

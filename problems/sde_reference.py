@@ -176,7 +176,8 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
             arrays[f"f{k}"] = binned_density(paths[t], axes, res["h"][d]).numpy()
         return arrays
 
-    arrays = cached_arrays(cache_path(problem, "sde", resolution, params), compute)
+    arrays = cached_arrays(cache_path(problem, "sde", resolution, params), compute,
+                           keys=[f"{a}{k}" for k in range(len(times)) for a in "xf"])
     samples = {t: torch.from_numpy(np.asarray(arrays[f"x{k}"], dtype=np.float64)) for k, t in enumerate(times)}
     dens = {t: GridDensity(tuple(axes), torch.from_numpy(arrays[f"f{k}"])) for k, t in enumerate(times)}
     return Reference("sde", problem.name, times, dens, samples=samples, accuracy={"resolution": resolution, **params})

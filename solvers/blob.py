@@ -12,12 +12,14 @@ memory. Particles move by explicit Euler with the particle drift of paper eq. 2.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from problems import drift
 
-from .base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
+from .base import (QUICK_MAX_MOVE_BLOB, Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt,
+                   resolve_device, step_rule)
 from .registry import register_solver
 from .stepping import integrate
 
@@ -49,10 +51,12 @@ def blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class BlobConfig:
+    POSITIVE: ClassVar[tuple] = ("bandwidth",)
     n: int = 22_500
     dt: float | None = 0.01  # fixed step; None: adaptive steps (solvers.stepping) of at most dt_max at tol
     dt_max: float = 0.2
     tol: float = 2e-3
+    max_move: float = 0.0
     bandwidth: float | None = None  # None: the problem's kde_bandwidth; eps = bandwidth^2
     dtype: str = "float64"
 
@@ -70,7 +74,7 @@ class Blob(Solver):
         if profile == "smoke":
             return BlobConfig(n=300, dt=reduced_dt("smoke", problem))
         if profile == "quick":
-            return BlobConfig(n=1_000, **quick_steps(problem))
+            return BlobConfig(n=1_000, **quick_steps(problem, QUICK_MAX_MOVE_BLOB))
         return BlobConfig(n=problem.paper_n, dt=0.01, dtype="float32")
 
     def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):

@@ -51,6 +51,7 @@ class PINNConfig:
     dt: float | None = 0.01  # Euler step of the score variant; None: adaptive (solvers.stepping)
     dt_max: float = 0.2
     tol: float = 2e-3
+    max_move: float = 0.0
     checkpoint_every: int = 1_000
     log_every: int = 50
 

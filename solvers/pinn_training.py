@@ -39,7 +39,7 @@ from .pinn_loss import pinn_losses
 from .pinn_networks import GROUPS, Arch, FlowMap, ScoreNet, group_for
 
 #: config fields that do not change the trained networks (so not part of the training key)
-NON_TRAINING_FIELDS = ("iters", "checkpoint_every", "log_every", "n_eval", "n_density", "dt", "dt_max", "tol")
+NON_TRAINING_FIELDS = ("iters", "checkpoint_every", "log_every", "n_eval", "n_density", "dt", "dt_max", "tol", "max_move")
 
 
 class PINNTrainingError(FloatingPointError):
@@ -102,7 +102,12 @@ def _checkpoint_iteration(path: Path) -> int | None:
 
 
 def _set_aside(path: Path, reason: str) -> None:
-    target = set_aside_file(path)
+    try:
+        target = set_aside_file(path)
+    except OSError:
+        warnings.warn(f"PINN-PM checkpoint {path.name} is not usable ({reason}) and could not be set aside; "
+                      f"training goes on from the last good one or from scratch", stacklevel=3)
+        return
     warnings.warn(f"PINN-PM checkpoint {path.name} set aside as {target.name} ({reason}); training goes on from "
                   f"the last good one or from scratch", stacklevel=3)
 

@@ -10,13 +10,18 @@ Register your own solver from your own file:
 """
 from __future__ import annotations
 
+from problems.files import check_name
+
 from .base import Solver
 
 _SOLVERS: dict[str, type[Solver]] = {}
 
 
 def register_solver(name: str):
-    """Class decorator registering a Solver subclass under `name` (duplicates raise)."""
+    """Class decorator registering a Solver subclass under `name` (duplicate or malformed names raise, see
+    problems.files.NAME_PATTERN)."""
+    check_name("solver", name)
+
     def deco(cls: type[Solver]) -> type[Solver]:
         if name in _SOLVERS:
             raise ValueError(f"solver {name!r} is already registered")

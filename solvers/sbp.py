@@ -34,6 +34,7 @@ class SBPConfig:
     dt: float | None = 0.01  # fixed step; None: adaptive steps (solvers.stepping) of at most dt_max at tol
     dt_max: float = 0.2
     tol: float = 2e-3
+    max_move: float = 0.0
     iters_per_step: int = 25
     lr: float = 1e-4
     width: int = 32

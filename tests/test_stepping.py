@@ -151,3 +151,26 @@ def test_sbp_solve_seconds_count_each_phase_once(monkeypatch):
     assert tr.wall_time["drift"] == pytest.approx(steps)
     assert sum(tr.wall_time.values()) == pytest.approx(clock.now)
     assert tr.wall_time["stepping"] < 1e-9  # nothing else advanced the fake clock
+
+
+def test_max_move_bounds_eulers_energy_drift():
+    """A rotation U = omega J v conserves |v|^2; Euler raises it by exactly h^2 mean|U|^2 a step, which the
+    stats record. With the displacement cap binding (tol loose), every step moves the particles by max_move
+    sigma (rms), so the drift is close to max_move sigma * int rms|U| dt / E0 and falls linearly with max_move."""
+    omega = 2.0
+    rot = lambda v, t: omega * torch.stack([-v[:, 1], v[:, 0]], -1)
+    v0 = torch.randn(100, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    v0 = v0 - v0.mean(0)
+    e0 = float(v0.pow(2).sum(-1).mean())
+    sigma = math.sqrt(e0 / 2)
+    drifts = []
+    for move in (1e-2, 1e-3):
+        got, stats = _run(StepRule(None, dt_max=1.0, tol=10.0, max_move=move), rot, v0=v0)
+        drift = float(got[4.0].pow(2).sum(-1).mean()) / e0 - 1
+        predicted = move * sigma * omega * math.sqrt(e0) * 4.0 / e0  # |U| = omega |v| stays ~ omega sqrt(E0)
+        assert drift == pytest.approx(stats.energy_increment, rel=0.05)
+        assert 0.8 * predicted <= drift <= 1.2 * predicted, (move, drift, predicted)
+        drifts.append(drift)
+    assert drifts[0] / drifts[1] == pytest.approx(10, rel=0.1)
+    free, _ = _run(StepRule(None, dt_max=1.0, tol=10.0), rot, v0=v0)
+    assert float(free[4.0].pow(2).sum(-1).mean()) / e0 - 1 > 0.1  # without the cap Euler spirals out
