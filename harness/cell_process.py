@@ -13,35 +13,12 @@ import os
 import sys
 
 
-def die_with_parent(parent: int) -> None:
-    """Arrange for this process to end when process `parent` does (see module docstring)."""
-    import signal
-    import threading
-    import time
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):  # not Linux: the watchdog alone
-        pass
-    if os.getppid() != parent:  # the parent died before the line above
-        os._exit(1)
-
-    def watch():
-        while True:
-            if os.getppid() != parent:
-                os._exit(1)
-            time.sleep(0.5)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def main() -> int:
     """Run the cell described on stdin; write its record atomically to spec['out']."""
     spec = json.loads(sys.stdin.read())
+    from .executors import die_with_parent, run_task
     if spec.get("parent"):
         die_with_parent(int(spec["parent"]))
-    from .executors import run_task
 
     record = run_task(spec["plugins"], spec["cell"], spec["profile"], spec["device"], spec["run_dir"], None,
                       spec.get("progress", False), spec.get("single_thread", False))

@@ -14,21 +14,34 @@ import problems
 
 from .cell import Cell
 
-#: seconds per cell (total: solve + evaluation) by profile, solver and problem, measured (see module docstring)
-CELL_SECONDS: dict[str, dict[str, float]] = {
-    "smoke": {"sbp": 2.0, "blob": 1.0, "exact_flow": 1.0, "pinn_pm_particle": 4.0, "pinn_pm_score": 3.0},
-    "quick": {"sbp": 30.0, "blob": 12.0, "exact_flow": 8.0, "pinn_pm_particle": 60.0, "pinn_pm_score": 25.0},
+#: seconds per cell (total: solve + evaluation, reference builds excluded) by profile, solver and problem,
+#: measured by bench_run_all.py on the 2-core CPU (two cells at once, one thread each); "*" is the solver's
+#: value on a problem not listed
+CELL_SECONDS: dict[str, dict[str, dict[str, float]]] = {
+    "smoke": {"sbp": {"gaussian_mixture3d": 29.0, "*": 2.0}, "blob": {"gaussian_mixture3d": 16.0, "*": 1.0},
+              "*": {"*": 3.0}},
+    "quick": {
+        "sbp": {"gaussian_mixture3d": 193.0, "anisotropic2d": 45.0, "rosenbluth3d": 29.0, "*": 10.0},
+        "blob": {"anisotropic2d": 31.0, "gaussian_mixture3d": 33.0, "rosenbluth3d": 19.0, "*": 9.0},
+        "exact_flow": {"*": 3.5},
+        "pinn_pm_particle": {"bkw2d": 63.0, "bkw3d": 58.0, "*": 40.0},
+        "pinn_pm_score": {"bkw2d": 13.0, "*": 6.0},
+    },
 }
 #: a solver or profile without a measurement
 DEFAULT_CELL_SECONDS = {"smoke": 5.0, "quick": 60.0, "paper": 1_800.0}
-#: one reference build by (resolution, kind), seconds on the 2-core CPU
+#: one reference build by (resolution, kind), seconds on one core of the 2-core CPU (inside a cell)
 REFERENCE_SECONDS = {"coarse": {"sde": 5.0, "grid": 5.0, "radial": 1.0},
-                     "fine": {"sde": 60.0, "grid": 55.0, "radial": 1.0}}
+                     "fine": {"sde": 120.0, "grid": 88.0, "radial": 1.0}}
 
 
 def cell_seconds(cell: Cell, profile: str) -> float:
     """The measured (or default) seconds of one cell of `profile`."""
-    return CELL_SECONDS.get(profile, {}).get(cell.solver, DEFAULT_CELL_SECONDS.get(profile, 60.0))
+    table = CELL_SECONDS.get(profile, {})
+    per_problem = table.get(cell.solver, table.get("*"))
+    if per_problem is None:
+        return DEFAULT_CELL_SECONDS.get(profile, 60.0)
+    return per_problem.get(cell.problem, per_problem.get("*", DEFAULT_CELL_SECONDS.get(profile, 60.0)))
 
 
 def _reference_missing(problem_name: str, resolution: str) -> str | None:
@@ -41,21 +54,27 @@ def _reference_missing(problem_name: str, resolution: str) -> str | None:
     return None if any(cache_dir().glob(f"{problem.name}-{kind}-{resolution}-*.npz")) else kind
 
 
-def estimate_seconds(cells: list[Cell], profile: str, jobs: int) -> float:
-    """Rough wall seconds of running `cells` on `jobs` workers: the cells' seconds plus missing reference
-    builds, spread over the workers, and never less than the longest cell."""
-    if not cells:
-        return 0.0
+def _missing_reference_seconds(cells: list[Cell], profile: str) -> dict[str, float]:
+    """{problem: seconds of its reference build} for the planned problems whose reference is not cached."""
     resolution = "coarse" if profile == "smoke" else "fine"
-    per_cell = [cell_seconds(c, profile) for c in cells]
-    refs = 0.0
+    out = {}
     for name in sorted({c.problem for c in cells}):
         try:
             kind = _reference_missing(name, resolution)
         except Exception:  # an estimate must never stop a run
             kind = None
         if kind:
-            refs += REFERENCE_SECONDS[resolution].get(kind, 60.0)
+            out[name] = REFERENCE_SECONDS[resolution].get(kind, 60.0)
+    return out
+
+
+def estimate_seconds(cells: list[Cell], profile: str, jobs: int) -> float:
+    """Rough wall seconds of running `cells` on `jobs` workers: the cells' seconds plus missing reference
+    builds, spread over the workers, and never less than the longest cell."""
+    if not cells:
+        return 0.0
+    per_cell = [cell_seconds(c, profile) for c in cells]
+    refs = sum(_missing_reference_seconds(cells, profile).values())
     return max(max(per_cell), (sum(per_cell) + refs) / max(jobs, 1))
 
 
@@ -69,8 +88,15 @@ def describe_estimate(seconds: float) -> str:
 
 
 def dispatch_order(cells: list[Cell], profile: str) -> list[Cell]:
-    """Cells in the order workers take them: longest first (so the last wave is short), except that a
-    variant that reuses another's training (pinn_pm_score after pinn_pm_particle: one training per key)
-    goes after every cell that trains, so two workers never wait on the same training."""
+    """Cells in the order workers take them: longest first (so the last wave is short; the first cell of a
+    problem whose reference is not cached yet carries the reference build), except that a variant that reuses
+    another's training (pinn_pm_score after pinn_pm_particle: one training per key) goes after every cell that
+    trains, so two workers never wait on the same training. Equal estimates keep their given order (a
+    sweep's ladder stays ascending)."""
     trains_first = {"pinn_pm_score": 1}
-    return sorted(cells, key=lambda c: (trains_first.get(c.solver, 0), -cell_seconds(c, profile)))
+    cost = {id(c): cell_seconds(c, profile) for c in cells}
+    for problem, seconds in _missing_reference_seconds(cells, profile).items():
+        first = next((c for c in cells if c.problem == problem and c.solver not in trains_first), None)
+        if first is not None:
+            cost[id(first)] += seconds
+    return sorted(cells, key=lambda c: (trains_first.get(c.solver, 0), -cost[id(c)]))

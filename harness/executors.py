@@ -17,6 +17,7 @@ records the cell as failed and `--resume` runs it again.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -51,6 +52,34 @@ def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run
         torch.set_num_threads(1)
     load_plugins(plugin_files)
     return run_cell(Cell.from_json(cell), profile, device, progress, run_dir)
+
+
+def die_with_parent(parent: int) -> None:
+    """Arrange for this process to end when process `parent` does (see module docstring)."""
+    import signal
+    import threading
+    import time
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the watchdog alone
+        pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _pool_worker_init(parent: int) -> None:
+    """Initializer of the process executor's workers: die with the run (see die_with_parent)."""
+    die_with_parent(parent)
 
 
 def failed_record(cell: Cell, profile: str, error: str) -> dict:
@@ -147,8 +176,11 @@ def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_d
             else:
                 yield run_in_subprocess(list(plugin_files), c.to_json(), profile, device, run_dir, timeout, progress)
     elif executor == "process":
-        pool = ThreadPoolExecutor if timeout is not None else ProcessPoolExecutor
-        ex = pool(max_workers=max(jobs, 1))
+        if timeout is not None:
+            ex = ThreadPoolExecutor(max_workers=max(jobs, 1))
+        else:  # spawned, not forked: a forked worker would inherit the run directory's lock and outlive a killed run
+            ex = ProcessPoolExecutor(max_workers=max(jobs, 1), mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_pool_worker_init, initargs=(os.getpid(),))
         try:
             futures = [ex.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout)
                        for c in cells]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from harness.cli import main
 
 PLUGIN = str(Path(__file__).with_name("harness_plugin.py"))
+BAD_PLUGIN = str(Path(__file__).with_name("misbehaving_plugin.py"))  # short, exits, loud, blowup, wrongdim, ...
 BASE = Path(tempfile.mkdtemp(prefix="landau-cli-grammar-"))
 _counter = itertools.count()
 TRIED: list[tuple[list[str], int]] = []
@@ -49,14 +50,15 @@ def fresh(kind: str) -> str:
     raise ValueError(kind)
 
 
-names_s = st.sampled_from(["still", "only_bkw", "nope", "", "still.x"])
+names_s = st.sampled_from(["still", "only_bkw", "nope", "", "still.x", "a/b", "../../evil", "short", "exits", "loud",
+                           "blowup", "wrongdim", "m_int"])
 names_p = st.sampled_from(["tiny2d", "bkw2d", "nope", ""])
 values = {
     "--profile": st.sampled_from(["smoke", "quick", "fast", ""]),
     "--device": st.sampled_from(["cpu", "auto", "tpu", "cuda"]),
     "--seeds": st.sampled_from(["0", "0,1", "x", "-1", "0,0", "", "1,,2"]),
     "--set": st.sampled_from(["n=8,16", "n=abc", "still.n=4", "nope=1", "dt=0.5", "=", "n=", "n=0", "only_bkw.n=4",
-                              "sbp.n=3", "n=1e3"]),
+                              "sbp.n=3", "n=1e3", "n=100000000", "n=1e20", "dt=1e-12", "bandwidth=-1", "dt=none"]),
     "--jobs": st.sampled_from(["1", "0", "x", "-2", "auto", "1000"]),
     "--executor": st.sampled_from(["local", "bogus"]),
     "--cell-timeout": st.sampled_from(["0", "abc", "-3", "nan", "inf"]),
@@ -71,6 +73,8 @@ def command_lines(draw):
     if verb in ("run", "sweep"):
         if draw(st.booleans()):
             argv += ["--plugin", PLUGIN]
+            if draw(st.booleans()):
+                argv += ["--plugin", BAD_PLUGIN]
         for _ in range(draw(st.integers(0, 2))):
             argv += ["-s", draw(names_s)]
         for _ in range(draw(st.integers(0, 2))):
@@ -79,6 +83,8 @@ def command_lines(draw):
             argv += [opt, draw(values[opt])]
         if draw(st.booleans()):
             argv.append("--quiet")
+        if "--jobs" not in argv:
+            argv += ["--jobs", "1"]  # worker processes have their own tests; keep the drawn lines fast
         where = draw(st.sampled_from(["out-new", "out-file", "out-below-file", "resume-new", "resume-damaged",
                                       "resume-finished", "none"]))
         if where.startswith("out"):

@@ -46,9 +46,10 @@ def test_bad_jobs_is_one_line(jobs, tmp_path, capsys):
 
 def test_dispatch_order_puts_long_cells_first_and_reused_trainings_last():
     cells = [Cell("exact_flow", "bkw2d", 0), Cell("pinn_pm_score", "bkw2d", 0), Cell("sbp", "bkw2d", 0),
-             Cell("pinn_pm_particle", "bkw2d", 0), Cell("blob", "bkw2d", 0)]
-    order = [c.solver for c in estimate.dispatch_order(cells, "quick")]
-    assert order == ["pinn_pm_particle", "sbp", "blob", "exact_flow", "pinn_pm_score"]
+             Cell("pinn_pm_particle", "bkw2d", 0), Cell("blob", "bkw2d", 0), Cell("sbp", "gaussian_mixture3d", 0)]
+    order = [(c.solver, c.problem[:4]) for c in estimate.dispatch_order(cells, "quick")]
+    assert order == [("sbp", "gaus"), ("pinn_pm_particle", "bkw2"), ("sbp", "bkw2"), ("blob", "bkw2"),
+                     ("exact_flow", "bkw2"), ("pinn_pm_score", "bkw2")]
     rungs = [Cell("pinn_pm_particle", "bkw2d", 0, (("iters", i),)) for i in (250, 500, 1000)]
     assert estimate.dispatch_order(rungs, "quick") == rungs  # a ladder keeps its ascending order
 
@@ -57,8 +58,9 @@ def test_estimate_counts_missing_references_once(tmp_path, monkeypatch):
     monkeypatch.setenv("LANDAU_REFERENCE_CACHE", str(tmp_path / "empty"))
     cells = [Cell("sbp", "anisotropic2d", 0), Cell("blob", "anisotropic2d", 0)]
     q = estimate.CELL_SECONDS["quick"]
-    expected = (q["sbp"] + q["blob"] + estimate.REFERENCE_SECONDS["fine"]["grid"]) / 2
-    assert estimate.estimate_seconds(cells, "quick", 2) == pytest.approx(max(expected, q["sbp"]))
+    sbp, blob = q["sbp"]["anisotropic2d"], q["blob"]["anisotropic2d"]
+    expected = (sbp + blob + estimate.REFERENCE_SECONDS["fine"]["grid"]) / 2
+    assert estimate.estimate_seconds(cells, "quick", 2) == pytest.approx(max(expected, sbp))
     assert estimate.describe_estimate(30) == "about 30 s" and estimate.describe_estimate(600) == "about 10 min"
 
 

@@ -18,6 +18,7 @@ import pytest
 
 import solvers
 from harness.cli import main
+from test_hardening import HOLD  # holds a run directory's lock from another process
 
 HERE = Path(__file__).parent
 PLUGIN = str(HERE / "harness_plugin.py")
@@ -211,16 +212,6 @@ def test_a_tiny_dt_is_refused_and_force_overrides_the_check(tmp_path, capsys):
 
 
 # 6 ------------------------------------------------------------------------------------------------
-HOLD = """
-import sys, time
-from pathlib import Path
-from harness.lock import run_dir_lock
-with run_dir_lock(Path(sys.argv[1])):
-    print("locked", flush=True)
-    time.sleep(60)
-"""
-
-
 def test_report_waits_for_no_run_it_refuses_while_one_holds_the_directory(tmp_path, capsys):
     out = tmp_path / "r"
     assert run("-s", "still", "-p", "tiny2d", "--out", str(out)) == 0

@@ -55,7 +55,7 @@ def test_set_grid_on_the_smoke_profile_and_resume_of_half_a_grid(tmp_path):
     (["dt=fast"], "expected a finite number for field dt of sbp"),
     (["iters=5"], "no selected solver (sbp, blob) has a field 'iters'"),
     (["pinn_pm_score.n=5"], "solver 'pinn_pm_score' is not selected; selected solvers: sbp, blob"),
-    (["sbp.bandwidth=0.2"], "sbp has no settable field 'bandwidth'; valid fields: n, dt, iters_per_step"),
+    (["sbp.bandwidth=0.2"], "sbp has no settable field 'bandwidth'; valid fields: n, dt, dt_max, tol, max_move, iters_per_step"),
     (["score=magic"], "not a valid field score of sbp; valid values: 'net', 'exact'"),
     (["n=0"], "field n of sbp must be > 0"),
     (["n="], "malformed --set 'n='"),
