@@ -56,7 +56,8 @@ def _reference_missing(problem_name: str, resolution: str) -> str | None:
 
 def _missing_reference_seconds(cells: list[Cell], profile: str) -> dict[str, float]:
     """{problem: seconds of its reference build} for the planned problems whose reference is not cached."""
-    resolution = "coarse" if profile == "smoke" else "fine"
+    from .evaluate import reference_resolution
+    resolution = reference_resolution(profile)
     out = {}
     for name in sorted({c.problem for c in cells}):
         try:

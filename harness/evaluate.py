@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +24,8 @@ import problems
 from problems import Problem
 from solvers import Trajectory
 from problems.characteristics import integrate_characteristics
+
+from . import store
 
 W1_MAX_EXACT = 4_000  # exact W1 up to this n a side; above, the mean over subsamples of this size
 
@@ -55,11 +55,7 @@ def cached_floor(name: str, problem, t: float, n: int | None, seed: int | None, 
         pass
     value = float(compute())
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"key": key, "value": value}, fh)
-        os.replace(tmp, path)
+        store.atomic_write_text(path, json.dumps({"key": key, "value": value}))
     except OSError:  # a read-only cache: the value is still right, only not kept
         pass
     return value
