@@ -22,9 +22,9 @@ import problems
 import solvers
 
 from . import store
-from .evaluate import evaluate
+from .evaluate import evaluate, judged_problem
 from .identity import cell_id
-from .overrides import label as overrides_label
+from .overrides import label as overrides_label, split_overrides
 from .plugins import one_line
 
 #: torch intra-op threads of every cell, whatever the executor: a reduction's result depends on the thread
@@ -71,6 +71,22 @@ class Cell:
         """'sbp / bkw2d / seed 0 [n=4000]' for messages."""
         return f"{self.solver} / {self.problem} / seed {self.seed}" + (f" [{self.label}]" if self.overrides else "")
 
+    def solver_overrides(self) -> dict:
+        """The overrides that are solver config fields."""
+        return split_overrides(self.problem, self.overrides)[0]
+
+    def problem_constants(self) -> dict:
+        """The overrides that are constants of the problem ('PROBLEM.FIELD' keys), by field name."""
+        return split_overrides(self.problem, self.overrides)[1]
+
+    def make_problem(self):
+        """The cell's problem with its constants applied."""
+        return problems.get_problem(self.problem, **self.problem_constants())
+
+    def make_config(self, profile: str):
+        """The solver's config of `profile` for this cell's problem with the solver overrides applied."""
+        return solvers.get_solver(self.solver).profile_config(profile, self.make_problem(), **self.solver_overrides())
+
     def to_json(self) -> list:
         return [self.solver, self.problem, self.seed, dict(self.overrides)]
 
@@ -94,15 +110,19 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
     t_start = time.perf_counter()
     torch.set_num_threads(CELL_THREADS)
     try:
-        problem = problems.get_problem(cell.problem)
+        problem = cell.make_problem()
         cls = solvers.get_solver(cell.solver)
-        cfg = cls.profile_config(profile, problem, **dict(cell.overrides))
+        cfg = cell.make_config(profile)
         record["config"] = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
         kwargs = {"workdir": str(Path(run_dir) / "artifacts")} if run_dir is not None and _accepts_workdir(cls) else {}
         traj = solvers.validate_trajectory(
             cls(cfg).solve(problem, seed=cell.seed, device=device, progress=progress, **kwargs), problem)
         t_eval = time.perf_counter()
         rows = evaluate(traj, problem, cell.seed, profile)
+        diag_rows, diag_error = _diagnostics(traj, problem, cls, cell.seed, profile)
+        rows += diag_rows
+        if diag_error:
+            record["diagnostics_error"] = diag_error
         record.update(_certificates(traj, problem, cell.seed))
         if run_dir is not None:
             (Path(run_dir) / "cells").mkdir(parents=True, exist_ok=True)
@@ -166,6 +186,19 @@ def _certificates(traj, problem, seed) -> dict:
         return {"certificates": certificates.certify(traj.probe, problem, seed)}
     except Exception as exc:  # recorded, the cell goes on
         return {"certificates_error": f"{type(exc).__name__}: {exc}"}
+
+
+def _diagnostics(traj, problem, cls, seed, profile) -> tuple[list[dict], str]:
+    """(rows, error) of `certificates.training_diagnostics` for a solver that declares `diagnose_training`
+    and a trajectory with a probe; a failure is returned as one line and does not fail the cell."""
+    if traj.probe is None or not getattr(cls, "diagnose_training", False):
+        return [], ""
+    try:
+        judged, kind = judged_problem(problem, profile)
+        return certificates.training_diagnostics(traj.probe, problem, judged, seed, bool(cls.has_flow_map),
+                                                 kind or ""), ""
+    except Exception as exc:  # recorded, the cell goes on
+        return [], one_line(f"{type(exc).__name__}: {exc}")
 
 
 def _accepts_workdir(cls) -> bool:

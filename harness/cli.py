@@ -1,4 +1,4 @@
-"""`python -m harness {list, run, sweep, report, references}`: the front door.
+"""`python -m harness {list, run, sweep, diagnose, report, references}`: the front door.
 
 Bad input (unknown solver/problem/profile/device, a solver that does not apply to a problem,
 malformed seeds, an unwritable output directory, a failing plugin) prints one line naming the
@@ -38,8 +38,9 @@ def _add_run_options(sub, sweep: bool) -> None:
     sub.add_argument("--seeds", default=None, help="comma-separated non-negative ints, e.g. 0,1,2 (default 0"
                      + ("; a sweep: 0,1 for steppers, 0 for trained solvers)" if sweep else ")"))
     sub.add_argument("--set", action="append", default=[], dest="overrides", metavar="[SOLVER.]FIELD=V1,V2",
-                     help="override a solver config field; a comma list is a grid (one cell per value), several "
-                          "--set make the cartesian product; `harness list` shows the fields")
+                     help="override a solver config field, or a problem constant (PROBLEM.FIELD=...); a comma list "
+                          "is a grid (one cell per value), several --set make the cartesian product; `harness list` "
+                          "shows the fields and constants")
     sub.add_argument("--out", default=None, help="run directory (default results/<timestamp>)")
     sub.add_argument("--resume", default=None, metavar="DIR",
                      help="continue the run in DIR; finished cells are kept (alone: the cells DIR was planned with)")
@@ -67,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="work-precision sweep: default resolution ladders per solver on the given problems")
     sweep.add_argument("--all", action="store_true", help="every problem (default solvers: sbp, blob, pinn_pm_*)")
     _add_run_options(sweep, sweep=True)
+    diag = sub.add_parser("diagnose", help="PINN-PM's default training beside its oracle ablations on each problem, "
+                                           "and which error source dominates (harness.diagnosis)")
+    _add_run_options(diag, sweep=False)
+    diag.set_defaults(all=False)
     rep = sub.add_parser("report", help="rebuild tables, summary.md and figures of a run directory")
     rep.add_argument("run_dir")
     refs = sub.add_parser("references", help="build (or load) the cached reference of every problem without an exact "
@@ -167,9 +172,12 @@ def cmd_list(args) -> int:
     load_plugins(args.plugin)
     from metrics import METRIC_NAMES
     from solvers import PROFILES
-    print("problems:")
+    from .overrides import problem_fields
+    print("problems (constants settable with --set PROBLEM.FIELD=V1,V2):")
     for name in problems.list_problems():
-        print("  " + problems.get_problem(name).describe())
+        problem = problems.get_problem(name)
+        print("  " + problem.describe())
+        print("    constants: " + ", ".join(f"{f}={getattr(problem, f)!r}" for f in problem_fields(problem)))
     print("solvers (settable with --set FIELD=V1,V2 or --set SOLVER.FIELD=...; * = depends on the problem):")
     for name in solvers.list_solvers():
         cls = solvers.get_solver(name)
@@ -179,7 +187,9 @@ def cmd_list(args) -> int:
         for line in solver_field_lines(name):
             print(line)
     print("profiles: " + ", ".join(PROFILES))
+    from certificates import DIAGNOSTIC_METRICS
     print("metrics: " + ", ".join(METRIC_NAMES))
+    print("training diagnostics (PINN-PM cells): " + ", ".join(DIAGNOSTIC_METRICS))
     return 0
 
 
@@ -233,9 +243,9 @@ def _no_cell_error(skipped: list, problem_names: list[str]) -> UsageError:
     return UsageError(f"no selected solver applies to a selected problem: {reasons}; {'; '.join(hints)}")
 
 
-def cmd_run(args, sweep: bool = False) -> int:
+def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
     from .lock import RunDirInUse, run_dir_lock
-    from .overrides import grids, parse_set_options
+    from .overrides import grids, parse_set_options, problem_grids
     from .runner import plan, run
     from .sweep import plan_sweep
 
@@ -276,6 +286,7 @@ def cmd_run(args, sweep: bool = False) -> int:
                              f"{', '.join(PROFILES)}")
         args.profile = old_profile
     profile = args.profile or "quick"
+    diagnosis = (manifest or {}).get("config", {}).get("diagnosis")
     if manifest is not None and not selected:
         cells, skipped = _manifest_cells(manifest, Path(args.resume)), []
         solver_names = sorted({c.solver for c in cells})
@@ -283,15 +294,24 @@ def cmd_run(args, sweep: bool = False) -> int:
         _check_names(solver_names, solvers.list_solvers(), "solver")
         _check_names(problem_names, problems.list_problems(), "problem")
     else:
-        solver_names, problem_names = _select(args, sweep)
+        if diagnose:
+            _check_names(args.problem, problems.list_problems(), "problem")
+            cells, skipped, diagnosis = _plan_diagnosis(args, options, profile, seeds)
+            solver_names, problem_names = sorted({c.solver for c in cells}), list(args.problem)
+        else:
+            solver_names, problem_names = _select(args, sweep)
         classes = {s: solvers.get_solver(s) for s in solver_names}
-        if sweep:
+        if diagnose:
+            pass
+        elif sweep:
             cells, skipped = plan_sweep(classes, [problems.get_problem(p) for p in problem_names], profile, options,
                                         seeds)
         else:
-            cells, skipped = plan(solver_names, problem_names, seeds or [0], grids(options, classes))
+            cells, skipped = plan(solver_names, problem_names, seeds or [0], grids(options, classes),
+                                  problem_grids(options, problem_names))
         if not cells:
             raise _no_cell_error(skipped, problem_names)
+    refuse_configs(cells, profile)
     if not args.force:
         from .limits import SizeError, check_cells
         try:
@@ -314,8 +334,10 @@ def cmd_run(args, sweep: bool = False) -> int:
     _check_writable(run_dir)
     config = {"profile": profile, "device": args.device, "seeds": sorted({c.seed for c in cells}),
               "solvers": solver_names, "problems": problem_names, "overrides": list(args.overrides),
-              "verb": "sweep" if sweep else "run", "plugins": [str(Path(p).resolve()) for p in args.plugin],
+              "verb": "diagnose" if diagnose else "sweep" if sweep else "run", "plugins": [str(Path(p).resolve()) for p in args.plugin],
               "executor": executor}
+    if diagnosis:
+        config["diagnosis"] = diagnosis
     try:
         with run_dir_lock(run_dir):
             if not args.quiet:
@@ -326,11 +348,59 @@ def cmd_run(args, sweep: bool = False) -> int:
                          executor=executor, scheduler=args.scheduler, cell_timeout=args.cell_timeout)
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
-    if len(cells) == 1 or not args.quiet:
+    if diagnosis:
+        print_diagnosis(run_dir)
+    elif len(cells) == 1 or not args.quiet:
         print_cells(run_dir, cells if len(cells) <= 3 else [])
     print(f"{counts['cells']} cells ({counts['already_done']} already done), {counts['failed']} failed; "
           f"summary: {run_dir / 'summary.md'}")
     return 1 if counts["failed"] else 0
+
+
+def _plan_diagnosis(args, options, profile: str, seeds):
+    """(cells, skipped, {problem: {overrides label: variant}}) of `diagnose`: -p is required, -s and --all are
+    not options, every --set takes one value (it is the budget all variants share)."""
+    from .diagnosis import SOLVER, plan_diagnosis
+    from .overrides import grids, label
+    if args.solver or args.all:
+        raise UsageError(f"diagnose runs {SOLVER} and its ablations; give -p PROBLEM only (no -s, no --all)")
+    if not args.problem:
+        raise UsageError(f"give at least one -p PROBLEM to diagnose; valid problems: {', '.join(problems.list_problems())}")
+    if any(o.solver is not None and o.solver in problems.list_problems() for o in options):
+        raise UsageError("diagnose does not take problem constants; run the variants with `run --set PROBLEM.FIELD=...`")
+    grid = grids(options, {SOLVER: solvers.get_solver(SOLVER)})[SOLVER]
+    if len(grid) != 1:
+        raise UsageError("diagnose takes one value per --set field (the budget every variant shares), not a grid")
+    cells, names = plan_diagnosis(args.problem, profile, dict(grid[0]), seed=(seeds or [0])[0])
+    diagnosis: dict[str, dict[str, str]] = {}
+    for (p_name, overrides), name in names.items():
+        diagnosis.setdefault(p_name, {})[label(overrides)] = name
+    return cells, [], diagnosis
+
+
+def print_diagnosis(run_dir: Path) -> None:
+    """The diagnosis tables and verdicts of a diagnosis run, as written to RUN/diagnosis.md."""
+    path = run_dir / "diagnosis.md"
+    if path.exists():
+        print("\n" + path.read_text())
+
+
+def refuse_configs(cells, profile: str) -> None:
+    """UsageError for the first planned cell whose config its solver refuses on its problem (a config's
+    `refusal(problem)`, e.g. an oracle ablation the problem has no oracle for); one line, nothing run."""
+    seen = set()
+    for cell in cells:
+        key = (cell.solver, cell.problem, cell.overrides)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            cfg = cell.make_config(profile)
+        except (TypeError, ValueError):  # a config that cannot be built fails as its own cell, with its message
+            continue
+        why = cfg.refusal(cell.make_problem()) if hasattr(cfg, "refusal") else None
+        if why:
+            raise UsageError(f"{cell.describe()}: {why}")
 
 
 def print_cells(run_dir: Path, cells) -> None:
@@ -401,7 +471,8 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a malformed command line (2, message printed)
         return exc.code if isinstance(exc.code, int) else 2
-    verbs = {"list": cmd_list, "run": cmd_run, "sweep": lambda a: cmd_run(a, sweep=True), "report": cmd_report,
+    verbs = {"list": cmd_list, "run": cmd_run, "sweep": lambda a: cmd_run(a, sweep=True),
+             "diagnose": lambda a: cmd_run(a, diagnose=True), "report": cmd_report,
              "references": cmd_references}
     previous = _terminate_as_interrupt()
     try:

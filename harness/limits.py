@@ -65,8 +65,8 @@ def check_cells(cells, profile: str, available: int | None = None) -> None:
             continue
         seen.add(key)
         try:
-            problem = problems.get_problem(cell.problem)
-            cfg = solvers.get_solver(cell.solver).profile_config(profile, problem, **dict(cell.overrides))
+            problem = cell.make_problem()
+            cfg = cell.make_config(profile)
         except (TypeError, ValueError):  # a config that cannot be built fails as its own cell, with its message
             continue
         if not dataclasses.is_dataclass(cfg):

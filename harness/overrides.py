@@ -1,4 +1,9 @@
-"""`--set FIELD=V1,V2,...` and `--set SOLVER.FIELD=...`: solver config overrides and their grids.
+"""`--set FIELD=V1,V2,...`, `--set SOLVER.FIELD=...` and `--set PROBLEM.FIELD=...`: config overrides and grids.
+
+A `PROBLEM.FIELD` option sets a constant of the problem (e.g. `--set bkw2d.C=0.125`): it applies to that
+problem's cells only, is kept in the cell's overrides under the key `PROBLEM.FIELD` (so it is part of the
+cell id and the `overrides` column), and the problem's exact solution and reference follow it (the
+reference cache keys on every constant). `problem_fields` lists the settable constants.
 
 A value list is a grid (one cell per value); several `--set` options make the cartesian product.
 An untargeted `--set n=...` applies to every selected solver whose config has a field `n`; a
@@ -71,8 +76,9 @@ def choices(solver_cls, field: str) -> tuple | None:
     return DTYPES if field == "dtype" else None
 
 
-def parse_value(solver_cls, field: str, text: str):
-    """`text` parsed to the type of `solver_cls.Config.field`; OverrideError if it does not fit."""
+def parse_value(solver_cls, field: str, text: str, sign_rules: bool = True):
+    """`text` parsed to the type of `solver_cls.Config.field`; OverrideError if it does not fit (`sign_rules`:
+    a positive default must stay positive, a zero default non-negative)."""
     kind, optional = _scalar_kind(_field_type(solver_cls.Config, field))
     where = f"field {field} of {solver_cls.name}"
     raw = text.strip()
@@ -102,7 +108,7 @@ def parse_value(solver_cls, field: str, text: str):
         raise OverrideError(f"--set {field}={text!r}: not a valid {where}; valid values: {', '.join(map(repr, allowed))}")
     default = next(f.default for f in dataclasses.fields(solver_cls.Config) if f.name == field)
     positive = field in (getattr(solver_cls.Config, "POSITIVE", ()) or ())
-    if kind in (int, float) and value is not None and not isinstance(value, bool):
+    if sign_rules and kind in (int, float) and value is not None and not isinstance(value, bool):
         if (positive or (isinstance(default, (int, float)) and default > 0)) and value <= 0:
             raise OverrideError(f"--set {field}={text!r}: {where} must be > 0")
         if isinstance(default, (int, float)) and default == 0 and value < 0:
@@ -131,10 +137,13 @@ def grids(options: list[SetOption], solver_classes: dict[str, type]) -> dict[str
     """
     per_solver: dict[str, dict[str, list]] = {name: {} for name in solver_classes}
     for opt in options:
+        if opt.solver is not None and opt.solver not in solver_classes and _is_problem(opt.solver):
+            continue  # a problem constant: problem_grids
         if opt.solver is not None:
             if opt.solver not in solver_classes:
-                raise OverrideError(f"--set {opt.text!r}: solver {opt.solver!r} is not selected; "
-                                    f"selected solvers: {', '.join(solver_classes)}")
+                raise OverrideError(f"--set {opt.text!r}: {opt.solver!r} is neither a selected solver nor a problem; "
+                                    f"selected solvers: {', '.join(solver_classes)}; problems: "
+                                    f"{', '.join(_problem_names())}")
             fields = settable_fields(solver_classes[opt.solver])
             if opt.field not in fields:
                 raise OverrideError(f"--set {opt.text!r}: {opt.solver} has no settable field {opt.field!r}; "
@@ -168,3 +177,85 @@ def format_value(value) -> str:
 def label(overrides) -> str:
     """'dt=0.02,n=4000' for overrides (('dt', 0.02), ('n', 4000)); '' for none."""
     return ",".join(f"{k}={format_value(v)}" for k, v in overrides)
+
+
+# --------------------------------------------------------------------------- problem constants
+#: Problem fields that are not constants a user may change (identity, dimension, derived flags)
+FIXED_PROBLEM_FIELDS = ("name", "dim", "has_exact_solution")
+#: problem constants of any sign (the others keep the sign of their default: C, eta, bandwidths, sizes > 0)
+SIGNED_PROBLEM_FIELDS = ("gamma", "t0")
+
+
+def _problem_names() -> list[str]:
+    import problems
+    return problems.list_problems()
+
+
+def _is_problem(name: str) -> bool:
+    return name in _problem_names()
+
+
+class _ProblemFields:
+    """parse_value's view of a problem: its dataclass as the 'Config', its name."""
+
+    def __init__(self, problem):
+        self.Config, self.name = type(problem), f"problem {problem.name}"
+
+
+def problem_fields(problem) -> dict[str, str]:
+    """{field: type name} of a problem's settable scalar constants (C, gamma, ...; not name or dim)."""
+    out = {}
+    for f in dataclasses.fields(problem):
+        if f.name in FIXED_PROBLEM_FIELDS or not f.init:
+            continue
+        kind, optional = _scalar_kind(_field_type(type(problem), f.name))
+        if kind is not None and kind is not str:
+            out[f.name] = kind.__name__ + (" | None" if optional else "")
+    return out
+
+
+def problem_grids(options: list[SetOption], problem_names: list[str]) -> dict[str, list[tuple[tuple[str, object], ...]]]:
+    """{problem: [constants, ...]}: the cartesian product of the `PROBLEM.FIELD` options per selected problem,
+    each constants a tuple of ('PROBLEM.FIELD', value) pairs sorted by key; a problem no option touches gets
+    [()]. Every value is checked by building the problem with it (OverrideError naming the value and why)."""
+    import problems
+    per_problem: dict[str, dict[str, list]] = {p: {} for p in problem_names}
+    for opt in options:
+        if opt.solver is None or not _is_problem(opt.solver):
+            continue
+        if opt.solver not in per_problem:
+            raise OverrideError(f"--set {opt.text!r}: problem {opt.solver!r} is not selected; selected problems: "
+                                f"{', '.join(problem_names)}")
+        problem = problems.get_problem(opt.solver)
+        fields = problem_fields(problem)
+        if opt.field not in fields:
+            raise OverrideError(f"--set {opt.text!r}: {opt.solver} has no settable constant {opt.field!r}; "
+                                f"valid constants: {', '.join(fields)}")
+        values = list(dict.fromkeys(parse_value(_ProblemFields(problem), opt.field, v,
+                                                sign_rules=opt.field not in SIGNED_PROBLEM_FIELDS)
+                                    for v in opt.values))
+        for value in values:
+            try:
+                problems.get_problem(opt.solver, **{opt.field: value})
+            except (ValueError, TypeError) as exc:
+                raise OverrideError(f"--set {opt.text!r}: {opt.field}={value!r} is not a valid constant of "
+                                    f"{opt.solver} ({exc})") from None
+        per_problem[opt.solver][f"{opt.solver}.{opt.field}"] = values
+    out = {}
+    for p, fields in per_problem.items():
+        names = sorted(fields)
+        out[p] = [tuple(zip(names, combo)) for combo in itertools.product(*(fields[n] for n in names))]
+    return out
+
+
+def split_overrides(problem: str, overrides) -> tuple[dict, dict]:
+    """({solver field: value}, {problem constant: value}) of a cell's overrides; keys 'PROBLEM.FIELD' of
+    the cell's own problem are its constants."""
+    solver, constants = {}, {}
+    prefix = problem + "."
+    for k, v in overrides:
+        if k.startswith(prefix):
+            constants[k[len(prefix):]] = v
+        else:
+            solver[k] = v
+    return solver, constants

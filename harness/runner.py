@@ -19,26 +19,30 @@ from .estimate import describe_estimate, dispatch_order, estimate_seconds
 from .executors import clear_scratch, run_cells
 from .figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
                       write_training_figures)
+from .diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
 from .summary import render_summary
 
 
-def plan(solver_names, problem_names, seeds, grids: dict | None = None
+def plan(solver_names, problem_names, seeds, grids: dict | None = None, problem_grids: dict | None = None
          ) -> tuple[list[Cell], list[Skipped]]:
-    """(cells, [Skipped]) for every applicable solver x problem x overrides x seed.
+    """(cells, [Skipped]) for every applicable solver x problem x constants x overrides x seed.
 
     grids: {solver: [overrides, ...]} (from `harness.overrides.grids` or a sweep's ladders); a solver
-    not in it runs its profile's config once. Order: problem, solver, overrides (as given), seed.
+    not in it runs its profile's config once. problem_grids: {problem: [constants, ...]}
+    (`harness.overrides.problem_grids`). Order: problem, solver, overrides (as given), constants, seed.
     """
     cells, skipped = [], []
     for p_name in problem_names:
         problem = problems.get_problem(p_name)
+        constants_list = (problem_grids or {}).get(p_name, [()])
         for s_name in solver_names:
             ok, why = solvers.get_solver(s_name).applies_to(problem)
             if not ok:
                 skipped.append(Skipped(s_name, p_name, why))
                 continue
             for overrides in (grids or {}).get(s_name, [()]):
-                cells.extend(Cell(s_name, p_name, seed, overrides) for seed in seeds)
+                for constants in constants_list:
+                    cells.extend(Cell(s_name, p_name, seed, overrides + constants) for seed in seeds)
     return cells, skipped
 
 
@@ -57,6 +61,10 @@ def rebuild_outputs(run_dir: Path) -> dict:
                + write_particle_figures(run_dir, fig_dir, records, manifest["config"].get("profile", "quick"))
                + write_training_figures(run_dir, fig_dir, records)
                + write_certificate_figures(certs, fig_dir))
+    diagnosis = diagnosis_lines(table, manifest)
+    if diagnosis:
+        store.atomic_write_text(run_dir / "diagnosis.md", "\n".join(["# PINN-PM diagnosis", "", DIAGNOSIS_LEGEND, ""]
+                                                                    + diagnosis))
     store.atomic_write_text(run_dir / "summary.md", render_summary(table, timings, failures, manifest, certs,
                                                                    store.set_aside_records(run_dir),
                                                                    sorted(p.name for p in figures)))

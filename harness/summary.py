@@ -212,6 +212,10 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
            "of exact i.i.d. samples, the *bias floor* the KDE error with infinitely many. A number at its floor "
            "is as good as the measurement can tell (a deterministic method such as Blob can sit below the i.i.d. "
            "floor). Wide data: metrics.csv / metrics.parquet.", ""]
+    from .diagnosis import LEGEND, diagnosis_lines
+    diagnosis = diagnosis_lines(table, manifest) if not table.empty else []
+    if diagnosis:
+        out += ["## PINN-PM diagnosis", "", LEGEND, ""] + diagnosis
     if not table.empty:
         for problem in sorted(table.problem.unique()):
             df = table[table.problem == problem]

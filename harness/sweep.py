@@ -21,7 +21,7 @@ import dataclasses
 import itertools
 
 from .cell import Cell, Skipped
-from .overrides import SetOption, grids
+from .overrides import SetOption, grids, problem_grids
 
 SWEEP_SOLVERS = ("sbp", "blob", "pinn_pm_particle", "pinn_pm_score")
 STEPPER_FACTORS = (0.25, 0.5, 1, 2, 4)
@@ -67,6 +67,7 @@ def plan_sweep(solver_classes: dict[str, type], problem_list, profile: str, opti
     """(cells, [Skipped]) of a sweep: every applicable (problem, solver), its ladders with `options`
     applied (a --set field replaces that ladder field or is added to every rung), seeds innermost."""
     user = grids(options, solver_classes)  # validates every option against the selected solvers
+    constants_by_problem = problem_grids(options, [p.name for p in problem_list])
     set_fields = {s: dict(g[0]) if g else {} for s, g in user.items()}
     cells, skipped = [], []
     for problem in problem_list:
@@ -85,7 +86,8 @@ def plan_sweep(solver_classes: dict[str, type], problem_list, profile: str, opti
                     if overrides in seen:
                         continue
                     seen.add(overrides)
-                    cells.extend(Cell(name, problem.name, seed, overrides)
+                    cells.extend(Cell(name, problem.name, seed, overrides + constants)
+                                 for constants in constants_by_problem[problem.name]
                                  for seed in (seeds if seeds is not None else default_seeds(cls)))
     return cells, skipped
 

@@ -18,6 +18,6 @@ __all__ = [
     "maxwell_mean_field_drift", "naive_pairwise_drift", "pairwise_drift", "register_problem",
 ]
 from .pde_residual import pde_residual, relative_pde_residual  # noqa: E402
-from .reference import (Reference, ReferencedProblem, reference_for, reference_kind,  # noqa: E402
+from .reference import (Reference, ReferencedProblem, reference_for, reference_kind, true_score,  # noqa: E402
                         with_reference)
 from . import grid_reference, radial_reference, sde_reference  # noqa: E402,F401  (register the references)

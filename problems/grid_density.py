@@ -73,3 +73,18 @@ class GridDensity:
                 index.append(idx[a] + bit)
             out += w * vals[tuple(index)]
         return torch.where(inside, out, torch.zeros_like(out)).reshape(lead)
+
+    def score(self, v: torch.Tensor, floor: float = 1e-10) -> torch.Tensor:
+        """grad log f at v (..., d) -> (..., d), float64: second-order central differences of log f on the grid
+        (values below floor * max f clamped there), multilinearly interpolated; 0 outside the box."""
+        return interpolated_log_gradient(self.axes, self.values, v, floor)
+
+
+def interpolated_log_gradient(axes, values: torch.Tensor, v: torch.Tensor, floor: float = 1e-10) -> torch.Tensor:
+    """grad log f at v (..., d) from grid values f (len(axes[0]), ..., len(axes[d-1])): np.gradient-style central
+    differences of log max(f, floor * max f), each component interpolated by `GridDensity`. Returns (..., d)."""
+    vals = values.to(torch.float64)
+    logf = torch.log(vals.clamp_min(floor * float(vals.max())))
+    steps = [float(a[1] - a[0]) for a in axes]
+    grads = torch.gradient(logf, spacing=steps)
+    return torch.stack([GridDensity(tuple(axes), g)(v) for g in grads], dim=-1)

@@ -261,7 +261,7 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
                 "energy_drift": float(np.abs(e / e[0] - 1).max()),
                 "self_convergence": [float(x) for x in arrays["selfconv"]]}
     return Reference("grid", problem.name, times, dens, sampler=lambda t, n, gen: samplers[t](n, gen),
-                     accuracy=accuracy)
+                     accuracy=accuracy, has_score=True)
 
 
 @register_reference("grid", lambda p: p.dim == 2 and p.gamma != 0 and hasattr(p, "initial_mean")

@@ -110,6 +110,18 @@ class RadialDensity:
         out = torch.from_numpy(vals).reshape(rad.shape)
         return torch.where(rad <= self.R, out, torch.zeros_like(out))
 
+    def score(self, v: torch.Tensor, floor: float = 1e-10) -> torch.Tensor:
+        """grad log f(v) = (d/dr log f)(|v|) v/|v| for v (..., 3) -> (..., 3), float64: central differences of
+        log max(f_i, floor * max f) at the cell centres, linearly interpolated in r; 0 beyond R."""
+        v = v.to(torch.float64)
+        rad = v.norm(dim=-1)
+        f = self.f.numpy()
+        logf = np.log(np.maximum(f, floor * f.max()))
+        dlog = np.gradient(logf, self.r.numpy())
+        slope = torch.from_numpy(np.interp(rad.reshape(-1).numpy(), self.r.numpy(), dlog)).reshape(rad.shape)
+        slope = torch.where(rad <= self.R, slope, torch.zeros_like(slope))
+        return slope.unsqueeze(-1) * v / rad.clamp_min(1e-12).unsqueeze(-1)
+
 
 def radial_sampler(solver: RadialSolver, f: np.ndarray):
     """sample(t, n, gen) -> (n, 3) i.i.d. samples of the piecewise-constant radial density f."""
@@ -156,7 +168,7 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
     accuracy = {"resolution": resolution, **params, "mass_drift": float(np.abs(m / m[0] - 1).max()),
                 "energy_drift": float(np.abs(e / e[0] - 1).max())}
     return Reference("radial", problem.name, times, dens, sampler=lambda t, n, gen: samplers[t](n, gen),
-                     accuracy=accuracy)
+                     accuracy=accuracy, has_score=True)
 
 
 def _applies(problem: Problem) -> bool:

@@ -61,6 +61,9 @@ class Reference:
     samples: dict[float, torch.Tensor] | None = None
     sampler: Callable[[float, int, torch.Generator], torch.Tensor] | None = None
     accuracy: dict | None = None
+    #: True when the densities are a smooth solution of the equation whose log-gradient is a score
+    #: (grid and radial references); False for the SDE reference, whose density is a smoothed histogram
+    has_score: bool = False
 
     def fingerprint(self) -> str:
         """sha256 (hex, 16 chars) of what the reference says: kind, times, density values and sample pools.
@@ -84,6 +87,13 @@ class Reference:
     def density(self, v: torch.Tensor, t: float) -> torch.Tensor:
         """f_ref(v, t) for v of shape (..., d)."""
         return self.densities[self._time(t)](v)
+
+    def score(self, v: torch.Tensor, t: float) -> torch.Tensor:
+        """grad log f_ref(v, t) for v (..., d) -> (..., d) where `has_score` (else NoExactReference)."""
+        if not self.has_score:
+            raise NoExactReference(f"{self.problem_name}: the {self.kind} reference has no score "
+                                   f"(its density is a smoothed histogram); grid and radial references have one")
+        return self.densities[self._time(t)].score(v)
 
     def sample_at(self, t: float, n: int, seed: int) -> torch.Tensor:
         """n i.i.d. samples of f_ref(., t): a seeded draw without replacement from the sample pool
@@ -145,6 +155,20 @@ class ReferencedProblem:
 
     def sample_at(self, t, n, seed):
         return self._problem.sample(n, seed) if t == self._problem.t0 else self.reference.sample_at(t, n, seed)
+
+    def score(self, v, t):
+        return self._problem.initial_score(v) if t == self._problem.t0 else self.reference.score(v, t)
+
+
+def true_score(problem, t: float):
+    """The exact (or reference) score v -> grad log f(v, t) of `problem` (a Problem or a ReferencedProblem) at t,
+    or None where neither exists (an SDE reference, no reference)."""
+    if getattr(problem, "has_exact_solution", False) or t == problem.t0:
+        return lambda v: problem.score(v, t)
+    ref = getattr(problem, "reference", None)
+    if ref is not None and ref.has_score:
+        return lambda v: ref.score(v, t)
+    return None
 
 
 def with_reference(problem: Problem, reference: Reference) -> ReferencedProblem:

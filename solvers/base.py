@@ -111,6 +111,8 @@ class Solver:
     has_score: ClassVar[bool] = False
     has_flow_map: ClassVar[bool] = False
     needs_gpu_for_paper: ClassVar[bool] = False
+    #: a trained score model whose error sources the harness measures (certificates.training_diagnostics)
+    diagnose_training: ClassVar[bool] = False
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()

@@ -58,29 +58,46 @@ def score_and_divergence(score: Score, x: torch.Tensor, t: torch.Tensor, mode: s
 
 
 def pinn_losses(flow: Flow, score: Score, v0: torch.Tensor, times: torch.Tensor, gamma: float, C: float,
-                ism_through_flow: bool = False) -> dict[str, torch.Tensor]:
-    """{'phys', 'ism'} of eqs. 2.11 and 2.10 for initial particles v0 (N, d) at collocation times (K,).
+                ism_through_flow: bool = False, drift_score: Score | None = None,
+                ism_points: torch.Tensor | None = None, detach_drift_positions: bool = False
+                ) -> dict[str, torch.Tensor]:
+    """{'phys', 'ism', 'signal'} of eqs. 2.11 and 2.10 for initial particles v0 (N, d) at collocation times (K,);
+    'signal' = (1/KN) sum |U^delta(x_ki)|^2 (detached), the scale against which L_phys is read.
 
     ism_through_flow=False stops the ISM gradient at the particle positions: the ISM term then
     trains only the score (Hyvarinen's objective is a loss for s at a *fixed* density; its
     gradient through the positions pulls particles towards where |s|^2 + 2 div s is small, a
-    force with no physical meaning). True differentiates the sum literally as Algorithm 1 writes it.
+    force with no physical meaning). True differentiates the sum literally as Algorithm 1 writes it
+    (DESIGN.md section 9: it is unbounded below in the flow's parameters and collapses the particles).
+
+    Oracle ablations (harness `diagnose`), all off by default:
+    * drift_score(x (K, N, d), t (K, 1, 1)) -> (K, N, d): the score used inside U^delta instead of the
+      network (the exact score): L_phys then trains the flow alone against the true drift;
+    * ism_points (K, N, d): the points where L_ISM is evaluated instead of the flow's push-forward
+      (i.i.d. samples of the exact solution at the same times): the score is then trained on f_t itself;
+    * detach_drift_positions: U^delta is evaluated at stop-gradient positions, so the L_phys gradient does
+      not flow through the places where U is evaluated (the scores and the flow's velocity still train).
     """
     if v0.dim() != 2 or times.dim() != 1:
         raise ValueError(f"v0 must be (N, d) and times (K,), got {tuple(v0.shape)} and {tuple(times.shape)}")
+    if ism_through_flow and ism_points is not None:
+        raise ValueError("ism_through_flow differentiates L_ISM through the flow; it cannot use ism_points")
     k = times.shape[0]
     t = times.to(v0).view(k, 1, 1)
     x, x_dot = flow_and_velocity(flow, v0.unsqueeze(0).expand(k, *v0.shape), t)
+    x_drift = x.detach() if detach_drift_positions else x
     if ism_through_flow:
-        s, div = score_and_divergence(score, x, t, "forward")
+        s_ism, div = score_and_divergence(score, x, t, "forward")
+        s = s_ism if not detach_drift_positions else score(x_drift, t)
     else:
-        s = score(x, t)
-        s_fixed, div = score_and_divergence(score, x.detach(), t)
-    u = drift(x, s, gamma, C)
+        s_ism, div = score_and_divergence(score, x.detach() if ism_points is None else ism_points.to(v0), t)
+        s = score(x_drift, t) if drift_score is None else None
+    if drift_score is not None:
+        s = drift_score(x_drift, t).to(v0)
+    u = drift(x_drift, s, gamma, C)
     phys = ((x_dot - u) ** 2).sum(-1).mean()
-    s_ism = s if ism_through_flow else s_fixed
     ism = ((s_ism * s_ism).sum(-1) + 2.0 * div).mean()
-    return {"phys": phys, "ism": ism}
+    return {"phys": phys, "ism": ism, "signal": (u.detach() ** 2).sum(-1).mean()}
 
 
 def naive_pinn_losses(flow: Flow, score: Score, v0: torch.Tensor, times: torch.Tensor, gamma: float,

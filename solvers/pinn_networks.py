@@ -38,6 +38,7 @@ class Arch(NamedTuple):
 SMALL_2D = Arch(32, 2, 16, 1, 128, 4)
 LARGE_3D = Arch(256, 2, 128, 1, 256, 6)
 MODERATE_3D_FLOW = Arch(32, 2, 64, 1, 128, 4)
+TINY = Arch(16, 1, 8, 1, 32, 2)
 
 #: group name -> (flow arch, score arch), Appendix B.2
 GROUPS: dict[str, tuple[Arch, Arch]] = {
@@ -45,6 +46,7 @@ GROUPS: dict[str, tuple[Arch, Arch]] = {
     "B": (LARGE_3D, LARGE_3D),
     "C": (MODERATE_3D_FLOW, SMALL_2D),
     "D": (SMALL_2D, LARGE_3D),
+    "tiny": (TINY, TINY),  # the smoke profile's nets (not the paper's)
 }
 
 #: problem -> group, as the paper assigns them

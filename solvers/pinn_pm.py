@@ -23,26 +23,28 @@ from .probe import FlowProbe, PathRecorder
 from problems import drift
 
 from .base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
-from .pinn_networks import SMALL_2D, Arch
-from .pinn_training import TrainedPINN, train_pinn_pm
+from .pinn_training import DRIFT_SCORES, SCORE_SAMPLES, TrainedPINN, ablation_refusal, train_pinn_pm
 from .registry import register_solver
 from .stepping import integrate
 
 QUERY_CHUNK = 32_768
-TINY = Arch(16, 1, 8, 1, 32, 2)
 
 
 @dataclass(frozen=True)
 class PINNConfig:
-    CHOICES: ClassVar[dict] = {"group": ("", "A", "B", "C", "D")}
+    CHOICES: ClassVar[dict] = {"group": ("paper", "A", "B", "C", "D", "tiny"), "drift_score": DRIFT_SCORES,
+                               "score_samples": SCORE_SAMPLES}
     n: int = 1_000  # training particles per iteration (Appendix B.2)
     n_times: int = 16  # collocation times per iteration
     iters: int = 20_000
     lr: float = 1e-4
     lambda_score: float = 1.0
     resample: bool = True  # fresh particles from f0 every iteration (Algorithm 1, line 3)
-    ism_through_flow: bool = False  # see pinn_loss.pinn_losses
-    group: str = ""  # Appendix B.2 group A-D; "" = the paper's group for the problem
+    ism_through_flow: bool = False  # see pinn_loss.pinn_losses: Algorithm 1 literally, the collapsing variant
+    drift_score: str = "net"  # oracle ablation: the score inside the drift of L_phys (net | exact | reference)
+    score_samples: str = "flow"  # oracle ablation: ISM on the flow's push-forward or on exact samples of f_t
+    detach_drift_positions: bool = False  # ablation: no L_phys gradient through the positions U is evaluated at
+    group: str = "paper"  # Appendix B.2 group A-D; "paper": the problem's own group; "tiny": the smoke nets
     flow_arch: tuple = ()  # explicit Arch fields, overriding the group
     score_arch: tuple = ()
     dtype: str = "float32"
@@ -54,6 +56,11 @@ class PINNConfig:
     max_move: float = 0.0
     checkpoint_every: int = 1_000
     log_every: int = 50
+
+
+    def refusal(self, problem) -> str | None:
+        """Why this config cannot run on `problem` (an oracle the problem does not have), or None."""
+        return ablation_refusal(self, problem)
 
 
 def quick_iterations(problem) -> int:
@@ -68,14 +75,14 @@ def quick_iterations(problem) -> int:
 
 def _profile(profile: str, problem) -> PINNConfig:
     if profile == "smoke":
-        return PINNConfig(n=200, n_times=4, iters=30, lr=1e-3, flow_arch=tuple(TINY), score_arch=tuple(TINY),
+        return PINNConfig(n=200, n_times=4, iters=30, lr=1e-3, group="tiny",
                           n_eval=300, n_density=2_000, dt=reduced_dt("smoke", problem), checkpoint_every=10,
                           log_every=5)
     if profile == "quick":
         coulomb, three_d = problem.gamma != 0, problem.dim == 3
         n, n_times = (300, 4) if coulomb else (400, 6) if three_d else (500, 8)
         return PINNConfig(n=n, n_times=n_times, iters=quick_iterations(problem), lr=3e-4,
-                          flow_arch=tuple(SMALL_2D), score_arch=tuple(SMALL_2D), n_eval=1_000,
+                          group="A", n_eval=1_000,
                           n_density=100_000, checkpoint_every=250, log_every=25, **quick_steps(problem))
     return PINNConfig(n=problem.paper_n_pinn, n_times=16, iters=20_000, lr=1e-4, n_eval=10_000,
                       n_density=100_000, dt=0.01, checkpoint_every=1_000, log_every=50)
@@ -85,6 +92,7 @@ class _PINNBase(Solver):
     Config = PINNConfig
     has_score = True
     needs_gpu_for_paper = True
+    diagnose_training = True
 
     @classmethod
     def _profile(cls, profile, problem):
@@ -120,7 +128,8 @@ class _PINNBase(Solver):
                 "iterations": trained.iterations, "train_s": trained.train_seconds,
                 "s_per_iter": trained.seconds_per_iteration, "loss_phys": last.get("phys"),
                 "loss_ism": last.get("ism"), "query_1e5_s": sw.times["query"],
-                "curves": {k: [h[k] for h in trained.history] for k in ("iteration", "phys", "ism", "seconds")}}
+                "curves": {k: [h.get(k, float("nan")) for h in trained.history]
+                           for k in ("iteration", "phys", "ism", "signal", "seconds")}}
 
 
 @register_solver("pinn_pm_particle")

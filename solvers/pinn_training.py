@@ -40,6 +40,57 @@ from .pinn_networks import GROUPS, Arch, FlowMap, ScoreNet, group_for
 
 #: config fields that do not change the trained networks (so not part of the training key)
 NON_TRAINING_FIELDS = ("iters", "checkpoint_every", "log_every", "n_eval", "n_density", "dt", "dt_max", "tol", "max_move")
+#: config fields that choose the networks: they enter the key through the architectures they resolve to
+ARCH_FIELDS = ("group", "flow_arch", "score_arch")
+
+
+#: values of the oracle ablations (PINNConfig.drift_score, .score_samples)
+DRIFT_SCORES = ("net", "exact", "reference")
+SCORE_SAMPLES = ("flow", "exact")
+
+
+def _exact_problems() -> list[str]:
+    import problems
+    return [p for p in problems.list_problems() if problems.get_problem(p).has_exact_solution]
+
+
+def ablation_refusal(cfg, problem: Problem) -> str | None:
+    """One line saying why cfg's oracle ablations cannot run on `problem`, or None if they can.
+
+    drift_score=exact and score_samples=exact need the problem's exact score and sampler at every collocation
+    time (BKW). drift_score=reference is refused everywhere: the grid and radial references have a score, but
+    only at the snapshot times they store, and L_phys needs one at every collocation time in [t0, T] (the
+    drift-error diagnostic uses the reference score at the snapshots)."""
+    exact = ", ".join(_exact_problems())
+    if cfg.drift_score == "reference":
+        return (f"drift_score=reference: references store the score at the snapshot times only and L_phys needs it at "
+                f"every collocation time; drift_score=exact works on {exact}")
+    for field in ("drift_score", "score_samples"):
+        if getattr(cfg, field) == "exact" and not problem.has_exact_solution:
+            return f"{field}=exact needs an exact solution, which {problem.name} has not; problems with one: {exact}"
+    if cfg.score_samples == "exact" and cfg.ism_through_flow:
+        return "score_samples=exact and ism_through_flow=true contradict each other (ISM through the flow needs the flow's samples)"
+    return None
+
+
+def stream_seed(seed: int, name: str, *index: int) -> int:
+    """The seed of the named random stream `name` at `index` (e.g. iteration, time): a 63-bit hash, so streams
+    of different names never share draws."""
+    blob = json.dumps([int(seed), name, [int(i) for i in index]]).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big") >> 1
+
+
+def _exact_score_batched(problem: Problem):
+    """(x (K, N, d), t (K, 1, 1)) -> the exact score grad log f(x_k, t_k), float64 computed, x's dtype back."""
+    def fn(x, t):
+        return torch.stack([problem.score(x[k].to(torch.float64), float(t[k].reshape(()))) for k in range(x.shape[0])]).to(x)
+    return fn
+
+
+def _exact_samples(problem: Problem, times: torch.Tensor, n: int, seed: int, it: int) -> torch.Tensor:
+    """(K, n, d) float64: n i.i.d. samples of the exact f(., t_k) per collocation time (stream 'ism_samples')."""
+    return torch.stack([problem.sample_at(float(t), n, stream_seed(seed, "ism_samples", it, k))
+                        for k, t in enumerate(times.tolist())])
 
 
 class PINNTrainingError(FloatingPointError):
@@ -56,7 +107,8 @@ class TrainedPINN:
     iterations: int
     train_seconds: float  # total over all sessions that trained this key
     trained_here: bool  # False when loaded from a finished checkpoint
-    history: list[dict]  # {'iteration', 'phys', 'ism', 'loss', 'seconds'} every log_every iterations
+    history: list[dict]  # {'iteration', 'phys', 'ism', 'signal', 'loss', 'seconds'} every log_every iterations
+    # (means over the iterations since the last entry; signal = E|U_theta|^2 on the training particles)
 
     @property
     def seconds_per_iteration(self) -> float:
@@ -64,8 +116,8 @@ class TrainedPINN:
 
 
 def architectures(cfg, problem: Problem) -> tuple[Arch, Arch]:
-    """(flow arch, score arch): explicit cfg.flow_arch/score_arch, else cfg.group, else the paper's group."""
-    group = cfg.group or group_for(problem.name, problem.dim)
+    """(flow arch, score arch): explicit cfg.flow_arch/score_arch, else cfg.group ('paper': the problem's own)."""
+    group = group_for(problem.name, problem.dim) if cfg.group == "paper" else cfg.group
     if group not in GROUPS:
         raise ValueError(f"unknown PINN-PM group {group!r}; valid groups: {', '.join(GROUPS)}")
     flow_arch, score_arch = GROUPS[group]
@@ -74,8 +126,14 @@ def architectures(cfg, problem: Problem) -> tuple[Arch, Arch]:
 
 
 def training_key(problem: Problem, cfg, seed: int) -> str:
-    """Short hash of the problem, the seed and the training-relevant config fields."""
-    fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NON_TRAINING_FIELDS}
+    """Short hash of the problem, the seed, the resolved architectures and every training-relevant config
+    field that differs from its dataclass default (so a new option added with a default that keeps today's
+    training does not invalidate the trainings already stored)."""
+    flow_arch, score_arch = architectures(cfg, problem)
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    fields = {k: v for k, v in dataclasses.asdict(cfg).items()
+              if k not in NON_TRAINING_FIELDS + ARCH_FIELDS and v != defaults[k]}
+    fields.update(flow_arch=list(flow_arch), score_arch=list(score_arch))
     blob = json.dumps({"problem": repr(problem), "seed": seed, "cfg": fields}, sort_keys=True, default=str)
     return f"{problem.name}-seed{seed}-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -186,36 +244,48 @@ def _train(problem, cfg, seed, device, key, directory: Path | None, progress) ->
     span = horizon - problem.t0
     run_phys = torch.zeros((), device=device, dtype=dtype)
     run_ism = torch.zeros((), device=device, dtype=dtype)
+    run_signal = torch.zeros((), device=device, dtype=dtype)
     logged_from = start
     bar = tqdm(range(start, cfg.iters), desc=f"pinn_pm {problem.name}", disable=not progress, leave=False,
                mininterval=1.0, initial=start, total=cfg.iters)
+    oracle = _exact_score_batched(problem) if getattr(cfg, "drift_score", "net") == "exact" else None
+    refusal = ablation_refusal(cfg, problem) if hasattr(cfg, "drift_score") else None
+    if refusal:
+        raise ValueError(refusal)
     t_session = time.perf_counter()
     for it in bar:
         stream = seed * 2**32 + it
         v0 = fixed if fixed is not None else problem.sample(cfg.n, stream).to(device, dtype)
         times = problem.t0 + span * torch.rand(cfg.n_times, generator=make_generator(stream), dtype=torch.float64)
-        losses = pinn_losses(flow, score, v0, times.to(device, dtype), problem.gamma, problem.C, cfg.ism_through_flow)
+        ism_points = (_exact_samples(problem, times, cfg.n, seed, it).to(device, dtype)
+                      if getattr(cfg, "score_samples", "flow") == "exact" else None)
+        losses = pinn_losses(flow, score, v0, times.to(device, dtype), problem.gamma, problem.C, cfg.ism_through_flow,
+                             drift_score=oracle, ism_points=ism_points,
+                             detach_drift_positions=getattr(cfg, "detach_drift_positions", False))
         loss = losses["phys"] + cfg.lambda_score * losses["ism"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         run_phys += losses["phys"].detach()
         run_ism += losses["ism"].detach()
+        run_signal += losses["signal"]
         done = it + 1
         if done % cfg.log_every == 0 or done == cfg.iters:
             m = done - logged_from
-            phys, ism = run_phys.item() / m, run_ism.item() / m  # the only host syncs
+            phys, ism, signal = (float(v) / m for v in torch.stack([run_phys, run_ism, run_signal]).tolist())  # the only host sync
             if not (torch.isfinite(torch.tensor([phys, ism])).all()):
                 raise PINNTrainingError(
                     f"PINN-PM training on {problem.name} became non-finite by iteration {done} "
                     f"(mean L_phys = {phys}, L_ISM = {ism} over the last {m}); lower lr (now {cfg.lr}) "
                     f"or check the problem's sampler")
             elapsed = seconds + time.perf_counter() - t_session
-            history.append({"iteration": done, "phys": phys, "ism": ism, "loss": phys + cfg.lambda_score * ism,
+            history.append({"iteration": done, "phys": phys, "ism": ism, "signal": signal,
+                            "loss": phys + cfg.lambda_score * ism,
                             "seconds": elapsed})
             bar.set_postfix(phys=f"{phys:.3g}", ism=f"{ism:.3g}")
             run_phys.zero_()
             run_ism.zero_()
+            run_signal.zero_()
             logged_from = done
             if directory is not None and (done % cfg.checkpoint_every == 0 or done == cfg.iters):
                 directory.mkdir(parents=True, exist_ok=True)
