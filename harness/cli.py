@@ -1,4 +1,4 @@
-"""`python -m harness {list, run, sweep, diagnose, report, references}`: the front door.
+"""`python -m harness {list, run, sweep, diagnose, compare, report, references}`: the front door.
 
 Bad input (unknown solver/problem/profile/device, a solver that does not apply to a problem,
 malformed seeds, an unwritable output directory, a failing plugin) prints one line naming the
@@ -71,7 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     diag = sub.add_parser("diagnose", help="PINN-PM's default training beside its oracle ablations on each problem, "
                                            "and which error source dominates (harness.diagnosis)")
     _add_run_options(diag, sweep=False)
+    diag.add_argument("--variants", default=None, metavar="V1,V2",
+                      help="the variants to run (default: every one that applies); names as in the table, e.g. "
+                           "default,drift_score=exact")
     diag.set_defaults(all=False)
+    cmp_ = sub.add_parser("compare", help="the same cells in two run directories, metric by metric; exit 1 when an "
+                                         "accuracy metric of B is worse (harness.compare)")
+    cmp_.add_argument("run_a")
+    cmp_.add_argument("run_b")
+    cmp_.add_argument("--rtol", type=float, default=None,
+                      help="relative tolerance before B counts as worse (default 0.1: 10%%)")
+    cmp_.add_argument("--all-rows", action="store_true", help="every time and metric, not only the last snapshot")
     rep = sub.add_parser("report", help="rebuild tables, summary.md and figures of a run directory")
     rep.add_argument("run_dir")
     refs = sub.add_parser("references", help="build (or load) the cached reference of every problem without an exact "
@@ -371,7 +381,16 @@ def _plan_diagnosis(args, options, profile: str, seeds):
     grid = grids(options, {SOLVER: solvers.get_solver(SOLVER)})[SOLVER]
     if len(grid) != 1:
         raise UsageError("diagnose takes one value per --set field (the budget every variant shares), not a grid")
-    cells, names = plan_diagnosis(args.problem, profile, dict(grid[0]), seed=(seeds or [0])[0])
+    from .diagnosis import VARIANTS
+    only = None
+    if args.variants is not None:
+        only = [v.strip() for v in args.variants.split(",") if v.strip()]
+        bad = [v for v in only if v not in VARIANTS]
+        if bad or not only:
+            raise UsageError(f"unknown diagnosis variant {(bad or [args.variants])[0]!r}; valid variants: {', '.join(VARIANTS)}")
+    cells, names = plan_diagnosis(args.problem, profile, dict(grid[0]), seed=(seeds or [0])[0], only=only)
+    if not cells:
+        raise UsageError(f"no variant of {', '.join(only or [])} applies to {', '.join(args.problem)}")
     diagnosis: dict[str, dict[str, str]] = {}
     for (p_name, overrides), name in names.items():
         diagnosis.setdefault(p_name, {})[label(overrides)] = name
@@ -437,6 +456,23 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    """Print the comparison of two runs (harness.compare); 1 if B is worse in an accuracy metric."""
+    from .compare import DEFAULT_RTOL, CompareError, compare_metrics, compare_seconds, load_run, report_lines
+    rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
+    if not (math.isfinite(rtol) and rtol >= 0):
+        raise UsageError(f"--rtol must be a non-negative number, got {args.rtol}")
+    try:
+        a, b = load_run(args.run_a), load_run(args.run_b)
+    except CompareError as exc:
+        raise UsageError(str(exc)) from None
+    rows = compare_metrics(a, b, rtol)
+    if rows.empty:
+        raise UsageError(f"{args.run_a!r} and {args.run_b!r} share no cell (solver, problem, seed); nothing to compare")
+    print("\n".join(report_lines(a, b, rows, compare_seconds(a, b), rtol, args.all_rows)))
+    return 1 if rows.worse.any() else 0
+
+
 def cmd_references(args) -> int:
     """Build or load each problem's reference; one line per problem with its kind, seconds and accuracy."""
     import time
@@ -472,7 +508,7 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a malformed command line (2, message printed)
         return exc.code if isinstance(exc.code, int) else 2
     verbs = {"list": cmd_list, "run": cmd_run, "sweep": lambda a: cmd_run(a, sweep=True),
-             "diagnose": lambda a: cmd_run(a, diagnose=True), "report": cmd_report,
+             "diagnose": lambda a: cmd_run(a, diagnose=True), "compare": cmd_compare, "report": cmd_report,
              "references": cmd_references}
     previous = _terminate_as_interrupt()
     try:

@@ -35,6 +35,10 @@ VARIANTS: dict[str, tuple] = {
     "group=paper": (("group", "paper"),),
     "ism_through_flow=true": (("ism_through_flow", True),),
 }
+#: training iterations of every variant, per profile (None: the profile's own). Quick: 750, where the
+#: drift_score=exact oracle fits bkw2d's dynamics (energy -0.2%, W1 at its floor at t = 5; at the main job's 250
+#: iterations even the oracle is undertrained: energy -2.3%, W1 1.2x its floor; README, PINN-PM diagnosis)
+DIAGNOSIS_ITERS = {"smoke": None, "quick": 750, "paper": None}
 #: table columns: (metric or ratio, heading)
 COLUMNS = [("w1_over_floor", "W1/floor"), ("energy_drift", "energy drift"), ("cov_err", "cov err"), ("rfd", "RFD"),
            ("score_rel_err", "score err"), ("drift_rel_err", "drift err"),
@@ -49,14 +53,23 @@ LARGE_RESIDUAL = 0.3  # L_phys above this fraction of E|U|^2: the flow does not 
 LARGE_DRIFT_ERROR = 0.3
 
 
-def applicable_variants(problem, profile: str, base: dict | None = None) -> dict[str, tuple]:
-    """The variants of VARIANTS that apply to `problem` at `profile`, each with `base` (the user's --set
-    overrides) added: the oracle rows only with an exact solution, group=paper only where the paper's group
-    differs from the profile's."""
+def diagnosis_budget(profile: str, base: dict) -> dict:
+    """`base` (the user's --set overrides) with the diagnosis budget of `profile` where the user set no `iters`."""
+    iters = DIAGNOSIS_ITERS.get(profile)
+    return {**({"iters": iters} if iters is not None else {}), **base}
+
+
+def applicable_variants(problem, profile: str, base: dict | None = None, only: list[str] | None = None
+                        ) -> dict[str, tuple]:
+    """The variants of VARIANTS (or of `only`) that apply to `problem` at `profile`, each with `base` (the user's
+    --set overrides, the diagnosis budget included) added: the oracle rows only with an exact solution,
+    group=paper only where the paper's group differs from the profile's."""
     cls = solvers.get_solver(SOLVER)
     base = dict(base or {})
     out = {}
     for name, extra in VARIANTS.items():
+        if only is not None and name not in only:
+            continue
         overrides = {**base, **dict(extra)}
         cfg = cls.profile_config(profile, problem, **overrides)
         if cfg.refusal(problem):
@@ -70,13 +83,15 @@ def applicable_variants(problem, profile: str, base: dict | None = None) -> dict
     return out
 
 
-def plan_diagnosis(problem_names: list[str], profile: str, base: dict | None = None, seed: int = 0
-                   ) -> tuple[list[Cell], dict[tuple, str]]:
-    """(cells, {(problem, overrides): variant name}) of a diagnosis of each problem."""
+def plan_diagnosis(problem_names: list[str], profile: str, base: dict | None = None, seed: int = 0,
+                   only: list[str] | None = None) -> tuple[list[Cell], dict[tuple, str]]:
+    """(cells, {(problem, overrides): variant name}) of a diagnosis of each problem (the variants in `only`, or
+    all), at the profile's diagnosis budget unless `base` sets `iters`."""
     cells, names = [], {}
+    base = diagnosis_budget(profile, dict(base or {}))
     for p_name in problem_names:
         problem = problems.get_problem(p_name)
-        for name, overrides in applicable_variants(problem, profile, base).items():
+        for name, overrides in applicable_variants(problem, profile, base, only).items():
             cells.append(Cell(SOLVER, p_name, seed, overrides))
             names[(p_name, cells[-1].overrides)] = name
     return cells, names

@@ -35,13 +35,28 @@ REFERENCE_SECONDS = {"coarse": {"sde": 5.0, "grid": 5.0, "radial": 1.0},
                      "fine": {"sde": 120.0, "grid": 88.0, "radial": 1.0}}
 
 
-def cell_seconds(cell: Cell, profile: str) -> float:
-    """The measured (or default) seconds of one cell of `profile`."""
+#: the share of a trained cell's measured seconds that is training (the rest, evaluation, does not scale)
+TRAINING_SHARE = 0.7
+
+
+def cell_seconds(cell: Cell, profile: str, scale_iters: bool = True) -> float:
+    """The measured (or default) seconds of one cell of `profile`; with `scale_iters`, a trained solver's `iters`
+    override scales the training share (TRAINING_SHARE) of it by iters / the profile's iters."""
     table = CELL_SECONDS.get(profile, {})
     per_problem = table.get(cell.solver, table.get("*"))
     if per_problem is None:
         return DEFAULT_CELL_SECONDS.get(profile, 60.0)
-    return per_problem.get(cell.problem, per_problem.get("*", DEFAULT_CELL_SECONDS.get(profile, 60.0)))
+    seconds = per_problem.get(cell.problem, per_problem.get("*", DEFAULT_CELL_SECONDS.get(profile, 60.0)))
+    iters = cell.solver_overrides().get("iters") if scale_iters else None
+    if isinstance(iters, int) and iters > 0:
+        try:
+            import solvers
+            default = getattr(solvers.get_solver(cell.solver).profile_config(profile, cell.make_problem()), "iters", None)
+        except Exception:  # an estimate must never stop a run
+            default = None
+        if isinstance(default, int) and default > 0:
+            seconds *= (1 - TRAINING_SHARE) + TRAINING_SHARE * iters / default
+    return seconds
 
 
 def _reference_missing(problem_name: str, resolution: str) -> str | None:
@@ -95,7 +110,7 @@ def dispatch_order(cells: list[Cell], profile: str) -> list[Cell]:
     trains, so two workers never wait on the same training. Equal estimates keep their given order (a
     sweep's ladder stays ascending)."""
     trains_first = {"pinn_pm_score": 1}
-    cost = {id(c): cell_seconds(c, profile) for c in cells}
+    cost = {id(c): cell_seconds(c, profile, scale_iters=False) for c in cells}  # a ladder's rungs tie: kept ascending
     for problem, seconds in _missing_reference_seconds(cells, profile).items():
         first = next((c for c in cells if c.problem == problem and c.solver not in trains_first), None)
         if first is not None:

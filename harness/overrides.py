@@ -140,6 +140,9 @@ def grids(options: list[SetOption], solver_classes: dict[str, type]) -> dict[str
         if opt.solver is not None and opt.solver not in solver_classes and _is_problem(opt.solver):
             continue  # a problem constant: problem_grids
         if opt.solver is not None:
+            if opt.solver not in solver_classes and _is_solver(opt.solver):
+                raise OverrideError(f"--set {opt.text!r}: solver {opt.solver!r} is not selected; "
+                                    f"selected solvers: {', '.join(solver_classes)}")
             if opt.solver not in solver_classes:
                 raise OverrideError(f"--set {opt.text!r}: {opt.solver!r} is neither a selected solver nor a problem; "
                                     f"selected solvers: {', '.join(solver_classes)}; problems: "
@@ -189,6 +192,11 @@ SIGNED_PROBLEM_FIELDS = ("gamma", "t0")
 def _problem_names() -> list[str]:
     import problems
     return problems.list_problems()
+
+
+def _is_solver(name: str) -> bool:
+    import solvers
+    return name in solvers.list_solvers()
 
 
 def _is_problem(name: str) -> bool:

@@ -20,6 +20,7 @@ from .executors import clear_scratch, run_cells
 from .figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
                       write_training_figures)
 from .diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
+from .html_page import markdown_to_html
 from .summary import render_summary
 
 
@@ -47,7 +48,7 @@ def plan(solver_names, problem_names, seeds, grids: dict | None = None, problem_
 
 
 def rebuild_outputs(run_dir: Path) -> dict:
-    """Write metrics.{csv,parquet}, timings.csv, failures, summary.md and figures from cell files."""
+    """Write metrics.{csv,parquet}, timings.csv, failures, summary.md, index.html and figures from cell files."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
     records = store.load_records(run_dir)
     table, timings, failures = store.collect_tables(run_dir, records)
@@ -65,9 +66,10 @@ def rebuild_outputs(run_dir: Path) -> dict:
     if diagnosis:
         store.atomic_write_text(run_dir / "diagnosis.md", "\n".join(["# PINN-PM diagnosis", "", DIAGNOSIS_LEGEND, ""]
                                                                     + diagnosis))
-    store.atomic_write_text(run_dir / "summary.md", render_summary(table, timings, failures, manifest, certs,
-                                                                   store.set_aside_records(run_dir),
-                                                                   sorted(p.name for p in figures)))
+    summary = render_summary(table, timings, failures, manifest, certs, store.set_aside_records(run_dir),
+                             sorted(p.name for p in figures))
+    store.atomic_write_text(run_dir / "summary.md", summary)
+    store.atomic_write_text(run_dir / "index.html", markdown_to_html(summary, f"landau-bench: {run_dir.name}"))
     return {"rows": len(table), "failed": len(failures)}
 
 

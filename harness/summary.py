@@ -26,10 +26,12 @@ W1_SUB = f"w1_sub{W1_MAX_EXACT}"
 #: metric tables, in order: metric -> its floor rows (metric names) and whether lower |value| is better
 TABLES = {
     "w1": (["w1_mc_floor"], True), W1_SUB: ([f"{W1_SUB}_mc_floor"], True),
-    "kde_l2": (["kde_l2_mc_floor", "kde_l2_bias_floor"], True), "trajectory_error": ([], True),
-    "rfd": ([], True), "cov_err": ([], True), "moment4_err": ([], True), "energy_drift": ([], True),
-    "momentum_drift": ([], True), "entropy_dissipation": ([], False),
+    "kde_l2": (["kde_l2_mc_floor", "kde_l2_bias_floor"], True),
 }
+#: metrics shown at the last snapshot only, one column each, in one table per problem
+LAST_SNAPSHOT = ["trajectory_error", "rfd", "cov_err", "moment4_err", "energy_drift", "momentum_drift"]
+#: metrics kept out of the markdown (in metrics.csv / metrics.parquet and, where drawn, figures/)
+PARQUET_ONLY = ("entropy_dissipation", "kinetic_energy")
 #: accuracy metrics the "who wins" list ranks
 RANKED = ["w1", W1_SUB, "kde_l2", "trajectory_error", "rfd", "cov_err", "moment4_err"]
 FLOOR_NAMES = {"w1_mc_floor": "MC floor", f"{W1_SUB}_mc_floor": "MC floor", "kde_l2_mc_floor": "MC floor",
@@ -122,20 +124,47 @@ def who_wins(df: pd.DataFrame) -> list[str]:
 
 
 def timing_lines(timings: pd.DataFrame) -> list[str]:
-    """Per solver setting: solve seconds and the phases (at most 8 columns)."""
+    """One table for the run: per problem and solver setting, solve seconds and the phases (8 columns)."""
     if timings.empty:
         return []
-    phases = [c for c in ("setup_s", "training_s", "drift_s", "stepping_s", "inference_s", "evaluation_s")
+    phases = [c for c in ("training_s", "drift_s", "stepping_s", "inference_s", "evaluation_s")
               if c in timings.columns and timings[c].notna().any()]
     cols = (["solve_s"] if "solve_s" in timings.columns else []) + phases
-    cols = cols[:7]
-    agg = timings.groupby(["solver", "overrides"], sort=True)[cols].mean().reset_index()
-    lines = ["| solver | " + " | ".join(c[:-2].replace("solve", "solve (total)") for c in cols) + " |",
-             "|---" * (len(cols) + 1) + "|"]
+    cols = cols[:6]
+    agg = timings.assign(overrides=timings.overrides.fillna("")).groupby(
+        ["problem", "solver", "overrides"], sort=True)[cols].mean().reset_index()
+    lines = ["| problem | solver | " + " | ".join(c[:-2].replace("solve", "solve (total)") for c in cols) + " |",
+             "|---" * (len(cols) + 2) + "|"]
     for _, r in agg.iterrows():
-        lines.append(f"| {row_label(r.solver, r.overrides)} | "
+        lines.append(f"| {r.problem} | {row_label(r.solver, r.overrides)} | "
                      + " | ".join("" if pd.isna(r[c]) else f"{r[c]:.2f}" for c in cols) + " |")
     return lines
+
+
+def last_snapshot_lines(stats: pd.DataFrame) -> list[str]:
+    """One table of the LAST_SNAPSHOT metrics present (columns) per solver setting (rows) at the last
+    snapshot; the best |value| of each column bold."""
+    present = [m for m in LAST_SNAPSHOT if m in set(stats.metric)]
+    if not present:
+        return []
+    t_last = float(stats.t.max())
+    at = stats[np.isclose(stats.t, t_last) & stats.metric.isin(present)]
+    out = [f"### Errors and drifts at t = {t_last:g}", "", "| solver | " + " | ".join(present) + " |",
+           "|---" * (len(present) + 1) + "|"]
+    best = {m: at[at.metric == m]["mean"].abs().min() for m in present if (at.metric == m).sum() > 1}
+    for (solver, overrides), g in at.groupby(["solver", "overrides"], sort=True):
+        cells = []
+        for m in present:
+            hit = g[g.metric == m]
+            if hit.empty:
+                cells.append("")
+                continue
+            mean = float(hit["mean"].iloc[0])
+            std = float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else math.nan
+            text = _fmt(mean, std)
+            cells.append(f"**{text}**" if m in best and abs(mean) == best[m] else text)
+        out.append(f"| {row_label(solver, overrides)} | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 TRAINING_COLUMNS = [("info_iterations", "iterations", "{:.0f}"), ("info_train_s", "training s", "{:.1f}"),
@@ -144,23 +173,21 @@ TRAINING_COLUMNS = [("info_iterations", "iterations", "{:.0f}"), ("info_train_s"
 
 
 def training_lines(timings: pd.DataFrame) -> list[str]:
-    """Neural training of one problem: cost, final losses, one 10^5-particle query at T, beside SBP's
-    wall time to reach T (its whole solve, evaluation excluded). 8 columns."""
+    """Neural training of the run, one table: per problem and setting its cost, final losses and one
+    10^5-particle query at T (8 columns); the Cost table above has the steppers' time to T beside it."""
     if timings.empty or "info_train_s" not in timings.columns:
         return []
     trained = timings[timings.info_train_s.notna()]
     if trained.empty:
         return []
-    sbp = timings[(timings.solver == "sbp") & (timings.overrides == "")]
-    sbp_s = float(sbp.solve_s.mean()) if len(sbp) and "solve_s" in sbp.columns else float("nan")
     cols = [c for c in TRAINING_COLUMNS if c[0] in trained.columns]
     out = ["One training serves both PINN-PM variants; training s is the full training of the model used.", "",
-           "| solver | " + " | ".join(c[1] for c in cols) + " | SBP to T (s) |", "|---" * (len(cols) + 2) + "|"]
-    agg = trained.groupby(["solver", "overrides"], sort=True)[[c[0] for c in cols]].mean().reset_index()
+           "| problem | solver | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    agg = trained.assign(overrides=trained.overrides.fillna("")).groupby(
+        ["problem", "solver", "overrides"], sort=True)[[c[0] for c in cols]].mean().reset_index()
     for _, r in agg.iterrows():
         cells = ["" if pd.isna(r[c]) else fmt.format(r[c]) for c, _, fmt in cols]
-        out.append(f"| {row_label(r.solver, r.overrides)} | " + " | ".join(cells)
-                   + f" | {'' if math.isnan(sbp_s) else f'{sbp_s:.2f}'} |")
+        out.append(f"| {r.problem} | {row_label(r.solver, r.overrides)} | " + " | ".join(cells) + " |")
     return out
 
 
@@ -213,14 +240,19 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
            "is as good as the measurement can tell (a deterministic method such as Blob can sit below the i.i.d. "
            "floor). Wide data: metrics.csv / metrics.parquet.", ""]
     from .diagnosis import LEGEND, diagnosis_lines
+    from .verdict import verdict_frame, verdict_lines
+    if not table.empty:
+        out += verdict_lines(verdict_frame(table, timings))
     diagnosis = diagnosis_lines(table, manifest) if not table.empty else []
     if diagnosis:
         out += ["## PINN-PM diagnosis", "", LEGEND, ""] + diagnosis
     if not table.empty:
+        out += ["Per problem below: W1 and KDE L2 at every snapshot with their floors, the other errors at the last "
+                "snapshot (every snapshot, entropy dissipation and kinetic energy: metrics.parquet and figures/).", ""]
         for problem in sorted(table.problem.unique()):
             df = table[table.problem == problem]
             stats = _stats(df)
-            out += [f"## {problem}", ""] + who_wins(df) + [""]
+            out += [f"## {problem}", ""]
             for metric in TABLES:
                 if metric not in set(stats.metric):
                     continue
@@ -228,15 +260,18 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
                 against = f" (against the {'exact solution' if kinds == ['exact'] else ', '.join(kinds) + ' reference'})" \
                     if kinds and metric in FLOORS else ""
                 out += [f"### {metric}{against}", ""] + metric_table(stats, metric) + [""]
-                if f"{problem}_{metric}.png" in figs:
+                if metric.startswith("kde") and f"{problem}_{metric}.png" in figs:
                     out += [f"![{problem} {metric}](figures/{problem}_{metric}.png)", ""]
-            tm = timings[timings.problem == problem] if not timings.empty else timings
-            if not tm.empty:
-                out += ["### Wall time (s, mean over seeds)", ""] + timing_lines(tm) + [""]
-                train = training_lines(tm)
-                if train:
-                    out += ["### Neural training", ""] + train + [""]
+            for name in (f"{problem}_marginals.png", f"{problem}_density2d.png"):
+                if name in figs:
+                    out += [f"![{name[:-4]}](figures/{name})", ""]
+            out += last_snapshot_lines(stats)
             out += sweep_lines(table, timings, problem, figs)
+    if not timings.empty:
+        out += ["## Cost (solve seconds by phase, mean over seeds)", ""] + timing_lines(timings) + [""]
+        train = training_lines(timings)
+        if train:
+            out += ["## Neural training", ""] + train + [""]
     out += certificate_section(certs)
     if not failures.empty:
         out += ["## Failed cells", ""]
@@ -261,24 +296,29 @@ def _cert_cell(r) -> str:
 
 
 def certificate_section(certs: pd.DataFrame | None) -> list[str]:
-    """Lines of the certificates section: per problem and solver setting, 'bound vs observed (verdict,
-    ratio)' at each snapshot (lowest seed), Lemma 2 as 'ISM difference vs score error (± MC s.e.)'."""
+    """Lines of the certificates section: per problem, at the last snapshot (lowest seed), one table with a row
+    per certificate and a column per solver setting (at most 7), each cell 'bound vs observed (verdict, ratio)',
+    Lemma 2 as 'ISM difference vs score error (± MC s.e.)'. Every time: certificates.csv."""
     if certs is None or certs.empty:
         return []
     snap = certs[certs.on_snapshot.astype(bool)]
     snap = snap[snap.seed == snap.seed.min()]
-    out = ["## Certificates (seed %d; bound vs observed; see certificates.csv)" % int(snap.seed.min()), "",
+    out = ["## Certificates (seed %d, last snapshot; bound vs observed; every time: certificates.csv)"
+           % int(snap.seed.min()), "",
            "A bound of 1eK is 10^K (computed in log space). `thm2_*`: E(t), the mean squared distance to the "
            "exact characteristics; `thm4_score`: delta_2N^2; `thm5_w1`: W1 to f_t; `thm6_kde`: squared L2 "
            "KDE error; `lemma2`: L_ISM(s_theta) - L_ISM(s) vs delta_2^2 on exact samples.", ""]
-    for (problem, solver, overrides), g in snap.groupby(["problem", "solver", "overrides"]):
-        times = sorted(g.t.unique())[:MAX_TIMES]
-        out += [f"### {problem} / {row_label(solver, overrides)}", "",
-                "| certificate | " + " | ".join(f"t={t:g}" for t in times) + " |", "|---" * (len(times) + 1) + "|"]
+    for problem, g in snap.groupby("problem"):
+        t_last = float(g.t.max())
+        g = g[np.isclose(g.t, t_last)]
+        settings = sorted({(r.solver, r.overrides) for r in g.itertuples()})[:MAX_TIMES]
+        out += [f"### {problem} (t = {t_last:g})", "",
+                "| certificate | " + " | ".join(row_label(s, o) for s, o in settings) + " |",
+                "|---" * (len(settings) + 1) + "|"]
         for cert, gc in g.groupby("certificate", sort=False):
             cells = []
-            for t in times:
-                hit = gc[gc.t == t]
+            for solver, overrides in settings:
+                hit = gc[(gc.solver == solver) & (gc.overrides == overrides)]
                 cells.append("" if hit.empty else _cert_cell(hit.iloc[0]))
             out.append(f"| {cert} | " + " | ".join(cells) + " |")
         out.append("")

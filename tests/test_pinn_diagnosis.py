@@ -235,3 +235,82 @@ def test_training_diagnostics_are_zero_for_the_truth_and_see_a_bent_score():
     assert cubic["drift_rel_err"][-1] > 3 * cubic["score_rel_err"][-1]
     ratios = [d / s for d, s in zip(cubic["drift_rel_err"], cubic["score_rel_err"])]
     assert ratios == sorted(ratios)  # and the amplification grows as f_t approaches the Maxwellian
+
+
+def _frame(**variants):
+    import pandas as pd
+    from harness.diagnosis import COLUMNS
+    rows = []
+    for name, vals in variants.items():
+        row = {"variant": name.replace("__", "="), "t": 5.0, **{c: math.nan for c, _ in COLUMNS}}
+        row.update(vals)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_verdict_names_the_source_the_numbers_point_to():
+    from harness.diagnosis import verdict
+    score_bound = _frame(default={"w1_over_floor": 1.6, "energy_drift": -0.05, "drift_rel_err": 0.9, "score_rel_err": 0.05,
+                                  "residual_to_signal": 0.2},
+                         drift_score__exact={"w1_over_floor": 1.02, "energy_drift": -0.003, "residual_to_exact": 0.01})
+    assert "the learned score" in verdict(score_bound) and "90%" in verdict(score_bound)
+    undertrained = _frame(default={"w1_over_floor": 1.6, "energy_drift": -0.05, "residual_to_signal": 1.0},
+                          drift_score__exact={"w1_over_floor": 1.5, "energy_drift": -0.04, "residual_to_exact": 0.9})
+    assert "physics residual" in verdict(undertrained) and "90%" in verdict(undertrained)
+    no_oracle = _frame(default={"w1_over_floor": 4.0, "energy_drift": -0.5, "residual_to_signal": 0.8})
+    assert "flow does not follow its own drift" in verdict(no_oracle)
+    drift_bound = _frame(default={"w1_over_floor": 2.0, "energy_drift": -0.01, "residual_to_signal": 0.05,
+                                  "drift_rel_err": 0.7})
+    assert "the learned score dominates" in verdict(drift_bound)
+    at_floor = _frame(default={"w1_over_floor": 1.0, "energy_drift": 0.0, "residual_to_signal": 0.01, "drift_rel_err": 0.05})
+    assert "particle (Monte Carlo) error" in verdict(at_floor)
+
+
+def test_diagnose_runs_every_applicable_variant_and_its_table_is_the_long_tables(tmp_path, capsys):
+    import pandas as pd
+    from harness.diagnosis import VARIANTS
+    run = tmp_path / "d"
+    assert main(["diagnose", "-p", "bkw2d", "--profile", "smoke", "--quiet", "--jobs", "1", "--set", "iters=20",
+                 "--out", str(run)]) == 0
+    text = (run / "diagnosis.md").read_text()
+    assert text in capsys.readouterr().out  # printed as written
+    for name in VARIANTS:
+        assert f"| {name} |" in text
+    assert "## PINN-PM diagnosis" in (run / "summary.md").read_text()
+    table = pd.read_parquet(run / "metrics.parquet")
+    default = table[(table.overrides == "iters=20") & (table.t == 5.0)].set_index("metric").value
+    ratio = default["w1"] / default["w1_mc_floor"]
+    assert f"| default | {ratio:.3g} |" in text or f"| default | **{ratio:.3g}** |" in text
+    assert set(table.overrides) >= {"iters=20", "drift_score=exact,iters=20", "iters=20,score_samples=exact"}
+    # resumable like any run: nothing is redone
+    assert main(["diagnose", "-p", "bkw2d", "--profile", "smoke", "--quiet", "--jobs", "1", "--set", "iters=20",
+                 "--resume", str(run)]) == 0
+    assert "(6 already done)" in capsys.readouterr().out
+    # a grid is refused: every variant shares one budget
+    assert main(["diagnose", "-p", "bkw2d", "--profile", "smoke", "--set", "iters=20,40", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_verdict_table_and_sentences_from_a_long_table():
+    """The verdict (issue 24): W1/floor per problem and solver with the best bold and ✓ at the floor, and a
+    sentence that groups the solvers at their floor and names a large energy drift."""
+    import pandas as pd
+    from harness.verdict import verdict_frame, verdict_lines
+    rows = []
+    for solver, w1, e in (("sbp", 0.16, 1e-4), ("blob", 0.15, 2e-4), ("pinn_pm_particle", 0.32, -0.05)):
+        for t, scale in ((1.0, 0.5), (5.0, 1.0)):
+            rows += [dict(solver=solver, problem="bkw2d", seed=0, overrides="", t=t, metric="w1", value=w1 * scale,
+                          reference="exact"),
+                     dict(solver=solver, problem="bkw2d", seed=0, overrides="", t=t, metric="w1_mc_floor",
+                          value=0.16 * scale, reference="exact"),
+                     dict(solver=solver, problem="bkw2d", seed=0, overrides="", t=t, metric="energy_drift", value=e,
+                          reference="")]
+    table = pd.DataFrame(rows)
+    timings = pd.DataFrame([dict(solver=s, problem="bkw2d", seed=0, overrides="", solve_s=c)
+                            for s, c in (("sbp", 6.0), ("blob", 9.0), ("pinn_pm_particle", 50.0))])
+    frame = verdict_frame(table, timings)
+    assert dict(zip(frame.solver, frame.ratio.round(6))) == {"blob": 0.9375, "pinn_pm_particle": 2.0, "sbp": 1.0}
+    text = "\n".join(verdict_lines(frame))
+    assert "| bkw2d (t = 5, exact) | **0.94 ✓** (9.0 s) | 2.00 (50 s) | 1.00 ✓ (6.0 s) |" in text
+    assert "at the W1 floor (this N cannot rank them): blob 0.94, sbp 1.00; sbp is the cheapest of them (6.0 s)" in text
+    assert "above it: pinn_pm_particle 2.00x; pinn_pm_particle drifts -5.0% in energy" in text
+    assert "x better" not in text

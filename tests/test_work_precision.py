@@ -159,5 +159,7 @@ def test_run_all_summary_has_no_table_wider_than_8_columns(tmp_path):
     text = render_summary(table, timings, pd.DataFrame(), {"config": {}}, None, [], [])
     assert max_table_width(text) <= 8
     assert "| a | **0.2 ± 0** | **0.2 ± 0** | **0.2 ± 0** |" in text
-    assert "best **a** (0.2), 2x better than the best other solver, b (0.4); 1.05x its Monte Carlo floor" in text
+    # the verdict: W1/floor 0.2/0.19 (a) and 0.4/0.38 (b) are both 1.05x, at the floor; no "Nx better" wording
+    assert "| bkw2d (t = 5, no reference) | **1.05 ✓** (6.6 s) | **1.05 ✓** (6.6 s) |" in text  # a tie: both bold
+    assert "at the W1 floor (this N cannot rank them): a 1.05, b 1.05" in text and "x better" not in text
     assert np.isclose(float(text.split("| *MC floor of a* | *")[1].split("*")[0]), 0.19)
