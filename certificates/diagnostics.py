@@ -14,7 +14,7 @@ reference}:
     drift_rel_err      = ( sum_j |U[s_theta](y_j) - U[s](y_j)|^2 / sum_j |U[s](y_j)|^2 )^(1/2)
         y_j i.i.d. samples of the true f_t (exact, or the reference's), s its score, U[.] the particle drift
         of eq. 2.7 on the ensemble y: the score error delta_2 of Theorem 1 and what it does to the dynamics.
-        For gamma = 0, A(z) z = 0, so U sees only the non-Gaussian part of s (DESIGN.md section 9): a small
+        For gamma = 0, A(z) z = 0, so U sees only the non-Gaussian part of s (README, PINN-PM diagnosis): a small
         score_rel_err can still be a drift_rel_err of O(1).
     ism_flow           = (1/N) sum_i |s_theta(xhat_i)|^2 + 2 div s_theta(xhat_i)   (the ISM loss as trained)
     ism_min            = -(1/M) sum_j |s(y_j)|^2   (the ISM loss's true minimum, -E|grad log f_t|^2)

@@ -355,7 +355,8 @@ def write_particle_figures(run_dir: Path, fig_dir: Path, records: list[dict] | N
 
 def write_training_figures(run_dir: Path, fig_dir: Path, records: list[dict] | None = None) -> list[Path]:
     """One figure per problem of the training curves stored by neural solvers (cell 'curves'):
-    L_phys (log scale, left) and L_ISM (right) against iteration, one line per training (the longest
+    L_phys and, where the curves have it, L_phys / E|U_theta|^2 (log scale, left; dotted) and L_ISM (right)
+    against iteration, one line per training (the longest
     curve of each training key, so the rungs of a sweep draw one line)."""
     from . import store
     trainings: dict[str, dict[str, dict]] = {}
@@ -376,10 +377,13 @@ def write_training_figures(run_dir: Path, fig_dir: Path, records: list[dict] | N
         ax2 = ax.twinx()
         for i, (key, c) in enumerate(sorted(runs.items())):
             ax.plot(c["iteration"], c["phys"], color=f"C{i}", label=f"L_phys seed {c['seed']}")
+            if isinstance(c.get("signal"), list) and len(c["signal"]) == len(c["phys"]):
+                ratio = [p / s if s and s > 0 else float("nan") for p, s in zip(c["phys"], c["signal"])]
+                ax.plot(c["iteration"], ratio, ":", color=f"C{i}", label=f"L_phys / E|U|^2 seed {c['seed']}")
             ax2.plot(c["iteration"], c["ism"], "--", color=f"C{i}", alpha=0.7, label=f"L_ISM seed {c['seed']}")
         ax.set_yscale("log")
         ax.set_xlabel("iteration")
-        ax.set_ylabel("L_phys (solid)")
+        ax.set_ylabel("L_phys (solid), L_phys / E|U|^2 (dotted)")
         ax2.set_ylabel("L_ISM (dashed)")
         ax.set_title(f"{problem}: PINN-PM training")
         fig.legend(fontsize=7, loc="upper right")

@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import problems
-import solvers
 
 #: fixed time steps a cell may take (dt = 1e-12 on a horizon of 5 would be 5e12)
 MAX_STEPS = 1_000_000

@@ -68,7 +68,7 @@ def pinn_losses(flow: Flow, score: Score, v0: torch.Tensor, times: torch.Tensor,
     trains only the score (Hyvarinen's objective is a loss for s at a *fixed* density; its
     gradient through the positions pulls particles towards where |s|^2 + 2 div s is small, a
     force with no physical meaning). True differentiates the sum literally as Algorithm 1 writes it
-    (DESIGN.md section 9: it is unbounded below in the flow's parameters and collapses the particles).
+    (README, PINN-PM diagnosis: it is unbounded below in the flow's parameters and collapses the particles).
 
     Oracle ablations (harness `diagnose`), all off by default:
     * drift_score(x (K, N, d), t (K, 1, 1)) -> (K, N, d): the score used inside U^delta instead of the

@@ -227,7 +227,7 @@ def test_training_diagnostics_are_zero_for_the_truth_and_see_a_bent_score():
     for flow, best in zip(exact["ism_flow"], exact["ism_min"]):
         assert abs(flow - best) < 0.35  # two Monte Carlo estimates of -E|grad log f|^2 (n = 1500 and 1000; 4 s.e.)
     linear = _by_metric(training_diagnostics(TrueProbe(p, linear=0.1), p, p, seed=0, flow_map=True))
-    # gamma = 0: A(z) z = 0, so a linear score error is invisible to the drift (DESIGN.md section 9)
+    # gamma = 0: A(z) z = 0, so a linear score error is invisible to the drift
     assert min(linear["score_rel_err"]) > 0.05 and max(linear["drift_rel_err"]) < 1e-10
     cubic = _by_metric(training_diagnostics(TrueProbe(p, cubic=0.01), p, p, seed=0, flow_map=True))
     # a small non-Gaussian error: a few % in the score; near equilibrium (t = 5) several times that in the drift
