@@ -103,6 +103,22 @@ class Cell:
         return cls(solver, problem, seed, tuple(overrides.items()))
 
 
+def distinct_configs(cells, profile: str):
+    """(cell, problem, config) for the first cell of each distinct (solver, problem, overrides) whose config
+    can be built (one that cannot fails later as its own cell, with its message)."""
+    seen = set()
+    for cell in cells:
+        key = (cell.solver, cell.problem, cell.overrides)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            problem, cfg = cell.make_problem(), cell.make_config(profile)
+        except (TypeError, ValueError):
+            continue
+        yield cell, problem, cfg
+
+
 def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_dir: str | None = None) -> dict:
     """Solve and evaluate one cell; never raises (a failure becomes a 'failed' record)."""
     record = {"solver": cell.solver, "problem": cell.problem, "seed": cell.seed, "overrides": dict(cell.overrides),

@@ -407,17 +407,9 @@ def print_diagnosis(run_dir: Path) -> None:
 def refuse_configs(cells, profile: str) -> None:
     """UsageError for the first planned cell whose config its solver refuses on its problem (a config's
     `refusal(problem)`, e.g. an oracle ablation the problem has no oracle for); one line, nothing run."""
-    seen = set()
-    for cell in cells:
-        key = (cell.solver, cell.problem, cell.overrides)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            cfg = cell.make_config(profile)
-        except (TypeError, ValueError):  # a config that cannot be built fails as its own cell, with its message
-            continue
-        why = cfg.refusal(cell.make_problem()) if hasattr(cfg, "refusal") else None
+    from .cell import distinct_configs
+    for cell, problem, cfg in distinct_configs(cells, profile):
+        why = cfg.refusal(problem) if hasattr(cfg, "refusal") else None
         if why:
             raise UsageError(f"{cell.describe()}: {why}")
 

@@ -56,17 +56,8 @@ def check_cells(cells, profile: str, available: int | None = None) -> None:
     """SizeError for the first planned cell that would need more memory than `available` (default: what the
     machine has now) or more than MAX_STEPS fixed steps."""
     available = available_memory() if available is None else available
-    seen = set()
-    for cell in cells:
-        key = (cell.solver, cell.problem, cell.overrides)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            problem = cell.make_problem()
-            cfg = cell.make_config(profile)
-        except (TypeError, ValueError):  # a config that cannot be built fails as its own cell, with its message
-            continue
+    from .cell import distinct_configs
+    for cell, problem, cfg in distinct_configs(cells, profile):
         if not dataclasses.is_dataclass(cfg):
             continue
         need = cell_memory_bytes(cfg, problem)

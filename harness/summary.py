@@ -56,6 +56,16 @@ def _stats(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "count": g.count()}).reset_index()
 
 
+def _stat_text(hit: pd.DataFrame, best: float | None) -> str:
+    """'mean ± sd' of one row of `_stats` (sd where there are several seeds), bold when |mean| == best."""
+    if hit.empty:
+        return ""
+    mean = float(hit["mean"].iloc[0])
+    std = float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else math.nan
+    text = _fmt(mean, std)
+    return f"**{text}**" if best is not None and abs(mean) == best else text
+
+
 def metric_table(stats: pd.DataFrame, metric: str) -> list[str]:
     """Markdown lines of one metric's table: solver settings x times, floor rows, best in bold."""
     floors, lower_better = TABLES[metric]
@@ -70,15 +80,7 @@ def metric_table(stats: pd.DataFrame, metric: str) -> list[str]:
             if len(at) > 1:
                 best[t] = at["mean"].abs().min()
     for (solver, overrides), g in rows:
-        cells = []
-        for t in times:
-            hit = g[g.t == t]
-            if hit.empty:
-                cells.append("")
-                continue
-            mean, std = float(hit["mean"].iloc[0]), float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else math.nan
-            text = _fmt(mean, std)
-            cells.append(f"**{text}**" if t in best and abs(mean) == best[t] else text)
+        cells = [_stat_text(g[g.t == t], best.get(t)) for t in times]
         lines.append(f"| {row_label(solver, overrides)} | " + " | ".join(cells) + " |")
     for floor in floors:
         f = stats[stats.metric == floor]
@@ -153,16 +155,7 @@ def last_snapshot_lines(stats: pd.DataFrame) -> list[str]:
            "|---" * (len(present) + 1) + "|"]
     best = {m: at[at.metric == m]["mean"].abs().min() for m in present if (at.metric == m).sum() > 1}
     for (solver, overrides), g in at.groupby(["solver", "overrides"], sort=True):
-        cells = []
-        for m in present:
-            hit = g[g.metric == m]
-            if hit.empty:
-                cells.append("")
-                continue
-            mean = float(hit["mean"].iloc[0])
-            std = float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else math.nan
-            text = _fmt(mean, std)
-            cells.append(f"**{text}**" if m in best and abs(mean) == best[m] else text)
+        cells = [_stat_text(g[g.metric == m], best.get(m)) for m in present]
         out.append(f"| {row_label(solver, overrides)} | " + " | ".join(cells) + " |")
     return out + [""]
 
