@@ -59,7 +59,8 @@ def load_run(path: str | Path) -> RunTables:
     timings = pd.read_csv(timings_path) if timings_path.exists() and timings_path.stat().st_size > 1 else pd.DataFrame()
     for frame in (metrics, timings):
         if "overrides" in frame:
-            frame["overrides"] = frame["overrides"].fillna("").astype(str)
+            col = frame["overrides"].astype(object)
+            frame["overrides"] = col.where(col.notna(), "").astype(str)
     provenance = manifest.get("provenance") or {}
     return RunTables(p, metrics, timings, str(provenance.get("git_commit", "unknown")),
                      str((manifest.get("config") or {}).get("profile", "?")))

@@ -124,8 +124,15 @@ def verdict(frame: pd.DataFrame) -> str:
     if "default" not in rows:
         return "No default PINN-PM cell finished: nothing to diagnose."
     d = rows["default"]
-    head = (f"At t = {d.t:g} the default is {d.w1_over_floor:.2f}x its W1 floor with energy drift "
-            f"{d.energy_drift:+.1%}")
+    head = (f"At t = {d.t:g} the default is {d.w1_over_floor:.2f}x its W1 floor"
+            + (" (at the floor: W1 cannot see its error)" if d.w1_over_floor <= NEAR_FLOOR else "")
+            + f" with energy drift {d.energy_drift:+.1%}")
+    if d.w1_over_floor <= NEAR_FLOOR and _finite(d.energy_drift) and abs(d.energy_drift) <= 0.01:
+        return (f"{head}: nothing to attribute at this N (W1 cannot tell it from exact samples and energy is kept"
+                f" to {abs(d.energy_drift):.1%})" + (f"; resid/signal is {d.residual_to_signal:.2f}: the flow does not"
+                                                    f" follow its drift, but what that leaves is below what W1 sees here."
+                                                    if _finite(d.residual_to_signal) and
+                                                    d.residual_to_signal > LARGE_RESIDUAL else "."))
     oracle = rows.get("drift_score=exact")
     w1f = lambda r: r.w1_over_floor
     resid = d.residual_to_signal

@@ -263,7 +263,10 @@ def test_verdict_names_the_source_the_numbers_point_to():
                                   "drift_rel_err": 0.7})
     assert "the learned score dominates" in verdict(drift_bound)
     at_floor = _frame(default={"w1_over_floor": 1.0, "energy_drift": 0.0, "residual_to_signal": 0.01, "drift_rel_err": 0.05})
-    assert "particle (Monte Carlo) error" in verdict(at_floor)
+    assert "nothing to attribute at this N" in verdict(at_floor)
+    residual_at_floor = _frame(default={"w1_over_floor": 1.05, "energy_drift": -0.03, "residual_to_signal": 0.05,
+                                        "drift_rel_err": 0.05})
+    assert "particle (Monte Carlo) error" in verdict(residual_at_floor)
 
 
 def test_diagnose_runs_every_applicable_variant_and_its_table_is_the_long_tables(tmp_path, capsys):
