@@ -1,11 +1,11 @@
-"""summary.md from the stored long table: per problem, who wins, then one small table per metric.
+"""summary.md from the stored long table: the verdict first, then per problem a few small tables.
 
-Per problem:
-* a "who wins" list generated from the numbers: for each accuracy metric at the last snapshot,
-  the best solver (setting), its ratio to the runner-up and to its Monte Carlo floor;
-* one table per metric: rows = solver settings, columns = snapshot times, the floors as their own
-  rows, the best value in bold (lowest |value| for errors and drifts); figures embedded below;
-* wall time per phase and, for neural solvers, training cost;
+First the verdict (`harness.verdict`: W1/floor and cost per problem and solver, one sentence per problem)
+and, for a diagnosis run, the PINN-PM diagnosis (`harness.diagnosis`). Then per problem:
+* W1 and KDE L2 tables: rows = solver settings, columns = snapshot times, the floors as their own
+  rows, the best value in bold; the KDE, marginal and 2D density figures embedded below;
+* the other errors and drifts at the last snapshot, one column each;
+* one cost table and one neural-training table for the run, the certificates at the last snapshot;
 * for a sweep (a solver with several settings): the cheapest setting within 10% of its W1 floor,
   the fitted W1-vs-N slopes, and the work-precision figures.
 No table is wider than 8 columns; the wide data stay in metrics.csv / metrics.parquet. Values are
@@ -32,8 +32,6 @@ TABLES = {
 LAST_SNAPSHOT = ["trajectory_error", "rfd", "cov_err", "moment4_err", "energy_drift", "momentum_drift"]
 #: metrics kept out of the markdown (in metrics.csv / metrics.parquet and, where drawn, figures/)
 PARQUET_ONLY = ("entropy_dissipation", "kinetic_energy")
-#: accuracy metrics the "who wins" list ranks
-RANKED = ["w1", W1_SUB, "kde_l2", "trajectory_error", "rfd", "cov_err", "moment4_err"]
 FLOOR_NAMES = {"w1_mc_floor": "MC floor", f"{W1_SUB}_mc_floor": "MC floor", "kde_l2_mc_floor": "MC floor",
                "kde_l2_bias_floor": "bias floor (n = inf)"}
 MAX_TIMES = 7  # 1 label column + at most 7 snapshot columns
@@ -95,34 +93,6 @@ def metric_table(stats: pd.DataFrame, metric: str) -> list[str]:
             whose = "" if floor == "kde_l2_bias_floor" else (" of " + ", ".join(who) if len(groups) > 1 else "")
             lines.append(f"| *{name}{whose}* | " + " | ".join(f"*{v}*" if v else "" for v in vals) + " |")
     return lines
-
-
-def who_wins(df: pd.DataFrame) -> list[str]:
-    """Bullet lines: per accuracy metric at the last snapshot, the best setting, its ratio to the
-    runner-up (another solver) and to its own Monte Carlo floor."""
-    t_last = float(df.t.max())
-    at = df[np.isclose(df.t, t_last)]
-    out = []
-    for metric in RANKED:
-        m = at[at.metric == metric]
-        if m.empty:
-            continue
-        means = m.groupby(["solver", "overrides"], sort=True).value.mean().sort_values()
-        (solver, overrides), value = means.index[0], float(means.iloc[0])
-        text = f"- **{metric}** at t = {t_last:g}: best **{row_label(solver, overrides)}** ({value:.3g})"
-        others = means[[s != solver for s, _ in means.index]]
-        if not others.empty and value > 0:
-            (s2, o2), v2 = others.index[0], float(others.iloc[0])
-            text += f", {v2 / value:.2g}x better than the best other solver, {row_label(s2, o2)} ({v2:.3g})"
-        floor = FLOORS.get(metric)
-        if floor:
-            f = at[(at.metric == floor) & (at.solver == solver) & (at.overrides == overrides)].value
-            if not f.empty and float(f.mean()) > 0:
-                ratio = value / float(f.mean())
-                verdict = "at its floor" if ratio <= 1.1 else "above its floor"
-                text += f"; {ratio:.2f}x its Monte Carlo floor ({verdict})"
-        out.append(text + ".")
-    return out
 
 
 def timing_lines(timings: pd.DataFrame) -> list[str]:
