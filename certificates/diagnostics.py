@@ -30,7 +30,7 @@ import math
 
 import torch
 
-from problems import drift, true_score
+from problems import drift, seeds, true_score
 
 from .constants import ism_integrand
 
@@ -69,7 +69,7 @@ def training_diagnostics(probe, problem, judged, seed: int, flow_map: bool, refe
         add(t, "ism_flow", float(ism_integrand(model, x).mean()))
         if score is None:
             continue
-        y = judged.sample_at(t, n_true, seed + 81_000 + k).to(f64)
+        y = judged.sample_at(t, n_true, seeds.DIAGNOSIS_SAMPLES.seed(seed, k)).to(f64)
         with torch.no_grad():
             s_true, s_model = score(y).to(f64), model(y)
             u_true = drift(y, s_true, problem.gamma, problem.C)

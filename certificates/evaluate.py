@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 import metrics
-from problems import Problem, drift
+from problems import Problem, drift, seeds
 from problems.characteristics import integrate_characteristics
 
 from .constants import (MARGIN, ball_points, gaussian_kernel_norms, gradient_sup_of_ism_integrand, ism_integrand,
@@ -61,7 +61,7 @@ def applicable(problem: Problem) -> tuple[bool, str]:
 def _w1(x: torch.Tensor, y: torch.Tensor, seed: int) -> float:
     if x.shape[0] <= 4_000:
         return metrics.w1(x, y)
-    return metrics.w1_subsampled(x, y, m=4_000, repeats=3, seed=seed)[0]
+    return metrics.w1_subsampled(x, y, m=4_000, repeats=3, seed=seeds.CERT_W1_SUBSAMPLE.seed(seed))[0]
 
 
 def _row(t, name, bound, observed, snap, consts, log10_bound=None, mc_se=float("nan"), holds=None):
@@ -107,7 +107,7 @@ def certify(probe, problem: Problem, seed: int, n_lemma: int = 20_000) -> list[d
     lam2, l_a = kernel_constants(problem.gamma, problem.C, R)
     alpha = 2 * R * l_a + lam2
     c1, c2, b = 8 * lam2**2, 2 * alpha**2, 24 * lam2**2
-    ball = ball_points(d, R, 2_000, seed + 71_000)
+    ball = ball_points(d, R, 2_000, seeds.CERT_BALL.seed(seed))
     lip = {k: [] for k in ("L_s", "L_theta", "L_g", "L_t")}
     for t, xe, xh in zip(grid, exact, xhats):
         pts = torch.cat([xh, xe, ball])
@@ -123,7 +123,7 @@ def certify(probe, problem: Problem, seed: int, n_lemma: int = 20_000) -> list[d
     w1_obs, w1_mc = {}, {}
     for k in idx:
         t = grid[k]
-        ref = problem.sample_at(t, n, seed + 31_000 + k)
+        ref = problem.sample_at(t, n, seeds.CERT_REFERENCE.seed(seed, k))
         w1_obs[k] = _w1(xhats[k], ref, seed)
         w1_mc[k] = _w1(exact[k], ref, seed)
     kk = np.array(idx, dtype=float)
@@ -133,7 +133,7 @@ def certify(probe, problem: Problem, seed: int, n_lemma: int = 20_000) -> list[d
     # population score error delta_2^2 on fresh exact samples (corrected Theorem 2)
     d2_pop = []
     for k, t in enumerate(grid):
-        y = problem.sample_at(t, 2_000, seed + 41_000 + k)
+        y = problem.sample_at(t, 2_000, seeds.CERT_POPULATION.seed(seed, k))
         with torch.no_grad():
             d2_pop.append(float(((model(t)(y) - problem.score(y, t)) ** 2).sum(-1).mean()))
 
@@ -161,7 +161,7 @@ def certify(probe, problem: Problem, seed: int, n_lemma: int = 20_000) -> list[d
         if not snap:
             continue
         rows.append(_row(t, "thm4_score", thm4[k], series["d2N"][k], snap, consts))
-        rhs, lhs, se = lemma2_terms(model(t), problem, t, n_lemma, seed + 51_000 + k)
+        rhs, lhs, se = lemma2_terms(model(t), problem, t, n_lemma, seeds.CERT_LEMMA2.seed(seed, k))
         rows.append(_row(t, "lemma2", rhs, lhs, snap, consts, mc_se=se, holds=abs(rhs - lhs) <= 3 * se))
         bound, observed = thm6_terms(xhats[k], series["E"][k], problem, t)
         rows.append(_row(t, "thm6_kde", bound, observed, snap, consts))

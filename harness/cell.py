@@ -26,6 +26,7 @@ from .evaluate import evaluate, judged_problem
 from .identity import cell_id
 from .overrides import label as overrides_label, split_overrides
 from .plugins import one_line
+from .record import CellRecord
 
 #: torch intra-op threads of every cell, whatever the executor: a reduction's result depends on the thread
 #: count in its last bits (sbp's particles differ after 100 steps on 1 and 2 threads), so a fixed count
@@ -119,10 +120,9 @@ def distinct_configs(cells, profile: str):
         yield cell, problem, cfg
 
 
-def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_dir: str | None = None) -> dict:
+def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_dir: str | None = None) -> CellRecord:
     """Solve and evaluate one cell; never raises (a failure becomes a 'failed' record)."""
-    record = {"solver": cell.solver, "problem": cell.problem, "seed": cell.seed, "overrides": dict(cell.overrides),
-              "cell_id": cell.id, "profile": profile}
+    record: dict = {}
     t_start = time.perf_counter()
     torch.set_num_threads(CELL_THREADS)
     try:
@@ -153,9 +153,11 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
     except (Exception, SystemExit) as exc:  # recorded, the run goes on (a plugin's sys.exit() too)
         what = f"SystemExit: the solver called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) \
             else f"{type(exc).__name__}: {exc}"
-        record.update(status="failed", error=one_line(what), traceback=traceback.format_exc(limit=6))
-    record["total_s"] = time.perf_counter() - t_start
-    return record
+        record = {"config": record.get("config", {})}
+        return CellRecord.failed(cell, profile, one_line(what), traceback=traceback.format_exc(limit=6),
+                                 total_s=time.perf_counter() - t_start, **record)
+    return CellRecord(cell.solver, cell.problem, cell.seed, cell.id, profile, total_s=time.perf_counter() - t_start,
+                      overrides=dict(cell.overrides), **record)
 
 
 #: a metric this many times its floor (or a relative metric this large) is flagged in the cell's warnings

@@ -24,7 +24,7 @@ def main() -> int:
                       spec.get("progress", False), spec.get("single_thread", False))
     tmp = spec["out"] + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump(record, fh)
+        json.dump(record.to_json(), fh)
     os.replace(tmp, spec["out"])
     return 0
 

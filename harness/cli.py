@@ -105,6 +105,10 @@ def _parse_seeds(text: str) -> list[int]:
         seeds = []
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise UsageError(f"malformed seeds {text!r}; expected distinct non-negative ints such as 0,1,2")
+    from problems.seeds import MAX_CELL_SEED
+    if max(seeds) > MAX_CELL_SEED:
+        raise UsageError(f"seed {max(seeds)} is too large; seeds 0..{MAX_CELL_SEED} keep a cell's random streams "
+                         f"apart (problems/seeds.py)")
     return seeds
 
 
@@ -421,11 +425,11 @@ def print_cells(run_dir: Path, cells) -> None:
             "cov_err", "energy_drift"]
     for c in cells:
         rec = store.read_cell(run_dir, c.id)
-        if not rec or rec["status"] != "ok":
+        if not rec or not rec.ok:
             continue
-        wall = ", ".join(f"{k} {v:.2f}s" for k, v in rec["wall_time"].items())
+        wall = ", ".join(f"{k} {v:.2f}s" for k, v in rec.wall_time.items())
         print(f"\n{c.describe()}  (wall: {wall})")
-        rows = rec["rows"]
+        rows = rec.rows
         present = [m for m in show if any(r["metric"] == m for r in rows)]
         print("  t       " + "".join(f"{m:>19s}" for m in present))
         for t in sorted({r["t"] for r in rows}):

@@ -21,7 +21,7 @@ import torch
 
 import metrics
 import problems
-from problems import Problem
+from problems import Problem, seeds
 from solvers import Trajectory
 from problems.characteristics import integrate_characteristics
 
@@ -79,11 +79,11 @@ def _kde_floor(problem: Problem, t: float, n: int, seed: int) -> float:
 
 def _w1_rows(x: torch.Tensor, problem: Problem, t: float, seed: int) -> list[tuple[str, float]]:
     n = x.shape[0]
-    ref = problem.sample_at(t, n, seed + 30_000)
+    ref = problem.sample_at(t, n, seeds.W1_REFERENCE.seed(seed))
     if n <= W1_MAX_EXACT:
         return [("w1", metrics.w1(x, ref)), ("w1_mc_floor", _w1_floor(problem, t, n, seed))]
     m = W1_MAX_EXACT
-    mean, _ = metrics.w1_subsampled(x, ref, m=m, repeats=3, seed=seed)
+    mean, _ = metrics.w1_subsampled(x, ref, m=m, repeats=3, seed=seeds.W1_SUBSAMPLE.seed(seed))
     return [(f"w1_sub{m}", mean), (f"w1_sub{m}_mc_floor", _w1_floor(problem, t, m, seed))]
 
 

@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_compl
 from typing import Callable, Iterator
 
 from .cell import Cell
+from .record import CellRecord
 
 EXECUTORS = ("local", "process", "dask")
 
@@ -36,7 +37,7 @@ class ExecutorError(RuntimeError):
 
 
 def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str,
-             timeout: float | None = None, progress: bool = False, single_thread: bool = True) -> dict:
+             timeout: float | None = None, progress: bool = False, single_thread: bool = True) -> CellRecord:
     """What every engine runs for one cell given as `Cell.to_json()`: load the user's plugins, then
     the cell (never raises). With `timeout`, the cell runs in a child process that is killed after
     `timeout` seconds, and the record says it timed out. `single_thread`: one torch thread (pool and
@@ -82,14 +83,13 @@ def _pool_worker_init(parent: int) -> None:
     die_with_parent(parent)
 
 
-def failed_record(cell: Cell, profile: str, error: str) -> dict:
+def failed_record(cell: Cell, profile: str, error: str) -> CellRecord:
     """A 'failed' record for a cell that produced none itself (lost worker, timeout, crashed process)."""
-    return {"solver": cell.solver, "problem": cell.problem, "seed": cell.seed, "overrides": dict(cell.overrides),
-            "cell_id": cell.id, "profile": profile, "status": "failed", "error": error}
+    return CellRecord.failed(cell, profile, error)
 
 
 def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeout: float, progress=False,
-                      single_thread=False) -> dict:
+                      single_thread=False) -> CellRecord:
     """Run one cell in `python -m harness.cell_process` (its own process group); kill the group after
     `timeout` s. Returns the child's record, or a failed one (timed out / exited without a record)."""
     c = Cell.from_json(cell)
@@ -119,8 +119,8 @@ def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeou
         _LIVE.discard(proc)
     try:
         with open(out_path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
+            return CellRecord.from_json(json.load(fh), c.id)
+    except (OSError, ValueError):  # DamagedRecord is a ValueError
         return failed_record(c, profile, f"ChildProcessError: the cell's process exited with code {proc.returncode} "
                                          f"without a record; --resume runs it again")
     finally:
@@ -162,7 +162,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_dir: str, plugin_files: list[str],
               jobs: int = 1, scheduler: str | None = None, progress: bool = True,
-              on_start: Callable[[Cell], None] | None = None, timeout: float | None = None) -> Iterator[dict]:
+              on_start: Callable[[Cell], None] | None = None, timeout: float | None = None) -> Iterator[CellRecord]:
     """Yield one record per cell as cells finish, on the chosen engine; `timeout` (s) per cell, or None."""
     if executor not in EXECUTORS:
         raise ExecutorError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
@@ -216,7 +216,7 @@ def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
                             f"'dask scheduler', or omit it to start a LocalCluster") from None
 
 
-def _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None) -> Iterator[dict]:
+def _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None) -> Iterator[CellRecord]:
     from distributed import as_completed as dask_completed
 
     client = connect_dask(scheduler, jobs)

@@ -160,35 +160,34 @@ def particles_fit(arrays: dict, dim: int, n_times: int) -> bool:
     return True
 
 
-def _load_cells(run_dir: Path, problem: str, records: list[dict]) -> dict:
+def _load_cells(run_dir: Path, problem: str, records: list) -> dict:
     """{label: npz arrays} of the ok cells of `problem` with the lowest seed that stored particles: per
     solver the setting with the largest solve time (the most resolved rung of a sweep). A particle file
     that does not load, or holds arrays that do not fit the problem (`particles_fit`), is skipped."""
     import numpy as np
-    recs = [r for r in records if r["problem"] == problem and r["status"] == "ok" and isinstance(r.get("cell_id"), str)]
+    recs = [r for r in records if r.problem == problem and r.ok]
     if not recs:
         return {}
-    seed = min(r["seed"] for r in recs)
+    seed = min(r.seed for r in recs)
     try:
         import problems
         spec = problems.get_problem(problem)
         dim, n_times = spec.dim, len(spec.snapshot_times)
     except Exception:  # a problem no longer registered: no figure
         return {}
-    chosen: dict[str, dict] = {}
-    for r in sorted(recs, key=lambda r: r["cell_id"]):
-        if r["seed"] == seed and (r["solver"] not in chosen
-                                  or (r.get("solve_s") or 0) > (chosen[r["solver"]].get("solve_s") or 0)):
-            chosen[r["solver"]] = r
+    chosen: dict = {}
+    for r in sorted(recs, key=lambda r: r.cell_id):
+        if r.seed == seed and (r.solver not in chosen or (r.solve_s or 0) > (chosen[r.solver].solve_s or 0)):
+            chosen[r.solver] = r
     out = {}
     for solver, r in sorted(chosen.items()):
-        path = run_dir / "cells" / f"{r['cell_id']}.npz"
+        path = run_dir / "cells" / f"{r.cell_id}.npz"
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             if particles_fit(arrays, dim, n_times):
                 from .overrides import label
-                out[_label(solver, label(sorted((r.get("overrides") or {}).items())))] = arrays
+                out[_label(solver, label(sorted(r.overrides.items())))] = arrays
         except Exception:  # missing or damaged particle file: the figure goes without it
             continue
     return out
@@ -229,7 +228,7 @@ def particle_marginal(x, axis: int, grid, h: float):
     return kde_on_axes(x[:, axis:axis + 1], [grid], h).reshape(-1)
 
 
-def write_particle_figures(run_dir: Path, fig_dir: Path, records: list[dict] | None = None,
+def write_particle_figures(run_dir: Path, fig_dir: Path, records: list | None = None,
                            profile: str = "quick") -> list[Path]:
     """Per problem (lowest seed):
 
@@ -252,7 +251,7 @@ def write_particle_figures(run_dir: Path, fig_dir: Path, records: list[dict] | N
     from .evaluate import judged_problem
     records = store.load_records(run_dir) if records is None else records
     paths = []
-    names = sorted({r["problem"] for r in records})
+    names = sorted({r.problem for r in records})
     for name in names:
         try:
             problem = problem_registry.get_problem(name)
@@ -353,7 +352,7 @@ def write_particle_figures(run_dir: Path, fig_dir: Path, records: list[dict] | N
     return paths
 
 
-def write_training_figures(run_dir: Path, fig_dir: Path, records: list[dict] | None = None) -> list[Path]:
+def write_training_figures(run_dir: Path, fig_dir: Path, records: list | None = None) -> list[Path]:
     """One figure per problem of the training curves stored by neural solvers (cell 'curves'):
     L_phys and, where the curves have it, L_phys / E|U_theta|^2 (log scale, left; dotted) and L_ISM (right)
     against iteration, one line per training (the longest
@@ -361,16 +360,16 @@ def write_training_figures(run_dir: Path, fig_dir: Path, records: list[dict] | N
     from . import store
     trainings: dict[str, dict[str, dict]] = {}
     for rec in store.load_records(run_dir) if records is None else records:
-        curves = rec.get("curves") or {}
-        if rec.get("status") != "ok" or not {"iteration", "phys", "ism"} <= set(curves):
+        curves = rec.curves
+        if not rec.ok or not {"iteration", "phys", "ism"} <= set(curves):
             continue
         if not all(isinstance(curves[k], list) and len(curves[k]) == len(curves["iteration"]) for k in ("phys", "ism")):
             continue
-        key = str((rec.get("info") or {}).get("training_key", rec.get("cell_id")))
-        old = trainings.get(rec["problem"], {}).get(key)
+        key = str(rec.info.get("training_key", rec.cell_id))
+        old = trainings.get(rec.problem, {}).get(key)
         if old is not None and len(old["iteration"]) >= len(curves["iteration"]):
             continue
-        trainings.setdefault(rec["problem"], {})[key] = {**curves, "seed": rec["seed"]}
+        trainings.setdefault(rec.problem, {})[key] = {**curves, "seed": rec.seed}
     paths = []
     for problem, runs in sorted(trainings.items()):
         fig, ax = plt.subplots(figsize=(5.5, 3.5))

@@ -85,7 +85,7 @@ def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: i
     manifest = {"config": config, "provenance": store.provenance(config["device"]),
                 "cells": [c.to_json() for c in cells]}
     store.atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
-    todo = dispatch_order([c for c in cells if (store.read_cell(run_dir, c.id) or {}).get("status") != "ok"],
+    todo = dispatch_order([c for c in cells if not getattr(store.read_cell(run_dir, c.id), "ok", False)],
                           config["profile"])
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
     if todo and not quiet:
@@ -99,13 +99,13 @@ def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: i
     def finish(rec):
         store.write_cell(run_dir, rec)
         bar.update(1)
-        what = by_id[rec["cell_id"]].describe() if rec.get("cell_id") in by_id else rec.get("cell_id", "?")
-        if rec["status"] != "ok":
+        what = by_id[rec.cell_id].describe() if rec.cell_id in by_id else rec.cell_id
+        if not rec.ok:
             counts["failed"] += 1
-            echo(f"FAILED {what}: {rec['error']}")
+            echo(f"FAILED {what}: {rec.error}")
         elif not quiet:
-            bar.write(f"ok {what} ({rec['total_s']:.1f} s)")
-        for warning in rec.get("warnings") or []:
+            bar.write(f"ok {what} ({rec.total_s:.1f} s)")
+        for warning in rec.warnings:
             echo(f"warning {what}: {warning}")
 
     try:

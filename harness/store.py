@@ -21,6 +21,7 @@ import pandas as pd
 from problems.files import set_aside_file
 
 from .plugins import one_line
+from .record import CellRecord, DamagedRecord, is_number  # noqa: F401  (DamagedRecord re-exported)
 
 TABLE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "value", "reference"]
 
@@ -80,65 +81,9 @@ def write_particles(path: Path, traj) -> None:
     os.replace(tmp, path)
 
 
-class DamagedRecord(ValueError):
-    """A cell record that cannot be trusted: unreadable, truncated, not JSON, or of the wrong shape."""
-
-
-def _number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def validate_record(rec, stem: str | None = None) -> dict:
-    """`rec` if it has the shape `harness.cell.run_cell` writes (and belongs to file stem `stem`), else DamagedRecord."""
-    if not isinstance(rec, dict):
-        raise DamagedRecord(f"a JSON {type(rec).__name__}, not a record")
-    for key, kind in (("solver", str), ("problem", str), ("status", str)):
-        if not isinstance(rec.get(key), kind):
-            raise DamagedRecord(f"field {key!r} missing or not a {kind.__name__}")
-    if not isinstance(rec.get("seed"), int) or isinstance(rec.get("seed"), bool) or rec["seed"] < 0:
-        raise DamagedRecord("field 'seed' missing or not a non-negative int")
-    if not isinstance(rec.get("overrides", {}), dict):
-        raise DamagedRecord("field 'overrides' is not an object")
-    if rec["status"] not in ("ok", "failed"):
-        raise DamagedRecord(f"status {rec['status']!r} is neither 'ok' nor 'failed'")
-    if stem is not None:
-        from .identity import cell_id
-        own = cell_id(rec["solver"], rec["problem"], rec["seed"], tuple(rec.get("overrides", {}).items()))
-        if own != stem:
-            raise DamagedRecord(f"it describes cell {own!r}, not {stem!r}")
-    if rec["status"] == "failed":
-        if not isinstance(rec.get("error", ""), str):
-            raise DamagedRecord("field 'error' is not a string")
-        return rec
-    rows = rec.get("rows")
-    if not isinstance(rows, list) or not all(
-            isinstance(r, dict) and _number(r.get("t")) and isinstance(r.get("metric"), str) and _number(r.get("value"))
-            for r in rows):
-        raise DamagedRecord("'rows' is not a list of {t, metric, value}")
-    for key in ("wall_time", "info", "config", "curves"):
-        if not isinstance(rec.get(key, {}), dict):
-            raise DamagedRecord(f"field {key!r} is not an object")
-    if not all(_number(v) for v in rec.get("wall_time", {}).values()):
-        raise DamagedRecord("'wall_time' holds a non-number")
-    certs = rec.get("certificates", [])
-    if not isinstance(certs, list) or not all(isinstance(c, dict) and _number(c.get("t"))
-                                              and isinstance(c.get("certificate"), str) for c in certs):
-        raise DamagedRecord("'certificates' is not a list of certificate rows")
-    for key in ("total_s", "solve_s"):
-        if key in rec and not _number(rec[key]):
-            raise DamagedRecord(f"field {key!r} is not a number")
-    if not isinstance(rec.get("warnings", []), list) or not all(isinstance(w, str) for w in rec.get("warnings", [])):
-        raise DamagedRecord("'warnings' is not a list of strings")
-    for c in certs:
-        bad = [k for k in ("bound", "observed", "ratio", "log10_bound") if k in c and not _number(c[k])]
-        if bad or not isinstance(c.get("holds", True), bool):
-            raise DamagedRecord(f"certificate row {c.get('certificate')!r} has a non-number {bad[0] if bad else 'holds'}")
-    if not all(isinstance(v, (int, float, str, bool, type(None))) or isinstance(v, (list, tuple))
-               for v in rec.get("config", {}).values()):
-        raise DamagedRecord("'config' holds a value that is not a scalar or a list")
-    if not all(isinstance(r.get("reference", ""), str) for r in rows):
-        raise DamagedRecord("a row's 'reference' is not a string")
-    return rec
+def validate_record(rec, stem: str | None = None) -> CellRecord:
+    """The CellRecord a JSON object holds (of file stem `stem`), else DamagedRecord (harness.record)."""
+    return CellRecord.from_json(rec, stem)
 
 
 def set_aside(path: Path, reason: str, warn=None) -> Path | None:
@@ -157,7 +102,7 @@ def set_aside(path: Path, reason: str, warn=None) -> Path | None:
     return target
 
 
-def _load(path: Path) -> dict:
+def _load(path: Path) -> CellRecord:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -170,7 +115,7 @@ def _load(path: Path) -> dict:
     return validate_record(rec, stem=path.stem)
 
 
-def read_cell(run_dir: Path, cell_id: str) -> dict | None:
+def read_cell(run_dir: Path, cell_id: str) -> CellRecord | None:
     """The stored record of a cell, or None if there is none; a damaged one is set aside (None)."""
     path = cell_path(run_dir, cell_id)
     if not path.exists():
@@ -182,7 +127,7 @@ def read_cell(run_dir: Path, cell_id: str) -> dict | None:
         return None
 
 
-def load_records(run_dir: Path) -> list[dict]:
+def load_records(run_dir: Path) -> list[CellRecord]:
     """Every trustworthy cell record of the run, in file-name order; damaged ones are set aside."""
     out = []
     for path in sorted((run_dir / "cells").glob("*.json")):
@@ -198,9 +143,9 @@ def set_aside_records(run_dir: Path) -> list[str]:
     return sorted(p.name for p in (run_dir / "cells").glob("*.json.corrupt*"))
 
 
-def write_cell(run_dir: Path, record: dict) -> None:
+def write_cell(run_dir: Path, record: CellRecord) -> None:
     """Write a cell record atomically under its cell id."""
-    atomic_write_text(cell_path(run_dir, record["cell_id"]), json.dumps(record, indent=1, sort_keys=True))
+    atomic_write_text(cell_path(run_dir, record.cell_id), json.dumps(record.to_json(), indent=1, sort_keys=True))
 
 
 def git_commit() -> str:
@@ -227,13 +172,7 @@ def provenance(device: str) -> dict:
     }
 
 
-def _key(rec: dict) -> dict:
-    from .overrides import label
-    return {"solver": rec["solver"], "problem": rec["problem"], "seed": rec["seed"],
-            "overrides": label(sorted(rec.get("overrides", {}).items()))}
-
-
-def collect_tables(run_dir: Path, records: list[dict] | None = None
+def collect_tables(run_dir: Path, records: list[CellRecord] | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(metrics, timings, failures) from every cell record, sorted deterministically.
 
@@ -241,20 +180,19 @@ def collect_tables(run_dir: Path, records: list[dict] | None = None
     """
     rows, timings, failures = [], [], []
     for rec in load_records(run_dir) if records is None else records:
-        key = _key(rec)
-        if rec["status"] != "ok":
-            failures.append({**key, "error": one_line(rec.get("error", ""))})
+        key = rec.key
+        if not rec.ok:
+            failures.append({**key, "error": one_line(rec.error)})
             continue
         params = {f"p_{k}": v if isinstance(v, (int, float, str, bool, type(None))) else json.dumps(v)
-                  for k, v in rec.get("config", {}).items()}
-        for r in rec["rows"]:
+                  for k, v in rec.config.items()}
+        for r in rec.rows:
             rows.append({**key, "t": r["t"], "metric": r["metric"], "value": r["value"],
                          "reference": r.get("reference", "") if isinstance(r.get("reference", ""), str) else "",
                          **params})
-        info = {f"info_{k}": v for k, v in rec.get("info", {}).items() if _number(v)}
-        timings.append({**key, **{f"{k}_s": v for k, v in rec.get("wall_time", {}).items()},
-                        "solve_s": rec.get("solve_s"), "total_s": rec.get("total_s"), **info,
-                        "warnings": "; ".join(rec.get("warnings") or [])})
+        info = {f"info_{k}": v for k, v in rec.info.items() if is_number(v)}
+        timings.append({**key, **{f"{k}_s": v for k, v in rec.wall_time.items()},
+                        "solve_s": rec.solve_s, "total_s": rec.total_s, **info, "warnings": "; ".join(rec.warnings)})
     table = pd.DataFrame(rows)
     if not table.empty:
         table = uniform_columns(table)
@@ -279,14 +217,12 @@ def uniform_columns(df: pd.DataFrame) -> pd.DataFrame:
 CERTIFICATE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "certificate", "bound", "observed", "ratio", "holds"]
 
 
-def collect_certificates(run_dir: Path, records: list[dict] | None = None) -> pd.DataFrame:
+def collect_certificates(run_dir: Path, records: list[CellRecord] | None = None) -> pd.DataFrame:
     """The certificate rows of every ok cell (columns CERTIFICATE_COLUMNS, then log10_bound, constants...)."""
     rows = []
     for rec in load_records(run_dir) if records is None else records:
-        if rec["status"] != "ok":
-            continue
-        key = _key(rec)
-        rows.extend({**key, **r} for r in rec.get("certificates", []))
+        if rec.ok:
+            rows.extend({**rec.key, **r} for r in rec.certificates)
     df = pd.DataFrame(rows, columns=None if rows else CERTIFICATE_COLUMNS)
     if rows:
         df = df[CERTIFICATE_COLUMNS + [c for c in df.columns if c not in CERTIFICATE_COLUMNS]]

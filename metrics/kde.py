@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from problems import Problem
+from problems import Problem, seeds
 from problems.grid_density import kde_on_axes  # noqa: F401  (re-exported: metrics.kde_on_axes)
 
 GH_NODES = 10
@@ -82,4 +82,4 @@ def kde_l2_bias_floor(problem: Problem, t: float, bandwidth: float | None = None
 
 def kde_l2_mc_floor(problem: Problem, t: float, n: int, seed: int = 0, bandwidth: float | None = None) -> float:
     """KDE relative L2 error of n exact i.i.d. samples of f(., t) (same n and bandwidth as a solver)."""
-    return kde_l2(problem.sample_at(t, n, seed=seed + 20_000), problem, t, bandwidth)
+    return kde_l2(problem.sample_at(t, n, seed=seeds.KDE_FLOOR.seed(seed)), problem, t, bandwidth)

@@ -16,7 +16,7 @@ import ot
 from scipy.spatial.distance import cdist
 import torch
 
-from problems import Problem, make_generator
+from problems import Problem, make_generator, seeds
 
 #: largest cloud (points a side) for which `w1` runs the exact solver
 MAX_EXACT_POINTS = 10_000
@@ -79,6 +79,6 @@ def w1_mc_floor(problem: Problem, t: float, n: int, seed: int = 0) -> float:
 
     A solver's W1 to an exact sample of the same n cannot be expected below this number.
     """
-    a = problem.sample_at(t, n, seed=2 * seed + 10_001)
-    b = problem.sample_at(t, n, seed=2 * seed + 10_002)
+    a = problem.sample_at(t, n, seed=seeds.W1_FLOOR_A.seed(seed))
+    b = problem.sample_at(t, n, seed=seeds.W1_FLOOR_B.seed(seed))
     return w1(a, b)

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-from problems import Problem
+from problems import Problem, seeds
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -234,4 +234,4 @@ def initial_particles(problem: Problem, n: int, seed: int, initial: torch.Tensor
         if initial.dim() != 2 or initial.shape[1] != problem.dim:
             raise ValueError(f"initial particles must be (N, {problem.dim}), got {tuple(initial.shape)}")
         return initial.detach().to("cpu", torch.float64)
-    return problem.sample(n, seed)
+    return problem.sample(n, seeds.INITIAL_PARTICLES.seed(seed))

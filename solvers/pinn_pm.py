@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 
 from .probe import FlowProbe, PathRecorder
-from problems import drift
+from problems import drift, seeds
 
 from .base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
 from .pinn_training import DRIFT_SCORES, SCORE_SAMPLES, TrainedPINN, ablation_refusal, train_pinn_pm
@@ -118,7 +118,7 @@ class _PINNBase(Solver):
 
     def _info(self, trained: TrainedPINN, problem, seed, dev, dtype) -> dict:
         last = trained.history[-1] if trained.history else {}
-        query = problem.sample(100_000, seed + 60_000).to(dev, dtype)
+        query = problem.sample(100_000, seeds.PINN_QUERY.seed(seed)).to(dev, dtype)
         horizon = max(problem.snapshot_times)
         self._query(trained.flow, query[:1000], horizon)  # warm-up
         sw = Stopwatch()
@@ -144,7 +144,7 @@ class PINNParticle(_PINNBase):
         times, snaps, scores, dens = [], [], [], []
         with sw("inference"):
             v = v0.to(dev, dtype)
-            vd = problem.sample(cfg.n_density, seed + 50_000).to(dev, dtype)
+            vd = problem.sample(cfg.n_density, seeds.PINN_DENSITY.seed(seed)).to(dev, dtype)
             for t in problem.snapshot_times:
                 x = self._query(trained.flow, v, t)
                 if not torch.isfinite(x).all():

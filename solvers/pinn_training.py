@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from problems import Problem, make_generator
+from problems import Problem, make_generator, seeds
 from problems.files import exclusive_lock, set_aside_file
 
 from .networks import seeded
@@ -73,13 +73,6 @@ def ablation_refusal(cfg, problem: Problem) -> str | None:
     return None
 
 
-def stream_seed(seed: int, name: str, *index: int) -> int:
-    """The seed of the named random stream `name` at `index` (e.g. iteration, time): a 63-bit hash, so streams
-    of different names never share draws."""
-    blob = json.dumps([int(seed), name, [int(i) for i in index]]).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big") >> 1
-
-
 def _exact_score_batched(problem: Problem):
     """(x (K, N, d), t (K, 1, 1)) -> the exact score grad log f(x_k, t_k), float64 computed, x's dtype back."""
     def fn(x, t):
@@ -89,7 +82,7 @@ def _exact_score_batched(problem: Problem):
 
 def _exact_samples(problem: Problem, times: torch.Tensor, n: int, seed: int, it: int) -> torch.Tensor:
     """(K, n, d) float64: n i.i.d. samples of the exact f(., t_k) per collocation time (stream 'ism_samples')."""
-    return torch.stack([problem.sample_at(float(t), n, stream_seed(seed, "ism_samples", it, k))
+    return torch.stack([problem.sample_at(float(t), n, seeds.hashed_seed(seed, "ism_samples", it, k))
                         for k, t in enumerate(times.tolist())])
 
 
@@ -142,8 +135,8 @@ def build_networks(problem: Problem, cfg, seed: int, device, dtype) -> tuple[Flo
     """Flow and score networks with parameters drawn from seeds derived from `seed`."""
     flow_arch, score_arch = architectures(cfg, problem)
     horizon = max(problem.snapshot_times)
-    flow = seeded(lambda: FlowMap(problem.dim, flow_arch, problem.t0, horizon), seed, device, dtype)
-    score = seeded(lambda: ScoreNet(problem.dim, score_arch, problem.t0, horizon), seed + 1, device, dtype)
+    flow = seeded(lambda: FlowMap(problem.dim, flow_arch, problem.t0, horizon), seeds.PINN_FLOW_NET.seed(seed), device, dtype)
+    score = seeded(lambda: ScoreNet(problem.dim, score_arch, problem.t0, horizon), seeds.PINN_SCORE_NET.seed(seed), device, dtype)
     return flow, score
 
 
@@ -240,7 +233,7 @@ def _train(problem, cfg, seed, device, key, directory: Path | None, progress) ->
             opt = torch.optim.Adam(params, lr=cfg.lr)
     trained_here = start < cfg.iters
     horizon = max(problem.snapshot_times)
-    fixed = problem.sample(cfg.n, seed + 90_000).to(device, dtype) if not cfg.resample else None
+    fixed = problem.sample(cfg.n, seeds.PINN_FIXED_BATCH.seed(seed)).to(device, dtype) if not cfg.resample else None
     span = horizon - problem.t0
     run_phys = torch.zeros((), device=device, dtype=dtype)
     run_ism = torch.zeros((), device=device, dtype=dtype)
@@ -254,7 +247,7 @@ def _train(problem, cfg, seed, device, key, directory: Path | None, progress) ->
         raise ValueError(refusal)
     t_session = time.perf_counter()
     for it in bar:
-        stream = seed * 2**32 + it
+        stream = seeds.PINN_TRAINING.seed(seed, it)
         v0 = fixed if fixed is not None else problem.sample(cfg.n, stream).to(device, dtype)
         times = problem.t0 + span * torch.rand(cfg.n_times, generator=make_generator(stream), dtype=torch.float64)
         ism_points = (_exact_samples(problem, times, cfg.n, seed, it).to(device, dtype)

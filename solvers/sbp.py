@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import torch
 
-from problems import NoExactReference, drift, make_generator
+from problems import NoExactReference, drift, make_generator, seeds
 from .probe import PathRecorder
 
 from .base import (QUICK_MAX_MOVE, Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt,
@@ -94,7 +94,7 @@ class SBP(Solver):
             raise ValueError(f"unknown score {cfg.score!r}; valid: net, exact")
         dev, dtype = resolve_device(device), getattr(torch, cfg.dtype)
         sw = Stopwatch()
-        gen = make_generator(seed + 7_000)
+        gen = make_generator(seeds.SBP_RANDOM_BATCH.seed(seed))
         with sw("setup"):
             v0 = initial_particles(problem, cfg.n, seed, initial)
             v = v0.to(dev, dtype)
@@ -110,7 +110,7 @@ class SBP(Solver):
             def fit(x, t):
                 return None
         else:
-            net = seeded(lambda: mlp(problem.dim, problem.dim, cfg.width, cfg.depth), seed, dev, dtype)
+            net = seeded(lambda: mlp(problem.dim, problem.dim, cfg.width, cfg.depth), seeds.SBP_SCORE_NET.seed(seed), dev, dtype)
             with sw("training"):
                 target = problem.initial_score(v)
                 opt = torch.optim.Adam(net.parameters(), lr=cfg.init_lr)

@@ -94,8 +94,8 @@ def test_cell_rows_identical_with_a_cold_and_a_warm_floor_cache(tmp_path, monkey
     cold = run_cell(cell, "smoke", "cpu")
     evaluate_clear()  # the in-process memo too: the second run reads the disk cache
     warm = run_cell(cell, "smoke", "cpu")
-    assert cold["status"] == warm["status"] == "ok"
-    assert cold["rows"] == warm["rows"] and cold.get("certificates") == warm.get("certificates")
+    assert cold.status == warm.status == "ok"
+    assert cold.rows == warm.rows and cold.certificates == warm.certificates
     assert any((tmp_path / "cache" / "floors").glob("*.json"))
 
 

@@ -155,7 +155,7 @@ def test_non_finite_training_is_a_clear_error_and_a_failed_cell(tmp_path):
         train_pinn_pm(bad, _tiny_cfg(), 0, torch.device("cpu"), tmp_path)
     problems.register_problem("nan_maxwellian")(lambda: bad)
     rec = runner.run_cell(Cell("pinn_pm_particle", "nan_maxwellian", 0), "smoke", "cpu", run_dir=str(tmp_path))
-    assert rec["status"] == "failed" and "PINNTrainingError" in rec["error"] and "non-finite" in rec["error"]
+    assert rec.status == "failed" and "PINNTrainingError" in rec.error and "non-finite" in rec.error
 
 
 def test_both_variants_share_one_training_in_a_run(tmp_path):
@@ -164,9 +164,9 @@ def test_both_variants_share_one_training_in_a_run(tmp_path):
     runner.run(cells, tmp_path, {"profile": "smoke", "device": "cpu", "seeds": [0]}, quiet=True)
     from harness import store
     recs = [store.read_cell(tmp_path, c.id) for c in cells]
-    assert all(r["status"] == "ok" for r in recs)
-    assert sorted(r["info"]["trained_here"] for r in recs) == [0, 1]
-    assert recs[0]["info"]["training_key"] == recs[1]["info"]["training_key"]
+    assert all(r.ok for r in recs)
+    assert sorted(r.info["trained_here"] for r in recs) == [0, 1]
+    assert recs[0].info["training_key"] == recs[1].info["training_key"]
     assert len(list((tmp_path / "artifacts" / "pinn_pm").glob("*/final_*.pt"))) == 1
     assert len(list((tmp_path / "artifacts" / "pinn_pm").glob("*/ckpt_*.pt"))) == 2  # every checkpoint kept
     assert recs[0]["curves"]["iteration"][-1] == 30 and len(recs[0]["curves"]["phys"]) == 6
