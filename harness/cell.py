@@ -8,7 +8,6 @@ axis) and status.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import time
 import traceback
@@ -130,9 +129,9 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
         cls = solvers.get_solver(cell.solver)
         cfg = cell.make_config(profile)
         record["config"] = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
-        kwargs = {"workdir": str(Path(run_dir) / "artifacts")} if run_dir is not None and _accepts_workdir(cls) else {}
+        workdir = str(Path(run_dir) / "artifacts") if run_dir is not None else None
         traj = solvers.validate_trajectory(
-            cls(cfg).solve(problem, seed=cell.seed, device=device, progress=progress, **kwargs), problem)
+            cls(cfg).run(problem, seed=cell.seed, device=device, progress=progress, workdir=workdir), problem)
         t_eval = time.perf_counter()
         rows = evaluate(traj, problem, cell.seed, profile)
         diag_rows, diag_error = _diagnostics(traj, problem, cls, cell.seed, profile)
@@ -217,11 +216,6 @@ def _diagnostics(traj, problem, cls, seed, profile) -> tuple[list[dict], str]:
                                                  kind or ""), ""
     except Exception as exc:  # recorded, the cell goes on
         return [], one_line(f"{type(exc).__name__}: {exc}")
-
-
-def _accepts_workdir(cls) -> bool:
-    params = inspect.signature(cls.solve).parameters
-    return "workdir" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _curves(curves) -> dict:

@@ -413,7 +413,7 @@ def refuse_configs(cells, profile: str) -> None:
     `refusal(problem)`, e.g. an oracle ablation the problem has no oracle for); one line, nothing run."""
     from .cell import distinct_configs
     for cell, problem, cfg in distinct_configs(cells, profile):
-        why = cfg.refusal(problem) if hasattr(cfg, "refusal") else None
+        why = solvers.get_solver(cell.solver).refusal(cfg, problem)
         if why:
             raise UsageError(f"{cell.describe()}: {why}")
 

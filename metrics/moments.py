@@ -29,7 +29,7 @@ def exact_covariance(problem: Problem, t: float) -> torch.Tensor:
 def exact_fourth_moment(problem: Problem, t: float) -> float:
     """E|V - m|^4 at time t of a Maxwell problem, from `problem.initial_central_moment4()`."""
     _require_maxwell(problem)
-    if not hasattr(problem, "initial_central_moment4"):
+    if not problem.states_moment4:
         raise NoExactReference(f"{problem.name} does not state its initial fourth moment")
     d, C = problem.dim, problem.C
     m2 = float(torch.trace(problem.initial_covariance()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
@@ -54,6 +55,17 @@ class Problem:
     paper_n_pinn: int = 1000
     #: True when density, score, sample_at and mean_field_drift are exact for every t
     has_exact_solution: bool = field(default=False, init=False)
+    #: declared capabilities, set once per class (`__init_subclass__`) from what the class states; read these,
+    #: never hasattr: initial_mean and initial_covariance in closed form (the Maxwell moment system, SDE and grid
+    #: references), and initial_central_moment4 too (the fourth-moment error)
+    states_moments: ClassVar[bool] = False
+    states_moment4: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.states_moments = (cls.initial_mean is not Problem.initial_mean
+                              and cls.initial_covariance is not Problem.initial_covariance)
+        cls.states_moment4 = cls.states_moments and callable(getattr(cls, "initial_central_moment4", None))
 
     def __post_init__(self):
         if len(self.grid_box) != self.dim:

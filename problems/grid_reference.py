@@ -264,8 +264,7 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
                      accuracy=accuracy, has_score=True)
 
 
-@register_reference("grid", lambda p: p.dim == 2 and p.gamma != 0 and hasattr(p, "initial_mean")
-                    and type(p).initial_mean is not Problem.initial_mean)
+@register_reference("grid", lambda p: p.dim == 2 and p.gamma != 0 and p.states_moments)
 def grid_reference(problem: Problem, resolution: str = "fine", progress: bool = False) -> Reference:
     """Registered builder: `build` for 2D non-Maxwell problems that state their initial mean."""
     return build(problem, resolution, progress)

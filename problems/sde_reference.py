@@ -184,8 +184,7 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
     return Reference("sde", problem.name, times, dens, samples=samples, accuracy={"resolution": resolution, **params})
 
 
-@register_reference("sde", lambda p: p.gamma == 0 and hasattr(p, "initial_covariance")
-                    and type(p).initial_covariance is not Problem.initial_covariance)
+@register_reference("sde", lambda p: p.gamma == 0 and p.states_moments)
 def sde_reference(problem: Problem, resolution: str = "fine", progress: bool = False) -> Reference:
     """Registered builder: `build` for Maxwell problems that state their initial covariance."""
     return build(problem, resolution, progress)

@@ -25,7 +25,7 @@ class Trajectory:
     times: snapshot times; particles[k]: (N, d) float64 CPU tensor at times[k]; scores[k]: the
     score the solver used there, evaluated at particles[k] (None where it has none);
     initial: the (N, d) initial particles; wall_time: seconds spent in 'setup', 'training',
-    'stepping' (and any other phase); info: solver-specific numbers (losses, step counts; a
+    'stepping' (and any other phase), set by `Solver.run` from the phases the solver marked; info: solver-specific numbers (losses, step counts; a
     'curves' entry of equal-length lists, e.g. training losses, is kept and plotted);
     density_particles: optional larger particle sets per snapshot for density reconstruction,
     when the method can draw more than its own particles (PINN-PM pushes 10^5 samples through Phi);
@@ -104,7 +104,9 @@ def validate_trajectory(traj: Trajectory, problem: Problem) -> Trajectory:
 
 
 class Solver:
-    """Base class. Subclasses set `name`, `Config` (a frozen dataclass) and the flags below."""
+    """Base class. Subclasses set `name`, `Config` (a frozen dataclass) and the declared capabilities below,
+    implement `solve`, and mark its phases with `with self.phase("training"): ...`; the framework calls `run`,
+    which owns the stopwatch and sets the trajectory's wall_time from it."""
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
@@ -113,9 +115,44 @@ class Solver:
     needs_gpu_for_paper: ClassVar[bool] = False
     #: a trained score model whose error sources the harness measures (certificates.training_diagnostics)
     diagnose_training: ClassVar[bool] = False
+    #: solve takes `workdir` (a directory for artifacts shared by the cells of one run: PINN-PM's checkpoints)
+    uses_workdir: ClassVar[bool] = False
+    #: order of the time discretisation in dt (None: no time stepping, e.g. a flow map queried at t)
+    dt_order: ClassVar[int | None] = None
+    #: Monte Carlo rate of W1 in N, W1 ~ N^(-rate) in d = 2 while above the floor's own rate (None: not a particle
+    #: count the error depends on, e.g. the characteristics of exact_flow)
+    n_rate: ClassVar[float | None] = None
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()
+        self._stopwatch = Stopwatch()
+
+    def phase(self, name: str):
+        """Context manager: time the block as phase `name` (exclusive: a nested phase pauses the outer one)."""
+        return self._stopwatch(name)
+
+    def move_phase_time(self, source: str, target: str) -> None:
+        """Charge the seconds recorded so far as `source` to `target` instead (a training that turned out to be a
+        checkpoint load)."""
+        times = self._stopwatch.times
+        times[target] = times.get(target, 0.0) + times.pop(source, 0.0)
+
+    @classmethod
+    def refusal(cls, config, problem: Problem) -> str | None:
+        """Why `config` cannot run on `problem` although the solver applies to it (an oracle the problem has
+        not), one line, or None."""
+        return None
+
+    def run(self, problem: Problem, seed: int = 0, device: str = "cpu", initial: torch.Tensor | None = None,
+            progress: bool = False, workdir: str | None = None) -> Trajectory:
+        """What the framework calls: `solve` under a fresh stopwatch (workdir only to a solver that declares
+        `uses_workdir`); the trajectory's wall_time is the stopwatch's {phase: seconds}."""
+        self._stopwatch = Stopwatch()
+        kwargs = {"workdir": workdir} if self.uses_workdir else {}
+        traj = self.solve(problem, seed=seed, device=device, initial=initial, progress=progress, **kwargs)
+        if isinstance(traj, Trajectory) and self._stopwatch.times:
+            traj.wall_time = dict(self._stopwatch.times)
+        return traj
 
     @classmethod
     def applies_to(cls, problem: Problem) -> tuple[bool, str]:

@@ -18,7 +18,7 @@ import torch
 
 from problems import drift
 
-from .base import (QUICK_MAX_MOVE_BLOB, Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt,
+from .base import (QUICK_MAX_MOVE_BLOB, Solver, Trajectory, initial_particles, quick_steps, reduced_dt,
                    resolve_device, step_rule)
 from .registry import register_solver
 from .stepping import integrate
@@ -82,8 +82,7 @@ class Blob(Solver):
         dev, dtype = resolve_device(device), getattr(torch, cfg.dtype)
         h = problem.kde_bandwidth if cfg.bandwidth is None else cfg.bandwidth
         eps = h * h
-        sw = Stopwatch()
-        with sw("setup"):
+        with self.phase("setup"):
             v0 = initial_particles(problem, cfg.n, seed, initial)
             v = v0.to(dev, dtype)
         times, snaps, scores = [], [], []
@@ -96,8 +95,8 @@ class Blob(Solver):
             snaps.append(x.detach().to("cpu", torch.float64).clone())
             scores.append(blob_score(x, eps).to("cpu", torch.float64))
 
-        with sw("stepping"):
+        with self.phase("stepping"):
             _, stats = integrate(v, problem.t0, problem.snapshot_times, step_rule(cfg), velocity, on_snapshot,
                                  progress, desc=f"blob {problem.name}")
-        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times,
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, {},
                           {**stats.as_info(), "bandwidth": h})

@@ -20,7 +20,7 @@ import torch
 from problems import drift
 from problems.characteristics import integrate_characteristics
 
-from .base import Solver, Stopwatch, Trajectory, initial_particles
+from .base import Solver, Trajectory, initial_particles
 from .registry import register_solver
 from .stepping import euler_integrate
 
@@ -60,11 +60,10 @@ class ExactFlow(Solver):
         if not ok:
             raise ValueError(why)
         cfg = self.config
-        sw = Stopwatch()
-        with sw("setup"):
+        with self.phase("setup"):
             v0 = initial_particles(problem, cfg.n, seed, initial)
         times = sorted(problem.snapshot_times)
-        with sw("stepping"):
+        with self.phase("stepping"):
             if cfg.method == "dop853":
                 snaps = integrate_characteristics(problem, v0, times, cfg.rtol, cfg.atol)
             elif cfg.method == "paper_euler":
@@ -76,4 +75,4 @@ class ExactFlow(Solver):
             else:
                 raise ValueError(f"unknown method {cfg.method!r}; valid: dop853, paper_euler")
         scores = [problem.score(x, t) for t, x in zip(times, snaps)]
-        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, {"method": cfg.method})
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, {}, {"method": cfg.method})

@@ -93,6 +93,12 @@ class _PINNBase(Solver):
     has_score = True
     needs_gpu_for_paper = True
     diagnose_training = True
+    uses_workdir = True
+    n_rate = 0.5  # W1 of N particles drawn through a fitted map: the Monte Carlo rate of the samples (d = 2)
+
+    @classmethod
+    def refusal(cls, config, problem):
+        return ablation_refusal(config, problem)
 
     @classmethod
     def _profile(cls, profile, problem):
@@ -101,13 +107,12 @@ class _PINNBase(Solver):
     def _setup(self, problem, seed, device, initial, workdir, progress):
         cfg = self.config
         dev, dtype = resolve_device(device), getattr(torch, cfg.dtype)
-        sw = Stopwatch()
-        with sw("training"):
+        with self.phase("training"):
             trained = train_pinn_pm(problem, cfg, seed, dev, workdir, progress)
-        if not trained.trained_here:
-            sw.times["training"] = 0.0
+        if not trained.trained_here:  # loaded from this run's checkpoint or memo: its cost is info['train_s']
+            self.move_phase_time("training", "checkpoint_load")
         v0 = initial_particles(problem, cfg.n_eval, seed, initial)
-        return trained, v0, dev, dtype, sw
+        return trained, v0, dev, dtype
 
     @staticmethod
     def _query(net, x: torch.Tensor, t: float) -> torch.Tensor:
@@ -121,13 +126,13 @@ class _PINNBase(Solver):
         query = problem.sample(100_000, seeds.PINN_QUERY.seed(seed)).to(dev, dtype)
         horizon = max(problem.snapshot_times)
         self._query(trained.flow, query[:1000], horizon)  # warm-up
-        sw = Stopwatch()
-        with sw("query"):
+        clock = Stopwatch()  # a measurement reported in info, not a phase of this solve
+        with clock("query"):
             self._query(trained.flow, query, horizon)
         return {"training_key": trained.key, "trained_here": int(trained.trained_here),
                 "iterations": trained.iterations, "train_s": trained.train_seconds,
                 "s_per_iter": trained.seconds_per_iteration, "loss_phys": last.get("phys"),
-                "loss_ism": last.get("ism"), "query_1e5_s": sw.times["query"],
+                "loss_ism": last.get("ism"), "query_1e5_s": clock.times["query"],
                 "curves": {k: [h.get(k, float("nan")) for h in trained.history]
                            for k in ("iteration", "phys", "ism", "signal", "seconds")}}
 
@@ -140,9 +145,9 @@ class PINNParticle(_PINNBase):
 
     def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
         cfg = self.config
-        trained, v0, dev, dtype, sw = self._setup(problem, seed, device, initial, workdir, progress)
+        trained, v0, dev, dtype = self._setup(problem, seed, device, initial, workdir, progress)
         times, snaps, scores, dens = [], [], [], []
-        with sw("inference"):
+        with self.phase("inference"):
             v = v0.to(dev, dtype)
             vd = problem.sample(cfg.n_density, seeds.PINN_DENSITY.seed(seed)).to(dev, dtype)
             for t in problem.snapshot_times:
@@ -155,7 +160,7 @@ class PINNParticle(_PINNBase):
                 dens.append(self._query(trained.flow, vd, t).to("cpu", torch.float64))
         info = self._info(trained, problem, seed, dev, dtype)
         probe = FlowProbe(trained.flow, trained.score, v0.to(dev, dtype), problem.t0, max(problem.snapshot_times))
-        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info,
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, {}, info,
                           density_particles=dens, probe=probe)
 
 
@@ -165,7 +170,7 @@ class PINNScore(_PINNBase):
 
     def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
         cfg = self.config
-        trained, v0, dev, dtype, sw = self._setup(problem, seed, device, initial, workdir, progress)
+        trained, v0, dev, dtype = self._setup(problem, seed, device, initial, workdir, progress)
         times, snaps, scores = [], [], []
         path = PathRecorder()
 
@@ -177,10 +182,10 @@ class PINNScore(_PINNBase):
             snaps.append(x.to("cpu", torch.float64).clone())
             scores.append(self._query(trained.score, x, t).to("cpu", torch.float64))
 
-        with sw("stepping"):
+        with self.phase("stepping"):
             v_end, stats = integrate(v0.to(dev, dtype), problem.t0, problem.snapshot_times, step_rule(cfg), velocity,
                                      on_snapshot, progress, desc=f"pinn_pm_score {problem.name}", on_step=path.add)
         info = {**self._info(trained, problem, seed, dev, dtype), **stats.as_info()}
         score_model = lambda x, t: trained.score(x.to(dev, dtype), torch.full((1,), t, dtype=dtype, device=dev))
         probe = path.probe(max(problem.snapshot_times), v_end, [score_model] * len(path.xs))
-        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info, probe=probe)
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, {}, info, probe=probe)

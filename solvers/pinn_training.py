@@ -195,7 +195,11 @@ _MEMO: dict[str, TrainedPINN] = {}
 
 def train_pinn_pm(problem: Problem, cfg, seed: int, device: torch.device, workdir: str | os.PathLike | None = None,
                   progress: bool = False) -> TrainedPINN:
-    """Train (or load) PINN-PM for (problem, cfg, seed): Adam on L_phys + lambda_score * L_ISM (eq. 2.12)."""
+    """Train (or load) PINN-PM for (problem, cfg, seed): Adam on L_phys + lambda_score * L_ISM (eq. 2.12).
+    ValueError with `ablation_refusal`'s line for an oracle ablation the problem has no oracle for."""
+    refusal = ablation_refusal(cfg, problem)
+    if refusal:
+        raise ValueError(refusal)
     key = training_key(problem, cfg, seed)
     memo = _MEMO.get(f"{key}/{cfg.iters}")
     if memo is not None:
@@ -241,20 +245,17 @@ def _train(problem, cfg, seed, device, key, directory: Path | None, progress) ->
     logged_from = start
     bar = tqdm(range(start, cfg.iters), desc=f"pinn_pm {problem.name}", disable=not progress, leave=False,
                mininterval=1.0, initial=start, total=cfg.iters)
-    oracle = _exact_score_batched(problem) if getattr(cfg, "drift_score", "net") == "exact" else None
-    refusal = ablation_refusal(cfg, problem) if hasattr(cfg, "drift_score") else None
-    if refusal:
-        raise ValueError(refusal)
+    oracle = _exact_score_batched(problem) if cfg.drift_score == "exact" else None
     t_session = time.perf_counter()
     for it in bar:
         stream = seeds.PINN_TRAINING.seed(seed, it)
         v0 = fixed if fixed is not None else problem.sample(cfg.n, stream).to(device, dtype)
         times = problem.t0 + span * torch.rand(cfg.n_times, generator=make_generator(stream), dtype=torch.float64)
         ism_points = (_exact_samples(problem, times, cfg.n, seed, it).to(device, dtype)
-                      if getattr(cfg, "score_samples", "flow") == "exact" else None)
+                      if cfg.score_samples == "exact" else None)
         losses = pinn_losses(flow, score, v0, times.to(device, dtype), problem.gamma, problem.C, cfg.ism_through_flow,
                              drift_score=oracle, ism_points=ism_points,
-                             detach_drift_positions=getattr(cfg, "detach_drift_positions", False))
+                             detach_drift_positions=cfg.detach_drift_positions)
         loss = losses["phys"] + cfg.lambda_score * losses["ism"]
         opt.zero_grad(set_to_none=True)
         loss.backward()

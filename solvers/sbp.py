@@ -20,7 +20,7 @@ import torch
 from problems import NoExactReference, drift, make_generator, seeds
 from .probe import PathRecorder
 
-from .base import (QUICK_MAX_MOVE, Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt,
+from .base import (QUICK_MAX_MOVE, Solver, Trajectory, initial_particles, quick_steps, reduced_dt,
                    resolve_device, step_rule)
 from .networks import mlp, seeded
 from .registry import register_solver
@@ -93,9 +93,8 @@ class SBP(Solver):
         if cfg.score not in ("net", "exact"):
             raise ValueError(f"unknown score {cfg.score!r}; valid: net, exact")
         dev, dtype = resolve_device(device), getattr(torch, cfg.dtype)
-        sw = Stopwatch()
         gen = make_generator(seeds.SBP_RANDOM_BATCH.seed(seed))
-        with sw("setup"):
+        with self.phase("setup"):
             v0 = initial_particles(problem, cfg.n, seed, initial)
             v = v0.to(dev, dtype)
         info = {"ism_loss": []}
@@ -111,7 +110,7 @@ class SBP(Solver):
                 return None
         else:
             net = seeded(lambda: mlp(problem.dim, problem.dim, cfg.width, cfg.depth), seeds.SBP_SCORE_NET.seed(seed), dev, dtype)
-            with sw("training"):
+            with self.phase("training"):
                 target = problem.initial_score(v)
                 opt = torch.optim.Adam(net.parameters(), lr=cfg.init_lr)
                 for _ in range(cfg.init_iters):
@@ -123,7 +122,7 @@ class SBP(Solver):
             opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
 
             def fit(x, t):
-                with sw("training"):
+                with self.phase("training"):
                     for _ in range(cfg.iters_per_step):
                         opt.zero_grad(set_to_none=True)
                         loss = ism_loss(net, x)
@@ -139,7 +138,7 @@ class SBP(Solver):
         path, models = PathRecorder(), []
 
         def drift_of(x, s):
-            with sw("drift"):
+            with self.phase("drift"):
                 if cfg.random_batch:
                     return random_batch_drift(x, s, problem.gamma, problem.C, cfg.random_batch, gen)
                 return drift(x, s, problem.gamma, problem.C)
@@ -167,11 +166,11 @@ class SBP(Solver):
             snaps.append(x.detach().to("cpu", torch.float64).clone())
             scores.append(score(x, t).detach().to("cpu", torch.float64))
 
-        with sw("stepping"):
+        with self.phase("stepping"):
             v_end, stats = integrate(v, problem.t0, problem.snapshot_times, step_rule(cfg), velocity, on_snapshot,
                                      progress, desc=f"sbp {problem.name}", trial_velocity=trial_velocity)
         info.update(stats.as_info())
         info["ism_loss_final"] = info["ism_loss"][-1] if info["ism_loss"] else None
         info.pop("ism_loss")
         probe = path.probe(max(problem.snapshot_times), v_end, models)
-        return Trajectory(self.name, problem.name, times, snaps, scores, v0, sw.times, info, probe=probe)
+        return Trajectory(self.name, problem.name, times, snaps, scores, v0, {}, info, probe=probe)

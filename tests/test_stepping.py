@@ -145,7 +145,7 @@ def test_sbp_solve_seconds_count_each_phase_once(monkeypatch):
     monkeypatch.setattr("solvers.sbp.drift", slow_drift)
     p = get_problem("bkw2d").replace(snapshot_times=(0.5,))
     cfg = solvers.get_solver("sbp").profile_config("smoke", p, n=50, init_iters=2)
-    tr = solvers.get_solver("sbp")(cfg).solve(p, seed=0)
+    tr = solvers.get_solver("sbp")(cfg).run(p, seed=0)
     steps = tr.info["steps"]
     assert tr.wall_time["drift"] == pytest.approx(steps)
     assert sum(tr.wall_time.values()) == pytest.approx(clock.now)
