@@ -30,11 +30,20 @@ import math
 
 import torch
 
+from metrics.specs import MetricSpec, register_metric
 from problems import drift, seeds, true_score
 
 from .constants import ism_integrand
 
-DIAGNOSTIC_METRICS = ("residual_to_signal", "residual_to_exact", "score_rel_err", "drift_rel_err", "ism_flow", "ism_min")
+#: the diagnostic rows, registered with the metrics (computed here, not per snapshot: compute=None)
+DIAGNOSTIC_METRICS = tuple(register_metric(MetricSpec(name, what, None, better=better, scale=scale, show="diagnosis",
+                                                      family="diagnostic")).name for name, what, better, scale in (
+    ("residual_to_signal", "|d/dt xhat - U_theta|^2 / |U_theta|^2 on the flow's particles", "lower", "log"),
+    ("residual_to_exact", "|d/dt xhat - U[s]|^2 / |U[s]|^2, U[s] the drift of the true score", "lower", "log"),
+    ("score_rel_err", "relative L2 error of the learned score on true samples", "lower", "log"),
+    ("drift_rel_err", "relative L2 error of the drift built from the learned score on true samples", "lower", "log"),
+    ("ism_flow", "the ISM loss on the flow's particles (as trained)", "", "linear"),
+    ("ism_min", "the ISM loss's true minimum, -E|grad log f_t|^2", "", "linear")))
 N_TRUE = 1_000  # true samples per snapshot for the score and drift errors
 
 

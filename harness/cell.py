@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 import certificates
+from metrics.specs import METRICS
 import problems
 import solvers
 
@@ -161,8 +162,9 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
 
 #: a metric this many times its floor (or a relative metric this large) is flagged in the cell's warnings
 ABSURD_FACTOR = 1e6
-FLOORED = {"w1": "w1_mc_floor", "kde_l2": "kde_l2_mc_floor"}
-RELATIVE = ("rfd", "cov_err", "moment4_err", "energy_drift")
+#: from the registry (metrics.specs, `absurd`): metric -> its floor, and the relative metrics
+FLOORED = {m.name: m.floors[0] for m in METRICS.values() if m.absurd == "floor"}
+RELATIVE = tuple(m.name for m in METRICS.values() if m.absurd == "relative")
 
 
 def absurd_metrics(rows: list[dict]) -> list[str]:

@@ -421,8 +421,8 @@ def refuse_configs(cells, profile: str) -> None:
 def print_cells(run_dir: Path, cells) -> None:
     """Per-snapshot W1, KDE L2 (with floors), energy drift and wall time of each given cell."""
     from . import store
-    show = ["w1", "w1_mc_floor", "kde_l2", "kde_l2_bias_floor", "kde_l2_mc_floor", "trajectory_error", "rfd",
-            "cov_err", "energy_drift"]
+    from metrics.specs import METRICS, with_show
+    show = [n for m in with_show("per_time") for n in (m, *METRICS[m].floors)] + with_show("last")
     for c in cells:
         rec = store.read_cell(run_dir, c.id)
         if not rec or not rec.ok:

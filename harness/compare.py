@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-#: metrics for which lower |value| is better and a rise is a regression
-ACCURACY = ("w1", "w1_sub4000", "kde_l2", "trajectory_error", "rfd", "cov_err", "moment4_err", "energy_drift")
+from metrics.specs import with_role
+
+#: metrics for which lower |value| is better and a rise is a regression (metrics.specs roles)
+ACCURACY = tuple(with_role("accuracy") + with_role("regression"))
 ABS_TOL = 1e-12
 DEFAULT_RTOL = 0.1
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: accuracy metrics -> their Monte Carlo floor metric (None: no floor)
-FLOORS = {"w1": "w1_mc_floor", "w1_sub4000": "w1_sub4000_mc_floor", "kde_l2": "kde_l2_mc_floor",
-          "rfd": None, "trajectory_error": None, "cov_err": None, "moment4_err": None}
+from metrics.specs import mc_floor, with_role
+
+#: accuracy metrics -> their Monte Carlo floor metric (None: no floor), from the registry (metrics.specs)
+FLOORS = {m: mc_floor(m) for m in with_role("accuracy")}
 
 
 def last_time(df: pd.DataFrame) -> float:

@@ -1,33 +1,28 @@
-"""Connects solvers and metrics: every metric that applies to a trajectory, as long-format rows.
+"""Connects solvers and metrics: every registered metric (metrics.specs) that applies to a trajectory,
+as long-format rows {t, metric, value, reference}.
 
-Rows are dicts {t, metric, value}. What applies depends on the problem's references:
-* exact solution (BKW), or a reference (problems.reference: SDE paths for the other Maxwell
-  problems, ...): w1 vs exact (reference) samples of the same n with w1_mc_floor beside it; kde_l2
-  with kde_l2_bias_floor and kde_l2_mc_floor (on the trajectory's density_particles when it
-  has them, e.g. PINN-PM's 10^5 pushed samples, else on its particles); each row names its reference;
-* exact solution only: rfd (if the solver has a score); trajectory_error vs the exact characteristics
-  from the solver's own initial particles (protocol P1; exact_flow is cheap, so every solver gets its own).
-* Maxwell (gamma = 0): cov_err and moment4_err from the closed moment system.
-* always: kinetic_energy, energy_drift, momentum_drift; entropy_dissipation with the solver's score.
+Which metrics apply is the registry's decision (`metrics.specs.applicable`, from declared capabilities:
+an exact solution, a reference, a score, Maxwell moments); this module builds the `Snapshot` each one
+reads (the judged problem, the exact characteristics from the solver's own initial particles: protocol
+P1) and caches floors (a floor depends only on the problem, its reference, t, n and seed) in memory and
+on disk beside the references.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from pathlib import Path
 
-import torch
 
-import metrics
+from metrics import specs
 import problems
-from problems import Problem, seeds
+from problems import Problem
 from solvers import Trajectory
 from problems.characteristics import integrate_characteristics
 
 from . import store
 
-W1_MAX_EXACT = 4_000  # exact W1 up to this n a side; above, the mean over subsamples of this size
+W1_MAX_EXACT = specs.W1_MAX_EXACT  # re-exported
 
 
 #: bump when a floor's definition changes: every cached floor is then recomputed
@@ -61,30 +56,24 @@ def cached_floor(name: str, problem, t: float, n: int | None, seed: int | None, 
     return value
 
 
-@lru_cache(maxsize=64)
-def _bias_floor(problem: Problem, t: float) -> float:
-    return cached_floor("kde_l2_bias_floor", problem, t, None, None, lambda: metrics.kde_l2_bias_floor(problem, t))
+#: floors computed in this process, by (cache name, problem, t, n, seed): the cells of one rung share them
+_FLOORS: dict[tuple, float] = {}
 
 
-@lru_cache(maxsize=256)
-def _w1_floor(problem: Problem, t: float, n: int, seed: int) -> float:
-    """W1 floor, computed once per (problem, t, n, seed) (cells of one rung, and of later runs, share it)."""
-    return cached_floor("w1_mc_floor", problem, t, n, seed, lambda: metrics.w1_mc_floor(problem, t, n, seed))
+def clear_floor_memo() -> None:
+    """Forget the floors computed in this process (the disk cache stays)."""
+    _FLOORS.clear()
 
 
-@lru_cache(maxsize=256)
-def _kde_floor(problem: Problem, t: float, n: int, seed: int) -> float:
-    return cached_floor("kde_l2_mc_floor", problem, t, n, seed, lambda: metrics.kde_l2_mc_floor(problem, t, n, seed))
-
-
-def _w1_rows(x: torch.Tensor, problem: Problem, t: float, seed: int) -> list[tuple[str, float]]:
-    n = x.shape[0]
-    ref = problem.sample_at(t, n, seeds.W1_REFERENCE.seed(seed))
-    if n <= W1_MAX_EXACT:
-        return [("w1", metrics.w1(x, ref)), ("w1_mc_floor", _w1_floor(problem, t, n, seed))]
-    m = W1_MAX_EXACT
-    mean, _ = metrics.w1_subsampled(x, ref, m=m, repeats=3, seed=seeds.W1_SUBSAMPLE.seed(seed))
-    return [(f"w1_sub{m}", mean), (f"w1_sub{m}_mc_floor", _w1_floor(problem, t, m, seed))]
+def _floor(spec, snap) -> float:
+    """A floor metric's value at `snap`: from memory, else `cached_floor` (disk), else computed."""
+    name, n, seed = spec.cache_key(snap)
+    key = (name, snap.judged, float(snap.t), n, seed)
+    if key not in _FLOORS:
+        if len(_FLOORS) >= 512:
+            _FLOORS.pop(next(iter(_FLOORS)))
+        _FLOORS[key] = cached_floor(name, snap.judged, snap.t, n, seed, lambda: spec.compute(snap))
+    return _FLOORS[key]
 
 
 def reference_resolution(profile: str) -> str:
@@ -105,37 +94,21 @@ def judged_problem(problem: Problem, profile: str = "quick", progress: bool = Fa
 
 
 def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = "quick") -> list[dict]:
-    """All applicable metrics of `traj` at each snapshot time, as rows {t, metric, value, reference}.
+    """All applicable registered metrics of `traj` at each snapshot time, as rows {t, metric, value, reference}.
 
     `reference` names what W1 and KDE numbers were measured against: 'exact', or the kind of the
     problem's reference ('sde', 'radial', ...); '' for metrics that need none."""
-    rows: list[dict] = []
-    add = lambda t, name, value, ref="": rows.append({"t": float(t), "metric": name, "value": float(value),
-                                                       "reference": ref})
     v0 = traj.initial
-    refs = {}
+    exact = {}
     if problem.has_exact_solution:
-        refs = dict(zip(sorted(traj.times), integrate_characteristics(problem, v0, sorted(traj.times), 1e-10, 1e-12)))
+        exact = dict(zip(sorted(traj.times), integrate_characteristics(problem, v0, sorted(traj.times), 1e-10, 1e-12)))
     judged, kind = judged_problem(problem, profile)
     dens = traj.density_particles or traj.particles
+    rows: list[dict] = []
     for t, x, s, xd in zip(traj.times, traj.particles, traj.scores, dens):
-        add(t, "kinetic_energy", metrics.kinetic_energy(x))
-        add(t, "energy_drift", metrics.energy_drift(x, v0))
-        add(t, "momentum_drift", metrics.momentum_drift(x, v0))
-        if s is not None:
-            add(t, "entropy_dissipation", metrics.entropy_dissipation(x, s, problem.gamma, problem.C))
-        if problem.gamma == 0:
-            add(t, "cov_err", metrics.cov_err(x, problem, t))
-            if hasattr(problem, "initial_central_moment4"):
-                add(t, "moment4_err", metrics.moment4_err(x, problem, t))
-        if judged is not None:
-            for name, value in _w1_rows(x, judged, t, seed):
-                add(t, name, value, kind)
-            add(t, "kde_l2", metrics.kde_l2(xd, judged, t), kind)
-            add(t, "kde_l2_bias_floor", _bias_floor(judged, t), kind)
-            add(t, "kde_l2_mc_floor", _kde_floor(judged, t, xd.shape[0], seed), kind)
-        if problem.has_exact_solution:
-            add(t, "trajectory_error", metrics.trajectory_error(x, refs[t]), "exact")
-            if s is not None:
-                add(t, "rfd", metrics.rfd(s, problem.score(x, t), x), "exact")
+        snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed)
+        for spec in specs.applicable(snap):
+            value = _floor(spec, snap) if spec.cache_key is not None else spec.compute(snap)
+            ref = {"judged": kind or "", "exact": "exact"}.get(spec.reference, "")
+            rows.append({"t": float(t), "metric": spec.name, "value": float(value), "reference": ref})
     return rows

@@ -9,9 +9,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-PLOTTED = {"kde_l2": "kde_l2_mc_floor", "w1": "w1_mc_floor", "rfd": None, "trajectory_error": None,
-           "energy_drift": None, "entropy_dissipation": None, "kinetic_energy": None, "cov_err": None}
-LOG_SCALE = {"kde_l2", "w1", "rfd", "trajectory_error", "cov_err"}
+from metrics.specs import METRICS, mc_floor  # noqa: E402
+
+#: metrics drawn against t, with their Monte Carlo floor (None: none), and those on a log axis (metrics.specs)
+PLOTTED = {m.name: mc_floor(m.name) for m in METRICS.values() if m.plotted}
+LOG_SCALE = {m.name for m in METRICS.values() if m.scale == "log"}
 
 
 def _save(fig, path: Path, dpi: int = 110) -> Path:

@@ -19,21 +19,18 @@ import math
 import numpy as np
 import pandas as pd
 
-from .convergence import FLOORS, cheapest_within, rung_stats, slope_fits
-from .evaluate import W1_MAX_EXACT
+from metrics.specs import METRICS, W1_SUB, with_show
 
-W1_SUB = f"w1_sub{W1_MAX_EXACT}"
-#: metric tables, in order: metric -> its floor rows (metric names) and whether lower |value| is better
-TABLES = {
-    "w1": (["w1_mc_floor"], True), W1_SUB: ([f"{W1_SUB}_mc_floor"], True),
-    "kde_l2": (["kde_l2_mc_floor", "kde_l2_bias_floor"], True),
-}
-#: metrics shown at the last snapshot only, one column each, in one table per problem
-LAST_SNAPSHOT = ["trajectory_error", "rfd", "cov_err", "moment4_err", "energy_drift", "momentum_drift"]
+from .convergence import FLOORS, cheapest_within, rung_stats, slope_fits
+
+#: metric tables (one column per snapshot time), in order: metric -> its floor rows and whether lower |value| is
+#: better (metrics.specs: show='per_time')
+TABLES = {m: (list(METRICS[m].floors), METRICS[m].better == "lower") for m in with_show("per_time")}
+#: metrics shown at the last snapshot only, one column each, in one table per problem (show='last')
+LAST_SNAPSHOT = with_show("last")
 #: metrics kept out of the markdown (in metrics.csv / metrics.parquet and, where drawn, figures/)
-PARQUET_ONLY = ("entropy_dissipation", "kinetic_energy")
-FLOOR_NAMES = {"w1_mc_floor": "MC floor", f"{W1_SUB}_mc_floor": "MC floor", "kde_l2_mc_floor": "MC floor",
-               "kde_l2_bias_floor": "bias floor (n = inf)"}
+PARQUET_ONLY = tuple(with_show("parquet"))
+FLOOR_NAMES = {m: METRICS[m].label for m in with_show("floor")}
 MAX_TIMES = 7  # 1 label column + at most 7 snapshot columns
 
 

@@ -1,7 +1,8 @@
 """Measurements: W1 (POT), KDE L2 and its floors, RFD, trajectory error, invariants, exact moments.
 
-Plain functions on tensors, one job each. Metrics may read problems' exact references; they
-never import solvers.
+Plain functions on tensors, one job each, and `specs`: the registry of what each metric is (its floors,
+direction, scale, requirements) that evaluators, tables and figures read. Metrics may read problems'
+exact references; they never import solvers.
 """
 from .errors import mean_squared_distance, rfd, trajectory_error
 from .invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum, momentum_drift
@@ -10,12 +11,14 @@ from .kde import (kde_l2, kde_l2_bias_floor, kde_l2_mc_floor, kde_on_axes, relat
 from .moments import cov_err, exact_covariance, exact_fourth_moment, moment4_err
 from .wasserstein import MAX_EXACT_POINTS, w1, w1_mc_floor, w1_subsampled
 
-#: metric names as they appear in result tables (the harness's long format)
-METRIC_NAMES = ["w1", "w1_mc_floor", "kde_l2", "kde_l2_bias_floor", "kde_l2_mc_floor", "rfd", "trajectory_error",
-                "kinetic_energy", "energy_drift", "momentum_drift", "entropy_dissipation", "cov_err", "moment4_err"]
+from .specs import METRICS, MetricSpec, Snapshot, applicable, get_metric, register_metric
+
+#: metric names as they appear in result tables (the harness's long format), in registration order
+METRIC_NAMES = list(METRICS)
 
 __all__ = [
-    "METRIC_NAMES", "MAX_EXACT_POINTS", "cov_err", "energy_drift", "entropy_dissipation", "exact_covariance",
+    "METRICS", "METRIC_NAMES", "MAX_EXACT_POINTS", "MetricSpec", "Snapshot", "applicable", "get_metric",
+    "register_metric", "cov_err", "energy_drift", "entropy_dissipation", "exact_covariance",
     "exact_fourth_moment", "kde_l2", "kde_l2_bias_floor", "kde_l2_mc_floor", "kde_on_axes",
     "kinetic_energy", "mean_squared_distance", "moment4_err", "momentum", "momentum_drift",
     "relative_l2", "rfd", "smoothed_density", "smoothed_on_grid", "trajectory_error", "w1", "w1_mc_floor",

@@ -101,5 +101,4 @@ def test_cell_rows_identical_with_a_cold_and_a_warm_floor_cache(tmp_path, monkey
 
 def evaluate_clear():
     from harness import evaluate
-    for f in (evaluate._bias_floor, evaluate._w1_floor, evaluate._kde_floor):
-        f.cache_clear()
+    evaluate.clear_floor_memo()

@@ -1,0 +1,212 @@
+"""What a metric is, declared once: the registry every evaluator, table, figure and comparison reads.
+
+A `MetricSpec` names the metric, how it is computed from one snapshot (`Snapshot`), what it needs
+(`NEEDS`: exact solution, a reference, a score, Maxwell moments, ...), its floors, whether lower is
+better, its plot scale and where the summary shows it. `register_metric(spec)` adds one; the order of
+registration is the order of a cell's rows. `applicable(snapshot)` is the list of metrics that apply,
+decided from declared capabilities only (no attribute sniffing).
+
+Floors (`is_floor`) depend on the problem, t, n and seed only, never on a solver; `cache_key` names
+the (name, n, seed) under which the harness caches one on disk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from problems import Problem, seeds
+
+from .errors import rfd, trajectory_error
+from .invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum_drift
+from .kde import kde_l2, kde_l2_bias_floor, kde_l2_mc_floor
+from .moments import cov_err, moment4_err
+from .wasserstein import w1, w1_mc_floor, w1_subsampled
+
+#: exact W1 up to this many points a side; above it, the mean over subsamples of this size (`w1_sub4000`)
+W1_MAX_EXACT = 4_000
+W1_SUB = f"w1_sub{W1_MAX_EXACT}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a metric may read at one snapshot time t.
+
+    x: (N, d) particles; score: (N, d) the solver's score at x or None; density_x: (M, d) the particles of
+    density reconstruction (PINN-PM's pushed samples; else x); initial: (N, d) particles at t0; problem: the
+    problem; judged: the problem to measure W1/KDE against (itself if exact, else its reference) or None;
+    reference: the judged kind ('exact', 'sde', ...); exact_x: (N, d) the exact characteristics from
+    `initial` at t (problems with an exact solution) or None; seed: the cell seed.
+    """
+
+    t: float
+    x: torch.Tensor
+    score: torch.Tensor | None
+    density_x: torch.Tensor
+    initial: torch.Tensor
+    problem: Problem
+    judged: Problem | None
+    reference: str
+    exact_x: torch.Tensor | None
+    seed: int
+
+
+#: requirement name -> whether a snapshot meets it (declared capabilities only)
+NEEDS: dict[str, Callable[[Snapshot], bool]] = {
+    "score": lambda s: s.score is not None,
+    "maxwell": lambda s: s.problem.gamma == 0,
+    "moment4": lambda s: s.problem.gamma == 0 and s.problem.states_moment4,
+    "judged": lambda s: s.judged is not None,
+    "exact": lambda s: s.problem.has_exact_solution and s.exact_x is not None,
+    "w1_exact_size": lambda s: s.x.shape[0] <= W1_MAX_EXACT,
+    "w1_subsampled_size": lambda s: s.x.shape[0] > W1_MAX_EXACT,
+}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric. compute(snapshot) -> float; needs: NEEDS names that must all hold; floors: the floor
+    metrics shown beside it (the Monte Carlo floor first); better: 'lower' (|value|), 'higher' or ''
+    (a quantity, not an error); scale: 'log' or 'linear' for figures; show: 'per_time' (a table per
+    snapshot time), 'last' (the last-snapshot errors table), 'floor' (a row under its metric) or
+    'parquet' (kept out of the markdown); reference: the row names what it was measured against ('judged'
+    kind, 'exact', or '' for none); absurd: how a value no working solver produces is recognised
+    ('floor': more than ABSURD_FACTOR times its first floor, 'relative': |value| above ABSURD_FACTOR);
+    cache_key(snapshot) -> (name, n, seed) for a floor cached on disk; label: a floor's row label; plotted:
+    drawn in the per-time figures."""
+
+    name: str
+    what: str
+    compute: Callable[[Snapshot], float] | None
+    needs: tuple[str, ...] = ()
+    floors: tuple[str, ...] = ()
+    better: str = "lower"
+    scale: str = "linear"
+    show: str = "last"
+    reference: str = ""
+    absurd: str = ""
+    cache_key: Callable[[Snapshot], tuple] | None = None
+    label: str = ""
+    plotted: bool = False
+    #: the family a metric belongs to in verdicts ('w1' for w1 and w1_sub4000)
+    family: str = ""
+    #: position among the columns of a table (ties: registration order)
+    column: int = 100
+    #: 'accuracy': an error against the truth (convergence and work-precision fits, regressions in `compare`);
+    #: 'regression': watched by `compare` only (a drift whose rise is a regression)
+    roles: tuple[str, ...] = ()
+
+    def applies(self, snapshot: Snapshot) -> bool:
+        """True if the metric is computed per snapshot (compute is not None: others, such as the training
+        diagnostics, are computed by their own module) and every requirement in `needs` holds at `snapshot`."""
+        return self.compute is not None and all(NEEDS[n](snapshot) for n in self.needs)
+
+    @property
+    def is_floor(self) -> bool:
+        return self.show == "floor"
+
+
+METRICS: dict[str, MetricSpec] = {}
+
+
+def register_metric(spec: MetricSpec) -> MetricSpec:
+    """Add `spec` to the registry (ValueError if the name is taken or a requirement is unknown)."""
+    if spec.name in METRICS:
+        raise ValueError(f"metric {spec.name!r} registered twice")
+    unknown = [n for n in spec.needs if n not in NEEDS]
+    if unknown:
+        raise ValueError(f"metric {spec.name!r} needs {unknown[0]!r}; known requirements: {', '.join(NEEDS)}")
+    METRICS[spec.name] = spec
+    return spec
+
+
+def get_metric(name: str) -> MetricSpec:
+    """The registered spec of `name`; KeyError naming the registered ones otherwise."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; registered: {', '.join(METRICS)}") from None
+
+
+def applicable(snapshot: Snapshot) -> list[MetricSpec]:
+    """The registered metrics that apply at `snapshot`, in registration order."""
+    return [m for m in METRICS.values() if m.applies(snapshot)]
+
+
+def with_show(show: str) -> list[str]:
+    """Names of the metrics shown as `show` ('per_time', 'last', 'floor', 'parquet', 'diagnosis'), by column
+    then registration order."""
+    shown = [m for m in METRICS.values() if m.show == show]
+    return [m.name for m in sorted(shown, key=lambda m: m.column)]
+
+
+def with_role(role: str) -> list[str]:
+    """Names of the metrics with `role` ('accuracy', 'regression'), in registration order."""
+    return [m.name for m in METRICS.values() if role in m.roles]
+
+
+def mc_floor(name: str) -> str | None:
+    """The Monte Carlo floor metric of `name` (its first floor), or None."""
+    spec = METRICS.get(name)
+    return spec.floors[0] if spec is not None and spec.floors else None
+
+
+def _w1_reference(s: Snapshot, n: int) -> torch.Tensor:
+    return s.judged.sample_at(s.t, n, seeds.W1_REFERENCE.seed(s.seed))
+
+
+def _w1_sub(s: Snapshot) -> float:
+    ref = _w1_reference(s, s.x.shape[0])
+    return w1_subsampled(s.x, ref, m=W1_MAX_EXACT, repeats=3, seed=seeds.W1_SUBSAMPLE.seed(s.seed))[0]
+
+
+def _register_defaults() -> None:
+    add = register_metric
+    add(MetricSpec("kinetic_energy", "mean |v|^2 / 2", lambda s: kinetic_energy(s.x), better="", show="parquet",
+                   plotted=True))
+    add(MetricSpec("energy_drift", "relative change of kinetic energy since t0", lambda s: energy_drift(s.x, s.initial),
+                   plotted=True, absurd="relative", column=4, roles=("regression",)))
+    add(MetricSpec("momentum_drift", "|mean v - mean v0|", lambda s: momentum_drift(s.x, s.initial), column=5))
+    add(MetricSpec("entropy_dissipation", "the solver's entropy dissipation with its score",
+                   lambda s: entropy_dissipation(s.x, s.score, s.problem.gamma, s.problem.C), needs=("score",),
+                   better="", show="parquet", plotted=True))
+    add(MetricSpec("cov_err", "relative error of the covariance against the closed moment system",
+                   lambda s: cov_err(s.x, s.problem, s.t), needs=("maxwell",), scale="log", plotted=True,
+                   absurd="relative", column=2, roles=("accuracy",)))
+    add(MetricSpec("moment4_err", "relative error of E|v - m|^4 against the closed moment system",
+                   lambda s: moment4_err(s.x, s.problem, s.t), needs=("moment4",), absurd="relative", column=3, roles=("accuracy",)))
+    add(MetricSpec("w1", "exact W1 (POT) to a sample of the same n of the exact or reference solution",
+                   lambda s: w1(s.x, _w1_reference(s, s.x.shape[0])), needs=("judged", "w1_exact_size"),
+                   floors=("w1_mc_floor",), scale="log", show="per_time", reference="judged", absurd="floor",
+                   plotted=True, family="w1", roles=("accuracy",)))
+    add(MetricSpec("w1_mc_floor", "W1 between two exact samples of the same n", lambda s: w1_mc_floor(
+        s.judged, s.t, s.x.shape[0], s.seed), needs=("judged", "w1_exact_size"), show="floor", reference="judged",
+        cache_key=lambda s: ("w1_mc_floor", s.x.shape[0], s.seed), label="MC floor"))
+    add(MetricSpec(W1_SUB, f"mean W1 over 3 subsamples of {W1_MAX_EXACT} a side", _w1_sub,
+                   needs=("judged", "w1_subsampled_size"), floors=(f"{W1_SUB}_mc_floor",), scale="log",
+                   show="per_time", reference="judged", absurd="floor", family="w1", roles=("accuracy",)))
+    add(MetricSpec(f"{W1_SUB}_mc_floor", f"W1 between two exact samples of {W1_MAX_EXACT}",
+                   lambda s: w1_mc_floor(s.judged, s.t, W1_MAX_EXACT, s.seed), needs=("judged", "w1_subsampled_size"),
+                   show="floor", reference="judged", cache_key=lambda s: ("w1_mc_floor", W1_MAX_EXACT, s.seed),
+                   label="MC floor"))
+    add(MetricSpec("kde_l2", "relative L2 error of the KDE of the density particles on the problem grid",
+                   lambda s: kde_l2(s.density_x, s.judged, s.t), needs=("judged",),
+                   floors=("kde_l2_mc_floor", "kde_l2_bias_floor"), scale="log", show="per_time", reference="judged",
+                   absurd="floor", plotted=True, roles=("accuracy",)))
+    add(MetricSpec("kde_l2_bias_floor", "KDE L2 error with infinitely many exact samples (the bandwidth's bias)",
+                   lambda s: kde_l2_bias_floor(s.judged, s.t), needs=("judged",), show="floor", reference="judged",
+                   cache_key=lambda s: ("kde_l2_bias_floor", None, None), label="bias floor (n = inf)"))
+    add(MetricSpec("kde_l2_mc_floor", "KDE L2 error of exact samples of the same n",
+                   lambda s: kde_l2_mc_floor(s.judged, s.t, s.density_x.shape[0], s.seed), needs=("judged",),
+                   show="floor", reference="judged",
+                   cache_key=lambda s: ("kde_l2_mc_floor", s.density_x.shape[0], s.seed), label="MC floor"))
+    add(MetricSpec("trajectory_error", "rms distance to the exact characteristics from the same initial particles",
+                   lambda s: trajectory_error(s.x, s.exact_x), needs=("exact",), scale="log", reference="exact",
+                   plotted=True, column=0, roles=("accuracy",)))
+    add(MetricSpec("rfd", "relative Fisher divergence of the solver's score to the exact score",
+                   lambda s: rfd(s.score, s.problem.score(s.x, s.t), s.x), needs=("exact", "score"), scale="log",
+                   reference="exact", absurd="relative", plotted=True, column=1, roles=("accuracy",)))
+
+
+_register_defaults()
