@@ -185,12 +185,17 @@ def absurd_metrics(rows: list[dict]) -> list[str]:
     return out
 
 
+#: phases that are not the cell's cost: its evaluation, and the time a PINN-PM cell waited for (and loaded) the
+#: training another cell of the run did, whose cost it is charged through info['train_s'] instead
+NOT_COST = ("evaluation", "checkpoint_wait")
+
+
 def solve_seconds(wall_time: dict, info: dict) -> float:
-    """The cost of producing the cell's answer, evaluation excluded: every solver phase, with the
+    """The cost of producing the cell's answer, NOT_COST excluded: every solver phase, with the
     'training' phase replaced by the full training time of the model used (`info['train_s']`,
     cumulative over the sessions that trained it), so a model loaded from a checkpoint is charged
     what it cost, not zero."""
-    phases = {k: v for k, v in wall_time.items() if k != "evaluation"}
+    phases = {k: v for k, v in wall_time.items() if k not in NOT_COST}
     if isinstance(info.get("train_s"), (int, float)):
         phases["training"] = float(info["train_s"])
     return float(sum(phases.values()))

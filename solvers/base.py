@@ -122,6 +122,8 @@ class Solver:
     #: Monte Carlo rate of W1 in N, W1 ~ N^(-rate) in d = 2 while above the floor's own rate (None: not a particle
     #: count the error depends on, e.g. the characteristics of exact_flow)
     n_rate: ClassVar[float | None] = None
+    #: config overrides under which the declared dt_order is checked (tests/test_orders.py)
+    order_check: ClassVar[dict] = {}
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()

@@ -68,6 +68,8 @@ class Blob(Solver):
     Config = BlobConfig
     has_score = True
     needs_gpu_for_paper = True
+    dt_order = 1  # explicit Euler
+    n_rate = 0.5
 
     @classmethod
     def _profile(cls, profile, problem):

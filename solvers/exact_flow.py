@@ -44,6 +44,7 @@ class ExactFlow(Solver):
 
     Config = ExactFlowConfig
     has_score = True
+    n_rate = 0.5  # exact samples moved exactly: W1 is the Monte Carlo error of N samples
 
     @classmethod
     def applies_to(cls, problem):

@@ -109,8 +109,8 @@ class _PINNBase(Solver):
         dev, dtype = resolve_device(device), getattr(torch, cfg.dtype)
         with self.phase("training"):
             trained = train_pinn_pm(problem, cfg, seed, dev, workdir, progress)
-        if not trained.trained_here:  # loaded from this run's checkpoint or memo: its cost is info['train_s']
-            self.move_phase_time("training", "checkpoint_load")
+        if not trained.trained_here:  # waited for and loaded the shared training: its cost is info["train_s"]
+            self.move_phase_time("training", "checkpoint_wait")
         v0 = initial_particles(problem, cfg.n_eval, seed, initial)
         return trained, v0, dev, dtype
 
@@ -167,6 +167,8 @@ class PINNParticle(_PINNBase):
 @register_solver("pinn_pm_score")
 class PINNScore(_PINNBase):
     """PINN-PM's learned score driving explicit Euler particles (paper 5.1, PINN-score)."""
+
+    dt_order = 1  # explicit Euler
 
     def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
         cfg = self.config

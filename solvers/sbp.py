@@ -75,6 +75,10 @@ class SBP(Solver):
     Config = SBPConfig
     has_score = True
     needs_gpu_for_paper = True
+    dt_order = 1  # explicit Euler
+    n_rate = 0.5
+    #: config overrides that make the dt-order check deterministic in dt (the per-step training would not be)
+    order_check = {"score": "exact"}
 
     @classmethod
     def _profile(cls, profile, problem):
