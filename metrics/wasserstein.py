@@ -1,6 +1,6 @@
 """Wasserstein-1 between point clouds, exactly, with POT's network simplex (ot.emd2).
 
-Traps handled (DESIGN.md section 7): `ot.emd2` stops at `numItermax` (default 1e5) and then
+Traps handled (both measured here): `ot.emd2` stops at `numItermax` (default 1e5) and then
 returns a W1 that is too large with only a warning, so we raise the cap to 1e8 and check
 `result_code == 1` (optimal), failing loudly otherwise. Above `MAX_EXACT_POINTS` a side, exact
 W1 costs minutes and gigabytes: `w1` refuses, and `w1_subsampled` is the documented strategy

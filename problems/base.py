@@ -34,7 +34,7 @@ class NoExactReference(NotImplementedError):
 
 @dataclass(frozen=True)
 class Problem:
-    """Base class of the six problems (DESIGN.md section 3).
+    """Base class of the six problems (the README's problem table).
 
     Fields: `name`, `dim`, `gamma`, `C` (kernel A(z) = C |z|^gamma (|z|^2 I - z z^T)), `t0`,
     `snapshot_times` (the last one is the horizon T), `kde_bandwidth`, `paper_n` (SBP/Blob N of

@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_BLOCK_BYTES", "drift", "maxwell_drift", "naive_pairwise_drif
 
 
 def maxwell_drift(v: torch.Tensor, s: torch.Tensor, C: float) -> torch.Tensor:
-    """Exact gamma = 0 drift in O(N d^2) from centred moments (DESIGN.md section 7).
+    """Exact gamma = 0 drift in O(N d^2) from centred moments (no N x N pairs).
 
     With v and s centred (the drift depends only on differences, so shifting either changes
     nothing), Q = sum |v_j|^2, P = sum v_j . s_j, Mvv = sum v_j v_j^T, Msv = sum s_j v_j^T,

@@ -1,6 +1,6 @@
 """Exact facts of the Maxwell case (gamma = 0) that hold for any density f.
 
-* Mean-field drift (DESIGN.md section 2): with mean m, covariance Sigma, T = tr Sigma, u = v - m,
+* Mean-field drift, A(z) = C(|z|^2 I - z z^T): with mean m, covariance Sigma, T = tr Sigma, u = v - m,
       U[f](v) = -C [ ((|u|^2 + T) I - u u^T - Sigma) s(v) + (d - 1) u ].
   Derivation: int A(v - w) f(w) dw = C((|u|^2 + T) I - u u^T - Sigma) and, by parts,
   int A(v - w) grad f(w) dw = int (div A)(v - w) f(w) dw = -(d - 1) C u.

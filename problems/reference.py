@@ -1,8 +1,9 @@
 """Reference solutions where no exact one exists: the contract, the on-disk cache and the registry.
 
 A reference gives a problem what an exact solution gives, at every snapshot time: a density
-f_ref(v, t) defined everywhere (`GridDensity`: values on a grid, multilinear interpolation) and
-i.i.d. samples `sample_at(t, n, seed)`. `with_reference(problem, ref)` wraps a problem so that
+f_ref(v, t) defined everywhere (`problems.grid_density.GridDensity`: values on a grid, multilinear
+interpolation; `problems.radial_reference.RadialDensity`: a profile in r = |v|), i.i.d. samples
+`sample_at(t, n, seed)` and, for grid and radial references, a score (`Reference.has_score`). `with_reference(problem, ref)` wraps a problem so that
 its `density` and `sample_at` come from the reference: every metric (W1 and its floor, KDE L2
 and its floors) then runs through the same code as on an exact problem.
 
@@ -10,6 +11,8 @@ Kinds (`Reference.kind`, recorded beside every number measured against it):
 * `sde`    Maxwell problems (gamma = 0): paths of the linear SDE of the Maxwell closure
            (problems.sde_reference);
 * `radial` isotropic problems: a conservative 1D solver in r = |v| (problems.radial_reference);
+* `grid`   2D non-Maxwell problems: a conservative finite-volume solver of the Landau equation on a
+           grid (problems.grid_reference);
 * `exact`  the problem's own solution (BKW), not a Reference object.
 
 References are computed once per (problem, method, resolution) and cached as .npz files under

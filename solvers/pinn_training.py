@@ -147,7 +147,8 @@ def _save(path: Path, state: dict) -> None:
 
 
 def _checkpoint_iteration(path: Path) -> int | None:
-    """The iteration in a checkpoint's name (final_K.pt, latest_K.pt, ckpt_K.pt), or None for a foreign name."""
+    """The iteration in a checkpoint's name, or None for a foreign name: final_K.pt and ckpt_K.pt as written
+    now, latest_K.pt as runs before commit 441643a wrote (still resumed)."""
     head, _, tail = path.stem.rpartition("_")
     return int(tail) if head in ("final", "latest", "ckpt") and tail.isdigit() else None
 

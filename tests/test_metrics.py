@@ -86,7 +86,7 @@ def test_smoothed_density_is_exact_for_a_gaussian():
 
 
 def test_kde_floors_on_bkw2d_match_the_design_numbers():
-    """Bias floor 0.0263 at t = 1 and 0.0139 at t = 5 (DESIGN.md: 0.026, 0.014); KDE of 25,600
+    """Bias floor 0.0263 at t = 1 and 0.0139 at t = 5 (0.026, 0.014 as computed independently for the project's design card); KDE of 25,600
     exact samples about 0.05: we allow 0.04-0.065 (seeds 0-4 measured 0.042-0.052)."""
     p = get_problem("bkw2d")
     assert metrics.kde_l2_bias_floor(p, 1.0) == pytest.approx(0.026, abs=0.001)
