@@ -17,6 +17,7 @@ def _asv(*args, cfg):
 
 
 @pytest.mark.skipif(not ASV.exists(), reason="asv not installed (pip install '.[bench]')")
+@pytest.mark.slow
 def test_asv_suite_checks_runs_and_publishes(tmp_path):
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     if head.returncode != 0:

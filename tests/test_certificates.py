@@ -91,6 +91,7 @@ class ExactProbe:
 
 
 @pytest.mark.parametrize("name", ["bkw2d", "bkw3d"])
+@pytest.mark.slow
 def test_exact_substitution_observes_zero_and_bounds_are_finite(name):
     p = problems.get_problem(name)
     rows = certify(ExactProbe(p, 400, 0), p, seed=0, n_lemma=4000)
@@ -108,6 +109,7 @@ def test_exact_substitution_observes_zero_and_bounds_are_finite(name):
             assert r["holds"] and r["observed"] > 0  # W1 to f_t of N exact particles: Monte Carlo only
 
 
+@pytest.mark.slow
 def test_lemma2_holds_for_a_trained_network_within_three_standard_errors():
     p = problems.get_problem("bkw2d")
     cfg = PINNConfig(n=200, n_times=4, iters=60, lr=2e-3, flow_arch=(16, 1, 8, 1, 32, 2),

@@ -4,11 +4,14 @@ table of summary.md and every image it references exists; the marginal figures a
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from harness.cli import main
 
 CELLS = ["-s", "sbp", "-s", "blob", "-p", "bkw2d", "--profile", "smoke", "--quiet", "--jobs", "1"]
 
 
+@pytest.mark.slow
 def test_compare_a_rerun_is_clean_and_a_worse_setting_is_flagged(tmp_path, capsys):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     assert main(["run", *CELLS, "--out", str(a)]) == 0

@@ -67,6 +67,7 @@ def _metrics(run_dir: Path) -> pd.DataFrame:
         ["solver", "problem", "seed", "metric", "t"]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_dask_sweep_equals_local_and_survives_a_killed_worker(cluster, tmp_path):
     address, procs = cluster
     local = _harness(*CELLS, "--profile", "smoke", "--out", str(tmp_path / "local"), "--quiet")
@@ -94,6 +95,7 @@ def test_dask_sweep_equals_local_and_survives_a_killed_worker(cluster, tmp_path)
     pd.testing.assert_series_equal(a.value, b.value, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_bad_scheduler_address_is_a_one_line_error_in_bounded_time(tmp_path):
     port = _free_port()  # nothing listens there
     t = time.time()

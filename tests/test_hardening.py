@@ -45,6 +45,7 @@ def damage(kind: str, path: Path, other: Path) -> None:
 KINDS = ["truncated_third", "truncated_half", "truncated_end", "empty", "garbage", "wrong_shape", "rows_wrong", "foreign"]
 
 
+@pytest.mark.slow
 def test_damaged_records_are_set_aside_and_rerun(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["run", *TINY, "--out", str(run)]) == 0
@@ -74,6 +75,7 @@ def test_damaged_records_are_set_aside_and_rerun(tmp_path, capsys):
     assert len(damaged) == len(KINDS)
 
 
+@pytest.mark.slow
 def test_damaged_manifest_is_one_line(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["run", *TINY, "--out", str(run)]) == 0
@@ -85,6 +87,7 @@ def test_damaged_manifest_is_one_line(tmp_path, capsys):
     assert "manifest.json is damaged" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_planted_checkpoint_never_runs_and_training_finishes(tmp_path):
     import torch
 
@@ -124,6 +127,7 @@ def test_planted_checkpoint_never_runs_and_training_finishes(tmp_path):
     assert len(list(ckpts[0].parent.glob("*.corrupt"))) == 2
 
 
+@pytest.mark.slow
 def test_a_hung_cell_times_out_and_the_run_goes_on(tmp_path, capsys):
     out = tmp_path / "r"
     t0 = time.time()
@@ -155,6 +159,7 @@ with run_dir_lock(Path(sys.argv[1])):
 """
 
 
+@pytest.mark.slow
 def test_one_run_per_directory_and_stale_locks_do_not_block(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["run", *TINY, "--out", str(run)]) == 0
@@ -174,6 +179,7 @@ def test_one_run_per_directory_and_stale_locks_do_not_block(tmp_path, capsys):
     assert (run / "cells" / "still__tiny2d__seed0__n=32.json").exists()
 
 
+@pytest.mark.slow
 def test_several_names_run_the_applicable_pairs(tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["run", "-s", "only_bkw", "-s", "still", "-p", "tiny2d", "-p", "bkw2d", "--plugin", PLUGIN,

@@ -62,6 +62,7 @@ def test_failing_plugin_import_is_a_usage_error(tmp_path, capsys):
     assert "failed to import: RuntimeError: boom" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     full = tmp_path / "full"
     assert run_cli("run", *SMALL, "--out", str(full)) == 0
@@ -83,6 +84,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow
 def test_report_reproduces_summary_byte_for_byte(tmp_path):
     out = tmp_path / "r"
     assert run_cli("run", *SMALL, "--out", str(out)) == 0
@@ -95,6 +97,7 @@ def test_report_reproduces_summary_byte_for_byte(tmp_path):
     assert max_table_width(text) <= 8
 
 
+@pytest.mark.slow
 def test_failing_cell_is_recorded_and_the_run_goes_on(tmp_path):
     plugin = tmp_path / "explode.py"
     plugin.write_text(textwrap.dedent("""
@@ -116,6 +119,7 @@ def test_failing_cell_is_recorded_and_the_run_goes_on(tmp_path):
     assert "Failed cells" in (out / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_plugin_problem_gets_exact_covariance_metric(tmp_path):
     plugin = tmp_path / "aniso3d.py"
     plugin.write_text(textwrap.dedent("""
@@ -155,6 +159,7 @@ def test_module_entry_point_lists_everything():
         assert name in res.stdout
 
 
+@pytest.mark.slow
 def test_smoke_profile_runs_every_applicable_cell(tmp_path):
     """`run --all --profile smoke` (the CI profile): every solver x applicable problem, no failure."""
     out = tmp_path / "smoke"
@@ -183,6 +188,7 @@ def test_smoke_profile_runs_every_applicable_cell(tmp_path):
     assert len(list((out / "figures").glob("*.png"))) >= 30
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_matches_uninterrupted(tmp_path):
     """A real kill (SIGKILL) after the first cell file appears, then --resume."""
     import os

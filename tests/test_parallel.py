@@ -19,6 +19,7 @@ def _records(run_dir):
     return {p.stem: json.loads(p.read_text()) for p in (run_dir / "cells").glob("*.json")}
 
 
+@pytest.mark.slow
 def test_jobs_auto_equals_jobs_1_and_trains_pinn_once(tmp_path):
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     assert main(["run", *CELLS, "--jobs", "1", "--out", str(serial)]) == 0

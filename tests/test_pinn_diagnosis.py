@@ -269,6 +269,7 @@ def test_verdict_names_the_source_the_numbers_point_to():
     assert "particle (Monte Carlo) error" in verdict(residual_at_floor)
 
 
+@pytest.mark.slow
 def test_diagnose_runs_every_applicable_variant_and_its_table_is_the_long_tables(tmp_path, capsys):
     import pandas as pd
     from harness.diagnosis import VARIANTS

@@ -158,6 +158,7 @@ def test_non_finite_training_is_a_clear_error_and_a_failed_cell(tmp_path):
     assert rec.status == "failed" and "PINNTrainingError" in rec.error and "non-finite" in rec.error
 
 
+@pytest.mark.slow
 def test_both_variants_share_one_training_in_a_run(tmp_path):
     solvers.pinn_training._MEMO.clear()
     cells = [Cell("pinn_pm_particle", "bkw2d", 0), Cell("pinn_pm_score", "bkw2d", 0)]
@@ -169,7 +170,7 @@ def test_both_variants_share_one_training_in_a_run(tmp_path):
     assert recs[0].info["training_key"] == recs[1].info["training_key"]
     assert len(list((tmp_path / "artifacts" / "pinn_pm").glob("*/final_*.pt"))) == 1
     assert len(list((tmp_path / "artifacts" / "pinn_pm").glob("*/ckpt_*.pt"))) == 2  # every checkpoint kept
-    assert recs[0]["curves"]["iteration"][-1] == 30 and len(recs[0]["curves"]["phys"]) == 6
+    assert recs[0].curves["iteration"][-1] == 30 and len(recs[0].curves["phys"]) == 6
     # the particle variant's KDE uses its n_density pushed samples, its W1 the P1 set
     table, timings, _ = store.collect_tables(tmp_path)
     n_density = solvers.get_solver("pinn_pm_particle").profile_config("smoke", problems.get_problem("bkw2d")).n_density

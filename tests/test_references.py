@@ -17,6 +17,7 @@ from problems.sde_reference import binned_density, match_moments, reference_path
 
 
 @pytest.mark.parametrize("name", ["bkw2d", "bkw3d"])
+@pytest.mark.slow
 def test_sde_reference_samples_are_as_good_as_exact_ones(name):
     """W1(reference, exact) <= 1.2 W1(exact, exact) (mean over 3 seeds; n = 2000 here, 10^4 in the README),
     and the KDE L2 of the reference samples is at most 10% above that of as many exact samples (2 x 10^5,
@@ -38,6 +39,7 @@ def test_sde_reference_samples_are_as_good_as_exact_ones(name):
         assert 0.85 <= kde_ref / kde_exact <= 1.10, (t, kde_ref, kde_exact)
 
 
+@pytest.mark.slow
 def test_sde_reference_has_the_exact_covariance_and_its_density_matches_bkw():
     """The SDE conserves the mean and relaxes the covariance exactly as the closure says (to MC error),
     and the binned-Richardson density of its paths is close to the exact BKW density."""
@@ -136,6 +138,7 @@ def test_radial_scheme_conserves_keeps_maxwellians_and_self_converges():
         assert math.sqrt(((oa[t] - fb) ** 2 * w).sum() / (fb**2 * w).sum()) < 1e-3
 
 
+@pytest.mark.slow
 def test_grid_solver_with_gamma_zero_reproduces_bkw():
     """Richardson R(32, 64) on [-6, 6]^2 against the exact BKW density (README: R(64, 128) <= 1e-3)."""
     p = problems.get_problem("bkw2d")

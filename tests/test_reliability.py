@@ -35,6 +35,7 @@ def record(run_dir, cell_id):
 
 
 # 1 ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_short_trajectory_fails_its_cell_and_every_output_is_built(tmp_path, capsys):
     out = tmp_path / "r"
     assert run("-s", "short", "-s", "still", "-p", "tiny2d", "--out", str(out)) == 1
@@ -53,6 +54,7 @@ def test_a_trajectory_of_the_wrong_dimension_fails_its_cell(tmp_path):
 
 
 # 2 ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_mixed_config_types_still_write_parquet(tmp_path):
     out = tmp_path / "r"
     assert run("-s", "m_int", "-s", "m_str", "-p", "tiny2d", "--out", str(out)) == 0
@@ -135,6 +137,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.slow
 def test_killing_a_run_leaves_no_cell_process_and_resume_completes(sig, tmp_path):
     out = tmp_path / "r"
     marker = tmp_path / "hang"

@@ -21,6 +21,7 @@ def max_table_width(markdown: str) -> int:
     return max((lines[i].count("|") - 1 for i in range(len(lines) - 1) if lines[i + 1].startswith("|---")), default=0)
 
 
+@pytest.mark.slow
 def test_set_grid_on_the_smoke_profile_and_resume_of_half_a_grid(tmp_path):
     out = tmp_path / "grid"
     args = ["-s", "sbp", "-s", "blob", "-p", "bkw3d", "--profile", "smoke", "--set", "n=100,200",
@@ -83,6 +84,7 @@ def test_grid_types_targets_and_products():
         grids(parse_set_options(["sbp.n=1e9.5"]), classes)
 
 
+@pytest.mark.slow
 def test_sbp_exact_score_w1_slope_from_the_harness_table(tmp_path):
     """W1 of SBP with the exact score falls like N^-1/2 (Monte Carlo rate, up to the 2D log factor):
     the harness's slope code on the run's own table gives a slope in [-0.65, -0.35]."""
@@ -131,6 +133,7 @@ def test_default_ladders_cost_one_training_per_n():
     assert iters[:4] == [250, 500, 1000, 1500] and {c.seed for c in pinn_cells} == {0}  # ascending: one training
 
 
+@pytest.mark.slow
 def test_sweep_resumes_and_list_shows_fields(tmp_path, capsys):
     out = tmp_path / "sweep"
     assert main(["sweep", "-p", "tiny2d", "-s", "still", "--plugin", PLUGIN, "--quiet", "--out", str(out)]) == 0
