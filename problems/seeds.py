@@ -99,7 +99,8 @@ SHARED: dict[frozenset, str] = {frozenset(pair): why for pair, why in {
     ("pinn_flow_net", "certificate_w1_subsample"): "a permutation of indices, not values",
 }.items()}
 #: seed 0 only: training iteration i draws with seed 2^32 s + i = i, so with every stream whose seed is below
-#: the budget; iteration 0 draws the first n of the very initial particles pinn_pm is then evaluated on
+#: the budget; iteration 0 seeds its batch as the P1 initial particles pinn_pm is evaluated on are seeded (not the
+#: same points: the samplers' draws depend on n; sample(500, 0) and sample(1000, 0)[:500] differ on every problem)
 TRAINING_AT_SEED_0 = "pinn_training"
 
 

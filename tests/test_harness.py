@@ -31,6 +31,7 @@ def max_table_width(markdown: str) -> int:
     (["--all", "--device", "tpu"], "unknown device 'tpu'; valid devices: auto, cpu, cuda"),
     (["--all", "--seeds", "0,x"], "malformed seeds '0,x'"),
     (["--all", "--seeds", "-1"], "malformed seeds '-1'"),
+    (["--all", "--seeds", "0,9998"], "seed 9998 is too large; seeds 0..9997 keep a cell's random streams apart"),
     (["-s", "exact_flow", "-p", "rosenbluth3d"], "solver 'exact_flow' does not apply to 'rosenbluth3d'"),
     (["--all", "--plugin", "/nonexistent/plug.py"], "plugin file '/nonexistent/plug.py' does not exist"),
 ])
