@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 import metrics
+from metrics.specs import W1_MAX_EXACT
 from problems import Problem, drift, seeds
 from problems.characteristics import integrate_characteristics
 
@@ -59,9 +60,9 @@ def applicable(problem: Problem) -> tuple[bool, str]:
 
 
 def _w1(x: torch.Tensor, y: torch.Tensor, seed: int) -> float:
-    if x.shape[0] <= 4_000:
+    if x.shape[0] <= W1_MAX_EXACT:
         return metrics.w1(x, y)
-    return metrics.w1_subsampled(x, y, m=4_000, repeats=3, seed=seeds.CERT_W1_SUBSAMPLE.seed(seed))[0]
+    return metrics.w1_subsampled(x, y, m=W1_MAX_EXACT, repeats=3, seed=seeds.CERT_W1_SUBSAMPLE.seed(seed))[0]
 
 
 def _row(t, name, bound, observed, snap, consts, log10_bound=None, mc_se=float("nan"), holds=None):

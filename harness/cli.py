@@ -196,7 +196,11 @@ def cmd_list(args) -> int:
     for name in solvers.list_solvers():
         cls = solvers.get_solver(name)
         where = [p for p in problems.list_problems() if cls.applies_to(problems.get_problem(p))[0]]
-        flags = ", ".join(f for f in ("has_score", "has_flow_map", "needs_gpu_for_paper") if getattr(cls, f))
+        flags = [f for f in ("has_score", "has_flow_map", "needs_gpu_for_paper", "diagnose_training", "uses_workdir")
+                 if getattr(cls, f)]
+        flags += [f"dt order {cls.dt_order}"] if cls.dt_order is not None else []
+        flags += [f"N rate {cls.n_rate:g}"] if cls.n_rate is not None else []
+        flags = ", ".join(flags)
         print(f"  {name}: applies to {', '.join(where) or 'none'}" + (f" [{flags}]" if flags else ""))
         for line in solver_field_lines(name):
             print(line)

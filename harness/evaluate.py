@@ -22,9 +22,6 @@ from problems.characteristics import integrate_characteristics
 
 from . import store
 
-W1_MAX_EXACT = specs.W1_MAX_EXACT  # re-exported
-
-
 #: bump when a floor's definition changes: every cached floor is then recomputed
 FLOOR_CACHE_VERSION = 1
 
