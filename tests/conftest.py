@@ -14,9 +14,12 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="session")
 def reference_cache(tmp_path_factory):
-    """References (problems.reference) are cached in a fresh directory per test session, so CI
-    computes them from scratch (coarse for the smoke profile) and never reads a user's cache."""
-    os.environ["LANDAU_REFERENCE_CACHE"] = str(tmp_path_factory.mktemp("reference-cache"))
+    """References (problems.reference) and floors are cached in a fresh directory per test session, so CI
+    computes them from scratch (coarse for the smoke profile) and never reads a user's cache. A developer's
+    loop may keep them between sessions: LANDAU_TEST_REFERENCE_CACHE=DIR (a directory of its own, never the
+    user's cache) is used instead."""
+    keep = os.environ.get("LANDAU_TEST_REFERENCE_CACHE")
+    os.environ["LANDAU_REFERENCE_CACHE"] = keep or str(tmp_path_factory.mktemp("reference-cache"))
     yield
 
 
