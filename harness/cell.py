@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 import certificates
-from metrics.specs import METRICS
+from metrics.specs import METRICS, LiveView
 import problems
 import solvers
 
@@ -163,8 +163,8 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
 #: a metric this many times its floor (or a relative metric this large) is flagged in the cell's warnings
 ABSURD_FACTOR = 1e6
 #: from the registry (metrics.specs, `absurd`): metric -> its floor, and the relative metrics
-FLOORED = {m.name: m.floors[0] for m in METRICS.values() if m.absurd == "floor"}
-RELATIVE = tuple(m.name for m in METRICS.values() if m.absurd == "relative")
+FLOORED = LiveView(lambda: {m.name: m.floors[0] for m in METRICS.values() if m.absurd == "floor"})
+RELATIVE = LiveView(lambda: tuple(m.name for m in METRICS.values() if m.absurd == "relative"))
 
 
 def absurd_metrics(rows: list[dict]) -> list[str]:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from metrics.specs import with_role
+from metrics.specs import LiveView, with_role
 
 #: metrics for which lower |value| is better and a rise is a regression (metrics.specs roles)
-ACCURACY = tuple(with_role("accuracy") + with_role("regression"))
+ACCURACY = LiveView(lambda: tuple(with_role("accuracy") + with_role("regression")))
 ABS_TOL = 1e-12
 DEFAULT_RTOL = 0.1
 
@@ -97,7 +97,7 @@ def compare_metrics(a: RunTables, b: RunTables, rtol: float = DEFAULT_RTOL) -> p
     spread = 2 * ((both.sd_a.fillna(0) ** 2 + both.sd_b.fillna(0) ** 2) / 2) ** 0.5
     spread = spread.where((both.n_a > 1) & (both.n_b > 1), 0.0)
     aa, bb = both.mean_a.abs(), both.mean_b.abs()
-    worse = both.metric.isin(ACCURACY) & (bb > aa * (1 + rtol) + spread) & (bb - aa > ABS_TOL)
+    worse = both.metric.isin(tuple(ACCURACY)) & (bb > aa * (1 + rtol) + spread) & (bb - aa > ABS_TOL)
     ratio = (both.mean_b / both.mean_a).where(both.mean_a != 0, math.nan)
     return pd.DataFrame({"solver": both.solver, "problem": both.problem, "overrides_a": both.setting_a,
                          "overrides_b": both.setting_b, "t": both.t, "metric": both.metric, "a": both.mean_a,
@@ -129,7 +129,7 @@ def report_lines(a: RunTables, b: RunTables, rows: pd.DataFrame, seconds: pd.Dat
     if rows.empty:
         return out + ["No cell, time and metric is present in both runs.", ""]
     t_last = rows.groupby(["solver", "problem"]).t.transform("max")
-    shown = rows[rows.worse | (show_all | ((rows.t == t_last) & rows.metric.isin(ACCURACY)))]
+    shown = rows[rows.worse | (show_all | ((rows.t == t_last) & rows.metric.isin(tuple(ACCURACY))))]
     out += [f"Accuracy (lower is better); **worse** = B above A by more than {rtol:.0%} (and the seed spread):", "",
             "| solver / problem | t | metric | A | B | B/A | |", "|---" * 7 + "|"]
     for r in shown.itertuples(index=False):
@@ -145,6 +145,6 @@ def report_lines(a: RunTables, b: RunTables, rows: pd.DataFrame, seconds: pd.Dat
         out.append("")
     n_worse = int(rows.worse.sum())
     cells = rows.groupby(["solver", "problem"]).ngroups
-    out.append(f"{n_worse} of {int(rows.metric.isin(ACCURACY).sum())} accuracy values over {cells} matched cells are "
+    out.append(f"{n_worse} of {int(rows.metric.isin(tuple(ACCURACY)).sum())} accuracy values over {cells} matched cells are "
                f"worse in B" + ("." if n_worse else "; no regression."))
     return out

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metrics.specs import mc_floor, with_role
+from metrics.specs import LiveView, mc_floor, with_role
 
 #: accuracy metrics -> their Monte Carlo floor metric (None: no floor), from the registry (metrics.specs)
-FLOORS = {m: mc_floor(m) for m in with_role("accuracy")}
+FLOORS = LiveView(lambda: {m: mc_floor(m) for m in with_role("accuracy")})
 
 
 def last_time(df: pd.DataFrame) -> float:

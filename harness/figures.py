@@ -9,11 +9,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from metrics.specs import METRICS, mc_floor  # noqa: E402
+from metrics.specs import METRICS, LiveView, mc_floor  # noqa: E402
 
 #: metrics drawn against t, with their Monte Carlo floor (None: none), and those on a log axis (metrics.specs)
-PLOTTED = {m.name: mc_floor(m.name) for m in METRICS.values() if m.plotted}
-LOG_SCALE = {m.name for m in METRICS.values() if m.scale == "log"}
+PLOTTED = LiveView(lambda: {m.name: mc_floor(m.name) for m in METRICS.values() if m.plotted})
+LOG_SCALE = LiveView(lambda: {m.name for m in METRICS.values() if m.scale == "log"})
 
 
 def _save(fig, path: Path, dpi: int = 110) -> Path:

@@ -19,18 +19,18 @@ import math
 import numpy as np
 import pandas as pd
 
-from metrics.specs import METRICS, W1_SUB, with_show
+from metrics.specs import METRICS, W1_SUB, LiveView, with_show
 
 from .convergence import FLOORS, cheapest_within, rung_stats, slope_fits
 
 #: metric tables (one column per snapshot time), in order: metric -> its floor rows and whether lower |value| is
 #: better (metrics.specs: show='per_time')
-TABLES = {m: (list(METRICS[m].floors), METRICS[m].better == "lower") for m in with_show("per_time")}
+TABLES = LiveView(lambda: {m: (list(METRICS[m].floors), METRICS[m].better == "lower") for m in with_show("per_time")})
 #: metrics shown at the last snapshot only, one column each, in one table per problem (show='last')
-LAST_SNAPSHOT = with_show("last")
+LAST_SNAPSHOT = LiveView(lambda: tuple(with_show("last")))
 #: metrics kept out of the markdown (in metrics.csv / metrics.parquet and, where drawn, figures/)
-PARQUET_ONLY = tuple(with_show("parquet"))
-FLOOR_NAMES = {m: METRICS[m].label for m in with_show("floor")}
+PARQUET_ONLY = LiveView(lambda: tuple(with_show("parquet")))
+FLOOR_NAMES = LiveView(lambda: {m: METRICS[m].label for m in with_show("floor")})
 MAX_TIMES = 7  # 1 label column + at most 7 snapshot columns
 
 

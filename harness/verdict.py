@@ -17,13 +17,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from metrics.specs import METRICS
+from metrics.specs import METRICS, LiveView
 
 from .convergence import FLOORS
 
 FLOOR_TOLERANCE = 1.1  # W1 within 10% of its floor is at the floor
 ON_PAR = 1.1  # two ratios within 10% of each other are on par
-W1_METRICS = tuple(m for m in METRICS if METRICS[m].family == "w1")
+W1_METRICS = LiveView(lambda: tuple(m for m in METRICS if METRICS[m].family == "w1"))
 
 
 def _w1_metric(df: pd.DataFrame) -> str | None:

@@ -152,6 +152,36 @@ def mc_floor(name: str) -> str | None:
     return spec.floors[0] if spec is not None and spec.floors else None
 
 
+class LiveView:
+    """A read-only view of the registry, rebuilt at every use, so that a metric a plugin registers after the
+    harness was imported shows up: `build()` returns the dict or tuple it stands for; iteration, len, `in`,
+    [key], items() and get() are those of that value."""
+
+    def __init__(self, build: Callable[[], dict | tuple]):
+        self._build = build
+
+    def __iter__(self):
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+    def __contains__(self, item) -> bool:
+        return item in self._build()
+
+    def __getitem__(self, key):
+        return self._build()[key]
+
+    def items(self):
+        return self._build().items()
+
+    def get(self, key, default=None):
+        return self._build().get(key, default)
+
+    def __repr__(self) -> str:
+        return f"LiveView({self._build()!r})"
+
+
 def _w1_reference(s: Snapshot, n: int) -> torch.Tensor:
     return s.judged.sample_at(s.t, n, seeds.W1_REFERENCE.seed(s.seed))
 

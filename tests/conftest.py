@@ -27,10 +27,14 @@ def reference_cache(tmp_path_factory):
 def isolated_registries():
     """Plugins and test solvers register into process-global registries: restore them after each test."""
     import harness.plugins
+    import metrics.specs
     import problems.registry
     import solvers.registry
     saved = (dict(problems.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.plugins._LOADED))
+    saved_metrics = dict(metrics.specs.METRICS)
     yield
+    metrics.specs.METRICS.clear()
+    metrics.specs.METRICS.update(saved_metrics)
     problems.registry._FACTORIES.clear()
     problems.registry._FACTORIES.update(saved[0])
     solvers.registry._SOLVERS.clear()
