@@ -148,6 +148,7 @@ def test_bad_set_of_the_new_fields_exits_2_naming_the_valid_values(args, needle,
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_a_problem_constant_is_in_the_cell_id_and_the_exact_solution_follows_it(tmp_path):
     run = tmp_path / "r"
     assert main(["run", "-s", "exact_flow", "-p", "bkw2d", "--profile", "smoke", "--quiet", "--jobs", "1",

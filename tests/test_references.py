@@ -153,6 +153,7 @@ def test_grid_solver_with_gamma_zero_reproduces_bkw():
         assert abs(runs[64].mass(best) - 1) < 1e-6
 
 
+@pytest.mark.slow
 def test_grid_solver_on_anisotropic2d_conserves_and_self_converges():
     p = problems.get_problem("anisotropic2d")
     sols = {}

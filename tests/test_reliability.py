@@ -69,6 +69,7 @@ def test_mixed_config_types_still_write_parquet(tmp_path):
     assert "[1]" in set(pd.read_parquet(out / "metrics.parquet").p_n.astype(str))
 
 
+@pytest.mark.slow
 def test_a_certificate_bound_that_is_not_a_number_sets_the_record_aside(tmp_path, capsys):
     out = tmp_path / "r"
     assert run("-s", "still", "-p", "tiny2d", "--out", str(out)) == 0
@@ -246,6 +247,7 @@ def test_a_failed_cell_message_is_one_line_and_the_trace_stays_in_the_record(tmp
 
 
 # 8 ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sys_exit_in_a_solver_fails_its_cell_and_the_run_goes_on(tmp_path):
     out = tmp_path / "r"
     assert run("-s", "exits", "-s", "still", "-p", "tiny2d", "--out", str(out)) == 1
