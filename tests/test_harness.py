@@ -10,7 +10,9 @@ import pytest
 
 from harness.cli import main
 
-SMALL = ["-s", "sbp", "-s", "blob", "-p", "bkw3d", "--profile", "smoke", "--seeds", "0,1", "--quiet"]
+#: --jobs 1: these cells take under a second, so two spawned workers would cost more than they save (the
+#: process executor has its own tests in test_parallel.py and test_reliability.py)
+SMALL = ["-s", "sbp", "-s", "blob", "-p", "bkw3d", "--profile", "smoke", "--seeds", "0,1", "--quiet", "--jobs", "1"]
 
 
 def run_cli(*args):

@@ -27,7 +27,9 @@ PLUGINS = ["--plugin", PLUGIN, "--plugin", BAD]
 
 
 def run(*args):
-    return main(["run", *args, *PLUGINS, "--quiet"])
+    """`harness run` of the plugins' millisecond cells, in this process unless the test asks for workers."""
+    jobs = [] if "--jobs" in args or "--executor" in args else ["--jobs", "1"]
+    return main(["run", *args, *PLUGINS, "--quiet", *jobs])
 
 
 def record(run_dir, cell_id):
