@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import problems
 from harness.cli import main
 
 PLUGIN = str(Path(__file__).with_name("harness_plugin.py"))
@@ -131,6 +132,11 @@ def test_planted_checkpoint_never_runs_and_training_finishes(tmp_path):
 
 @pytest.mark.slow
 def test_a_hung_cell_times_out_and_the_run_goes_on(tmp_path, capsys):
+    # the `still` cell must finish inside its 5 s: its reference is built here first (in the full suite an
+    # earlier test has built it already), so the test does not depend on the order tests run in
+    from harness.plugins import load_plugins
+    load_plugins([PLUGIN])
+    problems.reference_for(problems.get_problem("tiny2d"), "fine")
     out = tmp_path / "r"
     t0 = time.time()
     code = main(["run", "-s", "sleeper", "-s", "still", "-p", "tiny2d", "--plugin", PLUGIN, "--quiet",
