@@ -153,9 +153,8 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
     except (Exception, SystemExit) as exc:  # recorded, the run goes on (a plugin's sys.exit() too)
         what = f"SystemExit: the solver called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) \
             else f"{type(exc).__name__}: {exc}"
-        record = {"config": record.get("config", {})}
         return CellRecord.failed(cell, profile, one_line(what), traceback=traceback.format_exc(limit=6),
-                                 total_s=time.perf_counter() - t_start, **record)
+                                 total_s=time.perf_counter() - t_start, config=record.get("config", {}))
     return CellRecord(cell.solver, cell.problem, cell.seed, cell.id, profile, total_s=time.perf_counter() - t_start,
                       overrides=dict(cell.overrides), **record)
 

@@ -413,8 +413,9 @@ def print_diagnosis(run_dir: Path) -> None:
 
 
 def refuse_configs(cells, profile: str) -> None:
-    """UsageError for the first planned cell whose config its solver refuses on its problem (a config's
-    `refusal(problem)`, e.g. an oracle ablation the problem has no oracle for); one line, nothing run."""
+    """UsageError for the first planned cell whose config its solver refuses on its problem
+    (`Solver.refusal(config, problem)`, e.g. an oracle ablation the problem has no oracle for); one line,
+    nothing run."""
     from .cell import distinct_configs
     for cell, problem, cfg in distinct_configs(cells, profile):
         why = solvers.get_solver(cell.solver).refusal(cfg, problem)

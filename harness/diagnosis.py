@@ -72,7 +72,7 @@ def applicable_variants(problem, profile: str, base: dict | None = None, only: l
             continue
         overrides = {**base, **dict(extra)}
         cfg = cls.profile_config(profile, problem, **overrides)
-        if cfg.refusal(problem):
+        if cls.refusal(cfg, problem):
             continue
         if name == "group=paper":
             default_cfg = cls.profile_config(profile, problem, **base)

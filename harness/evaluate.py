@@ -13,12 +13,11 @@ import hashlib
 import json
 from pathlib import Path
 
-
-from metrics import specs
 import problems
+from metrics import specs
 from problems import Problem
-from solvers import Trajectory
 from problems.characteristics import integrate_characteristics
+from solvers import Trajectory
 
 from . import store
 
@@ -103,11 +102,12 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = "quic
         exact = dict(zip(sorted(traj.times), integrate_characteristics(problem, v0, sorted(traj.times), 1e-10, 1e-12)))
     judged, kind = judged_problem(problem, profile)
     dens = traj.density_particles or traj.particles
+    named = {"judged": kind or "", "exact": "exact"}  # a spec's `reference` -> what the row names
     rows: list[dict] = []
     for t, x, s, xd in zip(traj.times, traj.particles, traj.scores, dens):
         snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed)
         for spec in specs.applicable(snap):
             value = _floor(spec, snap) if spec.cache_key is not None else spec.compute(snap)
-            ref = {"judged": kind or "", "exact": "exact"}.get(spec.reference, "")
-            rows.append({"t": float(t), "metric": spec.name, "value": float(value), "reference": ref})
+            rows.append({"t": float(t), "metric": spec.name, "value": float(value),
+                         "reference": named.get(spec.reference, "")})
     return rows

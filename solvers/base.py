@@ -25,8 +25,9 @@ class Trajectory:
     times: snapshot times; particles[k]: (N, d) float64 CPU tensor at times[k]; scores[k]: the
     score the solver used there, evaluated at particles[k] (None where it has none);
     initial: the (N, d) initial particles; wall_time: seconds spent in 'setup', 'training',
-    'stepping' (and any other phase), set by `Solver.run` from the phases the solver marked; info: solver-specific numbers (losses, step counts; a
-    'curves' entry of equal-length lists, e.g. training losses, is kept and plotted);
+    'stepping' (and any other phase), set by `Solver.run` from the phases the solver marked;
+    info: solver-specific numbers (losses, step counts; a 'curves' entry of equal-length lists, e.g.
+    training losses, is kept and plotted);
     density_particles: optional larger particle sets per snapshot for density reconstruction,
     when the method can draw more than its own particles (PINN-PM pushes 10^5 samples through Phi);
     probe: optional `solvers.probe` object (path, velocity and score model of the P1 set).
@@ -119,8 +120,8 @@ class Solver:
     uses_workdir: ClassVar[bool] = False
     #: order of the time discretisation in dt (None: no time stepping, e.g. a flow map queried at t)
     dt_order: ClassVar[int | None] = None
-    #: Monte Carlo rate of W1 in N, W1 ~ N^(-rate) in d = 2 while above the floor's own rate (None: not a particle
-    #: count the error depends on, e.g. the characteristics of exact_flow)
+    #: Monte Carlo rate of W1 in N, W1 ~ N^(-rate) up to d = 2's log factor (None: the error does not fall with a
+    #: particle count)
     n_rate: ClassVar[float | None] = None
     #: config overrides under which the declared dt_order is checked (tests/test_orders.py)
     order_check: ClassVar[dict] = {}

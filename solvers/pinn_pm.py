@@ -58,11 +58,6 @@ class PINNConfig:
     log_every: int = 50
 
 
-    def refusal(self, problem) -> str | None:
-        """Why this config cannot run on `problem` (an oracle the problem does not have), or None."""
-        return ablation_refusal(self, problem)
-
-
 def quick_iterations(problem) -> int:
     """Training iterations of the quick profile: 250, where W1/floor stops improving on every problem
     (README, PINN-PM quick budget; `run --all -s pinn_pm_particle --set iters=250,500,1000,1500`, seed 0).
