@@ -83,3 +83,19 @@ def test_cuda_matches_cpu():
     v, s = cloud(500, 3, 7)
     for gamma in (0.0, -3.0):
         assert rel(drift(v.cuda(), s.cuda(), gamma, 0.1).cpu(), drift(v, s, gamma, 0.1)) < 1e-12
+
+
+def test_one_dimensional_input_is_refused():
+    with pytest.raises(ValueError, match=r"v must have shape \(\.\.\., N, d\), got \(5,\)"):
+        drift(torch.ones(5, dtype=torch.float64), torch.ones(5, dtype=torch.float64), -3.0, 1.0)
+
+
+@pytest.mark.slow
+def test_fused_path_above_its_threshold_equals_the_pairwise_sum():
+    """N above the CPU threshold of the compiled kernel (the default dispatch of `drift`), gamma = 1 (the
+    general weight exp(gamma/2 log r2); test_fused_drift covers gamma = -3 and -1.5): equal to the blockwise sum."""
+    import problems.fused_drift as fused
+    v, s = cloud(fused.CPU_MIN_N + 3, 2, 8)
+    assert fused.fused_available(v, s, 1.0)
+    out = drift(v, s, 1.0, 1 / 16)
+    assert rel(out, pairwise_drift(v, s, 1.0, 1 / 16)) < 1e-12
