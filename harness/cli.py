@@ -458,20 +458,19 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    """Print the comparison of two runs (harness.compare); 1 if B is worse in an accuracy metric."""
-    from .compare import DEFAULT_RTOL, CompareError, compare_metrics, compare_seconds, load_run, report_lines
+    """Print the comparison of two runs (harness.compare); 1 if a cell ok in A is failed or missing in B or B is
+    worse in an accuracy metric, 2 (UsageError) if the runs cannot be read or compared."""
+    from .compare import DEFAULT_RTOL, CompareError, compare, load_run, report_lines
     rtol = DEFAULT_RTOL if args.rtol is None else args.rtol
     if not (math.isfinite(rtol) and rtol >= 0):
         raise UsageError(f"--rtol must be a non-negative number, got {args.rtol}")
     try:
         a, b = load_run(args.run_a), load_run(args.run_b)
+        comparison = compare(a, b, rtol)
     except CompareError as exc:
         raise UsageError(str(exc)) from None
-    rows = compare_metrics(a, b, rtol)
-    if rows.empty:
-        raise UsageError(f"{args.run_a!r} and {args.run_b!r} share no cell (solver, problem, seed); nothing to compare")
-    print("\n".join(report_lines(a, b, rows, compare_seconds(a, b), rtol, args.all_rows)))
-    return 1 if rows.worse.any() else 0
+    print("\n".join(report_lines(a, b, comparison, rtol, args.all_rows)))
+    return 1 if comparison.regressed else 0
 
 
 def cmd_references(args) -> int:

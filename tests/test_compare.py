@@ -1,12 +1,25 @@
 """Issue 24: `harness compare RUN_A RUN_B` finds no regression in a re-run of the same cells and flags a
 deliberately worse setting (exit 1); bad directories are one line, exit 2. RUN/index.html parses, has every
-table of summary.md and every image it references exists; the marginal figures are written."""
+table of summary.md and every image it references exists; the marginal figures are written.
+
+Issue 30: a cell ok in A and failed or missing in B is a regression (exit 1); failed in both or new in B is
+listed, not a regression; a run without an ok cell, a damaged timings.csv, a metrics.parquet of other columns
+are one line, exit 2. These tests write minimal run directories with the project's own writers (no solver runs).
+"""
+import json
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from harness import store
+from harness.cell import Cell
 from harness.cli import main
+from harness.record import CellRecord
 
 CELLS = ["-s", "sbp", "-s", "blob", "-p", "bkw2d", "--profile", "smoke", "--quiet", "--jobs", "1"]
 
@@ -68,3 +81,125 @@ def test_compare_refuses_missing_and_foreign_directories(tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and ("is not a directory" in err or "is not a finished run directory" in err)
+
+
+def write_run(run: Path, cells: dict, commit: str = "c0") -> Path:
+    """A minimal finished run directory at `run`: one record per {(solver, seed): w1 or 'failed'} cell on bkw2d
+    (an ok cell has w1 at t = 0 and 1), manifest.json, and metrics.parquet / timings.csv from the records."""
+    run.mkdir(parents=True, exist_ok=True)
+    for (solver, seed), w1 in cells.items():
+        cell = Cell(solver, "bkw2d", seed, ())
+        if w1 == "failed":
+            rec = CellRecord.failed(cell, "smoke", f"{solver} blew up")
+        else:
+            rec = CellRecord(solver, "bkw2d", seed, cell.id, "smoke", "ok", rows=[
+                {"t": t, "metric": "w1", "value": w1 * (1 + t)} for t in (0.0, 1.0)],
+                wall_time={"solve": 1.0}, solve_s=1.0, total_s=1.0)
+        store.write_cell(run, rec)
+    manifest = {"config": {"profile": "smoke"}, "provenance": {"git_commit": commit},
+                "cells": [Cell(s, "bkw2d", seed, ()).to_json() for s, seed in cells]}
+    store.atomic_write_text(run / "manifest.json", json.dumps(manifest))
+    metrics, timings, _ = store.collect_tables(run)
+    store.atomic_write_frame(metrics, run / "metrics.parquet")
+    store.atomic_write_frame(timings, run / "timings.csv")
+    return run
+
+
+def compare(capsys, a: Path, b: Path) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `harness compare a b`."""
+    capsys.readouterr()
+    code = main(["compare", str(a), str(b)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def cell_table(out: str) -> dict:
+    """{(solver / problem, seed): (A, B, change)} from the table of cells not ok in both runs in compare's output."""
+    lines = out.split("Cells not ok in both runs")[1].split("\n\n")[1].splitlines() if "Cells not ok" in out else []
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    return {(r[0], int(r[1])): tuple(r[2:]) for r in rows}
+
+
+BASE = {("sbp", 0): 0.1, ("blob", 0): 0.2}
+
+
+def test_a_cell_failed_in_b_is_a_regression(tmp_path, capsys):
+    a = write_run(tmp_path / "a", BASE)
+    assert compare(capsys, a, write_run(tmp_path / "same", BASE))[0] == 0
+    code, out, _ = compare(capsys, a, write_run(tmp_path / "b", {**BASE, ("sbp", 0): "failed"}))
+    assert code == 1
+    assert cell_table(out) == {("sbp / bkw2d", 0): ("ok", "failed: sbp blew up", "**regression**")}
+    assert "no regression" not in out and "1 cell ok in A is failed or missing in B" in out
+
+
+def test_a_cell_missing_in_b_is_a_regression(tmp_path, capsys):
+    a = write_run(tmp_path / "a", BASE)
+    code, out, _ = compare(capsys, a, write_run(tmp_path / "b", {("blob", 0): 0.2}))
+    assert code == 1 and "no regression" not in out
+    assert cell_table(out) == {("sbp / bkw2d", 0): ("ok", "missing", "**regression**")}
+
+
+def test_failed_in_both_and_new_in_b_are_listed_not_regressions(tmp_path, capsys):
+    a = write_run(tmp_path / "a", {**BASE, ("sbp", 1): "failed"})
+    b = write_run(tmp_path / "b", {**BASE, ("sbp", 1): "failed", ("blob", 1): 0.3, ("blob", 2): "failed"})
+    code, out, _ = compare(capsys, a, b)
+    assert code == 0 and "no regression" in out
+    assert cell_table(out) == {("sbp / bkw2d", 1): ("failed: sbp blew up", "failed: sbp blew up", "failed in both"),
+                               ("blob / bkw2d", 1): ("missing", "ok", "new in B"),
+                               ("blob / bkw2d", 2): ("missing", "failed: blob blew up", "new in B")}
+    # the metric means are over the seeds ok in both: blob seed 1 (w1 0.3, new in B) does not make blob worse
+    assert "| blob / bkw2d | 1 | w1 | 0.4 | 0.4 | 1 |  |" in out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from([0.1, "failed", None]), min_size=3, max_size=3),
+       st.lists(st.sampled_from([0.1, "failed", None]), min_size=3, max_size=3))
+def test_exit_code_is_1_exactly_when_an_ok_cell_of_a_is_not_ok_in_b(capsys, in_a, in_b):
+    """Three cells, each ok (same w1), failed or absent in A and in B: exit 2 when A has no ok cell or no cell
+    of A has a record in B; else 1 exactly when a cell ok in A is failed or absent in B."""
+    keys = [("sbp", 0), ("sbp", 1), ("blob", 0)]
+    with tempfile.TemporaryDirectory() as tmp:
+        a = write_run(Path(tmp, "a"), {k: v for k, v in zip(keys, in_a) if v is not None})
+        b = write_run(Path(tmp, "b"), {k: v for k, v in zip(keys, in_b) if v is not None})
+        code, out, err = compare(capsys, a, b)
+    ok_a = [k for k, v in enumerate(in_a) if v == 0.1]
+    shared = [k for k in range(3) if in_a[k] is not None and in_b[k] is not None]
+    expected = 2 if not ok_a or not shared else 1 if any(in_b[k] != 0.1 for k in ok_a) else 0
+    assert code == expected, out + err
+    if code == 2:
+        assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_a_run_without_an_ok_cell_is_one_line(tmp_path, capsys):
+    a = write_run(tmp_path / "a", {("sbp", 0): "failed"})
+    b = write_run(tmp_path / "b", BASE)
+    code, _, err = compare(capsys, a, b)
+    assert code == 2 and err.count("\n") == 1 and "has no ok cell" in err and str(a) in err
+    code, out, _ = compare(capsys, b, a)  # every ok cell of A failed or missing in B
+    assert code == 1 and "No cell, time and metric is present in both runs." in out
+    assert cell_table(out) == {("sbp / bkw2d", 0): ("ok", "failed: sbp blew up", "**regression**"),
+                               ("blob / bkw2d", 0): ("ok", "missing", "**regression**")}
+
+
+def test_damaged_timings_is_one_line(tmp_path, capsys):
+    a = write_run(tmp_path / "a", BASE)
+    b = write_run(tmp_path / "b", BASE)
+    for text, why in (('solver,problem\n"unclosed\n', "timings.csv"), ("\xff\xfe\x00bin", "timings.csv"),
+                      ("solver,problem,seed,overrides,solve_s\nsbp,bkw2d,0,,fast\n", "solve_s")):
+        (b / "timings.csv").write_bytes(text.encode("latin-1"))
+        code, _, err = compare(capsys, a, b)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(b) in err and why in err
+
+
+def test_metrics_of_other_columns_is_one_line(tmp_path, capsys):
+    a = write_run(tmp_path / "a", BASE)
+    b = write_run(tmp_path / "b", BASE)
+    good = pd.read_parquet(b / "metrics.parquet")
+    for frame, why in ((pd.DataFrame({"x": [1.0], "y": ["z"]}), "metric"),
+                       (good.drop(columns=["value"]), "value"),
+                       (good.assign(value="big"), "value")):
+        store.atomic_write_frame(frame, b / "metrics.parquet")
+        code, _, err = compare(capsys, a, b)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(b / "metrics.parquet") in err and why in err
