@@ -121,10 +121,21 @@ def distinct_configs(cells, profile: str):
 
 
 def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_dir: str | None = None) -> CellRecord:
-    """Solve and evaluate one cell; never raises (a failure becomes a 'failed' record)."""
+    """Solve and evaluate one cell on CELL_THREADS torch threads; never raises (a failure becomes a 'failed'
+    record). The process's thread count is restored afterwards, so a caller running cells in its own process
+    (`--jobs 1`, the tests) keeps its threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(CELL_THREADS)
+    try:
+        return _run_cell(cell, profile, device, progress, run_dir)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: str | None) -> CellRecord:
+    """run_cell's body, on the threads run_cell set."""
     record: dict = {}
     t_start = time.perf_counter()
-    torch.set_num_threads(CELL_THREADS)
     try:
         problem = cell.make_problem()
         cls = solvers.get_solver(cell.solver)
