@@ -160,11 +160,23 @@ def test_a_problem_constant_is_in_the_cell_id_and_the_exact_solution_follows_it(
     assert set(table.overrides) == {"bkw2d.C=0.0625,n=300", "bkw2d.C=0.125,n=300"}
     err = table[table.metric == "trajectory_error"].groupby("overrides").value.max()
     assert (err < 1e-8).all()  # the exact characteristics and the exact solution use the same C
-    # the constant reached the solver: same seed, same initial particles, different particles at t = 5
+    # the constant reached the solver: same seed, same initial particles (K(t0) = 1 - K_c: C leaves f0 alone),
+    # each cell's stored snapshots are the exact characteristics of those particles under its own C, and they differ
     import numpy as np
+    from problems import seeds
+    from problems.characteristics import integrate_characteristics
     other = Cell("exact_flow", "bkw2d", 0, (("bkw2d.C", 0.0625), ("n", 300)))
-    with np.load(store.particles_path(run, cell.id)) as a, np.load(store.particles_path(run, other.id)) as b:
-        assert np.array_equal(a["x0"] * 0, b["x0"] * 0) and np.abs(a["x2"] - b["x2"]).max() > 1e-3
+    v0 = cell.make_problem().sample(300, seeds.INITIAL_PARTICLES.seed(0))
+    assert torch.equal(v0, other.make_problem().sample(300, seeds.INITIAL_PARTICLES.seed(0)))
+    stored = {}
+    for c in (cell, other):
+        exact = integrate_characteristics(c.make_problem(), v0, [1.0, 2.5, 5.0], 1e-10, 1e-12)
+        with np.load(store.particles_path(run, c.id)) as f:
+            assert f["times"].tolist() == [1.0, 2.5, 5.0]
+            stored[c] = [f[f"x{k}"] for k in range(3)]
+        for x, xe in zip(stored[c], exact):
+            np.testing.assert_allclose(x, xe.numpy(), rtol=0, atol=1e-5)  # the file holds float32
+    assert np.abs(stored[cell][2] - stored[other][2]).max() > 1e-3
 
 
 def _bkw_grid(p, t, cells=200, half=5.0):
