@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator
 
 from .cell import Cell
@@ -175,12 +176,8 @@ def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_d
                 yield run_cell(c, profile, device, progress, run_dir)
             else:
                 yield run_in_subprocess(list(plugin_files), c.to_json(), profile, device, run_dir, timeout, progress)
-    elif executor == "process":
-        if timeout is not None:
-            ex = ThreadPoolExecutor(max_workers=max(jobs, 1))
-        else:  # spawned, not forked: a forked worker would inherit the run directory's lock and outlive a killed run
-            ex = ProcessPoolExecutor(max_workers=max(jobs, 1), mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_pool_worker_init, initargs=(os.getpid(),))
+    elif executor == "process" and timeout is not None:  # threads, each waiting on a cell process of its own
+        ex = ThreadPoolExecutor(max_workers=max(jobs, 1))
         try:
             futures = [ex.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout)
                        for c in cells]
@@ -188,13 +185,105 @@ def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_d
                 yield fut.result()
         except BaseException:  # Ctrl-C, SIGTERM, the consumer stopped: stop every cell now, keep nothing waiting
             kill_live_cells()
-            for proc in list(getattr(ex, "_processes", {}).values()):  # ProcessPoolExecutor's workers
-                proc.kill()
             ex.shutdown(wait=False, cancel_futures=True)
             raise
         ex.shutdown(wait=True)
+    elif executor == "process":
+        yield from _run_pool(cells, profile, device, run_dir, plugin_files, jobs)
     else:
         yield from _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout)
+
+
+def _run_pool(cells, profile, device, run_dir, plugin_files, jobs) -> Iterator[CellRecord]:
+    """The process engine without a cell timeout: `jobs` spawned worker processes. A worker that dies (a
+    segfault, os._exit, the OOM killer) breaks the pool: the cell it was running is recorded failed, and the
+    cells that were queued or cut short with the pool run on a new pool. Every round ends at least one cell,
+    so a pool that keeps breaking cannot loop."""
+    scratch_dir(run_dir).mkdir(parents=True, exist_ok=True)
+    todo = list(cells)
+    while todo:
+        # spawned, not forked: a forked worker would inherit the run directory's lock and outlive a killed run
+        ex = ProcessPoolExecutor(max_workers=max(min(jobs, len(todo)), 1), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_pool_worker_init, initargs=(os.getpid(),))
+        lost = []
+        try:
+            futures = {ex.submit(_pool_task, list(plugin_files), c.to_json(), profile, device, run_dir): c for c in todo}
+            for fut in as_completed(futures):
+                try:
+                    rec = fut.result()
+                except BrokenProcessPool:
+                    lost.append(futures[fut])
+                    continue
+                yield rec
+        except BaseException:  # Ctrl-C, SIGTERM, the consumer stopped: stop every cell now, keep nothing waiting
+            for proc in list(getattr(ex, "_processes", {}).values()):
+                proc.kill()
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        workers = dict(getattr(ex, "_processes", None) or {})  # the pool forgets them on shutdown
+        ex.shutdown(wait=True)
+        dead = _dead_worker_cells(workers, run_dir, {c.id for c in lost})
+        if lost and not dead:  # no lost cell was known to be running: none can be blamed, none retried
+            dead = {c.id: "a worker process died (exit code unknown) before this cell could finish" for c in lost}
+        todo = [c for c in lost if c.id not in dead]
+        for c in lost:
+            if c.id in dead:
+                yield failed_record(c, profile, f"WorkerDied: {dead[c.id]}; --resume runs it again")
+
+
+def _pool_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str) -> CellRecord:
+    """run_task in a pool worker, with a marker file naming the cell while it runs, so that the parent can
+    tell which cell a worker that died was running (see _dead_worker_cells)."""
+    marker = _worker_marker(run_dir, os.getpid())
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(Cell.from_json(cell).id)
+    try:
+        return run_task(plugin_files, cell, profile, device, run_dir)
+    finally:
+        marker.unlink()
+
+
+def _worker_marker(run_dir, pid: int) -> "Path":
+    """RUN/.scratch/landau-cell-worker-PID: the id of the cell pool worker PID is running (removed when it ends)."""
+    return scratch_dir(run_dir) / f"landau-cell-worker-{pid}"
+
+
+def _dead_worker_cells(workers: dict, run_dir, lost_ids: set[str]) -> dict[str, str]:
+    """{cell id: why} for the lost cells whose worker died on its own, given the broken pool's {pid: Process}
+    after its shutdown.
+    When a worker dies, the pool terminates the others (exit code -SIGTERM): a cell whose worker ended
+    otherwise is the one that killed it. If none can be told apart (the culprit was itself sent SIGTERM),
+    every cell that was running is blamed. Removes the markers."""
+    codes = {pid: proc.exitcode for pid, proc in workers.items()}
+    running = {}
+    for marker in scratch_dir(run_dir).glob("landau-cell-worker-*"):
+        pid = int(marker.name.rsplit("-", 1)[1])
+        try:
+            cell_id = marker.read_text()
+            marker.unlink()
+        except OSError:
+            continue
+        if cell_id in lost_ids:
+            running[cell_id] = codes.get(pid)
+    culprits = {cid: code for cid, code in running.items() if code is not None and code != -signal.SIGTERM}
+    if culprits:
+        return {cid: f"worker process died (exit code {_describe_exit(code)}) running this cell"
+                for cid, code in culprits.items()}
+    return {cid: f"a worker process died (exit code {_describe_exit(code)}) while this cell was running "
+                 f"beside it; which cell killed it is unknown" for cid, code in running.items()}
+
+
+def _describe_exit(code: int | None) -> str:
+    """An exit code as text: 1, -9 (SIGKILL), or unknown."""
+    if code is None:
+        return "unknown"
+    if code < 0:
+        try:
+            return f"{code} ({signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return str(code)
 
 
 def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
