@@ -43,6 +43,15 @@ def test_compare_a_rerun_is_clean_and_a_worse_setting_is_flagged(tmp_path, capsy
     # B better than A is not a regression
     assert main(["compare", str(c), str(a)]) == 0
     check_index_html(a)
+    # issue 30's probe: B's sbp record marked failed and B's tables rebuilt; compare must not pass it
+    record = json.loads((b / "cells" / "sbp__bkw2d__seed0.json").read_text())
+    (b / "cells" / "sbp__bkw2d__seed0.json").write_text(json.dumps({**record, "status": "failed", "error": "x"}))
+    assert main(["report", str(b)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert cell_table(out) == {("sbp / bkw2d", 0): ("ok", "failed: x", "**regression**")}
+    assert "| blob / bkw2d | 5 | w1 |" in out and "| sbp / bkw2d | 5 | w1 |" not in out
 
 
 class _Page(HTMLParser):
