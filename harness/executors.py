@@ -31,6 +31,18 @@ from .cell import Cell
 from .record import CellRecord
 
 EXECUTORS = ("local", "process", "dask")
+#: the longest --cell-timeout (s): a week. The wait on a cell process polls in milliseconds as a C int, so
+#: about 24.8 days (2**31 ms) is the most the OS call takes; more gave an OverflowError mid-run.
+MAX_CELL_TIMEOUT_S = 7 * 24 * 3600
+
+
+def check_cell_timeout(seconds: float) -> str | None:
+    """None if `seconds` is a usable --cell-timeout (a number in (0, MAX_CELL_TIMEOUT_S]); else the one-line
+    error naming the value and the allowed range."""
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds <= MAX_CELL_TIMEOUT_S:
+        return None
+    return (f"--cell-timeout must be a positive number of seconds, at most {MAX_CELL_TIMEOUT_S:g} "
+            f"({MAX_CELL_TIMEOUT_S / 86400:g} days), got {seconds}")
 
 
 class ExecutorError(RuntimeError):

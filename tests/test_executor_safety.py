@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.executors import MAX_CELL_TIMEOUT_S, check_cell_timeout
 
 HERE = Path(__file__).parent
 PLUGIN = str(HERE / "harness_plugin.py")
@@ -33,3 +34,24 @@ def test_a_dead_pool_worker_fails_its_cell_alone_and_the_run_goes_on(tmp_path, c
     assert record(out, "still__tiny2d__seed0")["status"] == "ok"
     assert "Traceback" not in capsys.readouterr().err
     assert "dies" in (out / "summary.md").read_text()
+
+
+# --cell-timeout ---------------------------------------------------------------------------------------------
+def test_check_cell_timeout_names_the_allowed_range():
+    assert MAX_CELL_TIMEOUT_S == 7 * 24 * 3600
+    for ok in (1e-3, 5, 300.0, MAX_CELL_TIMEOUT_S):
+        assert check_cell_timeout(ok) is None, ok
+    for bad in (2200000.0, MAX_CELL_TIMEOUT_S + 1, 0, -3, float("nan"), float("inf"), True):
+        msg = check_cell_timeout(bad)
+        assert msg == (f"--cell-timeout must be a positive number of seconds, at most 604800 (7 days), "
+                       f"got {bad}"), bad
+
+
+@pytest.mark.slow
+def test_the_longest_cell_timeout_runs_a_cell(tmp_path):
+    """The wait on a cell process accepts MAX_CELL_TIMEOUT_S (2200000 s gave an OverflowError)."""
+    from harness.cell import Cell
+    from harness.executors import run_in_subprocess
+    rec = run_in_subprocess([PLUGIN], Cell("still", "tiny2d", 0).to_json(), "smoke", "cpu", str(tmp_path),
+                            MAX_CELL_TIMEOUT_S)
+    assert rec.status == "ok" and rec.cell_id == "still__tiny2d__seed0"
