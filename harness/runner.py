@@ -6,6 +6,7 @@ again. Outputs (tables, summary, figures) are rebuilt from the stored records af
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -80,6 +81,7 @@ def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: i
     local, or process when jobs > 1), each stopped after `cell_timeout` s if given; returns counts
     {cells, already_done, failed}. The caller holds the run directory's lock (`harness.lock`)."""
     executor = executor or ("process" if jobs > 1 else "local")
+    run_dir = Path(os.path.abspath(run_dir))  # workers in other directories (Dask) write their files into it
     run_dir.mkdir(parents=True, exist_ok=True)
     clear_scratch(run_dir)
     manifest = {"config": config, "provenance": store.provenance(config["device"]),

@@ -1,6 +1,7 @@
 """Issue 30, executors: what a dying worker, a vanished Dask cluster, a relative run directory, a large --jobs
 and a huge --cell-timeout did to a run. Each test failed on the main before its fix."""
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,31 @@ def test_the_longest_cell_timeout_runs_a_cell(tmp_path):
     rec = run_in_subprocess([PLUGIN], Cell("still", "tiny2d", 0).to_json(), "smoke", "cpu", str(tmp_path),
                             MAX_CELL_TIMEOUT_S)
     assert rec.status == "ok" and rec.cell_id == "still__tiny2d__seed0"
+
+
+# a relative run directory ---------------------------------------------------------------------------------
+def test_a_relative_run_dir_reaches_the_executor_absolute(tmp_path, monkeypatch):
+    """A worker in another directory (a Dask worker, a plugin that chdirs) still writes the particle files
+    into the run directory: the executor is handed its absolute path."""
+    from harness import runner
+    from harness.cell import Cell
+    from harness.plugins import load_plugins
+    load_plugins([PLUGIN])
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    handed = []
+    real = runner.run_cells
+
+    def run_cells_elsewhere(executor, cells, profile, device, run_dir, *args, **kw):
+        handed.append(run_dir)
+        os.chdir(tmp_path / "elsewhere")  # the worker's working directory
+        yield from real(executor, cells, profile, device, run_dir, *args, **kw)
+
+    monkeypatch.setattr(runner, "run_cells", run_cells_elsewhere)
+    counts = runner.run([Cell("still", "tiny2d", 0)], Path("rel"), {"profile": "smoke", "device": "cpu",
+                                                                     "plugins": [PLUGIN]}, quiet=True)
+    assert counts["failed"] == 0
+    assert handed == [str(tmp_path / "here" / "rel")]
+    assert (tmp_path / "here" / "rel" / "cells" / "still__tiny2d__seed0.npz").is_file()
+    assert not (tmp_path / "elsewhere" / "rel").exists()
