@@ -28,12 +28,30 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator
 
 from .cell import Cell
+from .limits import available_memory
 from .record import CellRecord
 
 EXECUTORS = ("local", "process", "dask")
 #: the longest --cell-timeout (s): a week. The wait on a cell process polls in milliseconds as a C int, so
 #: about 24.8 days (2**31 ms) is the most the OS call takes; more gave an OverflowError mid-run.
 MAX_CELL_TIMEOUT_S = 7 * 24 * 3600
+
+#: resident memory of a worker process before its cell starts (Python, torch, the harness imported): 392 MiB
+#: measured on Linux with torch 2 for CPU
+WORKER_BASE_BYTES = 400 * 2**20
+
+
+def memory_bounded_jobs(jobs: int, available: int | None = None) -> int:
+    """The worker processes that fit: min(jobs, available // WORKER_BASE_BYTES), at least 1, with
+    `available` the memory the OS has free now unless given; a one-line warning on stderr when it is
+    fewer than `jobs`."""
+    available = available_memory() if available is None else available
+    fit = max(1, available // WORKER_BASE_BYTES)
+    if fit >= jobs:
+        return jobs
+    print(f"warning: --jobs {jobs} lowered to {fit}: {available / 2**30:.1f} GiB of memory is available and a "
+          f"worker process takes about {WORKER_BASE_BYTES / 2**20:.0f} MiB before its cell starts", file=sys.stderr)
+    return fit
 
 
 def check_cell_timeout(seconds: float) -> str | None:

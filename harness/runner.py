@@ -17,7 +17,7 @@ import solvers
 from . import store
 from .cell import Cell, Skipped, run_cell  # noqa: F401  (run_cell re-exported)
 from .estimate import describe_estimate, dispatch_order, estimate_seconds
-from .executors import clear_scratch, run_cells
+from .executors import clear_scratch, memory_bounded_jobs, run_cells
 from .figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
                       write_training_figures)
 from .diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
@@ -82,6 +82,8 @@ def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: i
     {cells, already_done, failed}. The caller holds the run directory's lock (`harness.lock`)."""
     executor = executor or ("process" if jobs > 1 else "local")
     run_dir = Path(os.path.abspath(run_dir))  # workers in other directories (Dask) write their files into it
+    if executor == "process" or (executor == "dask" and scheduler is None):  # worker processes on this machine
+        jobs = memory_bounded_jobs(jobs)
     run_dir.mkdir(parents=True, exist_ok=True)
     clear_scratch(run_dir)
     manifest = {"config": config, "provenance": store.provenance(config["device"]),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.executors import MAX_CELL_TIMEOUT_S, check_cell_timeout
+from harness.executors import MAX_CELL_TIMEOUT_S, WORKER_BASE_BYTES, check_cell_timeout, memory_bounded_jobs
 
 HERE = Path(__file__).parent
 PLUGIN = str(HERE / "harness_plugin.py")
@@ -84,3 +84,35 @@ def test_a_relative_run_dir_reaches_the_executor_absolute(tmp_path, monkeypatch)
     assert handed == [str(tmp_path / "here" / "rel")]
     assert (tmp_path / "here" / "rel" / "cells" / "still__tiny2d__seed0.npz").is_file()
     assert not (tmp_path / "elsewhere" / "rel").exists()
+
+
+# --jobs and memory ----------------------------------------------------------------------------------------
+def test_jobs_are_capped_by_available_memory(monkeypatch, capsys):
+    from harness import executors
+    monkeypatch.setattr(executors, "available_memory", lambda: 3 * WORKER_BASE_BYTES + WORKER_BASE_BYTES // 2)
+    assert memory_bounded_jobs(8) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warning: --jobs 8 lowered to 3: 1.4 GiB of memory is available")
+    assert memory_bounded_jobs(3) == 3 and memory_bounded_jobs(1) == 1
+    assert capsys.readouterr().err == ""  # nothing lowered, nothing said
+    assert memory_bounded_jobs(4, available=WORKER_BASE_BYTES - 1) == 1  # one worker runs however little there is
+    assert memory_bounded_jobs(4, available=2 * WORKER_BASE_BYTES) == 2
+
+
+@pytest.mark.parametrize("executor, scheduler, expected", [("process", None, 2), ("dask", None, 2),
+                                                           ("dask", "tcp://127.0.0.1:1", 6)])
+def test_run_starts_no_more_local_workers_than_memory_holds(executor, scheduler, expected, tmp_path, monkeypatch):
+    """runner.run hands the engine the capped --jobs when it starts workers here (not for an external scheduler)."""
+    from harness import executors, runner
+    from harness.cell import Cell
+    monkeypatch.setattr(executors, "available_memory", lambda: 2 * WORKER_BASE_BYTES + 1)
+    handed = []
+
+    def no_cells(executor, cells, profile, device, run_dir, plugin_files, jobs=1, **kw):
+        handed.append(jobs)
+        return iter(())
+
+    monkeypatch.setattr(runner, "run_cells", no_cells)
+    runner.run([Cell("exact_flow", "bkw2d", s) for s in range(6)], tmp_path / "r",
+               {"profile": "smoke", "device": "cpu"}, jobs=6, quiet=True, executor=executor, scheduler=scheduler)
+    assert handed == [expected]
