@@ -193,41 +193,99 @@ def copy_tree(dest: Path, worktree: bool) -> str:
     return head + " + working tree"
 
 
-def run_tests(workdir: Path, module: str, timeout: float) -> tuple[str, str]:
-    """Run `module`'s mapped tests in `workdir`: ('passed' | 'failed' | 'timeout', first failing test or '')."""
+#: third-party modules imported once by the parent, so that each forked test run skips their import
+PRELOAD = ("torch", "numpy", "scipy.integrate", "scipy.stats", "scipy.spatial.distance", "ot", "pandas", "pyarrow",
+           "matplotlib", "tqdm.auto", "hypothesis", "hypothesis.extra.numpy", "pytest")
+
+
+def preload() -> None:
+    """Import `PRELOAD` (what is installed of it) into this process; never the project's own packages."""
+    import importlib
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    sys.dont_write_bytecode = True
+    own = sorted(m for m in sys.modules if m.split(".")[0] in {"problems", "metrics", "certificates", "solvers", "harness"})
+    if own:
+        raise SystemExit(f"error: the project's modules {own} were imported before forking; use --no-fork")
+
+
+def _pytest_args(module: str) -> list[str]:
     args, marker = MAPPING[module]
+    return ["-x", "-q", "-p", "no:cacheprovider", *(["-m", marker] if marker else []), *args]
+
+
+def _spawn(workdir: Path, module: str, log: Path, fork: bool) -> int:
+    """Start the module's mapped tests in `workdir` with output to `log`, in a new session; returns the pid."""
+    env = {"PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1", "HYPOTHESIS_PROFILE": "ci"}
+    if not fork:
+        with open(log, "w") as out:
+            return subprocess.Popen([sys.executable, "-m", "pytest", *_pytest_args(module)], cwd=workdir,
+                                    env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True).pid
+    pid = os.fork()
+    if pid:
+        return pid
+    try:  # child: a fresh import of the project (never imported by the parent) from the copy
+        os.setsid()
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.chdir(workdir)
+        os.environ.update(env)
+        sys.path[:] = [str(workdir)] + [p for p in sys.path if p not in ("", ".", str(ROOT))]
+        sys.path_importer_cache.clear()
+        import pytest
+        code = int(pytest.main(_pytest_args(module)))
+    except BaseException:  # noqa: BLE001 - the child must never return into the parent's code
+        code = 3
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def run_tests(workdir: Path, module: str, timeout: float, fork: bool = True) -> tuple[str, str]:
+    """Run `module`'s mapped tests in `workdir`: ('passed' | 'failed' | 'timeout', first failing test or '')."""
     shutil.rmtree(workdir / ".hypothesis", ignore_errors=True)  # no failing example carried to the next mutant
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *(["-m", marker] if marker else []),
-           *args]
-    env = {**os.environ, "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1", "HYPOTHESIS_PROFILE": "ci"}
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    log = workdir.parent / (workdir.name + "-pytest.log")
+    pid = _spawn(workdir, module, log, fork)
+    deadline, done = time.monotonic() + timeout, 0
     try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the pytest we started and its children
-        proc.communicate()
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.2)
+            done, status = os.waitpid(pid, os.WNOHANG)
+    finally:
+        if not done:  # timeout, or this command interrupted: end the test run we started (its own session)
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    if not done:
         return "timeout", ""
-    if proc.returncode == 0:
+    code = os.waitstatus_to_exitcode(status)
+    out = log.read_text(errors="replace")
+    if code == 0:
         return "passed", ""
-    if proc.returncode in (4, 5):  # usage error / nothing collected: the mapping is wrong, not a kill
-        raise SystemExit(f"error: pytest exited {proc.returncode} for {module}'s tests {args}:\n{out[-2000:]}")
+    if code in (4, 5):  # usage error / nothing collected: the mapping is wrong, not a kill
+        raise SystemExit(f"error: pytest exited {code} for {module}'s tests {MAPPING[module][0]}:\n{out[-2000:]}")
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", out, re.M)
-    return "failed", (failed[0] if failed else out.strip().splitlines()[-1] if out.strip() else "")
+    return "failed", (failed[0] if failed else out.strip().splitlines()[-1] if out.strip() else f"exit {code}")
 
 
-def measure(module: str, workdir: Path, equivalents: dict[str, str], timeout: float | None, log) -> dict:
+def measure(module: str, workdir: Path, equivalents: dict[str, str], timeout: float | None, log,
+            fork: bool = True, only: str = "") -> dict:
     """Run every mutant of `module` in `workdir`; returns the module's counts and per-mutant outcomes."""
     target = workdir / module
     original = target.read_text()
     pycache = target.parent / "__pycache__"
     shutil.rmtree(pycache, ignore_errors=True)
     start = time.monotonic()
-    mutants = mutants_of(module, original)
+    mutants = [(m, t) for m, t in mutants_of(module, original) if only in m.key]
     if not mutants:
         return {"module": module, "mutants": 0, "killed": 0, "survived": 0, "timeout": 0, "equivalent": 0,
                 "stale": [], "rows": [], "score": float("nan"), "seconds": 0.0, "timeout_s": 0.0}
-    status, detail = run_tests(workdir, module, timeout=3600)
+    status, detail = run_tests(workdir, module, 3600, fork)
     if status != "passed":
         raise SystemExit(f"error: {module}'s tests fail on the unmutated tree ({detail}); fix them first")
     limit = timeout or 3 * (time.monotonic() - start) + 30
@@ -239,7 +297,7 @@ def measure(module: str, workdir: Path, equivalents: dict[str, str], timeout: fl
                 continue
             target.write_text(text)
             shutil.rmtree(pycache, ignore_errors=True)
-            status, detail = run_tests(workdir, module, limit)
+            status, detail = run_tests(workdir, module, limit, fork)
             outcome = {"failed": "killed", "passed": "survived", "timeout": "timeout"}[status]
             rows.append((mutant, outcome, detail))
             log(f"  {outcome:9} {mutant.key}" + (f"   [{detail}]" if detail else ""))
@@ -272,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per mutant (default: 3 x the unmutated run + 30 s)")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("--no-fork", dest="fork", action="store_false",
+                    help="start a fresh interpreter a run instead of forking one with torch etc. imported")
+    ap.add_argument("--only", default="", help="run only the mutants whose key contains this text")
     ap.add_argument("--report", type=Path, help="also write the table and every mutant's outcome to this file")
     args = ap.parse_args(argv)
     modules = list(MAPPING) if args.modules == ["all"] else (args.modules or CORE)
@@ -285,14 +346,19 @@ def main(argv: list[str] | None = None) -> int:
             for mutant, _ in mutants_of(module, (ROOT / module).read_text()):
                 print(mutant.key + ("   [equivalent]" if mutant.key in equivalents else ""))
         return 0
+    if args.fork:
+        preload()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: restore the module, remove the copy
     results = []
     with tempfile.TemporaryDirectory(prefix="landau-mutation-") as tmp:
         workdir = Path(tmp)
-        label = copy_tree(workdir, args.worktree)
-        print(f"mutation testing of {label} in {workdir}", flush=True)
+        (workdir / "tree").mkdir()
+        label = copy_tree(workdir / "tree", args.worktree)
+        print(f"mutation testing of {label} in {workdir / 'tree'}", flush=True)
         for module in modules:
             print(f"{module}:", flush=True)
-            results.append(measure(module, workdir, equivalents, args.timeout, lambda s: print(s, flush=True)))
+            results.append(measure(module, workdir / "tree", equivalents, args.timeout, lambda s: print(s, flush=True),
+                                   args.fork, args.only))
     text = [f"{datetime.date.today().isoformat()}, commit {label}", "", table(results), ""]
     for r in results:
         text.append(f"{r['module']}: {r['seconds']:.0f} s (timeout {r['timeout_s']:.0f} s a mutant)")

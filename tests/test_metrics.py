@@ -128,6 +128,7 @@ def test_w1_mc_floor_falls_with_n():
     p = get_problem("bkw2d")
     small, large = metrics.w1_mc_floor(p, 1.0, 250), metrics.w1_mc_floor(p, 1.0, 2000)
     assert 0 < large < small
+    assert small == metrics.w1_mc_floor(p, 1.0, 250, seed=0) != metrics.w1_mc_floor(p, 1.0, 250, seed=1)  # default seed 0
 
 
 # ------------------------------------------------------------------------------------- KDE
@@ -198,6 +199,7 @@ def test_kde_floors_on_bkw2d_match_the_design_numbers():
     assert metrics.kde_l2_bias_floor(p, 5.0) == pytest.approx(0.014, abs=0.001)
     mc = metrics.kde_l2_mc_floor(p, 1.0, 25_600, seed=0)
     assert 0.04 < mc < 0.065
+    assert metrics.kde_l2_mc_floor(p, 1.0, 25_600) == mc  # the default seed is 0
 
 
 def test_kde_of_exact_samples_converges_to_the_bias_floor():
