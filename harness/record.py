@@ -4,16 +4,30 @@ store, tables, figures and reports read.
 `CellRecord.to_json()` is the JSON of `RUN/cells/<cell id>.json`; `CellRecord.from_json(data, stem)`
 is its inverse and its validation: anything that is not a record of that shape (and, with `stem`, of
 that cell) raises `DamagedRecord` with a one-line reason, and the store sets the file aside.
+
+The file is strict JSON (RFC 8259, what JSON.parse and jq read): a non-finite float (a certificate's
+infinite bound, a NaN standard error) is written as the string "Infinity", "-Infinity" or "NaN"
+(`NON_FINITE`). Reading turns these three strings back into floats wherever a record holds numbers:
+in rows and certificate rows (every field but `metric`, `reference` and `certificate`), wall_time,
+info, curves, config, solve_s and total_s; there a string with one of these three values reads as the
+float. Records written before, with bare Infinity and NaN, still load.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .identity import cell_id
 from .overrides import label as overrides_label
 
 STATUSES = ("ok", "failed")
+#: how a non-finite float is written in a record (see the module docstring)
+NON_FINITE = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
+#: the record fields whose non-finite floats are written as NON_FINITE strings and read back
+_NUMERIC_FIELDS = ("rows", "certificates", "wall_time", "info", "curves", "config", "solve_s", "total_s")
+#: keys of rows and certificate rows that hold text, never a number
+_TEXT_KEYS = frozenset({"metric", "reference", "certificate"})
 
 
 class DamagedRecord(ValueError):
@@ -74,15 +88,21 @@ class CellRecord:
                    error=error, **fields)
 
     def to_json(self) -> dict:
-        """The record as a JSON object; empty optional fields are left out (the files read as before)."""
+        """The record as a strict JSON object (non-finite floats as NON_FINITE strings); empty optional fields
+        are left out (the files read as before)."""
         keep = _REQUIRED + _KEPT_EMPTY[self.status]
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+        return {f.name: encode_non_finite(getattr(self, f.name)) for f in dataclasses.fields(self)
                 if f.name in keep or getattr(self, f.name) not in ("", None, [], {})}
 
     @classmethod
     def from_json(cls, data, stem: str | None = None) -> "CellRecord":
         """The record a JSON object holds (of file stem `stem` if given); DamagedRecord with the reason if it
-        is not one."""
+        is not one. NON_FINITE strings in the numeric fields are read as the floats they stand for."""
+        if isinstance(data, dict):
+            try:
+                data = {k: _decode_non_finite(v) if k in _NUMERIC_FIELDS else v for k, v in data.items()}
+            except RecursionError:
+                raise DamagedRecord("nested too deeply") from None
         _validate(data, stem)
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
@@ -93,6 +113,32 @@ class CellRecord:
             if key in kwargs and kwargs[key] is not None:
                 kwargs[key] = float(kwargs[key])
         return cls(**kwargs)
+
+
+def encode_non_finite(value):
+    """`value` (a JSON-like tree of dicts, lists, tuples and scalars) with every non-finite float replaced by
+    its NON_FINITE string, so that json.dumps(..., allow_nan=False) writes it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: encode_non_finite(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(encode_non_finite(v) for v in value)
+    if isinstance(value, list):
+        return [encode_non_finite(v) for v in value]
+    return value
+
+
+def _decode_non_finite(value):
+    """The inverse of encode_non_finite in a numeric field: NON_FINITE strings back to floats (not under the
+    text keys of a row)."""
+    if isinstance(value, str):
+        return NON_FINITE.get(value, value)
+    if isinstance(value, dict):
+        return {k: v if k in _TEXT_KEYS else _decode_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_non_finite(v) for v in value]
+    return value
 
 
 _REQUIRED = ("solver", "problem", "seed", "overrides", "cell_id", "profile", "status")
