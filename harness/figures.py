@@ -1,6 +1,8 @@
 """Figures from the long table: each metric over time per solver, one PNG per (problem, metric)."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from metrics.specs import METRICS, LiveView, mc_floor  # noqa: E402
+from problems.files import replacing  # noqa: E402
 
 #: metrics drawn against t, with their Monte Carlo floor (None: none), and those on a log axis (metrics.specs)
 PLOTTED = LiveView(lambda: {m.name: mc_floor(m.name) for m in METRICS.values() if m.plotted})
@@ -17,12 +20,24 @@ LOG_SCALE = LiveView(lambda: {m.name for m in METRICS.values() if m.scale == "lo
 
 
 def _save(fig, path: Path, dpi: int = 110) -> Path:
-    """tight_layout, write the PNG (creating its folder), close the figure; returns path."""
+    """tight_layout, write the PNG atomically (creating its folder; a symbolic link at `path` is replaced,
+    never written through), close the figure; returns path."""
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        with replacing(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
     return path
+
+
+def figure_path(fig_dir: Path, name: str) -> Path | None:
+    """fig_dir / name, or None (with one warning line) when `name` is not a plain file name: metric and
+    certificate names come from plugins and cell records, and a '/' in one would write outside fig_dir."""
+    if not name or name in (".", "..") or "\0" in name or any(sep and sep in name for sep in (os.sep, os.altsep)):
+        print(f"warning: figure {name!r} skipped: its name would place it outside {str(fig_dir)!r}", file=sys.stderr)
+        return None
+    return fig_dir / name
 
 
 def _label(solver: str, overrides: str) -> str:
@@ -124,7 +139,8 @@ def write_sweep_figures(table: pd.DataFrame, timings: pd.DataFrame, fig_dir: Pat
             if metric in set(df.metric):
                 for fn, name in ((lambda p: work_precision(table, timings, problem, metric, p), "wp"),
                                  (lambda p: convergence_in_n(table, problem, metric, p), "convergence")):
-                    out = fn(fig_dir / f"{problem}_{name}_{metric}.png")
+                    path = figure_path(fig_dir, f"{problem}_{name}_{metric}.png")
+                    out = fn(path) if path is not None else None
                     if out is not None:
                         paths.append(out)
     return paths
@@ -138,8 +154,8 @@ def write_figures(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
     for problem in sorted(table.problem.unique()):
         present = set(table[table.problem == problem].metric)
         for metric, floor in PLOTTED.items():
-            if metric in present:
-                path = fig_dir / f"{problem}_{metric}.png"
+            path = figure_path(fig_dir, f"{problem}_{metric}.png") if metric in present else None
+            if path is not None:
                 metric_over_time(table, problem, metric, floor if floor in present else None, path)
                 paths.append(path)
     return paths
@@ -402,6 +418,9 @@ def write_certificate_figures(certs: pd.DataFrame, fig_dir: Path) -> list[Path]:
         return paths
     certs = certs[certs.seed == certs.seed.min()]
     for (problem, cert), g in certs.groupby(["problem", "certificate"]):
+        path = figure_path(fig_dir, f"{problem}_cert_{cert}.png")
+        if path is None:
+            continue
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for i, (solver, gs) in enumerate(g.groupby("solver")):
             gs = gs.sort_values("t")
@@ -412,5 +431,5 @@ def write_certificate_figures(certs: pd.DataFrame, fig_dir: Path) -> list[Path]:
         ax.set_ylabel("log10")
         ax.set_title(f"{problem}: {cert}")
         ax.legend(fontsize=7)
-        paths.append(_save(fig, fig_dir / f"{problem}_cert_{cert}.png"))
+        paths.append(_save(fig, path))
     return paths

@@ -4,6 +4,8 @@ The lock is a POSIX `flock` on the file, so the kernel drops it when its process
 (SIGKILL included): a lock left by a dead process never blocks (the file stays, the lock does
 not). The holder's pid, host and start time are written into the file so that a second `run` on
 the same directory can name it. On network filesystems Linux maps flock to NFS byte-range locks.
+A `.lock` that is a symbolic link (or not a regular file of its own) is refused with one line
+(`problems.files.UnsafePath`): the holder's line is never written into another file.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import json
 import os
 import platform
 from pathlib import Path
+
+from problems.files import open_lock_file
 
 LOCK_NAME = ".lock"
 
@@ -32,11 +36,12 @@ def _holder(fh) -> str:
 
 @contextlib.contextmanager
 def run_dir_lock(run_dir: Path):
-    """Hold RUN/.lock exclusively while the block runs; RunDirInUse (naming the holder) if it is held."""
+    """Hold RUN/.lock exclusively while the block runs; RunDirInUse (naming the holder) if it is held,
+    UnsafePath (an OSError naming it) if RUN/.lock is a symbolic link or not a regular file of its own."""
     import fcntl
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(run_dir / LOCK_NAME, "a+")
+    fh = os.fdopen(open_lock_file(run_dir / LOCK_NAME), "r+", encoding="utf-8")
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

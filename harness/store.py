@@ -2,23 +2,23 @@
 
 Layout:  RUN/manifest.json  RUN/cells/<cell id>.json (+ .npz)  RUN/metrics.{csv,parquet}
          RUN/timings.csv  RUN/summary.md  RUN/figures/*.png
-Every file is written atomically (temporary file + os.replace), so a killed run leaves either
-the old file or the new one, never half of one. A cell file with status 'ok' is never redone. A record that is unreadable,
-truncated, of the wrong shape or describes another cell (`validate_record`) is set aside as
-`<name>.corrupt` with one warning line and treated as not done, so it runs again on --resume.
+Every file is written atomically (temporary file + os.replace, `problems.files.replacing`), so a
+killed run leaves either the old file or the new one, never half of one, a failed write (a full disk)
+leaves no temporary file, and a symbolic link in the run directory is replaced, never written through.
+A cell file with status 'ok' is never redone. A record that is unreadable, truncated, of the wrong
+shape or describes another cell (`validate_record`) is set aside as `<name>.corrupt` with one
+warning line and treated as not done, so it runs again on --resume.
 """
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from problems.files import set_aside_file
+from problems.files import replacing, set_aside_file
 
 from .plugins import one_line
 from .record import CellRecord, DamagedRecord, is_number  # noqa: F401  (DamagedRecord re-exported)
@@ -27,34 +27,19 @@ TABLE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "value
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to path atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
+    """Write text to path atomically, in UTF-8 whatever the locale (problems.files.replacing)."""
+    with replacing(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write_frame(df: pd.DataFrame, path: Path) -> None:
-    """Write a DataFrame as CSV or parquet (by suffix) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write a DataFrame as CSV (UTF-8) or parquet (by suffix) atomically."""
+    with replacing(path) as tmp:
         if path.suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+            df.to_csv(tmp, index=False, encoding="utf-8")
 
 
 def cell_path(run_dir: Path, cell_id: str) -> Path:
@@ -68,17 +53,16 @@ def particles_path(run_dir: Path, cell_id: str) -> Path:
 
 
 def write_particles(path: Path, traj) -> None:
-    """Snapshot particles and scores (float32) for figures, written atomically to `path`."""
+    """Snapshot particles and scores (float32) for figures, written atomically to `path` (nothing is left
+    behind if the write fails)."""
     import numpy as np
     arrays = {"times": np.array(traj.times)}
     for k, (x, s) in enumerate(zip(traj.particles, traj.scores)):
         arrays[f"x{k}"] = x.numpy().astype(np.float32)
         if s is not None:
             arrays[f"s{k}"] = s.numpy().astype(np.float32)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    os.close(fd)
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with replacing(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
 
 
 def validate_record(rec, stem: str | None = None) -> CellRecord:
@@ -144,8 +128,10 @@ def set_aside_records(run_dir: Path) -> list[str]:
 
 
 def write_cell(run_dir: Path, record: CellRecord) -> None:
-    """Write a cell record atomically under its cell id."""
-    atomic_write_text(cell_path(run_dir, record.cell_id), json.dumps(record.to_json(), indent=1, sort_keys=True))
+    """Write a cell record atomically under its cell id, as strict JSON (harness.record: non-finite floats as
+    the strings "Infinity", "-Infinity", "NaN")."""
+    atomic_write_text(cell_path(run_dir, record.cell_id),
+                      json.dumps(record.to_json(), indent=1, sort_keys=True, allow_nan=False))
 
 
 def git_commit() -> str:

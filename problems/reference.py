@@ -19,14 +19,15 @@ References are computed once per (problem, method, resolution) and cached as .np
 `cache_dir()`: $LANDAU_REFERENCE_CACHE, else ~/.cache/landau-bench/references. The cache key
 hashes the problem's full repr (every constant) and the resolution, so a changed constant never
 reads a stale file; a damaged file is recomputed. A lock file serialises two processes building
-the same reference.
+the same reference. A read-only cache serves the references it holds; one it lacks is computed and
+kept in memory only (one warning line), as is one that a full disk kept from being written.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 
 from .base import NoExactReference, Problem, make_generator
-from .files import exclusive_lock, set_aside_file
+from .files import exclusive_lock, replacing, set_aside_file
 from .grid_density import GridDensity
 
 #: resolutions: 'coarse' (the smoke profile, CI) and 'fine' (quick and paper)
@@ -233,32 +234,62 @@ class _Unfit(ValueError):
     """A cache file that loads but does not hold what its builder stores."""
 
 
+def _load_cached(path: Path, keys) -> dict[str, np.ndarray] | None:
+    """The arrays of the cache file `path`, None if there is none; _Unfit (or the loader's error) if it is
+    damaged: unreadable, lacking one of `keys`, or holding a non-finite number."""
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise _Unfit(f"it lacks {', '.join(missing)}")
+    bad = [k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+    if bad:
+        raise _Unfit(f"{bad[0]} holds non-finite numbers")
+    return arrays
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+
+
 def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], keys=()) -> dict[str, np.ndarray]:
-    """The arrays stored at `path`, computing and storing them (atomically) first if absent or damaged. A file
-    that loads but lacks one of `keys` or holds a non-finite number is damaged too: it is set aside as
-    <name>.corrupt (named in a warning) and the arrays are recomputed."""
-    with exclusive_lock(path.with_suffix(".lock")):
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    arrays = {k: z[k] for k in z.files}
-                missing = [k for k in keys if k not in arrays]
-                if missing:
-                    raise _Unfit(f"it lacks {', '.join(missing)}")
-                bad = [k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
-                if bad:
-                    raise _Unfit(f"{bad[0]} holds non-finite numbers")
+    """The arrays stored at `path`, computing and storing them (atomically, mode 0666 less the umask) first if
+    absent or damaged. A file that loads but lacks one of `keys` or holds a non-finite number is damaged too:
+    it is set aside as <name>.corrupt (named in a warning) and the arrays are recomputed.
+
+    A cached file is read without taking the lock or creating anything (files are replaced atomically), so a
+    read-only cache serves what it holds. Where the lock cannot be taken (a read-only cache, a lock file that
+    is a symbolic link) or the computed arrays cannot be written (a full disk), they are still returned, with
+    one warning line; no temporary file is left behind."""
+    with contextlib.suppress(Exception):  # damaged: looked at again under the lock, where it may be set aside
+        arrays = _load_cached(path, keys)
+        if arrays is not None:
+            return arrays
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive_lock(path.with_suffix(".lock")))
+        except OSError as exc:
+            warnings.warn(f"reference cache {str(path.parent)!r} is not usable ({_why(exc)}); computing "
+                          f"{path.name} in memory, it is not kept")
+            return compute()
+        try:
+            arrays = _load_cached(path, keys)
+            if arrays is not None:
                 return arrays
-            except Exception as exc:  # damaged cache file: set aside, recompute
-                why = str(exc) if isinstance(exc, _Unfit) else type(exc).__name__
-                try:
-                    kept = set_aside_file(path).name
-                except OSError:
-                    kept = "nowhere (the cache is not writable)"
-                warnings.warn(f"reference cache {path} is damaged ({why}); set aside as {kept}, recomputing")
+        except Exception as exc:  # damaged cache file: set aside, recompute
+            why = str(exc) if isinstance(exc, _Unfit) else type(exc).__name__
+            try:
+                kept = set_aside_file(path).name
+            except OSError:
+                kept = "nowhere (the cache is not writable)"
+            warnings.warn(f"reference cache {path} is damaged ({why}); set aside as {kept}, recomputing")
         arrays = compute()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-        os.close(fd)
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        try:
+            with replacing(path, suffix=".npz") as tmp:
+                np.savez(tmp, **arrays)
+        except OSError as exc:
+            warnings.warn(f"reference cache {path} could not be written ({_why(exc)}); the reference is used, "
+                          f"not kept")
         return arrays
