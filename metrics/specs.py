@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from problems import Problem, seeds
+from problems.files import check_name
 
 from .errors import rfd, trajectory_error
 from .invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum_drift
@@ -111,7 +112,9 @@ METRICS: dict[str, MetricSpec] = {}
 
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
-    """Add `spec` to the registry (ValueError if the name is taken or a requirement is unknown)."""
+    """Add `spec` to the registry (ValueError if the name is taken, is not a valid name (problems.files.check_name:
+    it becomes part of figure file names) or a requirement is unknown)."""
+    check_name("metric", spec.name)
     if spec.name in METRICS:
         raise ValueError(f"metric {spec.name!r} registered twice")
     unknown = [n for n in spec.needs if n not in NEEDS]
