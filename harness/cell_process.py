@@ -23,7 +23,7 @@ def main() -> int:
     record = run_task(spec["plugins"], spec["cell"], spec["profile"], spec["device"], spec["run_dir"], None,
                       spec.get("progress", False), spec.get("single_thread", False))
     tmp = spec["out"] + ".tmp"
-    with open(tmp, "w") as fh:
+    with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(record.to_json(), fh)
     os.replace(tmp, spec["out"])
     return 0

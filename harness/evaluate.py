@@ -41,7 +41,7 @@ def cached_floor(name: str, problem, t: float, n: int | None, seed: int | None, 
     key = json.dumps([FLOOR_CACHE_VERSION, name, repr(problem), float(t), n, seed])
     path = floor_cache_dir() / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
     try:
-        stored = json.loads(path.read_text())
+        stored = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("value"), float):
             return stored["value"]
     except (OSError, ValueError):

@@ -24,7 +24,7 @@ class SizeError(ValueError):
 def available_memory() -> int:
     """Bytes the OS says are available (MemAvailable of /proc/meminfo; else physical memory)."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
