@@ -99,7 +99,7 @@ class Cell:
         solver, problem, seed = item[:3]
         overrides = item[3] if len(item) == 4 else {}
         if not (isinstance(solver, str) and isinstance(problem, str) and isinstance(seed, int)
-                and isinstance(overrides, dict)):
+                and not isinstance(seed, bool) and seed >= 0 and isinstance(overrides, dict)):
             raise ValueError(f"not a cell: {item!r}")
         return cls(solver, problem, seed, tuple(overrides.items()))
 
@@ -145,7 +145,8 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
         traj = solvers.validate_trajectory(
             cls(cfg).run(problem, seed=cell.seed, device=device, progress=progress, workdir=workdir), problem)
         t_eval = time.perf_counter()
-        rows = evaluate(traj, problem, cell.seed, profile)
+        metric_failures: list[str] = []
+        rows = evaluate(traj, problem, cell.seed, profile, failures=metric_failures)
         diag_rows, diag_error = _diagnostics(traj, problem, cls, cell.seed, profile)
         rows += diag_rows
         if diag_error:
@@ -158,7 +159,7 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
         if bad:
             raise FloatingPointError(f"non-finite metric {bad[0]['metric']} at t = {bad[0]['t']}")
         info = {k: v for k, v in traj.info.items() if isinstance(v, (int, float, str, type(None)))}
-        record["warnings"] = absurd_metrics(rows)
+        record["warnings"] = metric_failures + absurd_metrics(rows)
         record.update(status="ok", rows=rows, wall_time={**traj.wall_time, "evaluation": time.perf_counter() - t_eval},
                       info=info, curves=_curves(traj.info.get("curves")), solve_s=solve_seconds(traj.wall_time, info))
     except (Exception, SystemExit) as exc:  # recorded, the run goes on (a plugin's sys.exit() too)

@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--all-rows", action="store_true", help="every time and metric, not only the last snapshot")
     rep = sub.add_parser("report", help="rebuild tables, summary.md and figures of a run directory")
     rep.add_argument("run_dir")
+    rep.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                     help="load this plugin (the run's own plugins are never loaded from its manifest)")
     refs = sub.add_parser("references", help="build (or load) the cached reference of every problem without an exact "
                                              "solution, and print its kind, cost and measured accuracy")
     refs.add_argument("-p", "--problem", action="append", default=[], help="problem name (repeatable; default all)")
@@ -217,7 +219,7 @@ def _read_manifest(run_dir: Path, flag: str) -> dict:
     if not path.exists():
         raise UsageError(f"{flag} {str(run_dir)!r}: no manifest.json there; give a run directory")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
             raise ValueError("no 'config' object")
         return manifest
@@ -227,11 +229,43 @@ def _read_manifest(run_dir: Path, flag: str) -> dict:
 
 
 def _manifest_cells(manifest: dict, run_dir: Path):
+    """The cells a manifest was planned with; UsageError (one line) for anything that is not a list of cells."""
     from .cell import Cell
+    listed = manifest.get("cells")
+    if not isinstance(listed, list) or not listed:
+        raise UsageError(f"--resume {str(run_dir)!r}: manifest.json 'cells' is {json.dumps(listed)[:40]}, not a "
+                         f"non-empty list of cells; give the cells (--all, or -s and -p) to resume")
     try:
-        return [Cell.from_json(c) for c in manifest.get("cells", [])]
+        return [Cell.from_json(c) for c in listed]
     except ValueError as exc:
         raise UsageError(f"--resume {str(run_dir)!r}: manifest.json lists a malformed cell ({exc})") from None
+
+
+def _manifest_diagnosis(manifest: dict, run_dir) -> dict | None:
+    """The manifest's diagnosis section ({problem: {overrides label: variant}}), None if there is none;
+    UsageError if it is not of that shape."""
+    diagnosis = manifest["config"].get("diagnosis")
+    if diagnosis is None:
+        return None
+    if not (isinstance(diagnosis, dict) and all(isinstance(v, dict) and all(
+            isinstance(a, str) and isinstance(b, str) for a, b in v.items()) for v in diagnosis.values())):
+        raise UsageError(f"--resume {str(run_dir)!r}: manifest.json 'diagnosis' is not an object "
+                         f"{{problem: {{overrides: variant}}}}; start a new --out")
+    return diagnosis
+
+
+def _check_manifest_plugins(manifest: dict, given: list[str], where: str) -> list[str]:
+    """The plugin files a run was made with (manifest config 'plugins') that the command line does not name.
+    Nothing a run directory lists is executed: resuming needs them named with --plugin (UsageError otherwise);
+    `report` goes on without them (the caller says so)."""
+    listed = manifest["config"].get("plugins", [])
+    listed = [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
+    named = {str(Path(p).resolve()) for p in given}
+    missing = [p for p in listed if str(Path(p).resolve()) not in named]
+    if missing and where.startswith("--resume"):
+        raise UsageError(f"{where} was run with plugin(s) {', '.join(missing)}; a run directory never runs code "
+                         f"by itself: name them with --plugin FILE.py to resume")
+    return missing
 
 
 def _select(args, sweep: bool):
@@ -286,15 +320,21 @@ def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
     if args.scheduler and executor != "dask":
         raise UsageError(f"--scheduler needs --executor dask (got executor {executor!r})")
     options = parse_set_options(args.overrides)
+    # every path is fixed before a plugin runs (a plugin that calls chdir must not move the run)
+    args.resume = str(Path(args.resume).resolve()) if args.resume else None
+    args.out = str(Path(args.out or Path("results") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")).resolve())
+    args.plugin = [str(Path(p).resolve()) for p in args.plugin]
     manifest = _read_manifest(Path(args.resume), "--resume") if args.resume else None
-    if manifest is not None and not args.plugin:  # the plugins the run was started with
-        old_plugins = manifest["config"].get("plugins", [])
-        args.plugin = [p for p in old_plugins if isinstance(p, str)] if isinstance(old_plugins, list) else []
+    if manifest is not None:
+        _check_manifest_plugins(manifest, args.plugin, f"--resume {args.resume!r}")
     try:
         load_plugins(args.plugin)
     except PluginError as exc:
         raise UsageError(str(exc)) from None
     selected = args.all or args.solver or args.problem or args.overrides
+    if manifest is not None and not selected and seeds is not None:
+        raise UsageError(f"--resume {args.resume!r} alone continues the cells it was planned with; --seeds "
+                         f"{args.seeds!r} needs the cells too (--all, or -s SOLVER and -p PROBLEM)")
     if manifest is not None:
         old_profile = manifest["config"].get("profile")
         if args.profile is not None and old_profile != args.profile:
@@ -304,7 +344,7 @@ def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
                              f"{', '.join(PROFILES)}")
         args.profile = old_profile
     profile = args.profile or "quick"
-    diagnosis = (manifest or {}).get("config", {}).get("diagnosis")
+    diagnosis = _manifest_diagnosis(manifest, args.resume) if manifest is not None else None
     if manifest is not None and not selected:
         cells, skipped = _manifest_cells(manifest, Path(args.resume)), []
         solver_names = sorted({c.solver for c in cells})
@@ -346,7 +386,7 @@ def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
     if args.resume:
         run_dir = Path(args.resume)
     else:
-        run_dir = Path(args.out or Path("results") / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+        run_dir = Path(args.out)
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
             raise UsageError(f"output directory {str(run_dir)!r} is not empty; use --resume {str(run_dir)!r} or another --out")
     _check_writable(run_dir)
@@ -358,6 +398,7 @@ def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
         config["diagnosis"] = diagnosis
     try:
         with run_dir_lock(run_dir):
+            RUN_IN_PROGRESS[0] = run_dir  # from here on an interrupt keeps finished cells and --resume continues
             if not args.quiet:
                 print(f"run directory: {run_dir}  ({len(cells)} cells, profile {profile})")
                 for s in skipped:
@@ -409,7 +450,7 @@ def print_diagnosis(run_dir: Path) -> None:
     """The diagnosis tables and verdicts of a diagnosis run, as written to RUN/diagnosis.md."""
     path = run_dir / "diagnosis.md"
     if path.exists():
-        print("\n" + path.read_text())
+        print("\n" + path.read_text(encoding="utf-8"))
 
 
 def refuse_configs(cells, profile: str) -> None:
@@ -448,8 +489,15 @@ def cmd_report(args) -> int:
     if not (run_dir / "manifest.json").exists():
         raise UsageError(f"{args.run_dir!r} is not a run directory (no manifest.json)")
     manifest = _read_manifest(run_dir, "report")
-    plugins = manifest["config"].get("plugins", [])
-    load_plugins([p for p in plugins if isinstance(p, str)] if isinstance(plugins, list) else [])
+    missing = _check_manifest_plugins(manifest, args.plugin, "report")
+    if missing:
+        print(f"note: the run was made with plugin(s) {', '.join(missing)}, not loaded (a run directory never runs "
+              f"code by itself): their metrics and figures are left out; name them with --plugin to load them",
+              file=sys.stderr)
+    try:
+        load_plugins(args.plugin)
+    except PluginError as exc:
+        raise UsageError(str(exc)) from None
     from .lock import run_dir_lock
     with run_dir_lock(run_dir):  # a run still writing there holds it: RunDirInUse, one line, exit 2
         counts = rebuild_outputs(run_dir)
@@ -510,11 +558,15 @@ def main(argv=None) -> int:
     verbs = {"list": cmd_list, "run": cmd_run, "sweep": lambda a: cmd_run(a, sweep=True),
              "diagnose": lambda a: cmd_run(a, diagnose=True), "compare": cmd_compare, "report": cmd_report,
              "references": cmd_references}
+    for stream in (sys.stdout, sys.stderr):  # a C locale: non-ASCII text (a summary's ±) escaped, never a crash
+        if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            stream.reconfigure(errors="backslashreplace")
     previous = _terminate_as_interrupt()
+    RUN_IN_PROGRESS[0] = None
     try:
         return verbs[args.verb](args)
     except Terminated:
-        print("terminated (SIGTERM); finished cells are kept: --resume DIR continues", file=sys.stderr)
+        print(f"terminated (SIGTERM){_after_interrupt()}", file=sys.stderr)
         return 143
     except (UsageError, PluginError, OverrideError, RunDirInUse, ExecutorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -523,11 +575,26 @@ def main(argv=None) -> int:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; finished cells are kept: --resume DIR continues", file=sys.stderr)
+        print(f"interrupted{_after_interrupt()}", file=sys.stderr)
         return 130
     finally:
+        RUN_IN_PROGRESS[0] = None
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+#: the run directory a `run`, `sweep` or `diagnose` is working in once it holds its lock (None before: an interrupt
+#: while planning or importing a plugin has no run to resume)
+RUN_IN_PROGRESS: list[Path | None] = [None]
+
+
+def _after_interrupt() -> str:
+    """What an interrupt leaves: '; finished cells are kept: --resume RUN continues' during a run, else '; nothing
+    was written'."""
+    run_dir = RUN_IN_PROGRESS[0]
+    if run_dir is None:
+        return "; no run was in progress (nothing to resume)"
+    return f"; finished cells are kept: --resume {str(run_dir)!r} continues"
 
 
 class Terminated(KeyboardInterrupt):

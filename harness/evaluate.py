@@ -20,6 +20,7 @@ from problems.characteristics import integrate_characteristics
 from solvers import Trajectory
 
 from . import store
+from .plugins import one_line
 
 #: bump when a floor's definition or its arithmetic changes: every cached floor is then recomputed. 2: W1's cost
 #: matrix from differences (scipy cdist, commit e19122b); floors cached before differ in the last bits
@@ -91,11 +92,14 @@ def judged_problem(problem: Problem, profile: str = "quick", progress: bool = Fa
     return problems.with_reference(problem, ref), ref.kind
 
 
-def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = "quick") -> list[dict]:
+def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = "quick",
+             failures: list[str] | None = None) -> list[dict]:
     """All applicable registered metrics of `traj` at each snapshot time, as rows {t, metric, value, reference}.
 
     `reference` names what W1 and KDE numbers were measured against: 'exact', or the kind of the
-    problem's reference ('sde', 'radial', ...); '' for metrics that need none."""
+    problem's reference ('sde', 'radial', ...); '' for metrics that need none. With a `failures` list, a
+    metric that raises (a plugin's, say) loses only its own row: one line naming it, t and the error is
+    appended there and the other metrics go on; without one, the error propagates."""
     v0 = traj.initial
     exact = {}
     if problem.has_exact_solution:
@@ -107,7 +111,13 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = "quic
     for t, x, s, xd in zip(traj.times, traj.particles, traj.scores, dens):
         snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed)
         for spec in specs.applicable(snap):
-            value = _floor(spec, snap) if spec.cache_key is not None else spec.compute(snap)
+            try:
+                value = _floor(spec, snap) if spec.cache_key is not None else spec.compute(snap)
+            except Exception as exc:
+                if failures is None:
+                    raise
+                failures.append(one_line(f"metric {spec.name} failed at t = {float(t):g}: {type(exc).__name__}: {exc}"))
+                continue
             rows.append({"t": float(t), "metric": spec.name, "value": float(value),
                          "reference": named.get(spec.reference, "")})
     return rows

@@ -1,6 +1,7 @@
 """Figures from the long table: each metric over time per solver, one PNG per (problem, metric)."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -178,6 +179,28 @@ def particles_fit(arrays: dict, dim: int, n_times: int) -> bool:
     return True
 
 
+#: numbers a particle file may hold before `report` refuses to decompress it (the paper profile's largest cell
+#: writes about 2e6: N = 64,000 in 3D, particles and scores at 3 snapshots); a file of 2e8 zeros compresses to 1.5 MB
+MAX_PARTICLE_FILE_ELEMENTS = 2**25
+
+
+def npz_elements(path: Path) -> int:
+    """The number of array elements an .npz file holds, read from each member's .npy header (nothing is
+    decompressed beyond the headers); ValueError for a member that is not a plain .npy array."""
+    import zipfile
+
+    import numpy as np
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            with zf.open(info) as fh:
+                major, _ = np.lib.format.read_magic(fh)
+                read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape, _, _ = read_header(fh)
+            total += math.prod(shape)
+    return total
+
+
 def _load_cells(run_dir: Path, problem: str, records: list) -> dict:
     """{label: npz arrays} of the ok cells of `problem` with the lowest seed that stored particles: per
     solver the setting with the largest solve time (the most resolved rung of a sweep). A particle file
@@ -201,6 +224,10 @@ def _load_cells(run_dir: Path, problem: str, records: list) -> dict:
     for solver, r in sorted(chosen.items()):
         path = run_dir / "cells" / f"{r.cell_id}.npz"
         try:
+            if npz_elements(path) > MAX_PARTICLE_FILE_ELEMENTS:
+                print(f"warning: particle file {path.name} holds more than {MAX_PARTICLE_FILE_ELEMENTS:,} numbers; "
+                      f"skipped (no solver writes that many)", file=sys.stderr)
+                continue
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             if particles_fit(arrays, dim, n_times):

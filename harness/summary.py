@@ -261,7 +261,9 @@ def certificate_section(certs: pd.DataFrame | None) -> list[str]:
     Lemma 2 as 'ISM difference vs score error (± MC s.e.)'. Every time: certificates.csv."""
     if certs is None or certs.empty:
         return []
-    snap = certs[certs.on_snapshot.astype(bool)]
+    if "on_snapshot" not in certs.columns:  # rows of a foreign or hand-edited record: no snapshot to show
+        return []
+    snap = certs[certs.on_snapshot.map(lambda v: v == v and bool(v))]  # NaN (a row without it): not a snapshot
     snap = snap[snap.seed == snap.seed.min()]
     out = ["## Certificates (seed %d, last snapshot; bound vs observed; every time: certificates.csv)"
            % int(snap.seed.min()), "",

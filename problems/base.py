@@ -32,6 +32,10 @@ class NoExactReference(NotImplementedError):
     """Raised when a quantity is asked of a problem that has no exact value for it."""
 
 
+#: velocity dimensions the harness supports (the SDE reference's sizes, the KDE grids, the kernels' tests)
+SUPPORTED_DIMS = (2, 3)
+
+
 @dataclass(frozen=True)
 class Problem:
     """Base class of the six problems (the README's problem table).
@@ -68,6 +72,10 @@ class Problem:
         cls.states_moment4 = cls.states_moments and callable(getattr(cls, "initial_central_moment4", None))
 
     def __post_init__(self):
+        if self.dim not in SUPPORTED_DIMS:
+            raise ValueError(f"{self.name}: dim {self.dim!r} is not supported; valid dims: "
+                             f"{', '.join(map(str, SUPPORTED_DIMS))} (the references, the KDE grid and the Maxwell "
+                             f"closure are built for these)")
         if len(self.grid_box) != self.dim:
             raise ValueError(f"{self.name}: grid_box has {len(self.grid_box)} axes, dim is {self.dim}")
         if not self.snapshot_times or min(self.snapshot_times) < self.t0:

@@ -15,12 +15,16 @@ _FACTORIES: dict[str, Callable[[], Problem]] = {}
 
 def register_problem(name: str):
     """Decorator registering a zero-argument factory under `name` (duplicate or malformed names raise,
-    see problems.files.NAME_PATTERN)."""
+    see problems.files.NAME_PATTERN). The factory is called once at registration, so a problem that its own
+    checks refuse (`Problem.__post_init__`: a dim outside SUPPORTED_DIMS, C <= 0) fails there, in one line."""
     check_name("problem", name)
 
     def deco(factory: Callable[[], Problem]):
         if name in _FACTORIES:
             raise ValueError(f"problem {name!r} is already registered")
+        problem = factory()  # built once here, so a malformed problem (dim 7, C <= 0) fails at its registration
+        if not isinstance(problem, Problem):
+            raise ValueError(f"problem {name!r}: its factory returned a {type(problem).__name__}, not a Problem")
         _FACTORIES[name] = factory
         return factory
     return deco

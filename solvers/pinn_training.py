@@ -141,9 +141,11 @@ def build_networks(problem: Problem, cfg, seed: int, device, dtype) -> tuple[Flo
 
 
 def _save(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Write a checkpoint atomically (problems.files.replacing: a fresh temporary file, never through a link,
+    removed if the write fails)."""
+    from problems.files import replacing
+    with replacing(path, suffix=".pt.tmp") as tmp:
+        torch.save(state, tmp)
 
 
 def _checkpoint_iteration(path: Path) -> int | None:
