@@ -19,7 +19,7 @@ from pathlib import Path
 import problems
 import solvers
 
-from .executors import EXECUTORS, ExecutorError, connect_dask
+from .executors import EXECUTORS, ExecutorError, check_cell_timeout, connect_dask
 from .plugins import PluginError, load_plugins
 from .sweep import SWEEP_SOLVERS
 
@@ -311,8 +311,8 @@ def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
         if not torch.cuda.is_available():
             raise UsageError("device 'cuda' requested but no CUDA device is available; valid here: auto, cpu")
     jobs_given = _parse_jobs(args.jobs)
-    if args.cell_timeout is not None and not (math.isfinite(args.cell_timeout) and args.cell_timeout > 0):
-        raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout}")
+    if args.cell_timeout is not None and check_cell_timeout(args.cell_timeout):
+        raise UsageError(check_cell_timeout(args.cell_timeout))
     seeds = _parse_seeds(args.seeds) if args.seeds is not None else None
     executor = args.executor or "local"  # for the checks below; with jobs > 1 the default becomes process
     if executor not in EXECUTORS:
