@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator
@@ -335,25 +336,69 @@ def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
                             f"'dask scheduler', or omit it to start a LocalCluster") from None
 
 
-def _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None) -> Iterator[CellRecord]:
-    from distributed import as_completed as dask_completed
+#: seconds a Dask run waits with no worker on its scheduler before it records its unfinished cells failed
+#: (an external cluster whose last worker died would otherwise be waited on forever)
+DASK_NO_WORKER_GRACE_S = 30.0
+#: seconds between two looks at the scheduler's workers while no cell finishes
+DASK_POLL_S = 1.0
 
+
+def _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None) -> Iterator[CellRecord]:
+    """The dask engine: yields each cell's record as it finishes; a cell lost with its workers is a failed
+    record, and when the scheduler has had no worker for DASK_NO_WORKER_GRACE_S, so is every unfinished cell."""
     client = connect_dask(scheduler, jobs)
     try:
         resources = {"GPU": 1} if device == "cuda" and _has_gpu_resources(client) else None
         futures = {client.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout,
                                  pure=False, key=f"cell-{c.id}", resources=resources): c for c in cells}
-        for fut in dask_completed(list(futures), loop=client.loop):
-            try:
-                yield fut.result()
-            except Exception as exc:  # the task itself never raises; this is a lost worker (KilledWorker)
-                yield failed_record(futures[fut], profile,
-                                    f"{type(exc).__name__}: {exc} (lost on its worker; --resume runs it again)")
+        pending = set(futures)
+        alone_since = None  # when the scheduler was first seen without a worker
+        while pending:
+            finished = [(fut, rec) for fut in _dask_first_done(client, pending)
+                        if (rec := _dask_record(fut, futures[fut], profile)) is not None]
+            for fut, rec in finished:
+                pending.discard(fut)
+                yield rec
+            if finished or client.nthreads():
+                alone_since = None
+            elif alone_since is None:
+                alone_since = time.monotonic()
+            elif time.monotonic() - alone_since >= DASK_NO_WORKER_GRACE_S:
+                client.cancel(list(pending))
+                for fut in pending:
+                    yield failed_record(futures[fut], profile,
+                                        f"WorkerDied: no Dask worker left on the scheduler for "
+                                        f"{DASK_NO_WORKER_GRACE_S:g} s; --resume runs it again")
+                return
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()
         if cluster is not None and scheduler is None:
             cluster.close()
+
+
+def _dask_first_done(client, pending: set) -> set:
+    """The futures of `pending` (of `client`) that are finished, waiting at most DASK_POLL_S for the first."""
+    import asyncio
+
+    from distributed import wait
+    try:
+        with client.as_current():
+            return set(wait(list(pending), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED").done)
+    except (TimeoutError, asyncio.TimeoutError):
+        return set()
+
+
+def _dask_record(fut, cell: Cell, profile: str) -> CellRecord | None:
+    """The record a finished Dask future holds (a failed one for a cell lost on its worker), or None when it
+    cannot be fetched within DASK_POLL_S (its worker went away with the result, and the cell waits again)."""
+    import asyncio
+    try:
+        return fut.result(timeout=DASK_POLL_S)
+    except (TimeoutError, asyncio.TimeoutError):
+        return None
+    except Exception as exc:  # the task itself never raises; this is a lost worker (KilledWorker)
+        return failed_record(cell, profile, f"{type(exc).__name__}: {exc} (lost on its worker; --resume runs it again)")
 
 
 def _has_gpu_resources(client) -> bool:

@@ -2,6 +2,8 @@
 and a huge --cell-timeout did to a run. Each test failed on the main before its fix."""
 import json
 import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,48 @@ def test_run_starts_no_more_local_workers_than_memory_holds(executor, scheduler,
     runner.run([Cell("exact_flow", "bkw2d", s) for s in range(6)], tmp_path / "r",
                {"profile": "smoke", "device": "cpu"}, jobs=6, quiet=True, executor=executor, scheduler=scheduler)
     assert handed == [expected]
+
+
+# Dask without workers -------------------------------------------------------------------------------------
+def test_a_dask_run_whose_last_worker_goes_ends_with_its_cells_failed(tmp_path, monkeypatch):
+    """An external scheduler's only worker is closed while a cell runs on it: the run ends (it waited
+    forever), the unfinished cells failed with one line, the cell that finished before kept."""
+    distributed = pytest.importorskip("distributed")
+    import solvers
+    from harness import executors
+    from harness.cell import Cell
+    from harness.plugins import load_plugins
+    load_plugins([PLUGIN, DYING])
+    plugin = sys.modules[solvers.get_solver("blocks").__module__]
+    monkeypatch.setattr(executors, "DASK_NO_WORKER_GRACE_S", 0.5)
+    monkeypatch.setattr(executors, "DASK_POLL_S", 0.1)
+    cells = [Cell("still", "tiny2d", 0), Cell("blocks", "tiny2d", 0), Cell("still", "tiny2d", 1)]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        worker = next(iter(cluster.workers.values()))
+
+        def close_worker_once_blocked():
+            if plugin.STARTED.wait(60):
+                cluster.sync(worker.close, executor_wait=False)
+
+        def run():
+            for rec in executors.run_cells("dask", cells, "smoke", "cpu", str(tmp_path), [PLUGIN, DYING],
+                                           scheduler=cluster.scheduler_address):
+                records[rec.cell_id] = rec
+
+        records = {}
+        threads = [threading.Thread(target=close_worker_once_blocked, daemon=True),
+                   threading.Thread(target=run, daemon=True)]
+        for t in threads:
+            t.start()
+        try:
+            threads[1].join(120)  # a bound on a hang, not a timing: the run ends in seconds or never
+            assert not threads[1].is_alive(), "the run still waits on a scheduler without workers"
+        finally:
+            plugin.RELEASE.set()
+            threads[0].join(60)
+    assert sorted(records) == sorted(c.id for c in cells)
+    blocked = records["blocks__tiny2d__seed0"]
+    assert blocked.status == "failed"
+    assert blocked.error == "WorkerDied: no Dask worker left on the scheduler for 0.5 s; --resume runs it again"
+    for rec in records.values():  # a `still` cell finished before the worker went, or waited behind `blocks`
+        assert rec.ok or rec.error == blocked.error
