@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import solvers
 from problems import drift, get_problem
+from problems.characteristics import integrate_characteristics
 from solvers.base import Stopwatch
 from solvers.stepping import StepRule, integrate, step_schedule
 
@@ -58,10 +59,15 @@ def test_pure_velocity_is_evaluated_once_per_accepted_or_rejected_step():
 
 
 def test_a_trial_velocity_keeps_the_side_effecting_one_to_accepted_steps():
-    accepted_starts, on_step = [], []
-    _, stats = _run(StepRule(None, dt_max=1.0, tol=1e-3), lambda v, t: accepted_starts.append(t) or -v,
-                    trial_velocity=lambda v, t: -v, on_step=lambda t, v: on_step.append(t))
-    assert accepted_starts == on_step and len(on_step) == stats.accepted and stats.rejected >= 0
+    """On the stiff transient the rule rejects steps; every proposal (accepted or rejected) goes to the trial
+    velocity, and the side-effecting one runs once at the start of each accepted step, never for a rejected one."""
+    stiff = _linear(lambda t: 200.0 if t < 0.5 else 0.1)
+    accepted_starts, on_step, trials = [], [], []
+    _, stats = _run(StepRule(None, dt_max=0.5, tol=1e-3), lambda v, t: accepted_starts.append(t) or stiff(v, t),
+                    trial_velocity=lambda v, t: trials.append(t) or stiff(v, t), on_step=lambda t, v: on_step.append(t))
+    assert stats.rejected >= 1
+    assert accepted_starts == on_step and len(on_step) == stats.accepted
+    assert len(trials) == stats.accepted + stats.rejected
 
 
 def test_fixed_rule_is_the_old_schedule():
@@ -77,14 +83,26 @@ def test_bad_rules_are_refused(bad):
 
 
 def test_adaptive_sbp_with_exact_score_keeps_bkw_energy_and_reaches_the_exact_flow():
-    """sbp(score=exact) with adaptive steps on bkw2d, float64: the particle drift conserves energy exactly in
-    continuous time, so the energy drift is Euler's (sum h^2 |U|^2) and must stay below 1e-3."""
+    """sbp(score=exact) with adaptive steps on bkw2d, float64, with a dt_max large enough that the rule rejects
+    steps. The particle drift conserves energy exactly in continuous time, so the energy drift is Euler's
+    (sum h^2 mean|U|^2, recorded as euler_energy_increment) and stays below 1e-3. At every snapshot the rms
+    distance to the exact characteristics of the same initial particles (DOP853, problems.characteristics) is
+    below 6% of the rms distance those moved from their start (4-11% of the rms speed): measured 0.19, 0.36,
+    0.52% against 4.4, 8.1, 11.0% (4.3-4.7%: the Monte Carlo error of the drift's moments at N = 10^4 plus
+    Euler's error at tol 1e-4). Stepping time 10% ahead of the particles gives 7.5-7.7%."""
     p = get_problem("bkw2d")
-    cfg = solvers.get_solver("sbp").profile_config("quick", p, score="exact", n=400, dt=None, dt_max=0.05)
+    cfg = solvers.get_solver("sbp").profile_config("quick", p, score="exact", n=10_000, dt=None, dt_max=1.0, tol=1e-4)
     tr = solvers.get_solver("sbp")(cfg).solve(p, seed=3)
+    assert tr.info["rejected_steps"] >= 1 and tr.info["steps"] >= 10 and tr.info["h_max"] <= 1.0
     e0, e1 = float((tr.initial ** 2).sum(-1).mean()), float((tr.at(5.0) ** 2).sum(-1).mean())
     assert abs(e1 - e0) / e0 < 1e-3
-    assert tr.info["steps"] >= 100 and tr.info["rejected_steps"] >= 0  # dt_max 0.05 over t in [0, 5]
+    assert (e1 - e0) / e0 == pytest.approx(tr.info["euler_energy_increment"], rel=1e-6)
+    exact = integrate_characteristics(p, tr.initial, p.snapshot_times, 1e-10, 1e-12)
+    scale = float((tr.initial ** 2).sum(-1).mean().sqrt())
+    for t, x in zip(p.snapshot_times, exact):
+        err = float(((tr.at(t) - x) ** 2).sum(-1).mean().sqrt()) / scale
+        moved = float(((tr.initial - x) ** 2).sum(-1).mean().sqrt()) / scale
+        assert err < 0.06 * moved and moved > 0.04, (t, err, moved)
 
 
 # ---------------------------------------------------------------------------- stopwatch
