@@ -62,6 +62,15 @@ def test_w1_accepts_exactly_max_points_and_refuses_the_default_limit_plus_one():
         metrics.w1(np.zeros((10_001, 1)), np.zeros((3, 1)))  # refused before any work
 
 
+def test_w1_refuses_mismatched_dimensions_and_an_unconverged_solver(monkeypatch):
+    with pytest.raises(ValueError, match="dimension mismatch: 2 vs 3"):
+        metrics.w1(np.zeros((5, 2)), np.zeros((7, 3)))
+    import metrics.wasserstein as wmod
+    monkeypatch.setattr(wmod, "NUM_ITER_MAX", 10)  # the trap of the module docstring: a capped solver's W1 is too large
+    rng = np.random.default_rng(7)
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="did not converge.*result_code 3"):
+        metrics.w1(rng.normal(size=(50, 2)), rng.normal(size=(50, 2)))
+
 def test_w1_subsampled_mean_and_standard_error_of_given_repeats(monkeypatch):
     """Mean and standard error = sample std (ddof 1) / sqrt(repeats) of the per-subsample W1 values. By hand:
     1, 2, 4, 8 -> mean 3.75, squared deviations 28.75, s.e. sqrt(28.75 / 3) / 2; 1, 3 -> mean 2, s.e. 1."""
@@ -190,6 +199,12 @@ def test_smoothed_density_over_several_chunks_is_exact_for_a_polynomial():
     assert torch.allclose(got, expect, rtol=1e-12, atol=0)
     assert len(sizes) == 2 and max(sizes) <= 2_000_000 and sum(sizes) == 2197 * 1000
 
+
+def test_smoothed_on_grid_is_computed_once_per_problem_time_and_bandwidth():
+    p = get_problem("bkw2d")
+    first = metrics.smoothed_on_grid(p, 2.5, 0.2)
+    assert metrics.smoothed_on_grid(p, 2.5, 0.2) is first
+    assert metrics.smoothed_on_grid(p, 2.5, 0.25) is not first
 
 def test_kde_floors_on_bkw2d_match_the_design_numbers():
     """Bias floor 0.0263 at t = 1 and 0.0139 at t = 5 (0.026, 0.014 as computed independently for the project's design card); KDE of 25,600
