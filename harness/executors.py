@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 
 from .cell import Cell
 from .limits import available_memory
+from .plugins import one_line
 from .record import CellRecord
 
 EXECUTORS = ("local", "process", "dask")
@@ -245,6 +246,8 @@ def _run_pool(cells, profile, device, run_dir, plugin_files, jobs) -> Iterator[C
                 except BrokenProcessPool:
                     lost.append(futures[fut])
                     continue
+                except Exception as exc:  # run_task never raises: the worker could not run it (unpicklable)
+                    rec = failed_record(futures[fut], profile, one_line(f"{type(exc).__name__}: {exc}"))
                 yield rec
         except BaseException:  # Ctrl-C, SIGTERM, the consumer stopped: stop every cell now, keep nothing waiting
             for proc in list(getattr(ex, "_processes", {}).values()):
@@ -267,12 +270,12 @@ def _pool_task(plugin_files: list[str], cell: list, profile: str, device: str, r
     tell which cell a worker that died was running (see _dead_worker_cells)."""
     marker = _worker_marker(run_dir, os.getpid())
     fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "w") as fh:
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(Cell.from_json(cell).id)
     try:
         return run_task(plugin_files, cell, profile, device, run_dir)
     finally:
-        marker.unlink()
+        marker.unlink(missing_ok=True)
 
 
 def _worker_marker(run_dir, pid: int) -> "Path":
@@ -282,18 +285,17 @@ def _worker_marker(run_dir, pid: int) -> "Path":
 
 def _dead_worker_cells(workers: dict, run_dir, lost_ids: set[str]) -> dict[str, str]:
     """{cell id: why} for the lost cells whose worker died on its own, given the broken pool's {pid: Process}
-    after its shutdown.
-    When a worker dies, the pool terminates the others (exit code -SIGTERM): a cell whose worker ended
+    after its shutdown. When a worker dies, the pool terminates the others (exit code -SIGTERM): a cell whose worker ended
     otherwise is the one that killed it. If none can be told apart (the culprit was itself sent SIGTERM),
     every cell that was running is blamed. Removes the markers."""
     codes = {pid: proc.exitcode for pid, proc in workers.items()}
     running = {}
     for marker in scratch_dir(run_dir).glob("landau-cell-worker-*"):
-        pid = int(marker.name.rsplit("-", 1)[1])
         try:
-            cell_id = marker.read_text()
+            pid = int(marker.name.rsplit("-", 1)[1])
+            cell_id = marker.read_text(encoding="utf-8")
             marker.unlink()
-        except OSError:
+        except (OSError, ValueError):  # not a marker of ours
             continue
         if cell_id in lost_ids:
             running[cell_id] = codes.get(pid)
@@ -387,6 +389,8 @@ def _dask_first_done(client, pending: set) -> set:
             return set(wait(list(pending), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED").done)
     except (TimeoutError, asyncio.TimeoutError):
         return set()
+    except Exception:  # some were cancelled (FuturesCancelledError): their records say so
+        return {fut for fut in pending if fut.done()}
 
 
 def _dask_record(fut, cell: Cell, profile: str) -> CellRecord | None:
