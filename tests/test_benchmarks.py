@@ -41,3 +41,21 @@ def test_asv_suite_checks_runs_and_publishes(tmp_path):
     index = json.loads((tmp_path / "html" / "index.json").read_text())
     assert "asv_suite.Metrics.time_w1_2000" in index["benchmarks"]
     assert {"asv_suite.Accuracy.track_w1", "asv_suite.Drift.time_drift"} <= set(index["benchmarks"])
+
+
+@pytest.mark.slow
+def test_the_gpu_check_dry_run_runs_every_step_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.sh --dry-run: every step of the device check at tiny sizes on the CPU, each with its
+    log, the Triton kernel within its tolerances, and the smoke run of the four bkw2d cells written."""
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"], capture_output=True,
+                          text=True, timeout=900, cwd=ROOT, env={**os.environ, "OUT": str(tmp_path)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    steps = ["cuda_tests", "triton_accuracy", "drift_rate", "pinn_iteration_A", "pinn_iteration_B", "run_smoke_bkw2d"]
+    assert [line.split(":")[0][3:] for line in done.stdout.splitlines() if line.startswith("== ")] == steps
+    assert all(f"== {s}: exit 0" in done.stdout for s in steps)
+    accuracy = (tmp_path / "triton_accuracy.log").read_text()
+    if "triton is not installed" not in accuracy:
+        assert accuracy.count(" yes") == 8 and " NO" not in accuracy
+    cells = sorted(p.name for p in (tmp_path / "paper-bkw2d" / "cells").glob("*.json"))
+    assert cells == [f"{s}__bkw2d__seed0__iters=10.json" if s.startswith("pinn") else f"{s}__bkw2d__seed0.json"
+                     for s in ("blob", "pinn_pm_particle", "pinn_pm_score", "sbp")]
