@@ -4,6 +4,7 @@ orphaned cell processes, unbounded sizes, a report racing a run, C++ traces, sys
 smaller items."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,13 +87,39 @@ def test_a_certificate_bound_that_is_not_a_number_sets_the_record_aside(tmp_path
 
 
 # 3 ------------------------------------------------------------------------------------------------
-def test_a_particle_file_of_the_wrong_dimension_is_skipped_by_report(tmp_path, capsys):
+def _run_with_a_wrong_dimension_particle_file(tmp_path):
+    """A finished run of `still` and `m_int` on tiny2d whose `still` particle file then holds 3D particles."""
     out = tmp_path / "r"
-    assert run("-s", "still", "-p", "tiny2d", "--out", str(out)) == 0
+    assert run("-s", "still", "-s", "m_int", "-p", "tiny2d", "--out", str(out)) == 0
     np.savez(out / "cells" / "still__tiny2d__seed0.npz", times=np.array([0.5, 1.0]),
              x0=np.zeros((5, 3)), x1=np.zeros((5, 3)))
-    assert main(["report", str(out)]) == 0
+    shutil.rmtree(out / "figures")
+    return out
+
+
+def test_a_particle_file_of_the_wrong_dimension_is_skipped_by_report(tmp_path, capsys):
+    """report leaves the damaged file out of the particle figures, draws them from the other cell, and still
+    writes every metric figure and the tables."""
+    from harness import figures, store
+    out = _run_with_a_wrong_dimension_particle_file(tmp_path)
+    assert set(figures._load_cells(out, "tiny2d", store.load_records(out))) == {"m_int"}  # still's file skipped
+    capsys.readouterr()
+    assert main(["report", str(out), *PLUGINS]) == 0
     assert "Traceback" not in capsys.readouterr().err
+    drawn = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"tiny2d_particles.png", "tiny2d_marginals.png", "tiny2d_scores.png"} <= drawn  # from m_int's file
+    assert {"tiny2d_w1.png", "tiny2d_kde_l2.png", "tiny2d_cov_err.png", "tiny2d_energy_drift.png"} <= drawn
+    assert set(pd.read_csv(out / "metrics.csv").solver) == {"still", "m_int"}
+
+
+@pytest.mark.xfail(strict=True, reason="harness.figures._load_cells skips a particle file that does not fit the "
+                                       "problem silently (no warning line names it)")
+def test_report_names_the_particle_file_it_skips(tmp_path, capsys):
+    out = _run_with_a_wrong_dimension_particle_file(tmp_path)
+    capsys.readouterr()
+    assert main(["report", str(out), *PLUGINS]) == 0
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "still__tiny2d__seed0.npz" in line and "skipped" in line]
 
 
 def test_a_reference_cache_file_without_its_keys_is_set_aside_and_rebuilt(tmp_path):
@@ -187,7 +214,7 @@ def test_killing_a_run_leaves_no_cell_process_and_resume_completes(sig, tmp_path
         if parent.poll() is None:
             parent.kill()
     marker.unlink()
-    assert main(["run", "--resume", str(out), "--quiet"]) == 0
+    assert main(["run", "--resume", str(out), "--quiet", "--plugin", PLUGIN, "--plugin", str(plugin)]) == 0
     assert record(out, "hangs__tiny2d__seed0")["status"] == "ok"
     assert not list((out / ".scratch").glob("landau-cell-*"))
 
@@ -200,20 +227,22 @@ def test_a_huge_n_is_refused_up_front_within_bounded_memory(tmp_path):
     code = ("import sys\nfrom harness.cli import main\nrc = main(sys.argv[1:])\n"
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
             "print('maxrss_kb', hwm)\nsys.exit(rc)\n")
-    t0 = time.time()
+    # what matters, not how long it took: refused (exit 2) with one line, no cell ran (the run directory, and so
+    # any cells/ record or particle file, was never created), and the peak memory stayed small; the timeout
+    # only keeps a regression that does start the cell from hanging the suite
     proc = subprocess.run([sys.executable, "-c", code, "run", "-s", "blob", "-p", "bkw2d", "--set", "n=100000000",
-                           "--out", str(tmp_path / "r")], cwd=HERE.parent, capture_output=True, text=True, timeout=60)
-    elapsed = time.time() - t0
-    assert proc.returncode == 2 and elapsed < 10, (proc.returncode, elapsed, proc.stderr[-500:])
+                           "--out", str(tmp_path / "r")], cwd=HERE.parent, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-500:])
     line = proc.stderr.strip()
-    assert line.count("\n") == 0 and "would need about" in line and "GiB is available" in line
+    assert line.count("\n") == 0 and line.startswith("error: ") and "would need about" in line and "GiB is available" in line
+    assert "blob / bkw2d / seed 0" in line and "N = 100000000" in line
     assert int(proc.stdout.split("maxrss_kb")[1]) < 1024 * 1024  # peak resident memory < 1 GiB
-    assert not (tmp_path / "r").exists()
+    assert not (tmp_path / "r").exists() and list(tmp_path.iterdir()) == []
 
 
 def test_a_tiny_dt_is_refused_and_force_overrides_the_check(tmp_path, capsys):
     assert main(["run", "-s", "sbp", "-p", "bkw2d", "--set", "dt=1e-12", "--out", str(tmp_path / "r")]) == 2
-    assert "would take 5e+12 steps of dt = 1e-12 (at most 1,000,000)" in capsys.readouterr().err
+    assert "would take at least 5e+12 steps of dt = 1e-12 (at most 1,000,000)" in capsys.readouterr().err
     from harness.cell import Cell
     from harness.limits import SizeError, check_cells
     with pytest.raises(SizeError, match="would need about"):
@@ -303,7 +332,8 @@ def test_an_unknown_profile_in_a_manifest_is_refused(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["config"]["profile"] = "turbo"
     (out / "manifest.json").write_text(json.dumps(manifest))
-    assert main(["run", "--resume", str(out), "--quiet"]) == 2
+    capsys.readouterr()
+    assert main(["run", "--resume", str(out), "--quiet", *PLUGINS]) == 2
     assert "manifest.json names profile 'turbo'; valid profiles: smoke, quick, paper" in capsys.readouterr().err
 
 
