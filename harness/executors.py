@@ -12,7 +12,10 @@ filesystem the workers share (as a SLURM cluster's scratch); the cell record (me
 timings, status: the file resume keys on) goes back to the client, which writes it. A worker
 that dies mid-cell therefore never leaves a cell marked done: Dask re-runs the task on another
 worker (up to `distributed.scheduler.allowed-failures` times), and if it still fails the client
-records the cell as failed and `--resume` runs it again.
+records the cell as failed and `--resume` runs it again; a scheduler left with no worker for
+DASK_NO_WORKER_GRACE_S fails every unfinished cell. A process-engine worker that dies (a segfault, the
+OOM killer) fails the cell it was running; the others run on a new pool. Worker processes started on
+this machine are at most what its free memory holds (memory_bounded_jobs).
 """
 from __future__ import annotations
 
