@@ -400,6 +400,8 @@ def _dask_record(fut, cell: Cell, profile: str) -> CellRecord | None:
     """The record a finished Dask future holds (a failed one for a cell lost on its worker), or None when it
     cannot be fetched within DASK_POLL_S (its worker went away with the result, and the cell waits again)."""
     import asyncio
+    if fut.status == "lost":  # its result went with its worker; the scheduler runs it again
+        return None
     try:
         return fut.result(timeout=DASK_POLL_S)
     except (TimeoutError, asyncio.TimeoutError):

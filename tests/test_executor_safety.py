@@ -123,7 +123,7 @@ def test_run_starts_no_more_local_workers_than_memory_holds(executor, scheduler,
 # Dask without workers -------------------------------------------------------------------------------------
 def test_a_dask_run_whose_last_worker_goes_ends_with_its_cells_failed(tmp_path, monkeypatch):
     """An external scheduler's only worker is closed while a cell runs on it: the run ends (it waited
-    forever), the unfinished cells failed with one line, the cell that finished before kept."""
+    forever), the unfinished cells failed with one line."""
     distributed = pytest.importorskip("distributed")
     import solvers
     from harness import executors
@@ -133,7 +133,9 @@ def test_a_dask_run_whose_last_worker_goes_ends_with_its_cells_failed(tmp_path, 
     plugin = sys.modules[solvers.get_solver("blocks").__module__]
     monkeypatch.setattr(executors, "DASK_NO_WORKER_GRACE_S", 0.5)
     monkeypatch.setattr(executors, "DASK_POLL_S", 0.1)
-    cells = [Cell("still", "tiny2d", 0), Cell("blocks", "tiny2d", 0), Cell("still", "tiny2d", 1)]
+    # blocks first: Dask starts tasks in the order submitted, so the `still` cells wait behind it on the
+    # worker's one thread (were one to finish first, its result could go with the worker before it is fetched)
+    cells = [Cell("blocks", "tiny2d", 0), Cell("still", "tiny2d", 0), Cell("still", "tiny2d", 1)]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         worker = next(iter(cluster.workers.values()))
 
@@ -161,5 +163,5 @@ def test_a_dask_run_whose_last_worker_goes_ends_with_its_cells_failed(tmp_path, 
     blocked = records["blocks__tiny2d__seed0"]
     assert blocked.status == "failed"
     assert blocked.error == "WorkerDied: no Dask worker left on the scheduler for 0.5 s; --resume runs it again"
-    for rec in records.values():  # a `still` cell finished before the worker went, or waited behind `blocks`
+    for rec in records.values():  # a `still` cell waited behind `blocks`, or (not in submission order) ran before
         assert rec.ok or rec.error == blocked.error
