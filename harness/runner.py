@@ -6,6 +6,7 @@ again. Outputs (tables, summary, figures) are rebuilt from the stored records af
 from __future__ import annotations
 
 import json
+import sys
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import problems
 import solvers
 
 from . import store
+from .trust import record_mismatch
 from .cell import Cell, Skipped, run_cell  # noqa: F401  (run_cell re-exported)
 from .estimate import describe_estimate, dispatch_order, estimate_seconds
 from .executors import clear_scratch, memory_bounded_jobs, run_cells
@@ -48,10 +50,37 @@ def plan(solver_names, problem_names, seeds, grids: dict | None = None, problem_
     return cells, skipped
 
 
+def trusted_records(records: list, profile: str, warn=None) -> list:
+    """The records that belong to a run of `profile` (`harness.trust.record_mismatch`); each other one is left
+    out with one warning line naming it and why."""
+    say = warn or (lambda m: print(m, file=sys.stderr))
+    kept = []
+    for rec in records:
+        why = record_mismatch(rec, profile)
+        if why:
+            say(f"warning: cell record {rec.cell_id}.json is not reported: {why}")
+        else:
+            kept.append(rec)
+    return kept
+
+
+def finished(run_dir: Path, cell: Cell, profile: str) -> bool:
+    """True if the cell has an ok record of this run (`harness.trust.record_mismatch`); a record of another
+    profile or config is set aside (one line) and the cell runs again."""
+    rec = store.read_cell(run_dir, cell.id)
+    if rec is None or not rec.ok:
+        return False
+    why = record_mismatch(rec, profile)
+    if why:
+        store.set_aside(store.cell_path(run_dir, cell.id), f"not a record of this run: {why}")
+        return False
+    return True
+
+
 def rebuild_outputs(run_dir: Path) -> dict:
     """Write metrics.{csv,parquet}, timings.csv, failures, summary.md, index.html and figures from cell files."""
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    records = store.load_records(run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    records = trusted_records(store.load_records(run_dir), manifest["config"].get("profile", "quick"))
     table, timings, failures = store.collect_tables(run_dir, records)
     certs = store.collect_certificates(run_dir, records)
     store.atomic_write_frame(certs, run_dir / "certificates.csv")
@@ -89,7 +118,7 @@ def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: i
     manifest = {"config": config, "provenance": store.provenance(config["device"]),
                 "cells": [c.to_json() for c in cells]}
     store.atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
-    todo = dispatch_order([c for c in cells if not getattr(store.read_cell(run_dir, c.id), "ok", False)],
+    todo = dispatch_order([c for c in cells if not finished(run_dir, c, config["profile"])],
                           config["profile"])
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
     if todo and not quiet:
