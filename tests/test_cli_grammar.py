@@ -18,7 +18,6 @@ PLUGIN = str(Path(__file__).with_name("harness_plugin.py"))
 BAD_PLUGIN = str(Path(__file__).with_name("misbehaving_plugin.py"))  # short, exits, loud, blowup, wrongdim, ...
 BASE = Path(tempfile.mkdtemp(prefix="landau-cli-grammar-"))
 _counter = itertools.count()
-TRIED: list[tuple[list[str], int]] = []
 
 
 def fresh(kind: str) -> str:
@@ -108,24 +107,26 @@ def command_lines(draw):
     return argv
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
-@given(argv=command_lines())
-def test_no_command_line_ends_in_a_traceback(argv, capsys):
-    if "--all" in argv and argv[0] == "run" and "-p" not in argv:
-        argv = argv + ["-p", "tiny2d"]  # --all alone would run every real solver: keep it fast
-    if "--all" in argv and not any(a == "-s" for a in argv):
-        argv = argv + ["-s", "still", "--plugin", PLUGIN]
-    code = main(argv)
-    err = capsys.readouterr().err
-    TRIED.append((argv, code))
-    assert code in (0, 1, 2), (argv, code, err[-2000:])
-    assert "Traceback" not in err, (argv, err[-3000:])
+def test_no_command_line_ends_in_a_traceback_and_the_grammar_reaches_every_outcome(capsys):
+    """Each drawn command line exits 0, 1 or 2 without a traceback; over the draws (collected here, so the
+    test stands alone in any order) the lines reached both success and usage errors."""
+    tried: list[tuple[list[str], int]] = []
 
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(argv=command_lines())
+    def one_line(argv):
+        if "--all" in argv and argv[0] == "run" and "-p" not in argv:
+            argv = argv + ["-p", "tiny2d"]  # --all alone would run every real solver: keep it fast
+        if "--all" in argv and not any(a == "-s" for a in argv):
+            argv = argv + ["-s", "still", "--plugin", PLUGIN]
+        code = main(argv)
+        err = capsys.readouterr().err
+        tried.append((argv, code))
+        assert code in (0, 1, 2), (argv, code, err[-2000:])
+        assert "Traceback" not in err, (argv, err[-3000:])
 
-def test_the_grammar_exercised_every_outcome():
-    """Runs after the property test (file order): the drawn lines covered success and usage errors."""
-    codes = {c for _, c in TRIED}
-    print(f"\ncommand lines tried: {len(TRIED)}; exit codes: "
-          + ", ".join(f"{c}: {sum(1 for _, x in TRIED if x == c)}" for c in sorted(codes)))
-    assert len(TRIED) >= 40 and {0, 2} <= codes
+    one_line()
+    codes = {c for _, c in tried}
+    print(f"\ncommand lines tried: {len(tried)}; exit codes: "
+          + ", ".join(f"{c}: {sum(1 for _, x in tried if x == c)}" for c in sorted(codes)))
+    assert len(tried) >= 40 and {0, 2} <= codes
