@@ -186,7 +186,7 @@ def solver_field_lines(name: str) -> list[str]:
 
 def cmd_list(args) -> int:
     load_plugins(args.plugin)
-    from metrics import METRIC_NAMES
+    from metrics.specs import METRICS
     from solvers import PROFILES
     from .overrides import problem_fields
     print("problems (constants settable with --set PROBLEM.FIELD=V1,V2):")
@@ -208,7 +208,7 @@ def cmd_list(args) -> int:
             print(line)
     print("profiles: " + ", ".join(PROFILES))
     from certificates import DIAGNOSTIC_METRICS
-    print("metrics: " + ", ".join(METRIC_NAMES))
+    print("metrics: " + ", ".join(m for m in METRICS if m not in DIAGNOSTIC_METRICS))  # the registry as it is now
     print("training diagnostics (PINN-PM cells): " + ", ".join(DIAGNOSTIC_METRICS))
     return 0
 

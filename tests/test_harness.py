@@ -238,8 +238,6 @@ SPEED_METRIC = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.xfail(strict=True, reason="metrics.METRIC_NAMES is frozen at import, before plugins register (a known "
-                                       "bug owned by another issue): `harness list` misses a plugin's metric")
 def test_list_names_a_plugin_metric(tmp_path):
     plugin = tmp_path / "speed_metric.py"
     plugin.write_text(SPEED_METRIC)
