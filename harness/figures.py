@@ -233,7 +233,13 @@ def _load_cells(run_dir: Path, problem: str, records: list) -> dict:
             if particles_fit(arrays, dim, n_times):
                 from .overrides import label
                 out[_label(solver, label(sorted(r.overrides.items())))] = arrays
-        except Exception:  # missing or damaged particle file: the figure goes without it
+            else:
+                print(f"warning: particle file {path.name} does not fit {problem} (d = {dim}, {n_times} snapshots); "
+                      f"skipped", file=sys.stderr)
+        except FileNotFoundError:  # a cell that stored no particles: the figure goes without it
+            continue
+        except Exception as exc:  # a damaged particle file: the figure goes without it, and says so
+            print(f"warning: particle file {path.name} is damaged ({type(exc).__name__}); skipped", file=sys.stderr)
             continue
     return out
 

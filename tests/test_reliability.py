@@ -112,8 +112,6 @@ def test_a_particle_file_of_the_wrong_dimension_is_skipped_by_report(tmp_path, c
     assert set(pd.read_csv(out / "metrics.csv").solver) == {"still", "m_int"}
 
 
-@pytest.mark.xfail(strict=True, reason="harness.figures._load_cells skips a particle file that does not fit the "
-                                       "problem silently (no warning line names it)")
 def test_report_names_the_particle_file_it_skips(tmp_path, capsys):
     out = _run_with_a_wrong_dimension_particle_file(tmp_path)
     capsys.readouterr()

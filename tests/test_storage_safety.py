@@ -1,6 +1,7 @@
 """Issue 30, storage safety: nothing the harness writes follows a link out of the run directory or the
 reference cache; a read-only or full cache costs a warning, never a cell; text is UTF-8 whatever the
 locale; cell records are strict JSON; a name cannot place a file outside the run."""
+import dataclasses
 import errno
 import json
 import math
@@ -19,6 +20,7 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from harness import store
+from harness.cell import Cell
 from harness.cli import main
 from harness.lock import run_dir_lock
 from harness.record import CellRecord
@@ -29,13 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def finished_run(run: Path, certificate: str = "thm5_w1") -> Path:
-    """A run directory as `run` leaves it (manifest and one ok record of blob on bkw2d with W1, kinetic energy
-    and an infinite certificate bound), without running anything."""
+    """A run directory as `run` leaves it (manifest and one ok record of blob on bkw2d, with the smoke config,
+    W1, kinetic energy and an infinite certificate bound), without running anything."""
     rows = [{"t": t, "metric": m, "value": v, "reference": "exact"}
             for t in (0.5, 1.0) for m, v in (("w1", 0.1 * t), ("kinetic_energy", 1.0))]
     certs = [{"t": t, "certificate": certificate, "bound": math.inf, "observed": 0.1, "ratio": math.inf,
               "holds": True, "log10_bound": 400.0, "mc_se": math.nan, "on_snapshot": True} for t in (0.5, 1.0)]
-    store.write_cell(run, CellRecord("blob", "bkw2d", 0, "blob__bkw2d__seed0", "smoke", "ok", config={"n": 100},
+    config = json.loads(json.dumps(dataclasses.asdict(Cell("blob", "bkw2d", 0).make_config("smoke"))))  # as run_cell
+    store.write_cell(run, CellRecord("blob", "bkw2d", 0, "blob__bkw2d__seed0", "smoke", "ok", config=config,
                                      rows=rows, wall_time={"stepping": 0.1}, solve_s=0.1, total_s=0.2,
                                      certificates=certs))
     manifest = {"config": {"profile": "smoke", "device": "cpu", "seeds": [0], "solvers": ["blob"],
