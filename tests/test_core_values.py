@@ -12,12 +12,17 @@ import torch
 import metrics
 import problems
 from certificates.constants import (MARGIN, ball_points, gradient_sup_of_ism_integrand, ism_integrand, jacobian_sup,
-                                    log_gronwall)
+                                    kernel_constants, log_gronwall)
 from certificates.evaluate import _exp, _row, lemma2_terms, thm6_terms
 
 
 def t64(x):
     return torch.tensor(x, dtype=torch.float64)
+
+
+def test_kernel_constants_by_hand():
+    """lambda_2 = C (2R)^2 and L_A = 4 C R: C = 0.5, R = 3 gives 18 and 6."""
+    assert kernel_constants(0.0, 0.5, 3.0) == (pytest.approx(18.0, rel=1e-15), pytest.approx(6.0, rel=1e-15))
 
 
 def test_log_gronwall_on_a_three_point_grid():
@@ -45,6 +50,7 @@ def test_jacobian_sup_of_maps_with_known_jacobians():
     assert jacobian_sup(lambda x: x @ m.T, pts) == pytest.approx(1.1 * 3.0, rel=1e-12)
     cubic = lambda x: (x * x).sum(1, keepdim=True) * x
     assert jacobian_sup(cubic, pts, chunk=2) == pytest.approx(1.1 * 75.0, rel=1e-12)  # the max is in the 2nd chunk
+    assert jacobian_sup(lambda x: 0.25 * x, pts) == pytest.approx(1.1 * 0.25, rel=1e-12)  # a sup below 1
 
 
 @pytest.mark.xfail(strict=True, raises=torch.linalg.LinAlgError,
@@ -60,6 +66,7 @@ def test_ism_integrand_and_its_gradient_sup():
     grad h = 6 x^5 - 12 x: at (1, 2) it is (-6, 168), |.| = sqrt(28260)."""
     pts = t64([[1.0, 2.0], [3.0, 0.0], [0.0, -0.5]])
     assert torch.allclose(ism_integrand(lambda x: -x, pts), t64([1.0, 5.0, -3.75]), rtol=1e-14)
+    assert gradient_sup_of_ism_integrand(lambda x: -0.1 * x, pts) == pytest.approx(1.1 * 0.06, rel=1e-12)  # 0.02 |x|
     assert gradient_sup_of_ism_integrand(lambda x: -x, pts) == pytest.approx(1.1 * 6.0, rel=1e-12)
     cube = lambda x: -x**3
     assert torch.allclose(ism_integrand(cube, pts[:1]), t64([1 + 64 - 6 * 5.0]), rtol=1e-14)
@@ -131,3 +138,58 @@ def test_certificate_rows_ratio_and_log_bound():
     assert _row(0.5, "lemma2", 1.0, 2.0, False, {}, log10_bound=7.0, mc_se=0.1, holds=True)["log10_bound"] == 7.0
     assert _row(0.5, "lemma2", 1.0, 2.0, False, {}, holds=True)["holds"] is True
     assert _exp(1.0) == pytest.approx(math.e) and _exp(709.5) == float("inf") and _exp(708.0) < float("inf")
+
+
+def test_applicable_names_the_reason():
+    from types import SimpleNamespace
+    from certificates import applicable
+    assert applicable(SimpleNamespace(name="p", has_exact_solution=False, gamma=0.0)) == (
+        False, "p has no exact solution")
+    assert applicable(SimpleNamespace(name="q", has_exact_solution=True, gamma=-3.0)) == (
+        False, "q has gamma = -3.0: Assumption 1 (Lipschitz A) fails")
+    assert applicable(SimpleNamespace(name="r", has_exact_solution=True, gamma=0.0)) == (True, "")
+
+
+def test_certify_rows_for_particles_that_do_not_move():
+    """A probe whose particles stay at their initial positions (velocity 0) with the exact score, on bkw2d: the
+    observed trajectory error is E(t) = mean |v_i - x_i(t)|^2 against the exact characteristics; the constants are
+    lambda_2 = C (2R)^2, L_A = 4 C R; with the exact score the ISM excess and delta_2N vanish, so Lemma 2's two
+    sides are 0 and Theorem 4's bound is 2 L_t W1(f_t, f~_t) (the observed W1 of thm5_w1); Theorem 6's row is
+    thm6_terms at E(t); one row a grid time (after t0) for Theorem 2, one a snapshot for Theorems 4, 6, Lemma 2."""
+    from certificates import certify
+    from problems.characteristics import integrate_characteristics
+    from solvers.probe import FlowProbe
+    p = problems.get_problem("bkw2d")
+    v0 = p.sample(40, 2)
+    probe = FlowProbe(lambda v, t: v, lambda x, t: p.score(x, float(t)), v0, p.t0, max(p.snapshot_times), intervals=2)
+    rows = certify(probe, p, seed=0, n_lemma=400)
+    grid = sorted(set(probe.grid()) | set(p.snapshot_times))  # 0, 1, 2.5, 5
+    exact = dict(zip(grid, integrate_characteristics(p, v0, grid, 1e-10, 1e-12)))
+    by = {}
+    for r in rows:
+        by.setdefault(r["certificate"], {})[r["t"]] = r
+    assert {k: sorted(v) for k, v in by.items()} == {
+        "thm2_trajectory": grid[1:], "thm2_trajectory_corrected": grid[1:], "thm5_w1": grid[1:],
+        "thm4_score": list(p.snapshot_times), "lemma2": list(p.snapshot_times), "thm6_kde": list(p.snapshot_times)}
+    radius = max(float(x.norm(dim=1).max()) for x in [v0, *exact.values()])
+    for r in rows:
+        assert r["on_snapshot"] == (r["t"] in p.snapshot_times)
+        assert r["R"] == pytest.approx(1.1 * radius, rel=1e-12)
+        assert r["lambda2"] == pytest.approx(p.C * (2 * r["R"]) ** 2, rel=1e-12)
+        assert r["L_A"] == pytest.approx(4 * p.C * r["R"], rel=1e-12)
+        assert r["holds"] == (r["bound"] >= r["observed"]) or r["certificate"] == "lemma2"
+    for t in grid[1:]:
+        e = float(((v0 - exact[t]) ** 2).sum(1).mean())
+        for name in ("thm2_trajectory", "thm2_trajectory_corrected"):
+            assert by[name][t]["observed"] == pytest.approx(e, rel=1e-9)
+            r = by[name][t]  # the bound is computed in log space; exp overflows to inf (the Gronwall bound is huge)
+            assert r["bound"] == pytest.approx(_exp(r["log10_bound"] * math.log(10)), rel=1e-9)
+    for t in p.snapshot_times:
+        assert by["lemma2"][t]["bound"] == 0.0 and by["lemma2"][t]["observed"] == 0.0 and by["lemma2"][t]["holds"]
+        assert by["thm4_score"][t]["observed"] == 0.0
+        assert by["thm4_score"][t]["bound"] == pytest.approx(2 * by["thm4_score"][t]["L_t"] * by["thm5_w1"][t]["observed"],
+                                                           rel=1e-12)
+        e = float(((v0 - exact[t]) ** 2).sum(1).mean())
+        bound, observed = thm6_terms(v0, e, p, t)
+        assert by["thm6_kde"][t]["bound"] == pytest.approx(bound, rel=1e-9)
+        assert by["thm6_kde"][t]["observed"] == pytest.approx(observed, rel=1e-12)
