@@ -139,7 +139,7 @@ def test_sweep_resumes_and_list_shows_fields(tmp_path, capsys):
     assert main(["sweep", "-p", "tiny2d", "-s", "still", "--plugin", PLUGIN, "--quiet", "--out", str(out)]) == 0
     table = pd.read_csv(out / "metrics.csv")
     assert sorted(table.p_n.unique()) == [16, 32, 64, 128, 256] and sorted(table.seed.unique()) == [0, 1]
-    assert main(["sweep", "--resume", str(out), "--quiet"]) == 0
+    assert main(["sweep", "--resume", str(out), "--quiet", "--plugin", PLUGIN]) == 0
     assert "10 cells (10 already done)" in capsys.readouterr().out
     assert main(["sweep", "--quiet", "--out", str(tmp_path / "x")]) == 2
     assert main(["list"]) == 0
