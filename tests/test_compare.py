@@ -163,6 +163,7 @@ def test_failed_in_both_and_new_in_b_are_listed_not_regressions(tmp_path, capsys
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from([0.1, "failed", None]), min_size=3, max_size=3),
        st.lists(st.sampled_from([0.1, "failed", None]), min_size=3, max_size=3))
+@pytest.mark.slow
 def test_exit_code_is_1_exactly_when_an_ok_cell_of_a_is_not_ok_in_b(capsys, in_a, in_b):
     """Three cells, each ok (same w1), failed or absent in A and in B: exit 2 when A has no ok cell or no cell
     of A has a record in B; else 1 exactly when a cell ok in A is failed or absent in B."""

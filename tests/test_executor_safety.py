@@ -61,6 +61,7 @@ def test_the_longest_cell_timeout_runs_a_cell(tmp_path):
 
 
 # a relative run directory ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_relative_run_dir_reaches_the_executor_absolute(tmp_path, monkeypatch):
     """A worker in another directory (a Dask worker, a plugin that chdirs) still writes the particle files
     into the run directory: the executor is handed its absolute path."""

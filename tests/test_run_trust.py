@@ -41,10 +41,32 @@ def edit_manifest(run_dir: Path, edit) -> None:
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
 
 
+@pytest.fixture(scope="module")
+def finished_once(tmp_path_factory):
+    """One finished run for the module (registries restored after it, as conftest does for each test)."""
+    import harness.plugins
+    import metrics.specs
+    import problems.registry
+    import solvers.registry
+    saved = (dict(problems.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.plugins._LOADED),
+             dict(metrics.specs.METRICS))
+    out = tmp_path_factory.mktemp("trust") / "base"
+    try:
+        assert still_run(out) == 0
+    finally:
+        for registry, before in zip((problems.registry._FACTORIES, solvers.registry._SOLVERS, harness.plugins._LOADED,
+                                     metrics.specs.METRICS), saved):
+            registry.clear()
+            registry.update(before)
+    return out
+
+
 @pytest.fixture
-def finished(tmp_path, capsys):
+def finished(finished_once, tmp_path, capsys):
+    """A copy of the module's finished run, for a test to damage."""
+    import shutil
     out = tmp_path / "base"
-    assert still_run(out) == 0
+    shutil.copytree(finished_once, out, symlinks=True)
     capsys.readouterr()
     return out
 
@@ -99,6 +121,7 @@ def test_resume_with_seeds_alone_is_refused(finished, capsys):
     assert sorted(p.name for p in (finished / "cells").glob("*.json")) == ["still__tiny2d__seed0.json"]
 
 
+@pytest.mark.slow
 def test_a_record_of_another_config_is_left_out_of_the_report_and_rerun_on_resume(finished, capsys):
     path = store.cell_path(finished, "still__tiny2d__seed0")
     rec = json.loads(path.read_text())
@@ -202,6 +225,7 @@ def test_a_plugin_metric_that_raises_loses_only_its_rows(tmp_path):
     assert "metric flaky failed at t = 1: RuntimeError: boom" in rec.warnings
 
 
+@pytest.mark.slow
 def test_a_plugin_that_changes_directory_does_not_move_the_run(tmp_path, monkeypatch, capsys):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -235,6 +259,7 @@ def test_an_interrupt_while_importing_a_plugin_does_not_offer_a_resume(tmp_path,
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_names_its_directory_for_the_resume(tmp_path, capsys, monkeypatch):
     import harness.runner
 
@@ -246,6 +271,7 @@ def test_an_interrupted_run_names_its_directory_for_the_resume(tmp_path, capsys,
     assert f"--resume {str(out)!r} continues" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_paths_are_resolved_before_plugins_load(tmp_path, monkeypatch):
     """The resolved --out is absolute (what executors and workers receive)."""
     monkeypatch.chdir(tmp_path)

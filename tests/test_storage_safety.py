@@ -202,6 +202,7 @@ def c_locale() -> dict:
     return {**env, "LC_ALL": "C", "PYTHONUTF8": "0"}
 
 
+@pytest.mark.slow
 def test_text_files_are_utf8_under_the_c_locale(tmp_path):
     script = textwrap.dedent("""
         import locale, sys
