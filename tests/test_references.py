@@ -222,6 +222,7 @@ def test_every_problem_has_a_reference_kind():
                      "gaussian_mixture3d": "sde", "truncated2d": "sde"}
 
 
+@pytest.mark.slow
 def test_reference_samples_match_the_reference_density():
     """Samples drawn from a radial and a grid reference have the reference's own KDE statistics: the
     KDE of 10^5 of them is within its Monte Carlo error of the smoothed reference density."""

@@ -118,6 +118,7 @@ def test_momentum_conserved_on_every_problem(solver, name):
     assert not torch.equal(vt, v0)
 
 
+@pytest.mark.slow
 def test_sbp_smoke_reaches_t40_on_anisotropic2d():
     p = get_problem("anisotropic2d")
     tr = solvers.get_solver("sbp")(solvers.get_solver("sbp").profile_config("smoke", p)).solve(p, seed=0)
