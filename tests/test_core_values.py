@@ -96,7 +96,7 @@ def test_ball_points_are_uniform_in_the_ball(d):
 
 def test_lemma2_terms_for_a_shifted_exact_score():
     """s_theta = s + c: delta_2^2 = |c|^2 exactly; L_ISM(s + c) - L_ISM(s) = mean(2 c.s + |c|^2) (the divergence is
-    unchanged); their difference 2 c.s has the standard error std(2 c.s) / sqrt(m)."""
+    unchanged); their difference 2 c.s has the standard error std(2 c.s) / sqrt(m). Then a shift that varies."""
     p = problems.get_problem("bkw2d")
     t, m, seed = 2.5, 3000, 4
     c = t64([0.3, -0.4])
@@ -106,6 +106,14 @@ def test_lemma2_terms_for_a_shifted_exact_score():
     assert lhs == pytest.approx(0.25, rel=1e-12)
     assert rhs == pytest.approx(0.25 + float(cross.mean()), rel=1e-10)
     assert se == pytest.approx(float(cross.std()) / math.sqrt(m), rel=1e-10)
+    # s_theta = s + g, g(x) = c + a x: delta_2^2 = mean |g|^2, the ISM difference adds 2 s.g + 2 div g = 2 s.g + 2 a d
+    a = 0.2
+    rhs, lhs, se = lemma2_terms(lambda x: p.score(x, t) + c + a * x, p, t, m, seed)
+    g = c + a * y
+    diff = 2 * (p.score(y, t) * g).sum(-1) + 2 * a * 2
+    assert lhs == pytest.approx(float((g * g).sum(-1).mean()), rel=1e-12)
+    assert rhs == pytest.approx(lhs + float(diff.mean()), rel=1e-10)
+    assert se == pytest.approx(float(diff.std()) / math.sqrt(m), rel=1e-10)
 
 
 def test_theorem6_terms_add_up():
