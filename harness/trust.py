@@ -32,10 +32,10 @@ def expected_config(record: CellRecord, profile: str) -> dict | None:
 
 def record_mismatch(record: CellRecord, profile: str) -> str | None:
     """Why `record` is not a record of its cell in a run of `profile` (one line), or None when it is: its
-    profile differs, or (for an ok record whose solver is registered here) a config field it states differs
+    profile differs (a record that names none, written before records did, is not refused for it), or (for an ok record whose solver is registered here) a config field it states differs
     from the one the profile gives (fields the record does not state, added since it was written, are not
     compared)."""
-    if record.profile != profile:
+    if record.profile and record.profile != profile:  # '' is a record from before records named their profile
         return f"it was made with profile {record.profile!r}, the run's is {profile!r}"
     if not record.ok or not record.config:
         return None
