@@ -12,9 +12,9 @@ import torch
 import metrics
 import problems
 import solvers
-from harness.evaluate import evaluate
+from harness.execute.evaluate import evaluate
 from problems import drift
-from problems.drift import pairwise_drift
+from problems.particle_drift.dispatch import pairwise_drift
 from solvers.pinn_loss import pinn_losses
 from solvers.pinn_pm import PINNConfig
 from solvers.pinn_training import build_networks

@@ -25,7 +25,7 @@ def relative_errors(device: str, n: int, seed: int = 0) -> list[tuple[float, int
     import torch
 
     from problems import pairwise_drift
-    from problems.triton_drift import triton_drift
+    from problems.particle_drift.triton_kernel import triton_drift
     out = []
     gen = torch.Generator().manual_seed(seed)
     for d in (2, 3):
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.device == "cpu":
         os.environ["TRITON_INTERPRET"] = "1"
-    from problems import triton_drift as module
+    from problems.particle_drift import triton_kernel as module
     if not module.available():
         print("triton is not installed: nothing to check", file=sys.stderr)
         return 0 if args.device == "cpu" else 2  # a dry run without the optional extra is not a failure

@@ -37,9 +37,9 @@ EQUIVALENT_FILE = ROOT / "benchmarks" / "mutation_equivalent.txt"
 
 #: module -> (pytest arguments selecting its tests, pytest marker expression): the fast tests that exercise it
 MAPPING: dict[str, tuple[list[str], str]] = {
-    "problems/kernel.py": (["tests/test_kernel.py"], "not slow"),
+    "problems/equation/kernel.py": (["tests/test_kernel.py"], "not slow"),
     # the fused path needs N >= 2048 and a compilation: its one slow test is part of the drift's set
-    "problems/drift.py": (["tests/test_drift.py",
+    "problems/particle_drift/dispatch.py": (["tests/test_drift.py",
                            "tests/test_problems.py::test_mean_field_drift_is_the_limit_of_the_particle_drift"], ""),
     "metrics/moments.py": (["tests/test_metrics.py", "-k", "moment or cov_err or covariance_rate"], "not slow"),
     "metrics/wasserstein.py": (["tests/test_metrics.py", "-k", "w1"], "not slow"),
@@ -58,7 +58,7 @@ MAPPING: dict[str, tuple[list[str], str]] = {
     "certificates/__init__.py": (["tests/test_certificates.py"], "not slow"),
 }
 #: the modules issue 35 asks 95% of the non-equivalent mutants killed on (the default selection)
-CORE = ["problems/kernel.py", "problems/drift.py", "metrics/moments.py", "metrics/wasserstein.py", "metrics/kde.py"]
+CORE = ["problems/equation/kernel.py", "problems/particle_drift/dispatch.py", "metrics/moments.py", "metrics/wasserstein.py", "metrics/kde.py"]
 
 _CMP_FLIPS = {ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq], ast.Lt: [ast.LtE, ast.GtE], ast.LtE: [ast.Lt, ast.Gt],
               ast.Gt: [ast.GtE, ast.LtE], ast.GtE: [ast.Gt, ast.Lt], ast.Is: [ast.IsNot], ast.IsNot: [ast.Is],

@@ -24,8 +24,8 @@ import torch
 
 import metrics
 import problems
-from problems import sde_reference
-from problems.grid_reference import RESOLUTION, initial_grid, make_solver, maxwellian_drift, richardson
+from problems.references import sde as sde_reference
+from problems.references.grid import RESOLUTION, initial_grid, make_solver, maxwellian_drift, richardson
 
 EXACT_SEEDS = 6
 

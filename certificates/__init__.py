@@ -1,7 +1,7 @@
 """The paper's error certificates (Lemma 2, Theorems 2, 4, 5, 6) evaluated numerically against the
 errors actually observed. `certify(probe, problem, seed)` -> rows; see `certificates.evaluate`."""
-from .diagnostics import DIAGNOSTIC_METRICS, training_diagnostics
-from .evaluate import CERTIFICATES, applicable, certify
+from certificates.diagnostics import DIAGNOSTIC_METRICS, training_diagnostics
+from certificates.evaluate import CERTIFICATES, applicable, certify
 from solvers.probe import FlowProbe, PiecewiseLinearProbe
 
 __all__ = ["CERTIFICATES", "DIAGNOSTIC_METRICS", "training_diagnostics", "FlowProbe", "PiecewiseLinearProbe", "applicable", "certify"]

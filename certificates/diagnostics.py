@@ -31,9 +31,10 @@ import math
 import torch
 
 from metrics.specs import MetricSpec, register_metric
-from problems import drift, seeds, true_score
+from problems import drift, true_score
+from infra import seeds
 
-from .constants import ism_integrand
+from certificates.constants import ism_integrand
 
 #: the diagnostic rows, registered with the metrics (computed here, not per snapshot: compute=None)
 DIAGNOSTIC_METRICS = tuple(register_metric(MetricSpec(name, what, None, better=better, scale=scale, show="diagnosis",

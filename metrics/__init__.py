@@ -4,14 +4,14 @@ Plain functions on tensors, one job each, and `specs`: the registry of what each
 direction, scale, requirements) that evaluators, tables and figures read. Metrics may read problems'
 exact references; they never import solvers.
 """
-from .errors import mean_squared_distance, rfd, trajectory_error
-from .invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum, momentum_drift
-from .kde import (kde_l2, kde_l2_bias_floor, kde_l2_mc_floor, kde_on_axes, relative_l2,
+from metrics.errors import mean_squared_distance, rfd, trajectory_error
+from metrics.invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum, momentum_drift
+from metrics.kde import (kde_l2, kde_l2_bias_floor, kde_l2_mc_floor, kde_on_axes, relative_l2,
                   smoothed_density, smoothed_on_grid)
-from .moments import cov_err, exact_covariance, exact_fourth_moment, moment4_err
-from .wasserstein import MAX_EXACT_POINTS, w1, w1_mc_floor, w1_subsampled
+from metrics.moments import cov_err, exact_covariance, exact_fourth_moment, moment4_err
+from metrics.wasserstein import MAX_EXACT_POINTS, w1, w1_mc_floor, w1_subsampled
 
-from .specs import METRICS, MetricSpec, Snapshot, applicable, get_metric, register_metric
+from metrics.specs import METRICS, MetricSpec, Snapshot, applicable, get_metric, register_metric
 
 #: metric names as they appear in result tables (the harness's long format), in registration order
 METRIC_NAMES = list(METRICS)

@@ -19,11 +19,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from problems import Problem, seeds
-from problems.grid_density import kde_on_axes  # noqa: F401  (re-exported: metrics.kde_on_axes)
+from problems import Problem
+
+from infra import seeds
+from problems.references.grid_density import kde_on_axes  # noqa: F401  (re-exported: metrics.kde_on_axes)
 
 GH_NODES = 10
-#: Gauss-Hermite nodes a dimension for a problem judged against an interpolated reference (problems.reference):
+#: Gauss-Hermite nodes a dimension for a problem judged against an interpolated reference (problems.references.base):
 #: its density is itself accurate to ~1e-2, and 6^3 nodes cost a fifth of 10^3 in 3D
 GH_NODES_REFERENCE = 6
 

@@ -1,7 +1,7 @@
 """Exact moments of Maxwell (gamma = 0) problems by the closed moment system, and their errors.
 
 For any phi: d/dt E[phi(V)] = E_{V,W ~ f x f}[A(V-W) : Hess phi(V) + 2 (div A)(V-W) . grad phi(V)].
-* phi quadratic: Sigma(t) = Sigma_inf + (Sigma0 - Sigma_inf) exp(-4 C d (t - t0)) (problems.maxwell).
+* phi quadratic: Sigma(t) = Sigma_inf + (Sigma0 - Sigma_inf) exp(-4 C d (t - t0)) (problems.equation.maxwell).
 * phi = |v - m|^4 (centred; the dynamics is translation-equivariant), with m2 = tr Sigma:
       d/dt m4 = C [ -4 (d - 1) m4 + 4 (d + 1) m2^2 - 8 tr(Sigma(t)^2) ],
   derived from the weak form with E[V - m] = 0; its fixed point for Sigma = sigma^2 I is the

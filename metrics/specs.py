@@ -16,14 +16,16 @@ from typing import Callable
 
 import torch
 
-from problems import Problem, seeds
-from problems.files import check_name
+from problems import Problem
 
-from .errors import rfd, trajectory_error
-from .invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum_drift
-from .kde import kde_l2, kde_l2_bias_floor, kde_l2_mc_floor
-from .moments import cov_err, moment4_err
-from .wasserstein import w1, w1_mc_floor, w1_subsampled
+from infra import seeds
+from infra.files import check_name
+
+from metrics.errors import rfd, trajectory_error
+from metrics.invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum_drift
+from metrics.kde import kde_l2, kde_l2_bias_floor, kde_l2_mc_floor
+from metrics.moments import cov_err, moment4_err
+from metrics.wasserstein import w1, w1_mc_floor, w1_subsampled
 
 #: exact W1 up to this many points a side; above it, the mean over subsamples of this size (`w1_sub4000`)
 W1_MAX_EXACT = 4_000
@@ -112,7 +114,7 @@ METRICS: dict[str, MetricSpec] = {}
 
 
 def register_metric(spec: MetricSpec) -> MetricSpec:
-    """Add `spec` to the registry (ValueError if the name is taken, is not a valid name (problems.files.check_name:
+    """Add `spec` to the registry (ValueError if the name is taken, is not a valid name (infra.files.check_name:
     it becomes part of figure file names) or a requirement is unknown)."""
     check_name("metric", spec.name)
     if spec.name in METRICS:

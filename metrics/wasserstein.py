@@ -16,7 +16,9 @@ import ot
 from scipy.spatial.distance import cdist
 import torch
 
-from problems import Problem, make_generator, seeds
+from problems import Problem, make_generator
+
+from infra import seeds
 
 #: largest cloud (points a side) for which `w1` runs the exact solver
 MAX_EXACT_POINTS = 10_000

@@ -2,11 +2,11 @@
 
 Solvers know nothing of metrics or the harness; they return a `Trajectory`.
 """
-from .base import (PROFILES, Solver, Stopwatch, Trajectory, TrajectoryError, initial_particles, resolve_device,
+from solvers.base import (PROFILES, Solver, Stopwatch, Trajectory, TrajectoryError, initial_particles, resolve_device,
                    validate_trajectory)
-from .registry import get_solver, list_solvers, register_solver
+from solvers.registry import get_solver, list_solvers, register_solver
 
-from . import exact_flow, sbp, blob, pinn_pm  # noqa: E402,F401  (registration)
+from solvers import exact_flow, sbp, blob, pinn_pm  # noqa: E402,F401  (registration)
 
 __all__ = ["PROFILES", "Solver", "Stopwatch", "Trajectory", "TrajectoryError", "get_solver", "initial_particles",
            "list_solvers", "register_solver", "resolve_device", "validate_trajectory"]

@@ -13,7 +13,9 @@ from typing import ClassVar
 
 import torch
 
-from problems import Problem, seeds
+from problems import Problem
+
+from infra import seeds
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -253,7 +255,7 @@ def quick_steps(problem: Problem, max_move: float = QUICK_MAX_MOVE) -> dict:
 
 def step_rule(cfg):
     """The StepRule of a stepper config with fields dt (None: adaptive), dt_max and tol."""
-    from .stepping import StepRule
+    from solvers.stepping import StepRule
     return StepRule(cfg.dt, cfg.dt_max, cfg.tol, cfg.max_move)
 
 

@@ -18,10 +18,10 @@ import torch
 
 from problems import drift
 
-from .base import (QUICK_MAX_MOVE_BLOB, Solver, Trajectory, initial_particles, quick_steps, reduced_dt,
+from solvers.base import (QUICK_MAX_MOVE_BLOB, Solver, Trajectory, initial_particles, quick_steps, reduced_dt,
                    resolve_device, step_rule)
-from .registry import register_solver
-from .stepping import integrate
+from solvers.registry import register_solver
+from solvers.stepping import integrate
 
 BLOCK_BYTES = 64 * 2**20
 

@@ -18,11 +18,11 @@ from typing import ClassVar
 import torch
 
 from problems import drift
-from problems.characteristics import integrate_characteristics
+from problems.equation.characteristics import integrate_characteristics
 
-from .base import Solver, Trajectory, initial_particles
-from .registry import register_solver
-from .stepping import euler_integrate
+from solvers.base import Solver, Trajectory, initial_particles
+from solvers.registry import register_solver
+from solvers.stepping import euler_integrate
 
 
 @dataclass(frozen=True)

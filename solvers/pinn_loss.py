@@ -22,7 +22,7 @@ from torch.func import jvp, vmap
 
 from problems import drift
 
-from .score_matching import divergence
+from solvers.score_matching import divergence
 
 Flow = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -19,13 +19,14 @@ from typing import ClassVar
 
 import torch
 
-from .probe import FlowProbe, PathRecorder
-from problems import drift, seeds
+from solvers.probe import FlowProbe, PathRecorder
+from problems import drift
+from infra import seeds
 
-from .base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
-from .pinn_training import DRIFT_SCORES, SCORE_SAMPLES, TrainedPINN, ablation_refusal, train_pinn_pm
-from .registry import register_solver
-from .stepping import integrate
+from solvers.base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
+from solvers.pinn_training import DRIFT_SCORES, SCORE_SAMPLES, TrainedPINN, ablation_refusal, train_pinn_pm
+from solvers.registry import register_solver
+from solvers.stepping import integrate
 
 QUERY_CHUNK = 32_768
 

@@ -31,12 +31,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from problems import Problem, make_generator, seeds
-from problems.files import exclusive_lock, set_aside_file
+from problems import Problem, make_generator
 
-from .networks import seeded
-from .pinn_loss import pinn_losses
-from .pinn_networks import GROUPS, Arch, FlowMap, ScoreNet, group_for
+from infra import seeds
+from infra.files import exclusive_lock, set_aside_file
+
+from solvers.networks import seeded
+from solvers.pinn_loss import pinn_losses
+from solvers.pinn_networks import GROUPS, Arch, FlowMap, ScoreNet, group_for
 
 #: config fields that do not change the trained networks (so not part of the training key)
 NON_TRAINING_FIELDS = ("iters", "checkpoint_every", "log_every", "n_eval", "n_density", "dt", "dt_max", "tol", "max_move")
@@ -141,9 +143,9 @@ def build_networks(problem: Problem, cfg, seed: int, device, dtype) -> tuple[Flo
 
 
 def _save(path: Path, state: dict) -> None:
-    """Write a checkpoint atomically (problems.files.replacing: a fresh temporary file, never through a link,
+    """Write a checkpoint atomically (infra.files.replacing: a fresh temporary file, never through a link,
     removed if the write fails)."""
-    from problems.files import replacing
+    from infra.files import replacing
     with replacing(path, suffix=".pt.tmp") as tmp:
         torch.save(state, tmp)
 

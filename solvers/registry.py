@@ -10,16 +10,16 @@ Register your own solver from your own file:
 """
 from __future__ import annotations
 
-from problems.files import check_name
+from infra.files import check_name
 
-from .base import Solver
+from solvers.base import Solver
 
 _SOLVERS: dict[str, type[Solver]] = {}
 
 
 def register_solver(name: str):
     """Class decorator registering a Solver subclass under `name` (duplicate or malformed names raise, see
-    problems.files.NAME_PATTERN)."""
+    infra.files.NAME_PATTERN)."""
     check_name("solver", name)
 
     def deco(cls: type[Solver]) -> type[Solver]:

@@ -17,15 +17,17 @@ from typing import ClassVar
 
 import torch
 
-from problems import NoExactReference, drift, make_generator, seeds
-from .probe import PathRecorder
+from problems import NoExactReference, drift, make_generator
 
-from .base import (QUICK_MAX_MOVE, Solver, Trajectory, initial_particles, quick_steps, reduced_dt,
+from infra import seeds
+from solvers.probe import PathRecorder
+
+from solvers.base import (QUICK_MAX_MOVE, Solver, Trajectory, initial_particles, quick_steps, reduced_dt,
                    resolve_device, step_rule)
-from .networks import mlp, seeded
-from .registry import register_solver
-from .score_matching import ism_loss
-from .stepping import integrate
+from solvers.networks import mlp, seeded
+from solvers.registry import register_solver
+from solvers.score_matching import ism_loss
+from solvers.stepping import integrate
 
 
 @dataclass(frozen=True)

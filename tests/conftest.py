@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="session")
 def reference_cache(tmp_path_factory):
-    """References (problems.reference) and floors are cached in a fresh directory per test session, so CI
+    """References (problems.references.base) and floors are cached in a fresh directory per test session, so CI
     computes them from scratch (coarse for the smoke profile) and never reads a user's cache. A developer's
     loop may keep them between sessions: LANDAU_TEST_REFERENCE_CACHE=DIR (a directory of its own, never the
     user's cache) is used instead."""
@@ -26,21 +26,21 @@ def reference_cache(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def isolated_registries():
     """Plugins and test solvers register into process-global registries: restore them after each test."""
-    import harness.plugins
+    import harness.execute.plugins
     import metrics.specs
-    import problems.registry
+    import problems.cases.registry
     import solvers.registry
-    saved = (dict(problems.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.plugins._LOADED))
+    saved = (dict(problems.cases.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.execute.plugins._LOADED))
     saved_metrics = dict(metrics.specs.METRICS)
     yield
     metrics.specs.METRICS.clear()
     metrics.specs.METRICS.update(saved_metrics)
-    problems.registry._FACTORIES.clear()
-    problems.registry._FACTORIES.update(saved[0])
+    problems.cases.registry._FACTORIES.clear()
+    problems.cases.registry._FACTORIES.update(saved[0])
     solvers.registry._SOLVERS.clear()
     solvers.registry._SOLVERS.update(saved[1])
-    harness.plugins._LOADED.clear()
-    harness.plugins._LOADED.update(saved[2])
+    harness.execute.plugins._LOADED.clear()
+    harness.execute.plugins._LOADED.update(saved[2])
 
 
 #: fast-tier tests moved to the slow tier by their measured time (2026-12-02: the fast tier took 178 s idle on the

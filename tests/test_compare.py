@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import store
-from harness.cell import Cell
+from harness.store import tables as store
+from harness.plan.cell import Cell
 from harness.cli import main
-from harness.record import CellRecord
+from harness.store.record import CellRecord
 
 CELLS = ["-s", "sbp", "-s", "blob", "-p", "bkw2d", "--profile", "smoke", "--quiet", "--jobs", "1"]
 

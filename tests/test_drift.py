@@ -94,7 +94,7 @@ def test_one_dimensional_input_is_refused():
 def test_fused_path_above_its_threshold_equals_the_pairwise_sum():
     """N above the CPU threshold of the compiled kernel (the default dispatch of `drift`), gamma = 1 (the
     general weight exp(gamma/2 log r2); test_fused_drift covers gamma = -3 and -1.5): equal to the blockwise sum."""
-    import problems.fused_drift as fused
+    import problems.particle_drift.fused as fused
     v, s = cloud(fused.CPU_MIN_N + 3, 2, 8)
     assert fused.fused_available(v, s, 1.0)
     out = drift(v, s, 1.0, 1 / 16)

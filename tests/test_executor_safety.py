@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.executors import MAX_CELL_TIMEOUT_S, WORKER_BASE_BYTES, check_cell_timeout, memory_bounded_jobs
+from harness.execute.executors import MAX_CELL_TIMEOUT_S, WORKER_BASE_BYTES, check_cell_timeout, memory_bounded_jobs
 
 HERE = Path(__file__).parent
 PLUGIN = str(HERE / "harness_plugin.py")
@@ -53,8 +53,8 @@ def test_check_cell_timeout_names_the_allowed_range():
 @pytest.mark.slow
 def test_the_longest_cell_timeout_runs_a_cell(tmp_path):
     """The wait on a cell process accepts MAX_CELL_TIMEOUT_S (2200000 s gave an OverflowError)."""
-    from harness.cell import Cell
-    from harness.executors import run_in_subprocess
+    from harness.plan.cell import Cell
+    from harness.execute.executors import run_in_subprocess
     rec = run_in_subprocess([PLUGIN], Cell("still", "tiny2d", 0).to_json(), "smoke", "cpu", str(tmp_path),
                             MAX_CELL_TIMEOUT_S)
     assert rec.status == "ok" and rec.cell_id == "still__tiny2d__seed0"
@@ -65,9 +65,9 @@ def test_the_longest_cell_timeout_runs_a_cell(tmp_path):
 def test_a_relative_run_dir_reaches_the_executor_absolute(tmp_path, monkeypatch):
     """A worker in another directory (a Dask worker, a plugin that chdirs) still writes the particle files
     into the run directory: the executor is handed its absolute path."""
-    from harness import runner
-    from harness.cell import Cell
-    from harness.plugins import load_plugins
+    from harness.execute import runner
+    from harness.plan.cell import Cell
+    from harness.execute.plugins import load_plugins
     load_plugins([PLUGIN])
     (tmp_path / "here").mkdir()
     (tmp_path / "elsewhere").mkdir()
@@ -91,7 +91,7 @@ def test_a_relative_run_dir_reaches_the_executor_absolute(tmp_path, monkeypatch)
 
 # --jobs and memory ----------------------------------------------------------------------------------------
 def test_jobs_are_capped_by_available_memory(monkeypatch, capsys):
-    from harness import executors
+    from harness.execute import executors
     monkeypatch.setattr(executors, "available_memory", lambda: 3 * WORKER_BASE_BYTES + WORKER_BASE_BYTES // 2)
     assert memory_bounded_jobs(8) == 3
     err = capsys.readouterr().err
@@ -106,8 +106,9 @@ def test_jobs_are_capped_by_available_memory(monkeypatch, capsys):
                                                            ("dask", "tcp://127.0.0.1:1", 6)])
 def test_run_starts_no_more_local_workers_than_memory_holds(executor, scheduler, expected, tmp_path, monkeypatch):
     """runner.run hands the engine the capped --jobs when it starts workers here (not for an external scheduler)."""
-    from harness import executors, runner
-    from harness.cell import Cell
+    from harness.execute import executors
+    from harness.execute import runner
+    from harness.plan.cell import Cell
     monkeypatch.setattr(executors, "available_memory", lambda: 2 * WORKER_BASE_BYTES + 1)
     handed = []
 
@@ -127,9 +128,9 @@ def test_a_dask_run_whose_last_worker_goes_ends_with_its_cells_failed(tmp_path, 
     forever), the unfinished cells failed with one line."""
     distributed = pytest.importorskip("distributed")
     import solvers
-    from harness import executors
-    from harness.cell import Cell
-    from harness.plugins import load_plugins
+    from harness.execute import executors
+    from harness.plan.cell import Cell
+    from harness.execute.plugins import load_plugins
     load_plugins([PLUGIN, DYING])
     plugin = sys.modules[solvers.get_solver("blocks").__module__]
     monkeypatch.setattr(executors, "DASK_NO_WORKER_GRACE_S", 0.5)

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import torch
 
-import problems.fused_drift as fused
+import problems.particle_drift.fused as fused
 from problems import drift, pairwise_drift
 
 
@@ -24,7 +24,7 @@ def test_compiled_cpu_kernel_equals_reference_and_is_the_default(gamma, d, monke
     v, s = _vs(n, d, 1)
     calls = []
     real = fused.fused_drift
-    monkeypatch.setattr(sys.modules["problems.drift"], "fused_drift", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(sys.modules["problems.particle_drift.dispatch"], "fused_drift", lambda *a: calls.append(1) or real(*a))
     out = drift(v, s, gamma, 1 / 24)
     assert calls, "drift() did not take the fused path for a no-grad (N, d) input with N >= CPU_MIN_N"
     ref = pairwise_drift(v, s, gamma, 1 / 24)
@@ -45,7 +45,7 @@ def test_reference_path_when_gradients_are_needed():
 def test_triton_kernel_in_the_interpreter_equals_reference():
     code = textwrap.dedent("""
         import torch
-        from problems.triton_drift import triton_drift
+        from problems.particle_drift.triton_kernel import triton_drift
         from problems import pairwise_drift
         g = torch.Generator().manual_seed(0)
         worst = 0.0

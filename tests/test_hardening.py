@@ -95,8 +95,8 @@ def test_planted_checkpoint_never_runs_and_training_finishes(tmp_path):
     import torch
 
     import solvers
-    from harness.cell import Cell
-    from harness.runner import run
+    from harness.plan.cell import Cell
+    from harness.execute.runner import run
     marker, proof = tmp_path / "PWNED", tmp_path / "pickle_runs_code"
 
     class Evil:
@@ -134,7 +134,7 @@ def test_planted_checkpoint_never_runs_and_training_finishes(tmp_path):
 def test_a_hung_cell_times_out_and_the_run_goes_on(tmp_path, capsys):
     # the `still` cell must finish inside its 5 s: its reference is built here first (in the full suite an
     # earlier test has built it already), so the test does not depend on the order tests run in
-    from harness.plugins import load_plugins
+    from harness.execute.plugins import load_plugins
     load_plugins([PLUGIN])
     problems.reference_for(problems.get_problem("tiny2d"), "fine")
     # the timeout leaves `still` (a process that imports torch, then milliseconds of work) room on a loaded
@@ -160,7 +160,7 @@ def test_cell_timeout_must_be_positive(tmp_path, capsys):
 HOLD = """
 import sys, time
 from pathlib import Path
-from harness.lock import run_dir_lock
+from harness.store.lock import run_dir_lock
 with run_dir_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(120)

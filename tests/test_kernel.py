@@ -111,7 +111,7 @@ def test_kernel_divergence_equals_hand_computed_values_on_a_batch():
 
 
 def test_radial_weight_is_zero_at_the_self_term():
-    from problems.kernel import radial_weight
+    from problems.equation.kernel import radial_weight
     r2 = t64([0.0, 4.0, 0.25])
     assert torch.equal(radial_weight(r2, -3.0), t64([0.0, 1 / 8, 8.0]))
     assert torch.equal(radial_weight(r2, 1.0), t64([0.0, 2.0, 0.5]))

@@ -72,9 +72,9 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_parser_sees_relative_and_lazy_imports(tmp_path):
     graph = import_graph()
-    assert "problems.kernel" in graph["problems.drift"]  # `from .kernel import ...`
-    assert "problems.base" in graph["problems.characteristics"]
-    assert any(t.startswith("harness.") for t in graph["harness.cli"])  # imports inside functions count
+    assert "problems.equation.kernel" in graph["problems.particle_drift.dispatch"]  # `from .kernel import ...`
+    assert "problems.cases.base" in graph["problems.equation.characteristics"]
+    assert any(t.startswith("harness.") for t in graph["harness.cli.commands"])  # imports inside functions count
 
 
 def test_no_package_imports_a_layer_above_it():

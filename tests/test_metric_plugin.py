@@ -23,7 +23,7 @@ def test_a_plugin_metric_is_computed_and_shown(tmp_path):
                  "--profile", "smoke", "--jobs", "1", "--quiet", "--out", str(out)]) == 0
     table = pd.read_csv(out / "metrics.csv")
     import problems
-    from problems import seeds
+    from infra import seeds
     v0 = problems.get_problem("tiny2d").sample(64, seeds.INITIAL_PARTICLES.seed(0))  # `still` keeps them
     rows = table[table.metric == "max_speed"]
     assert sorted(rows.t) == [0.5, 1.0]

@@ -12,7 +12,7 @@ import pytest
 import problems
 import solvers
 from metrics import w1
-from problems import seeds
+from infra import seeds
 
 BUILTIN = sorted(solvers.list_solvers())
 STEPPERS = [s for s in BUILTIN if solvers.get_solver(s).dt_order is not None]

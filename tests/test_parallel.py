@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import problems
-from harness import estimate
-from harness.cell import Cell
-from harness.cli import main, resolve_jobs
+from harness.plan import estimate
+from harness.plan.cell import Cell
+from harness.cli.commands import main, resolve_jobs
 from solvers import pinn_training
 
 CELLS = ["-s", "sbp", "-s", "blob", "-s", "pinn_pm_particle", "-s", "pinn_pm_score", "-p", "bkw2d",
@@ -35,7 +35,7 @@ def test_jobs_auto_equals_jobs_1_and_trains_pinn_once(tmp_path):
 
 
 def test_resolve_jobs(monkeypatch):
-    monkeypatch.setattr("harness.cli.available_cores", lambda: 4)
+    monkeypatch.setattr("harness.cli.commands.available_cores", lambda: 4)
     assert resolve_jobs(None, 26) == 4 and resolve_jobs(None, 3) == 3 and resolve_jobs(None, 0) == 1
     assert resolve_jobs(1000, 12, quiet=True) == 12  # never more workers than cells
 
@@ -90,7 +90,7 @@ def test_estimate_counts_missing_references_once(tmp_path, monkeypatch):
 def test_cached_floors_are_bit_identical_to_computed_ones(tmp_path, monkeypatch):
     """A floor read back from the disk cache is the computed float itself, and a changed problem constant
     is a different entry."""
-    from harness import evaluate
+    from harness.execute import evaluate
     monkeypatch.setenv("LANDAU_REFERENCE_CACHE", str(tmp_path / "cache"))
     p = problems.get_problem("bkw2d")
     calls, values = [], [0.1 + 0.2, 0.1 + 0.4, 0.1 + 0.7]  # a new value per computation, none a short decimal
@@ -114,7 +114,7 @@ def test_cached_floors_are_bit_identical_to_computed_ones(tmp_path, monkeypatch)
 
 
 def test_cell_rows_identical_with_a_cold_and_a_warm_floor_cache(tmp_path, monkeypatch):
-    from harness.cell import run_cell
+    from harness.plan.cell import run_cell
     monkeypatch.setenv("LANDAU_REFERENCE_CACHE", str(tmp_path / "cache"))
     cell = Cell("sbp", "bkw3d", 1)
     evaluate_clear()
@@ -127,5 +127,5 @@ def test_cell_rows_identical_with_a_cold_and_a_warm_floor_cache(tmp_path, monkey
 
 
 def evaluate_clear():
-    from harness import evaluate
+    from harness.execute import evaluate
     evaluate.clear_floor_memo()

@@ -9,13 +9,13 @@ import torch
 
 import problems
 from certificates import training_diagnostics
-from harness import store
-from harness.cell import Cell
+from harness.store import tables as store
+from harness.plan.cell import Cell
 from harness.cli import main
 from problems import drift
-from problems.grid_density import GridDensity
-from problems.mixtures import IsotropicMixture
-from problems.radial_reference import RadialDensity
+from problems.references.grid_density import GridDensity
+from problems.cases.mixtures import IsotropicMixture
+from problems.references.radial import RadialDensity
 from solvers.pinn_loss import pinn_losses
 from solvers.pinn_networks import SMALL_2D, FlowMap, ScoreNet
 from solvers.pinn_pm import PINNConfig
@@ -163,8 +163,8 @@ def test_a_problem_constant_is_in_the_cell_id_and_the_exact_solution_follows_it(
     # the constant reached the solver: same seed, same initial particles (K(t0) = 1 - K_c: C leaves f0 alone),
     # each cell's stored snapshots are the exact characteristics of those particles under its own C, and they differ
     import numpy as np
-    from problems import seeds
-    from problems.characteristics import integrate_characteristics
+    from infra import seeds
+    from problems.equation.characteristics import integrate_characteristics
     other = Cell("exact_flow", "bkw2d", 0, (("bkw2d.C", 0.0625), ("n", 300)))
     v0 = cell.make_problem().sample(300, seeds.INITIAL_PARTICLES.seed(0))
     assert torch.equal(v0, other.make_problem().sample(300, seeds.INITIAL_PARTICLES.seed(0)))
@@ -252,7 +252,7 @@ def test_training_diagnostics_are_zero_for_the_truth_and_see_a_bent_score():
 
 def _frame(**variants):
     import pandas as pd
-    from harness.diagnosis import COLUMNS
+    from harness.plan.diagnosis import COLUMNS
     rows = []
     for name, vals in variants.items():
         row = {"variant": name.replace("__", "="), "t": 5.0, **{c: math.nan for c, _ in COLUMNS}}
@@ -262,7 +262,7 @@ def _frame(**variants):
 
 
 def test_verdict_names_the_source_the_numbers_point_to():
-    from harness.diagnosis import verdict
+    from harness.plan.diagnosis import verdict
     score_bound = _frame(default={"w1_over_floor": 1.6, "energy_drift": -0.05, "drift_rel_err": 0.9, "score_rel_err": 0.05,
                                   "residual_to_signal": 0.2},
                          drift_score__exact={"w1_over_floor": 1.02, "energy_drift": -0.003, "residual_to_exact": 0.01})
@@ -285,7 +285,7 @@ def test_verdict_names_the_source_the_numbers_point_to():
 @pytest.mark.slow
 def test_diagnose_runs_every_applicable_variant_and_its_table_is_the_long_tables(tmp_path, capsys):
     import pandas as pd
-    from harness.diagnosis import VARIANTS
+    from harness.plan.diagnosis import VARIANTS
     run = tmp_path / "d"
     assert main(["diagnose", "-p", "bkw2d", "--profile", "smoke", "--quiet", "--jobs", "1", "--set", "iters=20",
                  "--out", str(run)]) == 0
@@ -311,7 +311,7 @@ def test_verdict_table_and_sentences_from_a_long_table():
     """The verdict (issue 24): W1/floor per problem and solver with the best bold and ✓ at the floor, and a
     sentence that groups the solvers at their floor and names a large energy drift."""
     import pandas as pd
-    from harness.verdict import verdict_frame, verdict_lines
+    from harness.report.verdict import verdict_frame, verdict_lines
     rows = []
     for solver, w1, e in (("sbp", 0.16, 1e-4), ("blob", 0.15, 2e-4), ("pinn_pm_particle", 0.32, -0.05)):
         for t, scale in ((1.0, 0.5), (5.0, 1.0)):

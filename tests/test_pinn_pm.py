@@ -8,9 +8,9 @@ import torch
 
 import problems
 import solvers
-from harness import runner
-from harness.cell import Cell
-from problems.mixtures import IsotropicMixture
+from harness.execute import runner
+from harness.plan.cell import Cell
+from problems.cases.mixtures import IsotropicMixture
 from solvers.pinn_loss import naive_pinn_losses, pinn_losses, score_and_divergence
 from solvers.pinn_networks import GROUPS, SMALL_2D, FlowMap, ScoreNet, group_for
 from solvers.pinn_pm import PINNConfig
@@ -163,7 +163,7 @@ def test_both_variants_share_one_training_in_a_run(tmp_path):
     solvers.pinn_training._MEMO.clear()
     cells = [Cell("pinn_pm_particle", "bkw2d", 0), Cell("pinn_pm_score", "bkw2d", 0)]
     runner.run(cells, tmp_path, {"profile": "smoke", "device": "cpu", "seeds": [0]}, quiet=True)
-    from harness import store
+    from harness.store import tables as store
     recs = [store.read_cell(tmp_path, c.id) for c in cells]
     assert all(r.ok for r in recs)
     assert sorted(r.info["trained_here"] for r in recs) == [0, 1]

@@ -9,7 +9,7 @@ import torch
 import certificates
 import problems
 import solvers
-from harness.cell import Cell, run_cell
+from harness.plan.cell import Cell, run_cell
 from problems import drift
 from solvers.probe import FlowProbe, PiecewiseLinearProbe
 
@@ -76,9 +76,9 @@ def test_a_pinn_cell_records_one_row_per_certificate_and_time(tmp_path):
     against its log10 (the Gronwall bounds are computed in log space: inf exactly when they overflow)."""
     import numpy as np
 
-    from harness import store
-    from problems import seeds
-    from problems.characteristics import integrate_characteristics
+    from harness.store import tables as store
+    from infra import seeds
+    from problems.equation.characteristics import integrate_characteristics
     cell = Cell("pinn_pm_particle", "bkw2d", 0)
     rec = run_cell(cell, "smoke", "cpu", run_dir=str(tmp_path))
     assert rec.ok and not rec.certificates_error

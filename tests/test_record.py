@@ -4,8 +4,8 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from harness.cell import Cell
-from harness.record import CellRecord, DamagedRecord
+from harness.plan.cell import Cell
+from harness.store.record import CellRecord, DamagedRecord
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 rows = st.lists(st.fixed_dictionaries({"t": finite, "metric": st.sampled_from(["w1", "kde_l2", "rfd"]),
@@ -47,7 +47,7 @@ def test_a_damaged_record_names_what_is_wrong(change, reason):
 
 
 def test_solve_seconds_charge_the_training_once_and_never_the_wait_for_it():
-    from harness.cell import solve_seconds
+    from harness.plan.cell import solve_seconds
     wall = {"training": 5.0, "checkpoint_wait": 100.0, "inference": 1.0, "evaluation": 3.0}
     assert solve_seconds(wall, {"train_s": 7.0}) == 8.0  # train_s replaces the training phase; wait, evaluation out
     assert solve_seconds(wall, {}) == 6.0

@@ -10,10 +10,10 @@ from hypothesis import given, settings, strategies as st
 
 import metrics
 import problems
-from problems import reference as reference_mod
-from problems.grid_reference import initial_grid, make_solver, maxwellian_drift, refine, richardson
-from problems.radial_reference import RadialSolver, initial_profile
-from problems.sde_reference import binned_density, match_moments, reference_paths, simulate
+from problems.references import base as reference_mod
+from problems.references.grid import initial_grid, make_solver, maxwellian_drift, refine, richardson
+from problems.references.radial import RadialSolver, initial_profile
+from problems.references.sde import binned_density, match_moments, reference_paths, simulate
 
 
 @pytest.mark.parametrize("name", ["bkw2d", "bkw3d"])
@@ -49,9 +49,9 @@ def test_sde_reference_has_the_exact_covariance_and_its_density_matches_bkw():
     cov = torch.cov(paths.T)
     assert (cov - torch.eye(2, dtype=torch.float64)).abs().max() < 0.015
     pts, axes = p.eval_grid()
-    from problems.sde_reference import density_axes
+    from problems.references.sde import density_axes
     ax = density_axes(p, 0.05)
-    from problems.grid_density import GridDensity
+    from problems.references.grid_density import GridDensity
     f = GridDensity(tuple(ax), binned_density(paths, ax, 0.1))(pts)
     exact = p.density(pts, 2.5)
     assert float((f - exact).norm() / exact.norm()) < 0.045  # 0.031 measured; Monte Carlo dominated at 2e5 paths
@@ -80,7 +80,7 @@ def test_sde_pools_follow_the_closed_form_covariance_and_matching_makes_it_exact
     """gaussian_mixture3d relaxes an anisotropic covariance: the raw Euler-Maruyama pool's covariance at
     t = 1 is Sigma(1) (closed form, 0.17 away from Sigma(0) in yy) to Monte Carlo error, and the
     moment-matched pool has it to round-off."""
-    from problems.maxwell import maxwell_covariance
+    from problems.equation.maxwell import maxwell_covariance
     p = problems.get_problem("gaussian_mixture3d")
     target = maxwell_covariance(p.initial_covariance(), p.C, 1.0, p.t0)
     assert float((target - p.initial_covariance()).abs().max()) > 0.15
@@ -176,7 +176,7 @@ def test_grid_solver_on_anisotropic2d_conserves_and_self_converges():
 def test_kernel_cell_averages():
     """Cell averages of A: the centre cell by the symmetry identity against brute-force midpoints, and
     gamma = 0 (a quadratic) exactly."""
-    from problems.grid_reference import kernel_averages
+    from problems.references.grid import kernel_averages
     h, C = 0.2, 1.0
     k = kernel_averages(-3.0, C, 4, h)
     m = 2000

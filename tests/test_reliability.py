@@ -19,8 +19,8 @@ import pytest
 
 import solvers
 from harness.cli import main
-from harness.record import CellRecord
-from harness.store import collect_tables, uniform_columns
+from harness.store.record import CellRecord
+from harness.store.tables import collect_tables, uniform_columns
 from test_hardening import HOLD  # holds a run directory's lock from another process
 
 HERE = Path(__file__).parent
@@ -66,7 +66,7 @@ def test_mixed_config_types_still_write_parquet(tmp_path):
     table = pd.read_parquet(out / "metrics.parquet")
     assert set(table.p_method.dropna()) == {"3", "euler"}
     # a list in a config is written as JSON text (a record whose config differs from the profile's is never
-    # reported -- harness/trust.py -- so the table is built from the edited record directly)
+    # reported -- harness/plan/trust.py -- so the table is built from the edited record directly)
     rec = CellRecord.from_json(json.loads((out / "cells" / "m_int__tiny2d__seed0.json").read_text()))
     rec.config["n"] = [1, 2]
     metrics, _, _ = collect_tables(out, records=[rec])
@@ -103,7 +103,8 @@ def _run_with_a_wrong_dimension_particle_file(tmp_path):
 def test_a_particle_file_of_the_wrong_dimension_is_skipped_by_report(tmp_path, capsys):
     """report leaves the damaged file out of the particle figures, draws them from the other cell, and still
     writes every metric figure and the tables."""
-    from harness import figures, store
+    from harness.report import figures
+    from harness.store import tables as store
     out = _run_with_a_wrong_dimension_particle_file(tmp_path)
     assert set(figures._load_cells(out, "tiny2d", store.load_records(out))) == {"m_int"}  # still's file skipped
     capsys.readouterr()
@@ -124,7 +125,7 @@ def test_report_names_the_particle_file_it_skips(tmp_path, capsys):
 
 
 def test_a_reference_cache_file_without_its_keys_is_set_aside_and_rebuilt(tmp_path):
-    from problems.reference import cached_arrays
+    from problems.references.base import cached_arrays
     path = tmp_path / "ref.npz"
     np.savez(path, other=np.zeros(3))
     calls = []
@@ -153,7 +154,7 @@ def _cell_processes(parent_pid: int) -> list[int]:
             ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if b"harness.cell_process" in cmd and ppid == parent_pid:
+        if b"harness.execute.cell_process" in cmd and ppid == parent_pid:
             out.append(int(d.name))
     return out
 
@@ -244,8 +245,8 @@ def test_a_huge_n_is_refused_up_front_within_bounded_memory(tmp_path):
 def test_a_tiny_dt_is_refused_and_force_overrides_the_check(tmp_path, capsys):
     assert main(["run", "-s", "sbp", "-p", "bkw2d", "--set", "dt=1e-12", "--out", str(tmp_path / "r")]) == 2
     assert "would take at least 5e+12 steps of dt = 1e-12 (at most 1,000,000)" in capsys.readouterr().err
-    from harness.cell import Cell
-    from harness.limits import SizeError, check_cells
+    from harness.plan.cell import Cell
+    from harness.plan.limits import SizeError, check_cells
     with pytest.raises(SizeError, match="would need about"):
         check_cells([Cell("blob", "bkw2d", 0, (("n", 10_000),))], "quick", available=10 * 2**20)
     check_cells([Cell("blob", "bkw2d", 0, (("n", 10_000),))], "quick", available=64 * 2**30)
@@ -354,7 +355,7 @@ def test_a_read_only_run_directory_does_not_claim_a_record_was_set_aside(tmp_pat
     (out / "cells" / "still__tiny2d__seed0.json").write_text("{damaged")
     os.chmod(out / "cells", 0o555)
     try:
-        from harness import store
+        from harness.store import tables as store
         assert store.load_records(out) == []
         err = capsys.readouterr().err
         assert "could not be set aside" in err and "set aside as" not in err
@@ -364,7 +365,7 @@ def test_a_read_only_run_directory_does_not_claim_a_record_was_set_aside(tmp_pat
 
 def test_set_aside_failure_is_reported_not_claimed(tmp_path, capsys, monkeypatch):
     """The same as above where root ignores permissions: the rename itself fails."""
-    from harness import store
+    from harness.store import tables as store
     path = tmp_path / "x.json"
     path.write_text("{")
 

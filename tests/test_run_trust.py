@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import store
+from harness.store import tables as store
 from harness.cli import main
 
 HERE = Path(__file__).parent
@@ -44,17 +44,17 @@ def edit_manifest(run_dir: Path, edit) -> None:
 @pytest.fixture(scope="module")
 def finished_once(tmp_path_factory):
     """One finished run for the module (registries restored after it, as conftest does for each test)."""
-    import harness.plugins
+    import harness.execute.plugins
     import metrics.specs
-    import problems.registry
+    import problems.cases.registry
     import solvers.registry
-    saved = (dict(problems.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.plugins._LOADED),
+    saved = (dict(problems.cases.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.execute.plugins._LOADED),
              dict(metrics.specs.METRICS))
     out = tmp_path_factory.mktemp("trust") / "base"
     try:
         assert still_run(out) == 0
     finally:
-        for registry, before in zip((problems.registry._FACTORIES, solvers.registry._SOLVERS, harness.plugins._LOADED,
+        for registry, before in zip((problems.cases.registry._FACTORIES, solvers.registry._SOLVERS, harness.execute.plugins._LOADED,
                                      metrics.specs.METRICS), saved):
             registry.clear()
             registry.update(before)
@@ -162,8 +162,8 @@ def test_unbounded_work_is_refused_up_front(tmp_path, capsys, args, words):
 
 
 def test_the_size_check_names_a_count_that_is_not_an_int():
-    from harness.cell import Cell
-    from harness.limits import SizeError, check_cells
+    from harness.plan.cell import Cell
+    from harness.plan.limits import SizeError, check_cells
 
     @dataclasses.dataclass(frozen=True)
     class Odd:
@@ -179,7 +179,7 @@ def test_the_size_check_names_a_count_that_is_not_an_int():
 
 
 def test_a_particle_file_claiming_huge_arrays_is_skipped_without_decompressing(finished, capsys):
-    from harness.figures import MAX_PARTICLE_FILE_ELEMENTS, npz_elements
+    from harness.report.figures import MAX_PARTICLE_FILE_ELEMENTS, npz_elements
     path = store.particles_path(finished, "still__tiny2d__seed0")
     header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 2), np.float32))
     header["shape"] = (200_000_000, 3)
@@ -208,7 +208,7 @@ def test_a_plugin_problem_of_an_unsupported_dimension_is_refused(tmp_path, capsy
 
 
 def test_a_plugin_metric_that_raises_loses_only_its_rows(tmp_path):
-    from harness.cell import Cell, run_cell
+    from harness.plan.cell import Cell, run_cell
     from metrics import specs
 
     def flaky(snap):
@@ -216,8 +216,8 @@ def test_a_plugin_metric_that_raises_loses_only_its_rows(tmp_path):
             raise RuntimeError("boom")
         return 1.5
     specs.register_metric(specs.MetricSpec("flaky", "fails at the last snapshot", flaky))
-    import harness.plugins
-    harness.plugins.load_plugins([PLUGIN])
+    import harness.execute.plugins
+    harness.execute.plugins.load_plugins([PLUGIN])
     rec = run_cell(Cell("still", "tiny2d", 0), "smoke", "cpu")
     assert rec.ok
     assert [(r["t"], r["value"]) for r in rec.rows if r["metric"] == "flaky"] == [(0.5, 1.5)]
@@ -240,11 +240,11 @@ def test_a_plugin_that_changes_directory_does_not_move_the_run(tmp_path, monkeyp
 
 # an interrupt promises a resume only when a run was in progress --------------------------------------------------
 def test_an_interrupted_report_does_not_offer_a_resume(finished, capsys, monkeypatch):
-    import harness.runner
+    import harness.execute.runner
 
     def interrupted(run_dir):
         raise KeyboardInterrupt
-    monkeypatch.setattr(harness.runner, "rebuild_outputs", interrupted)
+    monkeypatch.setattr(harness.execute.runner, "rebuild_outputs", interrupted)
     assert main(["report", str(finished), "--plugin", PLUGIN]) == 130
     err = capsys.readouterr().err
     assert "--resume" not in err and "no run was in progress" in err
@@ -261,11 +261,11 @@ def test_an_interrupt_while_importing_a_plugin_does_not_offer_a_resume(tmp_path,
 
 @pytest.mark.slow
 def test_an_interrupted_run_names_its_directory_for_the_resume(tmp_path, capsys, monkeypatch):
-    import harness.runner
+    import harness.execute.runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(harness.runner, "run", interrupted)
+    monkeypatch.setattr(harness.execute.runner, "run", interrupted)
     out = tmp_path / "r"
     assert still_run(out) == 130
     assert f"--resume {str(out)!r} continues" in capsys.readouterr().err

@@ -1,7 +1,7 @@
-"""The named random streams (problems/seeds.py): today's values, no unlisted pair handing out one seed."""
+"""The named random streams (infra/seeds.py): today's values, no unlisted pair handing out one seed."""
 from hypothesis import given, settings, strategies as st
 
-from problems import seeds
+from infra import seeds
 
 
 def test_streams_keep_the_offsets_the_numbers_were_made_with():

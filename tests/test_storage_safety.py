@@ -19,13 +19,13 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from harness import store
-from harness.cell import Cell
+from harness.store import tables as store
+from harness.plan.cell import Cell
 from harness.cli import main
-from harness.lock import run_dir_lock
-from harness.record import CellRecord
-from problems.files import UnsafePath, exclusive_lock
-from problems.reference import cached_arrays
+from harness.store.lock import run_dir_lock
+from harness.store.record import CellRecord
+from infra.files import UnsafePath, exclusive_lock
+from problems.references.base import cached_arrays
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -207,7 +207,7 @@ def test_text_files_are_utf8_under_the_c_locale(tmp_path):
     script = textwrap.dedent("""
         import locale, sys
         from pathlib import Path
-        from harness import store
+        from harness.store import tables as store
         print(locale.getpreferredencoding(False))
         store.atomic_write_text(Path(sys.argv[1]), "\\u2264 \\u03c3")
     """)

@@ -8,10 +8,10 @@ import pytest
 
 import problems
 import solvers
-from harness import convergence
+from harness.report import convergence
 from harness.cli import main
-from harness.overrides import OverrideError, grids, parse_set_options
-from harness.sweep import default_ladders, plan_sweep
+from harness.plan.overrides import OverrideError, grids, parse_set_options
+from harness.plan.sweep import default_ladders, plan_sweep
 
 PLUGIN = str(Path(__file__).with_name("harness_plugin.py"))
 
@@ -149,7 +149,7 @@ def test_sweep_resumes_and_list_shows_fields(tmp_path, capsys):
 
 
 def test_run_all_summary_has_no_table_wider_than_8_columns(tmp_path):
-    from harness.summary import render_summary
+    from harness.report.summary import render_summary
     rows = [{"solver": s, "problem": "bkw2d", "seed": k, "overrides": "", "t": t, "metric": m, "value": v}
             for s in ("a", "b") for k in (0, 1) for t in (1.0, 2.5, 5.0)
             for m, v in (("w1", 0.2), ("w1_mc_floor", 0.19), ("kde_l2", 0.1), ("kde_l2_mc_floor", 0.2),

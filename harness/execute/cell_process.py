@@ -1,0 +1,33 @@
+"""`python -m harness.execute.cell_process`: run one cell in a process of its own (used by --cell-timeout).
+
+Reads a JSON spec {plugins, cell, profile, device, run_dir, progress, out, parent} from standard input
+and writes the cell's record as JSON to the file `out`. The parent kills this process's group when the
+cell runs past its time limit. The process dies with its parent: on Linux the kernel sends it SIGKILL
+when the parent dies (PR_SET_PDEATHSIG), and everywhere a watchdog thread ends it when the parent's pid
+is gone (a run killed by SIGKILL leaves no cell training on in its directory).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main() -> int:
+    """Run the cell described on stdin; write its record atomically to spec['out']."""
+    spec = json.loads(sys.stdin.read())
+    from harness.execute.executors import die_with_parent, run_task
+    if spec.get("parent"):
+        die_with_parent(int(spec["parent"]))
+
+    record = run_task(spec["plugins"], spec["cell"], spec["profile"], spec["device"], spec["run_dir"], None,
+                      spec.get("progress", False), spec.get("single_thread", False))
+    tmp = spec["out"] + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(record.to_json(), fh)
+    os.replace(tmp, spec["out"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

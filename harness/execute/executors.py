@@ -1,0 +1,416 @@
+"""Where cells run: one interface, three engines.
+
+    local    in this process, one cell after another (default)
+    process  `--jobs K` worker processes on this machine (concurrent.futures)
+    dask     a Dask distributed cluster: `--scheduler tcp://HOST:PORT`, or none to start a
+             LocalCluster of `--jobs` single-threaded worker processes on this machine
+
+A cell ships as its config (solver, problem, seed, profile, device, plugin files), never as
+arrays. The worker solves and evaluates it and writes the bulky side files (particles .npz,
+PINN-PM checkpoints) into the run directory, so with Dask the run directory must be on a
+filesystem the workers share (as a SLURM cluster's scratch); the cell record (metrics,
+timings, status: the file resume keys on) goes back to the client, which writes it. A worker
+that dies mid-cell therefore never leaves a cell marked done: Dask re-runs the task on another
+worker (up to `distributed.scheduler.allowed-failures` times), and if it still fails the client
+records the cell as failed and `--resume` runs it again; a scheduler left with no worker for
+DASK_NO_WORKER_GRACE_S fails every unfinished cell. A process-engine worker that dies (a segfault, the
+OOM killer) fails the cell it was running; the others run on a new pool. Worker processes started on
+this machine are at most what its free memory holds (memory_bounded_jobs).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Iterator
+
+from harness.plan.cell import Cell
+from harness.plan.limits import available_memory
+from harness.execute.plugins import one_line
+from harness.store.record import CellRecord
+
+EXECUTORS = ("local", "process", "dask")
+#: the longest --cell-timeout (s): a week. The wait on a cell process polls in milliseconds as a C int, so
+#: about 24.8 days (2**31 ms) is the most the OS call takes; more gave an OverflowError mid-run.
+MAX_CELL_TIMEOUT_S = 7 * 24 * 3600
+
+#: resident memory of a worker process before its cell starts (Python, torch, the harness imported): 392 MiB
+#: measured on Linux with torch 2 for CPU
+WORKER_BASE_BYTES = 400 * 2**20
+
+
+def memory_bounded_jobs(jobs: int, available: int | None = None) -> int:
+    """The worker processes that fit: min(jobs, available // WORKER_BASE_BYTES), at least 1, with
+    `available` the memory the OS has free now unless given; a one-line warning on stderr when it is
+    fewer than `jobs`."""
+    available = available_memory() if available is None else available
+    fit = max(1, available // WORKER_BASE_BYTES)
+    if fit >= jobs:
+        return jobs
+    print(f"warning: --jobs {jobs} lowered to {fit}: {available / 2**30:.1f} GiB of memory is available and a "
+          f"worker process takes about {WORKER_BASE_BYTES / 2**20:.0f} MiB before its cell starts", file=sys.stderr)
+    return fit
+
+
+def check_cell_timeout(seconds: float) -> str | None:
+    """None if `seconds` is a usable --cell-timeout (a number in (0, MAX_CELL_TIMEOUT_S]); else the one-line
+    error naming the value and the allowed range."""
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 < seconds <= MAX_CELL_TIMEOUT_S:
+        return None
+    return (f"--cell-timeout must be a positive number of seconds, at most {MAX_CELL_TIMEOUT_S:g} "
+            f"({MAX_CELL_TIMEOUT_S / 86400:g} days), got {seconds}")
+
+
+class ExecutorError(RuntimeError):
+    """The chosen engine cannot start (bad scheduler address, dask not installed)."""
+
+
+def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str,
+             timeout: float | None = None, progress: bool = False, single_thread: bool = True) -> CellRecord:
+    """What every engine runs for one cell given as `Cell.to_json()`: load the user's plugins, then
+    the cell (never raises). With `timeout`, the cell runs in a child process that is killed after
+    `timeout` seconds, and the record says it timed out. `single_thread`: one torch thread (pool and
+    Dask workers share the machine's cores)."""
+    if timeout is not None:
+        return run_in_subprocess(plugin_files, cell, profile, device, run_dir, timeout, progress, single_thread)
+    import torch
+
+    from harness.plan.cell import run_cell
+    from harness.execute.plugins import load_plugins
+
+    if single_thread:
+        torch.set_num_threads(1)
+    load_plugins(plugin_files)
+    return run_cell(Cell.from_json(cell), profile, device, progress, run_dir)
+
+
+def die_with_parent(parent: int) -> None:
+    """Arrange for this process to end when process `parent` does (see module docstring)."""
+    import signal
+    import threading
+    import time
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the watchdog alone
+        pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _pool_worker_init(parent: int) -> None:
+    """Initializer of the process executor's workers: die with the run (see die_with_parent)."""
+    die_with_parent(parent)
+
+
+def failed_record(cell: Cell, profile: str, error: str) -> CellRecord:
+    """A 'failed' record for a cell that produced none itself (lost worker, timeout, crashed process)."""
+    return CellRecord.failed(cell, profile, error)
+
+
+def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeout: float, progress=False,
+                      single_thread=False) -> CellRecord:
+    """Run one cell in `python -m harness.execute.cell_process` (its own process group); kill the group after
+    `timeout` s. Returns the child's record, or a failed one (timed out / exited without a record)."""
+    c = Cell.from_json(cell)
+    scratch = scratch_dir(run_dir)
+    scratch.mkdir(parents=True, exist_ok=True)
+    fd, out_path = tempfile.mkstemp(prefix="landau-cell-", suffix=".json", dir=scratch)
+    os.close(fd)
+    spec = json.dumps({"plugins": list(plugin_files), "cell": cell, "profile": profile, "device": device,
+                       "run_dir": run_dir, "progress": progress, "out": out_path,
+                       "single_thread": single_thread, "parent": os.getpid()})
+    proc = subprocess.Popen([sys.executable, "-m", "harness.execute.cell_process"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.DEVNULL,
+                            start_new_session=True, text=True)
+    _LIVE.add(proc)
+    try:
+        proc.communicate(spec, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        os.unlink(out_path)
+        return failed_record(c, profile, f"TimeoutError: timed out after {timeout:g} s (--cell-timeout); "
+                                         f"--resume runs it again")
+    except BaseException:
+        _kill_group(proc)
+        os.unlink(out_path)
+        raise
+    finally:
+        _LIVE.discard(proc)
+    try:
+        with open(out_path) as fh:
+            return CellRecord.from_json(json.load(fh), c.id)
+    except (OSError, ValueError):  # DamagedRecord is a ValueError
+        return failed_record(c, profile, f"ChildProcessError: the cell's process exited with code {proc.returncode} "
+                                         f"without a record; --resume runs it again")
+    finally:
+        os.unlink(out_path)
+
+
+#: cell processes started by run_in_subprocess and not yet finished (killed when the run is interrupted)
+_LIVE: set[subprocess.Popen] = set()
+
+
+def scratch_dir(run_dir: str | os.PathLike) -> "Path":
+    """RUN/.scratch: where cell processes leave their records for the parent (emptied at the start of a run)."""
+    from pathlib import Path
+    return Path(run_dir) / ".scratch"
+
+
+def clear_scratch(run_dir) -> None:
+    """Remove what cell processes of an earlier, killed run left in RUN/.scratch (the caller holds the lock)."""
+    for p in scratch_dir(run_dir).glob("landau-cell-*"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+def kill_live_cells() -> None:
+    """SIGKILL the process group of every cell process still running (an interrupted or terminated run)."""
+    for proc in list(_LIVE):
+        _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_dir: str, plugin_files: list[str],
+              jobs: int = 1, scheduler: str | None = None, progress: bool = True,
+              on_start: Callable[[Cell], None] | None = None, timeout: float | None = None) -> Iterator[CellRecord]:
+    """Yield one record per cell as cells finish, on the chosen engine; `timeout` (s) per cell, or None."""
+    if executor not in EXECUTORS:
+        raise ExecutorError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
+    if executor == "local":
+        from harness.plan.cell import run_cell
+        for c in cells:
+            if on_start:
+                on_start(c)
+            if timeout is None:
+                yield run_cell(c, profile, device, progress, run_dir)
+            else:
+                yield run_in_subprocess(list(plugin_files), c.to_json(), profile, device, run_dir, timeout, progress)
+    elif executor == "process" and timeout is not None:  # threads, each waiting on a cell process of its own
+        ex = ThreadPoolExecutor(max_workers=max(jobs, 1))
+        try:
+            futures = [ex.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout)
+                       for c in cells]
+            for fut in as_completed(futures):
+                yield fut.result()
+        except BaseException:  # Ctrl-C, SIGTERM, the consumer stopped: stop every cell now, keep nothing waiting
+            kill_live_cells()
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        ex.shutdown(wait=True)
+    elif executor == "process":
+        yield from _run_pool(cells, profile, device, run_dir, plugin_files, jobs)
+    else:
+        yield from _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout)
+
+
+def _run_pool(cells, profile, device, run_dir, plugin_files, jobs) -> Iterator[CellRecord]:
+    """The process engine without a cell timeout: `jobs` spawned worker processes. A worker that dies (a
+    segfault, os._exit, the OOM killer) breaks the pool: the cell it was running is recorded failed, and the
+    cells that were queued or cut short with the pool run on a new pool. Every round ends at least one cell,
+    so a pool that keeps breaking cannot loop."""
+    scratch_dir(run_dir).mkdir(parents=True, exist_ok=True)
+    todo = list(cells)
+    while todo:
+        # spawned, not forked: a forked worker would inherit the run directory's lock and outlive a killed run
+        ex = ProcessPoolExecutor(max_workers=max(min(jobs, len(todo)), 1), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_pool_worker_init, initargs=(os.getpid(),))
+        lost = []
+        try:
+            futures = {ex.submit(_pool_task, list(plugin_files), c.to_json(), profile, device, run_dir): c for c in todo}
+            for fut in as_completed(futures):
+                try:
+                    rec = fut.result()
+                except BrokenProcessPool:
+                    lost.append(futures[fut])
+                    continue
+                except Exception as exc:  # run_task never raises: the worker could not run it (unpicklable)
+                    rec = failed_record(futures[fut], profile, one_line(f"{type(exc).__name__}: {exc}"))
+                yield rec
+        except BaseException:  # Ctrl-C, SIGTERM, the consumer stopped: stop every cell now, keep nothing waiting
+            for proc in list(getattr(ex, "_processes", {}).values()):
+                proc.kill()
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        workers = dict(getattr(ex, "_processes", None) or {})  # the pool forgets them on shutdown
+        ex.shutdown(wait=True)
+        dead = _dead_worker_cells(workers, run_dir, {c.id for c in lost})
+        if lost and not dead:  # no lost cell was known to be running: none can be blamed, none retried
+            dead = {c.id: "a worker process died (exit code unknown) before this cell could finish" for c in lost}
+        todo = [c for c in lost if c.id not in dead]
+        for c in lost:
+            if c.id in dead:
+                yield failed_record(c, profile, f"WorkerDied: {dead[c.id]}; --resume runs it again")
+
+
+def _pool_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str) -> CellRecord:
+    """run_task in a pool worker, with a marker file naming the cell while it runs, so that the parent can
+    tell which cell a worker that died was running (see _dead_worker_cells)."""
+    marker = _worker_marker(run_dir, os.getpid())
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(Cell.from_json(cell).id)
+    try:
+        return run_task(plugin_files, cell, profile, device, run_dir)
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _worker_marker(run_dir, pid: int) -> "Path":
+    """RUN/.scratch/landau-cell-worker-PID: the id of the cell pool worker PID is running (removed when it ends)."""
+    return scratch_dir(run_dir) / f"landau-cell-worker-{pid}"
+
+
+def _dead_worker_cells(workers: dict, run_dir, lost_ids: set[str]) -> dict[str, str]:
+    """{cell id: why} for the lost cells whose worker died on its own, given the broken pool's {pid: Process}
+    after its shutdown. When a worker dies, the pool terminates the others (exit code -SIGTERM): a cell whose worker ended
+    otherwise is the one that killed it. If none can be told apart (the culprit was itself sent SIGTERM),
+    every cell that was running is blamed. Removes the markers."""
+    codes = {pid: proc.exitcode for pid, proc in workers.items()}
+    running = {}
+    for marker in scratch_dir(run_dir).glob("landau-cell-worker-*"):
+        try:
+            pid = int(marker.name.rsplit("-", 1)[1])
+            cell_id = marker.read_text(encoding="utf-8")
+            marker.unlink()
+        except (OSError, ValueError):  # not a marker of ours
+            continue
+        if cell_id in lost_ids:
+            running[cell_id] = codes.get(pid)
+    culprits = {cid: code for cid, code in running.items() if code is not None and code != -signal.SIGTERM}
+    if culprits:
+        return {cid: f"worker process died (exit code {_describe_exit(code)}) running this cell"
+                for cid, code in culprits.items()}
+    return {cid: f"a worker process died (exit code {_describe_exit(code)}) while this cell was running "
+                 f"beside it; which cell killed it is unknown" for cid, code in running.items()}
+
+
+def _describe_exit(code: int | None) -> str:
+    """An exit code as text: 1, -9 (SIGKILL), or unknown."""
+    if code is None:
+        return "unknown"
+    if code < 0:
+        try:
+            return f"{code} ({signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return str(code)
+
+
+def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
+    """A distributed.Client for `scheduler`, or on a new LocalCluster of `jobs` workers; ExecutorError if unreachable."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ExecutorError("--executor dask needs dask distributed: pip install 'landau-bench[dask]'") from exc
+    try:
+        if scheduler:
+            return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
+        cluster = LocalCluster(n_workers=max(jobs, 1), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        where = scheduler or "a new LocalCluster"
+        raise ExecutorError(f"cannot reach the dask scheduler at {where!r} within {timeout_s:g} s "
+                            f"({type(exc).__name__}: {exc}); give --scheduler tcp://HOST:PORT of a running "
+                            f"'dask scheduler', or omit it to start a LocalCluster") from None
+
+
+#: seconds a Dask run waits with no worker on its scheduler before it records its unfinished cells failed
+#: (an external cluster whose last worker died would otherwise be waited on forever)
+DASK_NO_WORKER_GRACE_S = 30.0
+#: seconds between two looks at the scheduler's workers while no cell finishes
+DASK_POLL_S = 1.0
+
+
+def _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None) -> Iterator[CellRecord]:
+    """The dask engine: yields each cell's record as it finishes; a cell lost with its workers is a failed
+    record, and when the scheduler has had no worker for DASK_NO_WORKER_GRACE_S, so is every unfinished cell."""
+    client = connect_dask(scheduler, jobs)
+    try:
+        resources = {"GPU": 1} if device == "cuda" and _has_gpu_resources(client) else None
+        futures = {client.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout,
+                                 pure=False, key=f"cell-{c.id}", resources=resources): c for c in cells}
+        pending = set(futures)
+        alone_since = None  # when the scheduler was first seen without a worker
+        while pending:
+            finished = [(fut, rec) for fut in _dask_first_done(client, pending)
+                        if (rec := _dask_record(fut, futures[fut], profile)) is not None]
+            for fut, rec in finished:
+                pending.discard(fut)
+                yield rec
+            if finished or client.nthreads():
+                alone_since = None
+            elif alone_since is None:
+                alone_since = time.monotonic()
+            elif time.monotonic() - alone_since >= DASK_NO_WORKER_GRACE_S:
+                client.cancel(list(pending))
+                for fut in pending:
+                    yield failed_record(futures[fut], profile,
+                                        f"WorkerDied: no Dask worker left on the scheduler for "
+                                        f"{DASK_NO_WORKER_GRACE_S:g} s; --resume runs it again")
+                return
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None and scheduler is None:
+            cluster.close()
+
+
+def _dask_first_done(client, pending: set) -> set:
+    """The futures of `pending` (of `client`) that are finished, waiting at most DASK_POLL_S for the first."""
+    import asyncio
+
+    from distributed import wait
+    try:
+        with client.as_current():
+            return set(wait(list(pending), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED").done)
+    except (TimeoutError, asyncio.TimeoutError):
+        return set()
+    except Exception:  # some were cancelled (FuturesCancelledError): their records say so
+        return {fut for fut in pending if fut.done()}
+
+
+def _dask_record(fut, cell: Cell, profile: str) -> CellRecord | None:
+    """The record a finished Dask future holds (a failed one for a cell lost on its worker), or None when it
+    cannot be fetched within DASK_POLL_S (its worker went away with the result, and the cell waits again)."""
+    import asyncio
+    if fut.status == "lost":  # its result went with its worker; the scheduler runs it again
+        return None
+    try:
+        return fut.result(timeout=DASK_POLL_S)
+    except (TimeoutError, asyncio.TimeoutError):
+        return None
+    except Exception as exc:  # the task itself never raises; this is a lost worker (KilledWorker)
+        return failed_record(cell, profile, f"{type(exc).__name__}: {exc} (lost on its worker; --resume runs it again)")
+
+
+def _has_gpu_resources(client) -> bool:
+    """True if some worker advertises a 'GPU' resource (then each cuda cell asks for one)."""
+    info = client.scheduler_info()
+    return any("GPU" in (w.get("resources") or {}) for w in info.get("workers", {}).values())

@@ -1,0 +1,152 @@
+"""Plans and runs cells (solver, problem, seed, overrides), isolating failures, and writes the run directory.
+
+A cell whose record says 'ok' is skipped on resume; a failed, missing or damaged record runs
+again. Outputs (tables, summary, figures) are rebuilt from the stored records after every run.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import os
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+import problems
+import solvers
+
+from harness.store import tables as store
+from harness.plan.trust import record_mismatch
+from harness.plan.cell import Cell, Skipped, run_cell  # noqa: F401  (run_cell re-exported)
+from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
+from harness.execute.executors import clear_scratch, memory_bounded_jobs, run_cells
+from harness.report.figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
+                      write_training_figures)
+from harness.plan.diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
+from harness.report.html_page import markdown_to_html
+from harness.report.summary import render_summary
+
+
+def plan(solver_names, problem_names, seeds, grids: dict | None = None, problem_grids: dict | None = None
+         ) -> tuple[list[Cell], list[Skipped]]:
+    """(cells, [Skipped]) for every applicable solver x problem x constants x overrides x seed.
+
+    grids: {solver: [overrides, ...]} (from `harness.plan.overrides.grids` or a sweep's ladders); a solver
+    not in it runs its profile's config once. problem_grids: {problem: [constants, ...]}
+    (`harness.plan.overrides.problem_grids`). Order: problem, solver, overrides (as given), constants, seed.
+    """
+    cells, skipped = [], []
+    for p_name in problem_names:
+        problem = problems.get_problem(p_name)
+        constants_list = (problem_grids or {}).get(p_name, [()])
+        for s_name in solver_names:
+            ok, why = solvers.get_solver(s_name).applies_to(problem)
+            if not ok:
+                skipped.append(Skipped(s_name, p_name, why))
+                continue
+            for overrides in (grids or {}).get(s_name, [()]):
+                for constants in constants_list:
+                    cells.extend(Cell(s_name, p_name, seed, overrides + constants) for seed in seeds)
+    return cells, skipped
+
+
+def trusted_records(records: list, profile: str, warn=None) -> list:
+    """The records that belong to a run of `profile` (`harness.plan.trust.record_mismatch`); each other one is left
+    out with one warning line naming it and why."""
+    say = warn or (lambda m: print(m, file=sys.stderr))
+    kept = []
+    for rec in records:
+        why = record_mismatch(rec, profile)
+        if why:
+            say(f"warning: cell record {rec.cell_id}.json is not reported: {why}")
+        else:
+            kept.append(rec)
+    return kept
+
+
+def finished(run_dir: Path, cell: Cell, profile: str) -> bool:
+    """True if the cell has an ok record of this run (`harness.plan.trust.record_mismatch`); a record of another
+    profile or config is set aside (one line) and the cell runs again."""
+    rec = store.read_cell(run_dir, cell.id)
+    if rec is None or not rec.ok:
+        return False
+    why = record_mismatch(rec, profile)
+    if why:
+        store.set_aside(store.cell_path(run_dir, cell.id), f"not a record of this run: {why}")
+        return False
+    return True
+
+
+def rebuild_outputs(run_dir: Path) -> dict:
+    """Write metrics.{csv,parquet}, timings.csv, failures, summary.md, index.html and figures from cell files."""
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    records = trusted_records(store.load_records(run_dir), manifest["config"].get("profile", "quick"))
+    table, timings, failures = store.collect_tables(run_dir, records)
+    certs = store.collect_certificates(run_dir, records)
+    store.atomic_write_frame(certs, run_dir / "certificates.csv")
+    store.atomic_write_frame(table, run_dir / "metrics.csv")
+    store.atomic_write_frame(table, run_dir / "metrics.parquet")
+    store.atomic_write_frame(timings, run_dir / "timings.csv")
+    fig_dir = run_dir / "figures"
+    figures = (write_figures(table, fig_dir) + write_sweep_figures(table, timings, fig_dir)
+               + write_particle_figures(run_dir, fig_dir, records, manifest["config"].get("profile", "quick"))
+               + write_training_figures(run_dir, fig_dir, records)
+               + write_certificate_figures(certs, fig_dir))
+    diagnosis = diagnosis_lines(table, manifest)
+    if diagnosis:
+        store.atomic_write_text(run_dir / "diagnosis.md", "\n".join(["# PINN-PM diagnosis", "", DIAGNOSIS_LEGEND, ""]
+                                                                    + diagnosis))
+    summary = render_summary(table, timings, failures, manifest, certs, store.set_aside_records(run_dir),
+                             sorted(p.name for p in figures))
+    store.atomic_write_text(run_dir / "summary.md", summary)
+    store.atomic_write_text(run_dir / "index.html", markdown_to_html(summary, f"landau-bench: {run_dir.name}"))
+    return {"rows": len(table), "failed": len(failures)}
+
+
+def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
+        echo=print, executor: str | None = None, scheduler: str | None = None,
+        cell_timeout: float | None = None) -> dict:
+    """Run every cell not already finished in run_dir on `executor` (local, process or dask; default
+    local, or process when jobs > 1), each stopped after `cell_timeout` s if given; returns counts
+    {cells, already_done, failed}. The caller holds the run directory's lock (`harness.store.lock`)."""
+    executor = executor or ("process" if jobs > 1 else "local")
+    run_dir = Path(os.path.abspath(run_dir))  # workers in other directories (Dask) write their files into it
+    if executor == "process" or (executor == "dask" and scheduler is None):  # worker processes on this machine
+        jobs = memory_bounded_jobs(jobs)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    clear_scratch(run_dir)
+    manifest = {"config": config, "provenance": store.provenance(config["device"]),
+                "cells": [c.to_json() for c in cells]}
+    store.atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
+    todo = dispatch_order([c for c in cells if not finished(run_dir, c, config["profile"])],
+                          config["profile"])
+    counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
+    if todo and not quiet:
+        where = f"{jobs} worker processes" if executor == "process" else (
+            "a Dask cluster" if executor == "dask" else "this process")
+        echo(f"{len(todo)} cells to run on {where}; expected {describe_estimate(estimate_seconds(todo, config['profile'], jobs))} "
+             f"(rough, from cell times measured on a 2-core CPU)")
+    bar = tqdm(total=len(todo), desc="cells", disable=quiet, unit="cell")
+    by_id = {c.id: c for c in todo}
+
+    def finish(rec):
+        store.write_cell(run_dir, rec)
+        bar.update(1)
+        what = by_id[rec.cell_id].describe() if rec.cell_id in by_id else rec.cell_id
+        if not rec.ok:
+            counts["failed"] += 1
+            echo(f"FAILED {what}: {rec.error}")
+        elif not quiet:
+            bar.write(f"ok {what} ({rec.total_s:.1f} s)")
+        for warning in rec.warnings:
+            echo(f"warning {what}: {warning}")
+
+    try:
+        for rec in run_cells(executor, todo, config["profile"], config["device"], str(run_dir), list(plugin_files),
+                             jobs=jobs, scheduler=scheduler, progress=not quiet,
+                             on_start=lambda c: bar.set_postfix_str(c.describe()), timeout=cell_timeout):
+            finish(rec)
+    finally:
+        bar.close()
+        rebuild_outputs(run_dir)
+    return counts

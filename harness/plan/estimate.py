@@ -1,0 +1,118 @@
+"""A rough duration of a planned run, printed before it starts, and the order cells are handed out in.
+
+The numbers are seconds a cell took on the 2-core CPU (one torch thread a cell, two cells at once)
+in the runs of `benchmarks/bench_run_all.py` quoted in the README; a cell with overrides, a plugin
+solver or the paper profile gets the solver's number or a profile default, so the estimate is an
+order of magnitude, not a promise. Reference builds that are not in the cache are added once per
+problem (`python -m harness references` shows their cost).
+"""
+from __future__ import annotations
+
+import math
+
+import problems
+
+from harness.plan.cell import Cell
+
+#: seconds per cell (total: solve + evaluation, reference builds excluded) by profile, solver and problem,
+#: measured by bench_run_all.py on the 2-core CPU (two cells at once, one thread each); "*" is the solver's
+#: value on a problem not listed
+CELL_SECONDS: dict[str, dict[str, dict[str, float]]] = {
+    "smoke": {"sbp": {"gaussian_mixture3d": 29.0, "*": 2.0}, "blob": {"gaussian_mixture3d": 16.0, "*": 1.0},
+              "*": {"*": 3.0}},
+    "quick": {
+        "sbp": {"gaussian_mixture3d": 193.0, "anisotropic2d": 45.0, "rosenbluth3d": 29.0, "*": 10.0},
+        "blob": {"anisotropic2d": 31.0, "gaussian_mixture3d": 33.0, "rosenbluth3d": 19.0, "*": 9.0},
+        "exact_flow": {"*": 3.5},
+        "pinn_pm_particle": {"bkw2d": 63.0, "bkw3d": 58.0, "*": 40.0},
+        "pinn_pm_score": {"bkw2d": 13.0, "*": 6.0},
+    },
+}
+#: a solver or profile without a measurement
+DEFAULT_CELL_SECONDS = {"smoke": 5.0, "quick": 60.0, "paper": 1_800.0}
+#: one reference build by (resolution, kind), seconds on one core of the 2-core CPU (inside a cell)
+REFERENCE_SECONDS = {"coarse": {"sde": 5.0, "grid": 5.0, "radial": 1.0},
+                     "fine": {"sde": 120.0, "grid": 88.0, "radial": 1.0}}
+
+
+#: the share of a trained cell's measured seconds that is training (the rest, evaluation, does not scale)
+TRAINING_SHARE = 0.7
+
+
+def cell_seconds(cell: Cell, profile: str, scale_iters: bool = True) -> float:
+    """The measured (or default) seconds of one cell of `profile`; with `scale_iters`, a trained solver's `iters`
+    override scales the training share (TRAINING_SHARE) of it by iters / the profile's iters."""
+    table = CELL_SECONDS.get(profile, {})
+    per_problem = table.get(cell.solver, table.get("*"))
+    if per_problem is None:
+        return DEFAULT_CELL_SECONDS.get(profile, 60.0)
+    seconds = per_problem.get(cell.problem, per_problem.get("*", DEFAULT_CELL_SECONDS.get(profile, 60.0)))
+    iters = cell.solver_overrides().get("iters") if scale_iters else None
+    if isinstance(iters, int) and iters > 0:
+        try:
+            import solvers
+            default = getattr(solvers.get_solver(cell.solver).profile_config(profile, cell.make_problem()), "iters", None)
+        except Exception:  # an estimate must never stop a run
+            default = None
+        if isinstance(default, int) and default > 0:
+            seconds *= (1 - TRAINING_SHARE) + TRAINING_SHARE * iters / default
+    return seconds
+
+
+def _reference_missing(problem_name: str, resolution: str) -> str | None:
+    """The kind of the problem's reference if it is not in the cache yet, else None."""
+    from problems.references.base import cache_dir
+    problem = problems.get_problem(problem_name)
+    kind = problems.reference_kind(problem)
+    if kind in (None, "exact"):
+        return None
+    return None if any(cache_dir().glob(f"{problem.name}-{kind}-{resolution}-*.npz")) else kind
+
+
+def _missing_reference_seconds(cells: list[Cell], profile: str) -> dict[str, float]:
+    """{problem: seconds of its reference build} for the planned problems whose reference is not cached."""
+    from harness.execute.evaluate import reference_resolution
+    resolution = reference_resolution(profile)
+    out = {}
+    for name in sorted({c.problem for c in cells}):
+        try:
+            kind = _reference_missing(name, resolution)
+        except Exception:  # an estimate must never stop a run
+            kind = None
+        if kind:
+            out[name] = REFERENCE_SECONDS[resolution].get(kind, 60.0)
+    return out
+
+
+def estimate_seconds(cells: list[Cell], profile: str, jobs: int) -> float:
+    """Rough wall seconds of running `cells` on `jobs` workers: the cells' seconds plus missing reference
+    builds, spread over the workers, and never less than the longest cell."""
+    if not cells:
+        return 0.0
+    per_cell = [cell_seconds(c, profile) for c in cells]
+    refs = sum(_missing_reference_seconds(cells, profile).values())
+    return max(max(per_cell), (sum(per_cell) + refs) / max(jobs, 1))
+
+
+def describe_estimate(seconds: float) -> str:
+    """'about 40 s' / 'about 7 min' / 'about 2.5 h'."""
+    if seconds < 90:
+        return f"about {max(5, 5 * round(seconds / 5)):.0f} s"
+    if seconds < 5_400:
+        return f"about {math.ceil(seconds / 60):.0f} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+def dispatch_order(cells: list[Cell], profile: str) -> list[Cell]:
+    """Cells in the order workers take them: longest first (so the last wave is short; the first cell of a
+    problem whose reference is not cached yet carries the reference build), except that a variant that reuses
+    another's training (pinn_pm_score after pinn_pm_particle: one training per key) goes after every cell that
+    trains, so two workers never wait on the same training. Equal estimates keep their given order (a
+    sweep's ladder stays ascending)."""
+    trains_first = {"pinn_pm_score": 1}
+    cost = {id(c): cell_seconds(c, profile, scale_iters=False) for c in cells}  # a ladder's rungs tie: kept ascending
+    for problem, seconds in _missing_reference_seconds(cells, profile).items():
+        first = next((c for c in cells if c.problem == problem and c.solver not in trains_first), None)
+        if first is not None:
+            cost[id(first)] += seconds
+    return sorted(cells, key=lambda c: (trains_first.get(c.solver, 0), -cost[id(c)]))

@@ -1,0 +1,108 @@
+"""Sizes refused before a run starts: memory a cell would need beyond what the machine has (its particles and
+its evaluation grid), step counts beyond MAX_STEPS (fixed dt, or an adaptive rule's dt_max), optimizer steps
+beyond MAX_OPTIMIZER_STEPS. Checked on the planned cells' configs (overrides applied), so `--set n=100000000` is a
+one-line error in milliseconds instead of a kernel that grows past the machine's memory. `--force` skips it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+
+#: fixed time steps a cell may take (dt = 1e-12 on a horizon of 5 would be 5e12)
+MAX_STEPS = 1_000_000
+#: live (N, d) float64 arrays a time stepper holds at once, besides its snapshots (particles, velocity, trial
+#: step, score, drift temporaries, blocks' row copies): a generous count, so an estimate errs high
+LIVE_ARRAYS = 24
+#: bytes of everything that does not grow with N (torch, the networks, the blockwise kernels' 64 MiB blocks)
+BASE_BYTES = 512 * 2**20
+
+
+class SizeError(ValueError):
+    """A planned cell would not fit (memory) or would not end (steps): one line with the estimate and the limit."""
+
+
+def available_memory() -> int:
+    """Bytes the OS says are available (MemAvailable of /proc/meminfo; else physical memory)."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+#: float64 arrays of the KDE evaluation grid's size a metric holds at once (points (M, d), the density, its
+#: reference and temporaries): the grid has grid_points ** d points
+GRID_ARRAYS = 8
+#: optimizer steps a cell may take in all (SBP's iters_per_step per time step plus init_iters, PINN-PM's
+#: iters): the paper's largest budget is 20,000 (PINN-PM) and 500 x 25 + 2,000 (SBP)
+MAX_OPTIMIZER_STEPS = 10_000_000
+
+
+def _count(cfg, name: str) -> int:
+    """The config field `name` as a count (0 when absent or None); SizeError when it is not an int."""
+    value = getattr(cfg, name, None)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SizeError(f"config field {name} = {value!r} is not an int; a count is a whole number such as 1000")
+    return value
+
+
+def cell_memory_bytes(cfg, problem) -> int:
+    """Estimated peak bytes of a cell with config `cfg` on `problem`: LIVE_ARRAYS live (N, d) float64 arrays
+    plus two (particles and scores) per snapshot for N = max(cfg.n, cfg.n_eval), the density sample set
+    (cfg.n_density) per snapshot where there is one, GRID_ARRAYS float64 arrays of the evaluation grid
+    (grid_points ** d points, times d + 1 numbers), and BASE_BYTES."""
+    d, snaps = problem.dim, len(problem.snapshot_times)
+    n = max(_count(cfg, "n"), _count(cfg, "n_eval"))
+    n_density = _count(cfg, "n_density")
+    grid = GRID_ARRAYS * (d + 1) * problem.grid_points ** d
+    return BASE_BYTES + 8 * (d * (n * (LIVE_ARRAYS + 2 * snaps) + n_density * (snaps + 2)) + grid)
+
+
+def fixed_steps(cfg, problem) -> int:
+    """The fewest Euler steps a stepper config takes: horizon / dt for a fixed dt, horizon / dt_max for
+    adaptive steps (dt None; no accepted step is longer than dt_max); 0 for a config without steps."""
+    dt = getattr(cfg, "dt", None)
+    if dt is None:
+        dt = getattr(cfg, "dt_max", None)
+    if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not dt > 0:
+        return 0
+    return math.ceil((max(problem.snapshot_times) - problem.t0) / dt)
+
+
+def optimizer_steps(cfg, problem) -> int:
+    """Optimizer steps of a config: iters (trained solvers) + init_iters + iters_per_step x fixed_steps (a
+    stepper that fits its score at every step)."""
+    return _count(cfg, "iters") + _count(cfg, "init_iters") + _count(cfg, "iters_per_step") * fixed_steps(cfg, problem)
+
+
+def check_cells(cells, profile: str, available: int | None = None) -> None:
+    """SizeError for the first planned cell that would need more memory than `available` (default: what the
+    machine has now) or more than MAX_STEPS fixed steps."""
+    available = available_memory() if available is None else available
+    from harness.plan.cell import distinct_configs
+    for cell, problem, cfg in distinct_configs(cells, profile):
+        if not dataclasses.is_dataclass(cfg):
+            continue
+        need = cell_memory_bytes(cfg, problem)
+        if need > available:
+            grid = problem.grid_points ** problem.dim
+            lower = "n" if need - cell_memory_bytes(cfg, problem.replace(grid_points=2)) < need / 2 else \
+                f"{problem.name}.grid_points (the KDE grid has {grid:.3g} points)"
+            raise SizeError(f"{cell.describe()} would need about {need / 2**30:.1f} GiB (N = {getattr(cfg, 'n', '?')}, "
+                            f"d = {problem.dim}) and {available / 2**30:.1f} GiB is available; lower {lower}, or --force")
+        steps = fixed_steps(cfg, problem)
+        if steps > MAX_STEPS:
+            which = "dt" if getattr(cfg, "dt", None) is not None else "dt_max"
+            raise SizeError(f"{cell.describe()} would take at least {steps:.3g} steps of {which} = "
+                            f"{getattr(cfg, which):g} (at most {MAX_STEPS:,}); raise {which}, or --force")
+        fits = optimizer_steps(cfg, problem)
+        if fits > MAX_OPTIMIZER_STEPS:
+            raise SizeError(f"{cell.describe()} would take {fits:.3g} optimizer steps (iters, init_iters, "
+                            f"iters_per_step x {steps} steps; at most {MAX_OPTIMIZER_STEPS:,}); lower them, or --force")

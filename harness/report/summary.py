@@ -1,0 +1,287 @@
+"""summary.md from the stored long table: the verdict first, then per problem a few small tables.
+
+First the verdict (`harness.report.verdict`: W1/floor and cost per problem and solver, one sentence per problem)
+and, for a diagnosis run, the PINN-PM diagnosis (`harness.plan.diagnosis`). Then per problem:
+* W1 and KDE L2 tables: rows = solver settings, columns = snapshot times, the floors as their own
+  rows, the best value in bold; the KDE, marginal and 2D density figures embedded below;
+* the other errors and drifts at the last snapshot, one column each;
+* one cost table and one neural-training table for the run, the certificates at the last snapshot;
+* for a sweep (a solver with several settings): the cheapest setting within 10% of its W1 floor,
+  the fitted W1-vs-N slopes, and the work-precision figures.
+No table is wider than 8 columns; the wide data stay in metrics.csv / metrics.parquet. Values are
+means over seeds (± sd over seeds where there are several). Built only from files in the run
+directory, so `report` reproduces it byte for byte.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from metrics.specs import METRICS, W1_SUB, LiveView, with_show
+
+from harness.report.convergence import FLOORS, cheapest_within, rung_stats, slope_fits
+
+#: metric tables (one column per snapshot time), in order: metric -> its floor rows and whether lower |value| is
+#: better (metrics.specs: show='per_time')
+TABLES = LiveView(lambda: {m: (list(METRICS[m].floors), METRICS[m].better == "lower") for m in with_show("per_time")})
+#: metrics shown at the last snapshot only, one column each, in one table per problem (show='last')
+LAST_SNAPSHOT = LiveView(lambda: tuple(with_show("last")))
+#: metrics kept out of the markdown (in metrics.csv / metrics.parquet and, where drawn, figures/)
+PARQUET_ONLY = LiveView(lambda: tuple(with_show("parquet")))
+FLOOR_NAMES = LiveView(lambda: {m: METRICS[m].label for m in with_show("floor")})
+MAX_TIMES = 7  # 1 label column + at most 7 snapshot columns
+
+
+def row_label(solver: str, overrides: str) -> str:
+    """'sbp' or 'sbp [n=4000]'."""
+    return solver if not overrides else f"{solver} [{overrides}]"
+
+
+def _fmt(mean: float, std: float = float("nan")) -> str:
+    if not math.isfinite(mean):
+        return "nan"
+    s = f"{mean:.4g}"
+    return s if not math.isfinite(std) else f"{s} ± {std:.2g}"
+
+
+def _stats(df: pd.DataFrame) -> pd.DataFrame:
+    g = df.groupby(["solver", "overrides", "metric", "t"], sort=True)["value"]
+    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "count": g.count()}).reset_index()
+
+
+def _stat_text(hit: pd.DataFrame, best: float | None) -> str:
+    """'mean ± sd' of one row of `_stats` (sd where there are several seeds), bold when |mean| == best."""
+    if hit.empty:
+        return ""
+    mean = float(hit["mean"].iloc[0])
+    std = float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else math.nan
+    text = _fmt(mean, std)
+    return f"**{text}**" if best is not None and abs(mean) == best else text
+
+
+def metric_table(stats: pd.DataFrame, metric: str) -> list[str]:
+    """Markdown lines of one metric's table: solver settings x times, floor rows, best in bold."""
+    floors, lower_better = TABLES[metric]
+    m = stats[stats.metric == metric]
+    times = sorted(m.t.unique())[:MAX_TIMES]
+    rows = m.groupby(["solver", "overrides"], sort=True)
+    lines = ["| " + " | ".join(["solver"] + [f"t = {t:g}" for t in times]) + " |", "|---" * (len(times) + 1) + "|"]
+    best = {}
+    if lower_better:
+        for t in times:
+            at = m[m.t == t]
+            if len(at) > 1:
+                best[t] = at["mean"].abs().min()
+    for (solver, overrides), g in rows:
+        cells = [_stat_text(g[g.t == t], best.get(t)) for t in times]
+        lines.append(f"| {row_label(solver, overrides)} | " + " | ".join(cells) + " |")
+    for floor in floors:
+        f = stats[stats.metric == floor]
+        if f.empty:
+            continue
+        groups: dict[tuple, list[str]] = {}
+        for (solver, overrides), g in f.groupby(["solver", "overrides"], sort=True):
+            vals = tuple(_fmt(float(g[g.t == t]["mean"].iloc[0])) if (g.t == t).any() else "" for t in times)
+            groups.setdefault(vals, []).append(row_label(solver, overrides))
+        for vals, who in groups.items():
+            name = FLOOR_NAMES.get(floor, floor)
+            whose = "" if floor == "kde_l2_bias_floor" else (" of " + ", ".join(who) if len(groups) > 1 else "")
+            lines.append(f"| *{name}{whose}* | " + " | ".join(f"*{v}*" if v else "" for v in vals) + " |")
+    return lines
+
+
+def timing_lines(timings: pd.DataFrame) -> list[str]:
+    """One table for the run: per problem and solver setting, solve seconds and the phases (8 columns)."""
+    if timings.empty:
+        return []
+    phases = [c for c in ("training_s", "drift_s", "stepping_s", "inference_s", "evaluation_s")
+              if c in timings.columns and timings[c].notna().any()]
+    cols = (["solve_s"] if "solve_s" in timings.columns else []) + phases
+    cols = cols[:6]
+    agg = timings.assign(overrides=timings.overrides.fillna("")).groupby(
+        ["problem", "solver", "overrides"], sort=True)[cols].mean().reset_index()
+    lines = ["| problem | solver | " + " | ".join(c[:-2].replace("solve", "solve (total)") for c in cols) + " |",
+             "|---" * (len(cols) + 2) + "|"]
+    for _, r in agg.iterrows():
+        lines.append(f"| {r.problem} | {row_label(r.solver, r.overrides)} | "
+                     + " | ".join("" if pd.isna(r[c]) else f"{r[c]:.2f}" for c in cols) + " |")
+    return lines
+
+
+def last_snapshot_lines(stats: pd.DataFrame) -> list[str]:
+    """One table of the LAST_SNAPSHOT metrics present (columns) per solver setting (rows) at the last
+    snapshot; the best |value| of each column bold."""
+    present = [m for m in LAST_SNAPSHOT if m in set(stats.metric)]
+    if not present:
+        return []
+    t_last = float(stats.t.max())
+    at = stats[np.isclose(stats.t, t_last) & stats.metric.isin(present)]
+    out = [f"### Errors and drifts at t = {t_last:g}", "", "| solver | " + " | ".join(present) + " |",
+           "|---" * (len(present) + 1) + "|"]
+    best = {m: at[at.metric == m]["mean"].abs().min() for m in present if (at.metric == m).sum() > 1}
+    for (solver, overrides), g in at.groupby(["solver", "overrides"], sort=True):
+        cells = [_stat_text(g[g.metric == m], best.get(m)) for m in present]
+        out.append(f"| {row_label(solver, overrides)} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+TRAINING_COLUMNS = [("info_iterations", "iterations", "{:.0f}"), ("info_train_s", "training s", "{:.1f}"),
+                    ("info_s_per_iter", "s / iteration", "{:.4f}"), ("info_loss_phys", "final L_phys", "{:.3g}"),
+                    ("info_loss_ism", "final L_ISM", "{:.4g}"), ("info_query_1e5_s", "query 1e5 at T (s)", "{:.4f}")]
+
+
+def training_lines(timings: pd.DataFrame) -> list[str]:
+    """Neural training of the run, one table: per problem and setting its cost, final losses and one
+    10^5-particle query at T (8 columns); the Cost table above has the steppers' time to T beside it."""
+    if timings.empty or "info_train_s" not in timings.columns:
+        return []
+    trained = timings[timings.info_train_s.notna()]
+    if trained.empty:
+        return []
+    cols = [c for c in TRAINING_COLUMNS if c[0] in trained.columns]
+    out = ["One training serves both PINN-PM variants; training s is the full training of the model used.", "",
+           "| problem | solver | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    agg = trained.assign(overrides=trained.overrides.fillna("")).groupby(
+        ["problem", "solver", "overrides"], sort=True)[[c[0] for c in cols]].mean().reset_index()
+    for _, r in agg.iterrows():
+        cells = ["" if pd.isna(r[c]) else fmt.format(r[c]) for c, _, fmt in cols]
+        out.append(f"| {r.problem} | {row_label(r.solver, r.overrides)} | " + " | ".join(cells) + " |")
+    return out
+
+
+def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figures: set[str]) -> list[str]:
+    """Work-precision section of a problem whose run has several settings of a solver."""
+    df = table[table.problem == problem]
+    if df.groupby("solver").overrides.nunique().max() < 2:
+        return []
+    w1 = "w1" if "w1" in set(df.metric) else W1_SUB if W1_SUB in set(df.metric) else None
+    out = ["### Work-precision", ""]
+    if w1 is not None:
+        stats = rung_stats(table, timings, problem, w1)
+        best = cheapest_within(stats, 1.1)
+        if not best.empty:
+            out += [f"Cheapest setting of each solver whose {w1} at t = {df.t.max():g} is within 10% of its Monte "
+                    f"Carlo floor (else the setting closest to it). Cost = solve seconds (training + stepping).", "",
+                    f"| solver | setting | solve (s) | {w1} | floor | ratio |", "|---" * 6 + "|"]
+            for _, r in best.iterrows():
+                setting = (r.overrides or "(profile)") + ("" if r.reached else " (not reached)")
+                out.append(f"| {r.solver} | {setting} | {r.solve_s:.1f} | {r.y:.4g} | {r.floor:.4g} | {r.ratio:.2f} |")
+            out.append("")
+        slopes = slope_fits(table, problem, w1)
+        if not slopes.empty:
+            out += [f"Fitted slope of log {w1} against log N at t = {df.t.max():g} (mean ± sd over seeds; the "
+                    f"Monte Carlo rate is about -1/2):", "", "| solver | fixed | N | slope | seeds |", "|---" * 5 + "|"]
+            for _, r in slopes.iterrows():
+                sd = "" if math.isnan(r.slope_sd) else f" ± {r.slope_sd:.2f}"
+                out.append(f"| {r.solver} | {r.group or '-'} | {r.n_min}..{r.n_max} | {r.slope:.3f}{sd} | {r.seeds} |")
+            out.append("")
+    shown = [w1] if w1 else [m for m in ("cov_err", "moment4_err") if m in set(df.metric)][:1]
+    for name in [f"{problem}_wp_{m}.png" for m in shown + ["kde_l2"]] + [f"{problem}_convergence_{m}.png" for m in shown]:
+        if name in figures:
+            out += [f"![{name[:-4]}](figures/{name})", ""]
+    return out if len(out) > 2 else []
+
+
+def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict,
+                   certs: pd.DataFrame | None = None, set_aside: list[str] | None = None,
+                   figures: list[str] | None = None) -> str:
+    """The whole summary.md text. `figures`: names of the files in RUN/figures (embedded where relevant)."""
+    cfg = manifest.get("config", {})
+    figs = set(figures or [])
+    out = ["# landau-bench summary", "",
+           f"profile `{cfg.get('profile')}`, device `{cfg.get('device')}`, seeds {cfg.get('seeds')}, "
+           f"commit `{str(manifest.get('provenance', {}).get('git_commit', 'unknown'))[:12]}`"
+           + (f", overrides `{' '.join(cfg['overrides'])}`" if cfg.get("overrides") else ""), "",
+           "Values are means over seeds (± standard deviation over seeds where there are several); the best "
+           "value of each column is bold. Floors (italic rows): the *MC floor* is the error of the same number "
+           "of exact i.i.d. samples, the *bias floor* the KDE error with infinitely many. A number at its floor "
+           "is as good as the measurement can tell (a deterministic method such as Blob can sit below the i.i.d. "
+           "floor). Wide data: metrics.csv / metrics.parquet.", ""]
+    from harness.plan.diagnosis import LEGEND, diagnosis_lines
+    from harness.report.verdict import verdict_frame, verdict_lines
+    if not table.empty:
+        out += verdict_lines(verdict_frame(table, timings))
+    diagnosis = diagnosis_lines(table, manifest) if not table.empty else []
+    if diagnosis:
+        out += ["## PINN-PM diagnosis", "", LEGEND, ""] + diagnosis
+    if not table.empty:
+        out += ["Per problem below: W1 and KDE L2 at every snapshot with their floors, the other errors at the last "
+                "snapshot (every snapshot, entropy dissipation and kinetic energy: metrics.parquet and figures/).", ""]
+        for problem in sorted(table.problem.unique()):
+            df = table[table.problem == problem]
+            stats = _stats(df)
+            out += [f"## {problem}", ""]
+            for metric in TABLES:
+                if metric not in set(stats.metric):
+                    continue
+                kinds = sorted(set(df[df.metric == metric].get("reference", pd.Series(dtype=str)).dropna()) - {""})
+                against = f" (against the {'exact solution' if kinds == ['exact'] else ', '.join(kinds) + ' reference'})" \
+                    if kinds and metric in FLOORS else ""
+                out += [f"### {metric}{against}", ""] + metric_table(stats, metric) + [""]
+                if metric.startswith("kde") and f"{problem}_{metric}.png" in figs:
+                    out += [f"![{problem} {metric}](figures/{problem}_{metric}.png)", ""]
+            for name in (f"{problem}_marginals.png", f"{problem}_density2d.png"):
+                if name in figs:
+                    out += [f"![{name[:-4]}](figures/{name})", ""]
+            out += last_snapshot_lines(stats)
+            out += sweep_lines(table, timings, problem, figs)
+    if not timings.empty:
+        out += ["## Cost (solve seconds by phase, mean over seeds)", ""] + timing_lines(timings) + [""]
+        train = training_lines(timings)
+        if train:
+            out += ["## Neural training", ""] + train + [""]
+    out += certificate_section(certs)
+    if not failures.empty:
+        out += ["## Failed cells", ""]
+        for _, r in failures.iterrows():
+            out.append(f"- {row_label(r.solver, r.overrides)} / {r.problem} / seed {r.seed}: {r.error}")
+        out.append("")
+    if set_aside:
+        out += ["## Damaged cell records set aside", "",
+                "These records could not be read (truncated, not JSON, wrong shape, or another cell's); they were "
+                "renamed and are not in the tables. `run --resume` runs their cells again.", ""]
+        out += [f"- cells/{name}" for name in set_aside] + [""]
+    return "\n".join(out)
+
+
+def _cert_cell(r) -> str:
+    if r.certificate == "lemma2":
+        return f"{r.bound:.3g} vs {r.observed:.3g} (±{r.mc_se:.1g}) {'ok' if r.holds else 'GAP'}"
+    bound = f"1e{r.log10_bound:.0f}" if not math.isfinite(r.bound) or r.bound > 1e6 else f"{r.bound:.3g}"
+    verdict = "holds" if r.holds else "VIOLATED"
+    ratio = "" if not math.isfinite(r.ratio) else f", x{r.ratio:.3g}"
+    return f"{bound} vs {r.observed:.3g} ({verdict}{ratio})"
+
+
+def certificate_section(certs: pd.DataFrame | None) -> list[str]:
+    """Lines of the certificates section: per problem, at the last snapshot (lowest seed), one table with a row
+    per certificate and a column per solver setting (at most 7), each cell 'bound vs observed (verdict, ratio)',
+    Lemma 2 as 'ISM difference vs score error (± MC s.e.)'. Every time: certificates.csv."""
+    if certs is None or certs.empty:
+        return []
+    if "on_snapshot" not in certs.columns:  # rows of a foreign or hand-edited record: no snapshot to show
+        return []
+    snap = certs[certs.on_snapshot.map(lambda v: v == v and bool(v))]  # NaN (a row without it): not a snapshot
+    snap = snap[snap.seed == snap.seed.min()]
+    out = ["## Certificates (seed %d, last snapshot; bound vs observed; every time: certificates.csv)"
+           % int(snap.seed.min()), "",
+           "A bound of 1eK is 10^K (computed in log space). `thm2_*`: E(t), the mean squared distance to the "
+           "exact characteristics; `thm4_score`: delta_2N^2; `thm5_w1`: W1 to f_t; `thm6_kde`: squared L2 "
+           "KDE error; `lemma2`: L_ISM(s_theta) - L_ISM(s) vs delta_2^2 on exact samples.", ""]
+    for problem, g in snap.groupby("problem"):
+        t_last = float(g.t.max())
+        g = g[np.isclose(g.t, t_last)]
+        settings = sorted({(r.solver, r.overrides) for r in g.itertuples()})[:MAX_TIMES]
+        out += [f"### {problem} (t = {t_last:g})", "",
+                "| certificate | " + " | ".join(row_label(s, o) for s, o in settings) + " |",
+                "|---" * (len(settings) + 1) + "|"]
+        for cert, gc in g.groupby("certificate", sort=False):
+            cells = []
+            for solver, overrides in settings:
+                hit = gc[(gc.solver == solver) & (gc.overrides == overrides)]
+                cells.append("" if hit.empty else _cert_cell(hit.iloc[0]))
+            out.append(f"| {cert} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out

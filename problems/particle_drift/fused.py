@@ -1,0 +1,92 @@
+"""Fused O(N^2) drift kernels for gamma != 0: no (rows x N x d) temporaries in memory.
+
+    U_i = -(C/N) sum_{j != i} |z|^gamma (|z|^2 w - (z . w) z),   z = v_i - v_j,  w = s_i - s_j.
+
+* CPU: `torch.compile` (inductor) of a row-block formulation; inductor fuses the pair terms and
+  the sum over j into one loop nest, so the (rows, N, d) broadcasts are never materialised.
+  Compiled once per (d, dtype, gamma) with symbolic N (dynamic shapes), cached by inductor on disk; below
+  `CPU_MIN_N` particles, or if compilation fails, the blockwise reference is used instead.
+* CUDA: a Triton kernel (`problems.particle_drift.triton_kernel`) when Triton is importable; otherwise the
+  blockwise reference.
+
+No autograd: the fused paths are for particles and scores that do not require grad (stepping,
+inference). `problems.drift` picks them automatically (`fused_available`).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from problems.particle_drift.pairwise import pairwise_drift
+
+#: smallest N for which the compiled CPU kernel is used (compilation costs seconds once)
+CPU_MIN_N = int(os.environ.get("LANDAU_FUSED_MIN_N", "2048"))
+#: rows of v_i per compiled block
+BLOCK_ROWS = 64
+
+_compiled: dict = {}
+_disabled: set = set()
+
+
+def _pair_block(vi: torch.Tensor, si: torch.Tensor, vt: torch.Tensor, st: torch.Tensor, gamma: float) -> torch.Tensor:
+    """sum_j |z|^gamma (|z|^2 w - (z.w) z) for rows vi, si (R, d) against all particles given
+    transposed, vt, st (d, N). Written component by component (d is unrolled), so that inductor
+    emits one loop nest with d fused reductions over j and no (R, N, d) buffers."""
+    d = vi.shape[1]
+    z = [vi[:, k:k + 1] - vt[k:k + 1] for k in range(d)]
+    w = [si[:, k:k + 1] - st[k:k + 1] for k in range(d)]
+    r2, zw = z[0] * z[0], z[0] * w[0]
+    for k in range(1, d):
+        r2 = r2 + z[k] * z[k]
+        zw = zw + z[k] * w[k]
+    if gamma == -3.0:
+        inv = torch.rsqrt(r2)
+        weight = inv * inv * inv
+    else:
+        weight = torch.exp((gamma / 2) * torch.log(r2))
+    weight = torch.where(r2 > 0, weight, torch.zeros_like(weight))
+    a, b = weight * r2, weight * zw
+    return torch.stack([(a * w[k] - b * z[k]).sum(1) for k in range(d)], dim=1)
+
+
+def _kernel(gamma: float):
+    key = float(gamma)
+    if key not in _compiled:
+        _compiled[key] = torch.compile(lambda vi, si, vt, st: _pair_block(vi, si, vt, st, key), dynamic=True,
+                                       fullgraph=True)
+    return _compiled[key]
+
+
+def fused_available(v: torch.Tensor, s: torch.Tensor, gamma: float) -> bool:
+    """True if a fused kernel applies: gamma != 0, no grad, 2-D (N, d) input, and CUDA+Triton or CPU with N >= CPU_MIN_N."""
+    if gamma == 0 or v.dim() != 2 or (torch.is_grad_enabled() and (v.requires_grad or s.requires_grad)):
+        return False
+    if v.is_cuda:
+        from problems.particle_drift import triton_kernel as triton_drift
+        return triton_drift.available()
+    return v.device.type == "cpu" and v.shape[0] >= CPU_MIN_N and ("cpu", v.dtype, gamma) not in _disabled
+
+
+def fused_drift(v: torch.Tensor, s: torch.Tensor, gamma: float, C: float) -> torch.Tensor:
+    """The drift by the fused kernel of v's device (see module docstring); v, s of shape (N, d)."""
+    if v.is_cuda:
+        from problems.particle_drift.triton_kernel import triton_drift
+        return triton_drift(v, s, gamma, C)
+    n, d = v.shape
+    pad = (-n) % BLOCK_ROWS
+    vp = torch.cat([v, v[:1].expand(pad, d)]) if pad else v
+    sp = torch.cat([s, s[:1].expand(pad, d)]) if pad else s
+    vt, st = v.T.contiguous(), s.T.contiguous()
+    fn = _kernel(gamma)
+    out = torch.empty_like(vp)
+    try:
+        with torch.no_grad():
+            for start in range(0, vp.shape[0], BLOCK_ROWS):
+                out[start:start + BLOCK_ROWS] = fn(vp[start:start + BLOCK_ROWS], sp[start:start + BLOCK_ROWS], vt, st)
+    except Exception as exc:  # compiler missing or failing: remember and fall back
+        _disabled.add(("cpu", v.dtype, gamma))
+        warnings.warn(f"compiled CPU drift unavailable ({type(exc).__name__}: {exc}); using the blockwise sum")
+        return pairwise_drift(v, s, gamma, C)
+    return -(C / n) * out[:n]
