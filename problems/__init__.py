@@ -17,7 +17,7 @@ __all__ = [
     "kernel_matrix", "list_problems", "make_generator", "maxwell_covariance", "maxwell_drift",
     "maxwell_mean_field_drift", "naive_pairwise_drift", "pairwise_drift", "register_problem",
 ]
-from problems.equation.pde_residual import pde_residual, relative_pde_residual  # noqa: E402
+from problems.cases.pde_residual import pde_residual, relative_pde_residual  # noqa: E402
 from problems.references.base import (Reference, ReferencedProblem, reference_for, reference_kind,  # noqa: E402
                                       true_score, with_reference)
 from problems.references import grid, radial, sde  # noqa: E402,F401  (register the references)

@@ -13,7 +13,7 @@ from certificates import applicable, certify
 from certificates.constants import gaussian_kernel_norms, kernel_constants, log_gronwall
 from certificates.evaluate import lemma2_terms, thm6_terms
 from problems.equation.kernel import kernel_matrix
-from problems.equation.characteristics import integrate_characteristics
+from problems.cases.characteristics import integrate_characteristics
 from solvers.pinn_pm import PINNConfig
 from solvers.pinn_training import train_pinn_pm
 

@@ -165,7 +165,7 @@ def test_certify_rows_for_particles_that_do_not_move():
     sides are 0 and Theorem 4's bound is 2 L_t W1(f_t, f~_t) (the observed W1 of thm5_w1); Theorem 6's row is
     thm6_terms at E(t); one row a grid time (after t0) for Theorem 2, one a snapshot for Theorems 4, 6, Lemma 2."""
     from certificates import certify
-    from problems.equation.characteristics import integrate_characteristics
+    from problems.cases.characteristics import integrate_characteristics
     from solvers.probe import FlowProbe
     p = problems.get_problem("bkw2d")
     v0 = p.sample(40, 2)

@@ -1,6 +1,10 @@
-"""The packages form layers with no import going up and no loop (issue 15):
+"""The packages form layers with no import going up and no loop (issues 15 and 31):
 
-    problems <- solvers <- certificates <- harness,   problems <- metrics <- certificates, harness.
+    infra <- problems <- solvers <- certificates <- harness,   problems <- metrics <- certificates, harness.
+
+Inside the packages the sub-packages have their own rules (SUBPACKAGE_ALLOWED): in harness, the store is
+the bottom (it never imports the --set grammar), plan builds on the store only, report reads store and plan
+(never execute: a report never runs or builds anything), execute runs plans, and nothing imports the CLI.
 
 Every import statement of every module counts, including imports inside functions: a lazy import
 that closes a loop is still a loop.
@@ -10,14 +14,32 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("problems", "solvers", "metrics", "certificates", "harness")
+PACKAGES = ("infra", "problems", "solvers", "metrics", "certificates", "harness")
 #: what each package may import from the others
 ALLOWED = {
-    "problems": set(),
-    "metrics": {"problems"},
-    "solvers": {"problems"},
-    "certificates": {"problems", "solvers", "metrics"},
-    "harness": {"problems", "solvers", "metrics", "certificates"},
+    "infra": set(),
+    "problems": {"infra"},
+    "metrics": {"infra", "problems"},
+    "solvers": {"infra", "problems"},
+    "certificates": {"infra", "problems", "solvers", "metrics"},
+    "harness": {"infra", "problems", "solvers", "metrics", "certificates"},
+}
+#: what each sub-package may import from its package's other sub-packages (a module directly in the package,
+#: such as problems/__init__.py or harness/__main__.py, is the package's front door and may import any)
+SUBPACKAGE_ALLOWED = {
+    "problems": {
+        "equation": set(),
+        "particle_drift": {"equation"},
+        "cases": {"equation"},
+        "references": {"equation", "cases"},
+    },
+    "harness": {
+        "store": set(),
+        "plan": {"store"},
+        "report": {"store", "plan"},
+        "execute": {"store", "plan", "report"},
+        "cli": {"store", "plan", "report", "execute"},
+    },
 }
 
 
@@ -73,7 +95,7 @@ def import_graph() -> dict[str, set[str]]:
 def test_parser_sees_relative_and_lazy_imports(tmp_path):
     graph = import_graph()
     assert "problems.equation.kernel" in graph["problems.particle_drift.dispatch"]  # `from .kernel import ...`
-    assert "problems.cases.base" in graph["problems.equation.characteristics"]
+    assert "problems.cases.base" in graph["problems.cases.characteristics"]
     assert any(t.startswith("harness.") for t in graph["harness.cli.commands"])  # imports inside functions count
 
 
@@ -86,6 +108,57 @@ def test_no_package_imports_a_layer_above_it():
             if other != pkg and other not in ALLOWED[pkg]:
                 bad.append(f"{mod} imports {t}")
     assert not bad, "layering violated:\n" + "\n".join(sorted(bad))
+
+
+def subpackage_violations(graph: dict[str, set[str]]) -> list[str]:
+    """'a imports b' for every import from one sub-package of a package to another that SUBPACKAGE_ALLOWED
+    does not list, and every import of harness.cli from outside it."""
+    bad = []
+    for mod, targets in graph.items():
+        parts = mod.split(".")
+        for t in targets:
+            tparts = t.split(".")
+            if tparts[:2] == ["harness", "cli"] and parts[:2] != ["harness", "cli"] and mod != "harness.__main__":
+                bad.append(f"{mod} imports {t}")
+            rules = SUBPACKAGE_ALLOWED.get(parts[0])
+            if rules is None or tparts[0] != parts[0] or len(parts) < 3 or len(tparts) < 3:
+                continue
+            if parts[1] in rules and tparts[1] in rules and tparts[1] != parts[1] and tparts[1] not in rules[parts[1]]:
+                bad.append(f"{mod} imports {t}")
+    return sorted(set(bad))
+
+
+def test_no_subpackage_imports_outside_its_rules():
+    bad = subpackage_violations(import_graph())
+    assert not bad, "sub-package layering violated:\n" + "\n".join(bad)
+
+
+def test_every_subpackage_has_a_rule():
+    """A new sub-package must be given its place in SUBPACKAGE_ALLOWED (else its imports are not checked)."""
+    for pkg, rules in SUBPACKAGE_ALLOWED.items():
+        found = {p.parent.name for p in (ROOT / pkg).glob("*/__init__.py")}
+        assert found == set(rules), (pkg, sorted(found ^ set(rules)))
+
+
+def test_the_subpackage_rule_catches_an_upward_import():
+    graph = {"harness.report.summary": {"harness.execute.runner"}, "harness.plan.cell": {"harness.store.identity"},
+             "harness.store.record": {"harness.plan.overrides"}, "harness.execute.runner": {"harness.cli.commands"}}
+    assert subpackage_violations(graph) == ["harness.execute.runner imports harness.cli.commands",
+                                            "harness.report.summary imports harness.execute.runner",
+                                            "harness.store.record imports harness.plan.overrides"]
+
+
+def test_importing_the_planning_package_does_not_import_torch():
+    """Planning (cells, grids, limits, estimates, profiles, trust) is cheap: every module of harness/plan
+    imports without torch (problems and solvers are imported inside the functions that build them)."""
+    import subprocess
+    import sys
+    mods = sorted(m for m in project_modules() if m.startswith("harness.plan"))
+    code = "import sys\n" + "".join(f"import {m}\n" for m in mods) + \
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'problems', 'solvers', 'pandas'})\n" \
+        "print(heavy)\nsys.exit(1 if heavy else 0)\n"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -114,7 +114,7 @@ def test_cached_floors_are_bit_identical_to_computed_ones(tmp_path, monkeypatch)
 
 
 def test_cell_rows_identical_with_a_cold_and_a_warm_floor_cache(tmp_path, monkeypatch):
-    from harness.plan.cell import run_cell
+    from harness.execute.run_cell import run_cell
     monkeypatch.setenv("LANDAU_REFERENCE_CACHE", str(tmp_path / "cache"))
     cell = Cell("sbp", "bkw3d", 1)
     evaluate_clear()

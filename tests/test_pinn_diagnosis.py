@@ -164,7 +164,7 @@ def test_a_problem_constant_is_in_the_cell_id_and_the_exact_solution_follows_it(
     # each cell's stored snapshots are the exact characteristics of those particles under its own C, and they differ
     import numpy as np
     from infra import seeds
-    from problems.equation.characteristics import integrate_characteristics
+    from problems.cases.characteristics import integrate_characteristics
     other = Cell("exact_flow", "bkw2d", 0, (("bkw2d.C", 0.0625), ("n", 300)))
     v0 = cell.make_problem().sample(300, seeds.INITIAL_PARTICLES.seed(0))
     assert torch.equal(v0, other.make_problem().sample(300, seeds.INITIAL_PARTICLES.seed(0)))
@@ -252,7 +252,7 @@ def test_training_diagnostics_are_zero_for_the_truth_and_see_a_bent_score():
 
 def _frame(**variants):
     import pandas as pd
-    from harness.plan.diagnosis import COLUMNS
+    from harness.report.diagnosis import COLUMNS
     rows = []
     for name, vals in variants.items():
         row = {"variant": name.replace("__", "="), "t": 5.0, **{c: math.nan for c, _ in COLUMNS}}
@@ -262,7 +262,7 @@ def _frame(**variants):
 
 
 def test_verdict_names_the_source_the_numbers_point_to():
-    from harness.plan.diagnosis import verdict
+    from harness.report.diagnosis import verdict
     score_bound = _frame(default={"w1_over_floor": 1.6, "energy_drift": -0.05, "drift_rel_err": 0.9, "score_rel_err": 0.05,
                                   "residual_to_signal": 0.2},
                          drift_score__exact={"w1_over_floor": 1.02, "energy_drift": -0.003, "residual_to_exact": 0.01})

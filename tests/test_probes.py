@@ -9,7 +9,8 @@ import torch
 import certificates
 import problems
 import solvers
-from harness.plan.cell import Cell, run_cell
+from harness.plan.cell import Cell
+from harness.execute.run_cell import run_cell
 from problems import drift
 from solvers.probe import FlowProbe, PiecewiseLinearProbe
 
@@ -78,7 +79,7 @@ def test_a_pinn_cell_records_one_row_per_certificate_and_time(tmp_path):
 
     from harness.store import tables as store
     from infra import seeds
-    from problems.equation.characteristics import integrate_characteristics
+    from problems.cases.characteristics import integrate_characteristics
     cell = Cell("pinn_pm_particle", "bkw2d", 0)
     rec = run_cell(cell, "smoke", "cpu", run_dir=str(tmp_path))
     assert rec.ok and not rec.certificates_error

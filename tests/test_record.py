@@ -47,7 +47,7 @@ def test_a_damaged_record_names_what_is_wrong(change, reason):
 
 
 def test_solve_seconds_charge_the_training_once_and_never_the_wait_for_it():
-    from harness.plan.cell import solve_seconds
+    from harness.execute.run_cell import solve_seconds
     wall = {"training": 5.0, "checkpoint_wait": 100.0, "inference": 1.0, "evaluation": 3.0}
     assert solve_seconds(wall, {"train_s": 7.0}) == 8.0  # train_s replaces the training phase; wait, evaluation out
     assert solve_seconds(wall, {}) == 6.0

@@ -208,7 +208,8 @@ def test_a_plugin_problem_of_an_unsupported_dimension_is_refused(tmp_path, capsy
 
 
 def test_a_plugin_metric_that_raises_loses_only_its_rows(tmp_path):
-    from harness.plan.cell import Cell, run_cell
+    from harness.plan.cell import Cell
+    from harness.execute.run_cell import run_cell
     from metrics import specs
 
     def flaky(snap):

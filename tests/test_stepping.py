@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import solvers
 from problems import drift, get_problem
-from problems.equation.characteristics import integrate_characteristics
+from problems.cases.characteristics import integrate_characteristics
 from solvers.base import Stopwatch
 from solvers.stepping import StepRule, integrate, step_schedule
 
@@ -86,7 +86,7 @@ def test_adaptive_sbp_with_exact_score_keeps_bkw_energy_and_reaches_the_exact_fl
     """sbp(score=exact) with adaptive steps on bkw2d, float64, with a dt_max large enough that the rule rejects
     steps. The particle drift conserves energy exactly in continuous time, so the energy drift is Euler's
     (sum h^2 mean|U|^2, recorded as euler_energy_increment) and stays below 1e-3. At every snapshot the rms
-    distance to the exact characteristics of the same initial particles (DOP853, problems.equation.characteristics) is
+    distance to the exact characteristics of the same initial particles (DOP853, problems.cases.characteristics) is
     below 6% of the rms distance those moved from their start (4-11% of the rms speed): measured 0.19, 0.36,
     0.52% against 4.4, 8.1, 11.0% (4.3-4.7%: the Monte Carlo error of the drift's moments at N = 10^4 plus
     Euler's error at tol 1e-4). Stepping time 10% ahead of the particles gives 7.5-7.7%."""

@@ -16,7 +16,7 @@ import sys
 def main() -> int:
     """Run the cell described on stdin; write its record atomically to spec['out']."""
     spec = json.loads(sys.stdin.read())
-    from harness.execute.executors import die_with_parent, run_task
+    from harness.execute.tasks import die_with_parent, run_task
     if spec.get("parent"):
         die_with_parent(int(spec["parent"]))
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import problems
 from metrics import specs
 from problems import Problem
-from problems.equation.characteristics import integrate_characteristics
+from problems.cases.characteristics import integrate_characteristics
 from solvers import Trajectory
 
 from harness.store import tables as store
-from harness.execute.plugins import one_line
+from infra.text import one_line
+from harness.plan.profiles import DEFAULT_PROFILE, get_profile
 
 #: bump when a floor's definition or its arithmetic changes: every cached floor is then recomputed. 2: W1's cost
 #: matrix from differences (scipy cdist, commit e19122b); floors cached before differ in the last bits
@@ -77,10 +78,10 @@ def _floor(spec, snap) -> float:
 
 def reference_resolution(profile: str) -> str:
     """The reference resolution a profile is judged against: 'coarse' for smoke (CI), else 'fine'."""
-    return "coarse" if profile == "smoke" else "fine"
+    return get_profile(profile).reference_resolution
 
 
-def judged_problem(problem: Problem, profile: str = "quick", progress: bool = False):
+def judged_problem(problem: Problem, profile: str = DEFAULT_PROFILE, progress: bool = False):
     """(problem to measure W1/KDE against, reference kind): the problem itself if it has an exact solution,
     its reference (computed once, cached on disk) if one applies, else (None, None)."""
     kind = problems.reference_kind(problem)
@@ -92,7 +93,7 @@ def judged_problem(problem: Problem, profile: str = "quick", progress: bool = Fa
     return problems.with_reference(problem, ref), ref.kind
 
 
-def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = "quick",
+def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAULT_PROFILE,
              failures: list[str] | None = None) -> list[dict]:
     """All applicable registered metrics of `traj` at each snapshot time, as rows {t, metric, value, reference}.
 

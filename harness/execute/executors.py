@@ -16,25 +16,30 @@ records the cell as failed and `--resume` runs it again; a scheduler left with n
 DASK_NO_WORKER_GRACE_S fails every unfinished cell. A process-engine worker that dies (a segfault, the
 OOM killer) fails the cell it was running; the others run on a new pool. Worker processes started on
 this machine are at most what its free memory holds (memory_bounded_jobs).
+
+This module holds the engine choice, the local and process engines and the --jobs / --cell-timeout checks;
+the dask engine is `harness.execute.dask_executor` (its DASK_* settings are read there), and what every engine
+runs for one cell (`run_task`, a cell in its own process, the scratch directory) is `harness.execute.tasks`.
+Their public names are importable from here as well.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
-import subprocess
 import sys
-import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Callable, Iterator
 
 from harness.plan.cell import Cell
 from harness.plan.limits import available_memory
-from harness.execute.plugins import one_line
+from infra.text import one_line
 from harness.store.record import CellRecord
+from harness.execute.dask_executor import DASK_NO_WORKER_GRACE_S, DASK_POLL_S, connect_dask, run_dask  # noqa: F401
+from harness.execute.tasks import (ExecutorError, clear_scratch, die_with_parent, failed_record,  # noqa: F401
+                                   kill_live_cells, run_in_subprocess, run_task, scratch_dir)
 
 EXECUTORS = ("local", "process", "dask")
 #: the longest --cell-timeout (s): a week. The wait on a cell process polls in milliseconds as a C int, so
@@ -68,132 +73,9 @@ def check_cell_timeout(seconds: float) -> str | None:
             f"({MAX_CELL_TIMEOUT_S / 86400:g} days), got {seconds}")
 
 
-class ExecutorError(RuntimeError):
-    """The chosen engine cannot start (bad scheduler address, dask not installed)."""
-
-
-def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str,
-             timeout: float | None = None, progress: bool = False, single_thread: bool = True) -> CellRecord:
-    """What every engine runs for one cell given as `Cell.to_json()`: load the user's plugins, then
-    the cell (never raises). With `timeout`, the cell runs in a child process that is killed after
-    `timeout` seconds, and the record says it timed out. `single_thread`: one torch thread (pool and
-    Dask workers share the machine's cores)."""
-    if timeout is not None:
-        return run_in_subprocess(plugin_files, cell, profile, device, run_dir, timeout, progress, single_thread)
-    import torch
-
-    from harness.plan.cell import run_cell
-    from harness.execute.plugins import load_plugins
-
-    if single_thread:
-        torch.set_num_threads(1)
-    load_plugins(plugin_files)
-    return run_cell(Cell.from_json(cell), profile, device, progress, run_dir)
-
-
-def die_with_parent(parent: int) -> None:
-    """Arrange for this process to end when process `parent` does (see module docstring)."""
-    import signal
-    import threading
-    import time
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):  # not Linux: the watchdog alone
-        pass
-    if os.getppid() != parent:  # the parent died before the line above
-        os._exit(1)
-
-    def watch():
-        while True:
-            if os.getppid() != parent:
-                os._exit(1)
-            time.sleep(0.5)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def _pool_worker_init(parent: int) -> None:
     """Initializer of the process executor's workers: die with the run (see die_with_parent)."""
     die_with_parent(parent)
-
-
-def failed_record(cell: Cell, profile: str, error: str) -> CellRecord:
-    """A 'failed' record for a cell that produced none itself (lost worker, timeout, crashed process)."""
-    return CellRecord.failed(cell, profile, error)
-
-
-def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeout: float, progress=False,
-                      single_thread=False) -> CellRecord:
-    """Run one cell in `python -m harness.execute.cell_process` (its own process group); kill the group after
-    `timeout` s. Returns the child's record, or a failed one (timed out / exited without a record)."""
-    c = Cell.from_json(cell)
-    scratch = scratch_dir(run_dir)
-    scratch.mkdir(parents=True, exist_ok=True)
-    fd, out_path = tempfile.mkstemp(prefix="landau-cell-", suffix=".json", dir=scratch)
-    os.close(fd)
-    spec = json.dumps({"plugins": list(plugin_files), "cell": cell, "profile": profile, "device": device,
-                       "run_dir": run_dir, "progress": progress, "out": out_path,
-                       "single_thread": single_thread, "parent": os.getpid()})
-    proc = subprocess.Popen([sys.executable, "-m", "harness.execute.cell_process"], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.DEVNULL,
-                            start_new_session=True, text=True)
-    _LIVE.add(proc)
-    try:
-        proc.communicate(spec, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        os.unlink(out_path)
-        return failed_record(c, profile, f"TimeoutError: timed out after {timeout:g} s (--cell-timeout); "
-                                         f"--resume runs it again")
-    except BaseException:
-        _kill_group(proc)
-        os.unlink(out_path)
-        raise
-    finally:
-        _LIVE.discard(proc)
-    try:
-        with open(out_path) as fh:
-            return CellRecord.from_json(json.load(fh), c.id)
-    except (OSError, ValueError):  # DamagedRecord is a ValueError
-        return failed_record(c, profile, f"ChildProcessError: the cell's process exited with code {proc.returncode} "
-                                         f"without a record; --resume runs it again")
-    finally:
-        os.unlink(out_path)
-
-
-#: cell processes started by run_in_subprocess and not yet finished (killed when the run is interrupted)
-_LIVE: set[subprocess.Popen] = set()
-
-
-def scratch_dir(run_dir: str | os.PathLike) -> "Path":
-    """RUN/.scratch: where cell processes leave their records for the parent (emptied at the start of a run)."""
-    from pathlib import Path
-    return Path(run_dir) / ".scratch"
-
-
-def clear_scratch(run_dir) -> None:
-    """Remove what cell processes of an earlier, killed run left in RUN/.scratch (the caller holds the lock)."""
-    for p in scratch_dir(run_dir).glob("landau-cell-*"):
-        try:
-            p.unlink()
-        except OSError:
-            pass
-
-
-def kill_live_cells() -> None:
-    """SIGKILL the process group of every cell process still running (an interrupted or terminated run)."""
-    for proc in list(_LIVE):
-        _kill_group(proc)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
 
 
 def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_dir: str, plugin_files: list[str],
@@ -203,7 +85,7 @@ def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_d
     if executor not in EXECUTORS:
         raise ExecutorError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
     if executor == "local":
-        from harness.plan.cell import run_cell
+        from harness.execute.run_cell import run_cell
         for c in cells:
             if on_start:
                 on_start(c)
@@ -226,7 +108,7 @@ def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_d
     elif executor == "process":
         yield from _run_pool(cells, profile, device, run_dir, plugin_files, jobs)
     else:
-        yield from _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout)
+        yield from run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout)
 
 
 def _run_pool(cells, profile, device, run_dir, plugin_files, jobs) -> Iterator[CellRecord]:
@@ -281,7 +163,7 @@ def _pool_task(plugin_files: list[str], cell: list, profile: str, device: str, r
         marker.unlink(missing_ok=True)
 
 
-def _worker_marker(run_dir, pid: int) -> "Path":
+def _worker_marker(run_dir, pid: int) -> Path:
     """RUN/.scratch/landau-cell-worker-PID: the id of the cell pool worker PID is running (removed when it ends)."""
     return scratch_dir(run_dir) / f"landau-cell-worker-{pid}"
 
@@ -320,97 +202,3 @@ def _describe_exit(code: int | None) -> str:
         except ValueError:
             pass
     return str(code)
-
-
-def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
-    """A distributed.Client for `scheduler`, or on a new LocalCluster of `jobs` workers; ExecutorError if unreachable."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise ExecutorError("--executor dask needs dask distributed: pip install 'landau-bench[dask]'") from exc
-    try:
-        if scheduler:
-            return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
-        cluster = LocalCluster(n_workers=max(jobs, 1), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        return Client(cluster, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        where = scheduler or "a new LocalCluster"
-        raise ExecutorError(f"cannot reach the dask scheduler at {where!r} within {timeout_s:g} s "
-                            f"({type(exc).__name__}: {exc}); give --scheduler tcp://HOST:PORT of a running "
-                            f"'dask scheduler', or omit it to start a LocalCluster") from None
-
-
-#: seconds a Dask run waits with no worker on its scheduler before it records its unfinished cells failed
-#: (an external cluster whose last worker died would otherwise be waited on forever)
-DASK_NO_WORKER_GRACE_S = 30.0
-#: seconds between two looks at the scheduler's workers while no cell finishes
-DASK_POLL_S = 1.0
-
-
-def _run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None) -> Iterator[CellRecord]:
-    """The dask engine: yields each cell's record as it finishes; a cell lost with its workers is a failed
-    record, and when the scheduler has had no worker for DASK_NO_WORKER_GRACE_S, so is every unfinished cell."""
-    client = connect_dask(scheduler, jobs)
-    try:
-        resources = {"GPU": 1} if device == "cuda" and _has_gpu_resources(client) else None
-        futures = {client.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout,
-                                 pure=False, key=f"cell-{c.id}", resources=resources): c for c in cells}
-        pending = set(futures)
-        alone_since = None  # when the scheduler was first seen without a worker
-        while pending:
-            finished = [(fut, rec) for fut in _dask_first_done(client, pending)
-                        if (rec := _dask_record(fut, futures[fut], profile)) is not None]
-            for fut, rec in finished:
-                pending.discard(fut)
-                yield rec
-            if finished or client.nthreads():
-                alone_since = None
-            elif alone_since is None:
-                alone_since = time.monotonic()
-            elif time.monotonic() - alone_since >= DASK_NO_WORKER_GRACE_S:
-                client.cancel(list(pending))
-                for fut in pending:
-                    yield failed_record(futures[fut], profile,
-                                        f"WorkerDied: no Dask worker left on the scheduler for "
-                                        f"{DASK_NO_WORKER_GRACE_S:g} s; --resume runs it again")
-                return
-    finally:
-        cluster = getattr(client, "cluster", None)
-        client.close()
-        if cluster is not None and scheduler is None:
-            cluster.close()
-
-
-def _dask_first_done(client, pending: set) -> set:
-    """The futures of `pending` (of `client`) that are finished, waiting at most DASK_POLL_S for the first."""
-    import asyncio
-
-    from distributed import wait
-    try:
-        with client.as_current():
-            return set(wait(list(pending), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED").done)
-    except (TimeoutError, asyncio.TimeoutError):
-        return set()
-    except Exception:  # some were cancelled (FuturesCancelledError): their records say so
-        return {fut for fut in pending if fut.done()}
-
-
-def _dask_record(fut, cell: Cell, profile: str) -> CellRecord | None:
-    """The record a finished Dask future holds (a failed one for a cell lost on its worker), or None when it
-    cannot be fetched within DASK_POLL_S (its worker went away with the result, and the cell waits again)."""
-    import asyncio
-    if fut.status == "lost":  # its result went with its worker; the scheduler runs it again
-        return None
-    try:
-        return fut.result(timeout=DASK_POLL_S)
-    except (TimeoutError, asyncio.TimeoutError):
-        return None
-    except Exception as exc:  # the task itself never raises; this is a lost worker (KilledWorker)
-        return failed_record(cell, profile, f"{type(exc).__name__}: {exc} (lost on its worker; --resume runs it again)")
-
-
-def _has_gpu_resources(client) -> bool:
-    """True if some worker advertises a 'GPU' resource (then each cuda cell asks for one)."""
-    info = client.scheduler_info()
-    return any("GPU" in (w.get("resources") or {}) for w in info.get("workers", {}).values())

@@ -5,7 +5,6 @@ again. Outputs (tables, summary, figures) are rebuilt from the stored records af
 """
 from __future__ import annotations
 
-import json
 import sys
 import os
 from pathlib import Path
@@ -16,13 +15,15 @@ import problems
 import solvers
 
 from harness.store import tables as store
+from harness.store.manifest import RunConfig, RunManifest, read_manifest, write_manifest
 from harness.plan.trust import record_mismatch
-from harness.plan.cell import Cell, Skipped, run_cell  # noqa: F401  (run_cell re-exported)
+from harness.plan.cell import Cell, Skipped
+from harness.execute.run_cell import run_cell  # noqa: F401  (run_cell re-exported)
 from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
 from harness.execute.executors import clear_scratch, memory_bounded_jobs, run_cells
 from harness.report.figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
                       write_training_figures)
-from harness.plan.diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
+from harness.report.diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
 from harness.report.html_page import markdown_to_html
 from harness.report.summary import render_summary
 
@@ -79,8 +80,9 @@ def finished(run_dir: Path, cell: Cell, profile: str) -> bool:
 
 def rebuild_outputs(run_dir: Path) -> dict:
     """Write metrics.{csv,parquet}, timings.csv, failures, summary.md, index.html and figures from cell files."""
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    records = trusted_records(store.load_records(run_dir), manifest["config"].get("profile", "quick"))
+    manifest = read_manifest(run_dir)
+    profile = manifest.config.profile
+    records = trusted_records(store.load_records(run_dir), profile)
     table, timings, failures = store.collect_tables(run_dir, records)
     certs = store.collect_certificates(run_dir, records)
     store.atomic_write_frame(certs, run_dir / "certificates.csv")
@@ -89,42 +91,44 @@ def rebuild_outputs(run_dir: Path) -> dict:
     store.atomic_write_frame(timings, run_dir / "timings.csv")
     fig_dir = run_dir / "figures"
     figures = (write_figures(table, fig_dir) + write_sweep_figures(table, timings, fig_dir)
-               + write_particle_figures(run_dir, fig_dir, records, manifest["config"].get("profile", "quick"))
+               + write_particle_figures(run_dir, fig_dir, records, profile)
                + write_training_figures(run_dir, fig_dir, records)
                + write_certificate_figures(certs, fig_dir))
-    diagnosis = diagnosis_lines(table, manifest)
+    raw = manifest.to_json()  # what the report's readers take
+    diagnosis = diagnosis_lines(table, raw)
     if diagnosis:
         store.atomic_write_text(run_dir / "diagnosis.md", "\n".join(["# PINN-PM diagnosis", "", DIAGNOSIS_LEGEND, ""]
                                                                     + diagnosis))
-    summary = render_summary(table, timings, failures, manifest, certs, store.set_aside_records(run_dir),
+    summary = render_summary(table, timings, failures, raw, certs, store.set_aside_records(run_dir),
                              sorted(p.name for p in figures))
     store.atomic_write_text(run_dir / "summary.md", summary)
     store.atomic_write_text(run_dir / "index.html", markdown_to_html(summary, f"landau-bench: {run_dir.name}"))
     return {"rows": len(table), "failed": len(failures)}
 
 
-def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
+def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
         echo=print, executor: str | None = None, scheduler: str | None = None,
         cell_timeout: float | None = None) -> dict:
     """Run every cell not already finished in run_dir on `executor` (local, process or dask; default
     local, or process when jobs > 1), each stopped after `cell_timeout` s if given; returns counts
-    {cells, already_done, failed}. The caller holds the run directory's lock (`harness.store.lock`)."""
+    {cells, already_done, failed}. The caller holds the run directory's lock (`harness.store.lock`).
+    `config` is written to the manifest; a dict is read as RunConfig.from_json reads one (defaults for
+    what it lacks)."""
+    if isinstance(config, dict):
+        config = RunConfig.from_json(config)
     executor = executor or ("process" if jobs > 1 else "local")
     run_dir = Path(os.path.abspath(run_dir))  # workers in other directories (Dask) write their files into it
     if executor == "process" or (executor == "dask" and scheduler is None):  # worker processes on this machine
         jobs = memory_bounded_jobs(jobs)
     run_dir.mkdir(parents=True, exist_ok=True)
     clear_scratch(run_dir)
-    manifest = {"config": config, "provenance": store.provenance(config["device"]),
-                "cells": [c.to_json() for c in cells]}
-    store.atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1))
-    todo = dispatch_order([c for c in cells if not finished(run_dir, c, config["profile"])],
-                          config["profile"])
+    write_manifest(run_dir, RunManifest(config, store.provenance(config.device), tuple(c.to_json() for c in cells)))
+    todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile)], config.profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
     if todo and not quiet:
         where = f"{jobs} worker processes" if executor == "process" else (
             "a Dask cluster" if executor == "dask" else "this process")
-        echo(f"{len(todo)} cells to run on {where}; expected {describe_estimate(estimate_seconds(todo, config['profile'], jobs))} "
+        echo(f"{len(todo)} cells to run on {where}; expected {describe_estimate(estimate_seconds(todo, config.profile, jobs))} "
              f"(rough, from cell times measured on a 2-core CPU)")
     bar = tqdm(total=len(todo), desc="cells", disable=quiet, unit="cell")
     by_id = {c.id: c for c in todo}
@@ -142,7 +146,7 @@ def run(cells: list[Cell], run_dir: Path, config: dict, plugin_files=(), jobs: i
             echo(f"warning {what}: {warning}")
 
     try:
-        for rec in run_cells(executor, todo, config["profile"], config["device"], str(run_dir), list(plugin_files),
+        for rec in run_cells(executor, todo, config.profile, config.device, str(run_dir), list(plugin_files),
                              jobs=jobs, scheduler=scheduler, progress=not quiet,
                              on_start=lambda c: bar.set_postfix_str(c.describe()), timeout=cell_timeout):
             finish(rec)

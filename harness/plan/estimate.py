@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
-import problems
-
 from harness.plan.cell import Cell
+from harness.plan.profiles import PROFILES, get_profile
 
 #: seconds per cell (total: solve + evaluation, reference builds excluded) by profile, solver and problem,
 #: measured by bench_run_all.py on the 2-core CPU (two cells at once, one thread each); "*" is the solver's
@@ -28,11 +27,15 @@ CELL_SECONDS: dict[str, dict[str, dict[str, float]]] = {
         "pinn_pm_score": {"bkw2d": 13.0, "*": 6.0},
     },
 }
-#: a solver or profile without a measurement
-DEFAULT_CELL_SECONDS = {"smoke": 5.0, "quick": 60.0, "paper": 1_800.0}
 #: one reference build by (resolution, kind), seconds on one core of the 2-core CPU (inside a cell)
 REFERENCE_SECONDS = {"coarse": {"sde": 5.0, "grid": 5.0, "radial": 1.0},
                      "fine": {"sde": 120.0, "grid": 88.0, "radial": 1.0}}
+
+
+
+def _default_seconds(profile: str) -> float:
+    """An estimate's seconds for a cell no measurement covers (the profile registry's, 60 s for an unknown one)."""
+    return PROFILES[profile].default_cell_seconds if profile in PROFILES else 60.0
 
 
 #: the share of a trained cell's measured seconds that is training (the rest, evaluation, does not scale)
@@ -45,8 +48,8 @@ def cell_seconds(cell: Cell, profile: str, scale_iters: bool = True) -> float:
     table = CELL_SECONDS.get(profile, {})
     per_problem = table.get(cell.solver, table.get("*"))
     if per_problem is None:
-        return DEFAULT_CELL_SECONDS.get(profile, 60.0)
-    seconds = per_problem.get(cell.problem, per_problem.get("*", DEFAULT_CELL_SECONDS.get(profile, 60.0)))
+        return _default_seconds(profile)
+    seconds = per_problem.get(cell.problem, per_problem.get("*", _default_seconds(profile)))
     iters = cell.solver_overrides().get("iters") if scale_iters else None
     if isinstance(iters, int) and iters > 0:
         try:
@@ -61,6 +64,7 @@ def cell_seconds(cell: Cell, profile: str, scale_iters: bool = True) -> float:
 
 def _reference_missing(problem_name: str, resolution: str) -> str | None:
     """The kind of the problem's reference if it is not in the cache yet, else None."""
+    import problems
     from problems.references.base import cache_dir
     problem = problems.get_problem(problem_name)
     kind = problems.reference_kind(problem)
@@ -71,8 +75,7 @@ def _reference_missing(problem_name: str, resolution: str) -> str | None:
 
 def _missing_reference_seconds(cells: list[Cell], profile: str) -> dict[str, float]:
     """{problem: seconds of its reference build} for the planned problems whose reference is not cached."""
-    from harness.execute.evaluate import reference_resolution
-    resolution = reference_resolution(profile)
+    resolution = get_profile(profile).reference_resolution
     out = {}
     for name in sorted({c.problem for c in cells}):
         try:

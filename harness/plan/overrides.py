@@ -23,6 +23,8 @@ import types
 import typing
 from dataclasses import dataclass
 
+from harness.store.identity import format_value, label  # noqa: F401  (a cell label is part of its identity)
+
 DTYPES = ("float32", "float64")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
@@ -168,18 +170,6 @@ def grids(options: list[SetOption], solver_classes: dict[str, type]) -> dict[str
         names = sorted(fields)
         out[s] = [tuple(zip(names, combo)) for combo in itertools.product(*(fields[n][1] for n in names))]
     return out
-
-
-def format_value(value) -> str:
-    """A value as it appears in a cell label (repr for floats, so 0.1 stays 0.1)."""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def label(overrides) -> str:
-    """'dt=0.02,n=4000' for overrides (('dt', 0.02), ('n', 4000)); '' for none."""
-    return ",".join(f"{k}={format_value(v)}" for k, v in overrides)
 
 
 # --------------------------------------------------------------------------- problem constants

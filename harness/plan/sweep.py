@@ -7,7 +7,7 @@ manifest and tables. Only the default cells differ:
   of N around the profile's N, n x {1/4, 1/2, 1, 2, 4}, seeds 0, 1 (a seed spread on every rung within
   the 20-minute CPU budget of the default bkw2d sweep);
 * trained solvers (config with `iters`, `n` and `checkpoint_every`, i.e. PINN-PM): training
-  iterations {1/6, 1/3, 2/3, 1} x max(the profile's `iters`, SWEEP_TOP_ITERS), rounded to multiples of
+  iterations {1/6, 1/3, 2/3, 1} x max(the profile's `iters`, its Profile.sweep_top_iters), rounded to multiples of
   `checkpoint_every`, so every rung is a checkpoint of ONE training (cells of a ladder run in
   increasing order and each loads the previous rung's checkpoint); then N (training particles)
   at {1/4, 1/2} x the profile's N at the full `iters`; seed 0 (each seed is a full training).
@@ -21,14 +21,12 @@ import dataclasses
 import itertools
 
 from harness.plan.cell import Cell, Skipped
+from harness.plan.profiles import PROFILES
 from harness.plan.overrides import SetOption, grids, problem_grids
 
 SWEEP_SOLVERS = ("sbp", "blob", "pinn_pm_particle", "pinn_pm_score")
 STEPPER_FACTORS = (0.25, 0.5, 1, 2, 4)
 ITER_FRACTIONS = (1 / 6, 1 / 3, 2 / 3, 1)
-#: the longest training rung of a sweep by profile (at least the profile's own iters): the quick profile
-#: trains 250-1,000 iterations, its sweep looks up to 1,500
-SWEEP_TOP_ITERS = {"quick": 1_500}
 TRAINED_N_FACTORS = (0.25, 0.5)
 STEPPER_SEEDS = (0, 1)
 TRAINED_SEEDS = (0,)
@@ -48,7 +46,7 @@ def default_ladders(solver_cls, profile: str, problem) -> list[dict[str, list]]:
     names = {f.name for f in dataclasses.fields(base)}
     if is_trained(solver_cls):
         step = max(1, base.checkpoint_every)
-        top = max(base.iters, SWEEP_TOP_ITERS.get(profile, 0))
+        top = max(base.iters, (PROFILES[profile].sweep_top_iters if profile in PROFILES else None) or 0)
         iters = sorted({max(step, round(top * f / step) * step) for f in ITER_FRACTIONS})
         ns = sorted({max(2, int(base.n * f)) for f in TRAINED_N_FACTORS} - {base.n})
         return [{"iters": iters}, {"n": ns, "iters": [base.iters]}]

@@ -26,12 +26,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from metrics.specs import LiveView, with_role
+from metrics.specs import METRICS, LiveView, with_role
+
+from harness.report.thresholds import REGRESSION_ABS_TOL as ABS_TOL, REGRESSION_RTOL as DEFAULT_RTOL
 
 #: metrics for which lower |value| is better and a rise is a regression (metrics.specs roles)
 ACCURACY = LiveView(lambda: tuple(with_role("accuracy") + with_role("regression")))
-ABS_TOL = 1e-12
-DEFAULT_RTOL = 0.1
+#: floor metrics (metrics.specs): those a spec names among its `floors` and those shown as a floor row
+FLOOR_METRICS = LiveView(lambda: tuple(dict.fromkeys(
+    [f for m in METRICS.values() for f in m.floors] + [m.name for m in METRICS.values() if m.show == "floor"])))
+#: how a floor the registry does not know (its plugin is not loaded: `compare` loads none) is still told apart
+UNREGISTERED_FLOOR_SUFFIX = "_floor"
 
 
 class CompareError(ValueError):
@@ -97,7 +102,7 @@ def _read_table(path: Path, columns: dict) -> pd.DataFrame:
 
 def _cell_statuses(run_dir: Path) -> pd.DataFrame:
     """One row (CELLS_COLUMNS) per trustworthy cell record of the run (store.load_records sets damaged ones aside)."""
-    from harness.execute.plugins import one_line
+    from infra.text import one_line
     from harness.store.tables import load_records
     rows = [{**rec.key, "status": rec.status, "error": one_line(rec.error)} for rec in load_records(run_dir)]
     return pd.DataFrame(rows, columns=CELLS_COLUMNS)
@@ -172,6 +177,14 @@ def compare_cells(a: RunTables, b: RunTables) -> pd.DataFrame:
     return out.sort_values(["problem", "solver", "seed"], kind="mergesort").reset_index(drop=True)
 
 
+def is_floor(names: pd.Series) -> pd.Series:
+    """Which metric `names` are floors: those of FLOOR_METRICS and, for a name the registry does not know,
+    one ending in UNREGISTERED_FLOOR_SUFFIX. A floor is never compared (it measures the reference, not B)."""
+    names = names.astype(str)
+    unknown = ~names.isin(tuple(METRICS))
+    return names.isin(tuple(FLOOR_METRICS)) | (unknown & names.str.endswith(UNREGISTERED_FLOOR_SUFFIX))
+
+
 def compare_metrics(a: RunTables, b: RunTables, rtol: float = DEFAULT_RTOL, cells: pd.DataFrame | None = None
                     ) -> pd.DataFrame:
     """Rows (solver, problem, overrides_a, overrides_b, t, metric, a, b, ratio, spread, worse) for every
@@ -179,8 +192,8 @@ def compare_metrics(a: RunTables, b: RunTables, rtol: float = DEFAULT_RTOL, cell
     compare_cells(a, b))."""
     with_setting = _by_setting(a, b)
     cells = compare_cells(a, b) if cells is None else cells
-    ma = _ok_in_both(a.metrics[~a.metrics.metric.str.endswith("_floor")], cells, with_setting)
-    mb = _ok_in_both(b.metrics[~b.metrics.metric.str.endswith("_floor")], cells, with_setting)
+    ma = _ok_in_both(a.metrics[~is_floor(a.metrics.metric)], cells, with_setting)
+    mb = _ok_in_both(b.metrics[~is_floor(b.metrics.metric)], cells, with_setting)
     group = ["solver", "problem"] + (["overrides"] if with_setting else []) + ["t", "metric"]
 
     def agg(m):

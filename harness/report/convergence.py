@@ -5,11 +5,11 @@ time (the last snapshot by default):
 
 * `rung_stats` gives per rung the mean and spread over seeds of the metric, of its Monte Carlo
   floor (where the metric has one) and of the solve cost (`solve_s`: training + stepping, no
-  evaluation; see `harness.plan.cell.solve_seconds`);
+  evaluation; see `solve_seconds` in the execute sub-package's run_cell);
 * `slope_fits` fits log(metric) = a + b log(N) per seed over the rungs that differ only in N
   (`p_n`), and reports b's mean and standard deviation over seeds;
 * `cheapest_within` finds, per solver, the cheapest rung whose mean metric is within a factor of
-  its mean floor (W1 within 10% of `w1_mc_floor` in the summary).
+  its mean floor (by default `harness.report.thresholds.AT_FLOOR`: at the floor, as the summary uses it).
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from metrics.specs import LiveView, mc_floor, with_role
+
+from harness.report.thresholds import AT_FLOOR
 
 #: accuracy metrics -> their Monte Carlo floor metric (None: no floor), from the registry (metrics.specs)
 FLOORS = LiveView(lambda: {m: mc_floor(m) for m in with_role("accuracy")})
@@ -106,7 +108,7 @@ def slope_fits(table: pd.DataFrame, problem: str, metric: str, t: float | None =
     return pd.DataFrame(rows)
 
 
-def cheapest_within(stats: pd.DataFrame, factor: float = 1.1) -> pd.DataFrame:
+def cheapest_within(stats: pd.DataFrame, factor: float = AT_FLOOR) -> pd.DataFrame:
     """Per solver: the cheapest rung (by mean solve_s) whose mean metric <= factor x its mean floor,
     or, if none, the rung closest to its floor; column `reached` says which."""
     rows = []

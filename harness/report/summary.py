@@ -1,12 +1,13 @@
 """summary.md from the stored long table: the verdict first, then per problem a few small tables.
 
 First the verdict (`harness.report.verdict`: W1/floor and cost per problem and solver, one sentence per problem)
-and, for a diagnosis run, the PINN-PM diagnosis (`harness.plan.diagnosis`). Then per problem:
+and, for a diagnosis run, the PINN-PM diagnosis (`harness.report.diagnosis`). Then per problem:
 * W1 and KDE L2 tables: rows = solver settings, columns = snapshot times, the floors as their own
   rows, the best value in bold; the KDE, marginal and 2D density figures embedded below;
 * the other errors and drifts at the last snapshot, one column each;
 * one cost table and one neural-training table for the run, the certificates at the last snapshot;
-* for a sweep (a solver with several settings): the cheapest setting within 10% of its W1 floor,
+* for a sweep (a solver with several settings): the cheapest setting at its W1 floor (within
+  `harness.report.thresholds.AT_FLOOR`),
   the fitted W1-vs-N slopes, and the work-precision figures.
 No table is wider than 8 columns; the wide data stay in metrics.csv / metrics.parquet. Values are
 means over seeds (± sd over seeds where there are several). Built only from files in the run
@@ -22,6 +23,7 @@ import pandas as pd
 from metrics.specs import METRICS, W1_SUB, LiveView, with_show
 
 from harness.report.convergence import FLOORS, cheapest_within, rung_stats, slope_fits
+from harness.report.thresholds import AT_FLOOR, percent_over
 
 #: metric tables (one column per snapshot time), in order: metric -> its floor rows and whether lower |value| is
 #: better (metrics.specs: show='per_time')
@@ -32,6 +34,16 @@ LAST_SNAPSHOT = LiveView(lambda: tuple(with_show("last")))
 PARQUET_ONLY = LiveView(lambda: tuple(with_show("parquet")))
 FLOOR_NAMES = LiveView(lambda: {m: METRICS[m].label for m in with_show("floor")})
 MAX_TIMES = 7  # 1 label column + at most 7 snapshot columns
+#: the work-precision section of a sweep ranks settings by the first of these present (exact W1, else subsampled)
+SWEEP_W1 = ("w1", W1_SUB)
+#: without a W1, its work-precision and convergence figures are those of the first of these present
+SWEEP_FALLBACK = ("cov_err", "moment4_err")
+#: the density error whose work-precision figure a sweep section shows beside the W1 one
+SWEEP_DENSITY = "kde_l2"
+#: a floor with one value for every solver setting (the KDE's bias, n = inf): its row names no setting
+SETTING_FREE_FLOOR = "kde_l2_bias_floor"
+#: metrics whose name starts with this have their per-time figure embedded under their table (the KDE errors)
+FIGURE_UNDER_TABLE = "kde"
 
 
 def row_label(solver: str, overrides: str) -> str:
@@ -87,7 +99,7 @@ def metric_table(stats: pd.DataFrame, metric: str) -> list[str]:
             groups.setdefault(vals, []).append(row_label(solver, overrides))
         for vals, who in groups.items():
             name = FLOOR_NAMES.get(floor, floor)
-            whose = "" if floor == "kde_l2_bias_floor" else (" of " + ", ".join(who) if len(groups) > 1 else "")
+            whose = "" if floor == SETTING_FREE_FLOOR else (" of " + ", ".join(who) if len(groups) > 1 else "")
             lines.append(f"| *{name}{whose}* | " + " | ".join(f"*{v}*" if v else "" for v in vals) + " |")
     return lines
 
@@ -156,14 +168,15 @@ def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figure
     df = table[table.problem == problem]
     if df.groupby("solver").overrides.nunique().max() < 2:
         return []
-    w1 = "w1" if "w1" in set(df.metric) else W1_SUB if W1_SUB in set(df.metric) else None
+    w1 = next((m for m in SWEEP_W1 if m in set(df.metric)), None)
     out = ["### Work-precision", ""]
     if w1 is not None:
         stats = rung_stats(table, timings, problem, w1)
-        best = cheapest_within(stats, 1.1)
+        best = cheapest_within(stats, AT_FLOOR)
         if not best.empty:
-            out += [f"Cheapest setting of each solver whose {w1} at t = {df.t.max():g} is within 10% of its Monte "
-                    f"Carlo floor (else the setting closest to it). Cost = solve seconds (training + stepping).", "",
+            out += [f"Cheapest setting of each solver whose {w1} at t = {df.t.max():g} is within "
+                    f"{percent_over(AT_FLOOR)} of its Monte Carlo floor (else the setting closest to it). Cost = solve "
+                    f"seconds (training + stepping).", "",
                     f"| solver | setting | solve (s) | {w1} | floor | ratio |", "|---" * 6 + "|"]
             for _, r in best.iterrows():
                 setting = (r.overrides or "(profile)") + ("" if r.reached else " (not reached)")
@@ -177,8 +190,8 @@ def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figure
                 sd = "" if math.isnan(r.slope_sd) else f" ± {r.slope_sd:.2f}"
                 out.append(f"| {r.solver} | {r.group or '-'} | {r.n_min}..{r.n_max} | {r.slope:.3f}{sd} | {r.seeds} |")
             out.append("")
-    shown = [w1] if w1 else [m for m in ("cov_err", "moment4_err") if m in set(df.metric)][:1]
-    for name in [f"{problem}_wp_{m}.png" for m in shown + ["kde_l2"]] + [f"{problem}_convergence_{m}.png" for m in shown]:
+    shown = [w1] if w1 else [m for m in SWEEP_FALLBACK if m in set(df.metric)][:1]
+    for name in [f"{problem}_wp_{m}.png" for m in shown + [SWEEP_DENSITY]] + [f"{problem}_convergence_{m}.png" for m in shown]:
         if name in figures:
             out += [f"![{name[:-4]}](figures/{name})", ""]
     return out if len(out) > 2 else []
@@ -199,7 +212,7 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
            "of exact i.i.d. samples, the *bias floor* the KDE error with infinitely many. A number at its floor "
            "is as good as the measurement can tell (a deterministic method such as Blob can sit below the i.i.d. "
            "floor). Wide data: metrics.csv / metrics.parquet.", ""]
-    from harness.plan.diagnosis import LEGEND, diagnosis_lines
+    from harness.report.diagnosis import LEGEND, diagnosis_lines
     from harness.report.verdict import verdict_frame, verdict_lines
     if not table.empty:
         out += verdict_lines(verdict_frame(table, timings))
@@ -220,7 +233,7 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
                 against = f" (against the {'exact solution' if kinds == ['exact'] else ', '.join(kinds) + ' reference'})" \
                     if kinds and metric in FLOORS else ""
                 out += [f"### {metric}{against}", ""] + metric_table(stats, metric) + [""]
-                if metric.startswith("kde") and f"{problem}_{metric}.png" in figs:
+                if metric.startswith(FIGURE_UNDER_TABLE) and f"{problem}_{metric}.png" in figs:
                     out += [f"![{problem} {metric}](figures/{problem}_{metric}.png)", ""]
             for name in (f"{problem}_marginals.png", f"{problem}_density2d.png"):
                 if name in figs:

@@ -5,7 +5,8 @@ exact or reference samples of the same n; the reference kind beside the problem)
 seconds (training + stepping, evaluation excluded). Bold marks the best ratio of a row, a trailing ✓ a
 ratio within FLOOR_TOLERANCE of 1 or below ("at its floor": the measurement cannot tell it from exact
 samples). A second table gives the energy drift and, on Maxwell problems, the covariance error. Then one
-sentence per problem. Ties are "on par (within 10%)"; a ratio of best to others is never quoted below 1.1.
+sentence per problem. Ties are "on par" (within ON_PAR of each other). The thresholds (FLOOR_TOLERANCE, ON_PAR,
+ENERGY_FLAG, COV_FLAG) are declared in `harness.report.thresholds`.
 
 A solver with several settings in the run (a grid or a sweep) is shown at its most expensive setting (the
 most resolved rung), named in a footnote; means over seeds.
@@ -20,9 +21,8 @@ import pandas as pd
 from metrics.specs import METRICS, LiveView
 
 from harness.report.convergence import FLOORS
+from harness.report.thresholds import AT_FLOOR as FLOOR_TOLERANCE, COV_FLAG, ENERGY_FLAG, ON_PAR, percent_over
 
-FLOOR_TOLERANCE = 1.1  # W1 within 10% of its floor is at the floor
-ON_PAR = 1.1  # two ratios within 10% of each other are on par
 W1_METRICS = LiveView(lambda: tuple(m for m in METRICS if METRICS[m].family == "w1"))
 
 
@@ -96,7 +96,7 @@ def verdict_lines(frame: pd.DataFrame) -> list[str]:
     solvers = sorted(frame.solver.unique())
     out = ["## Verdict", "",
            f"W1 / Monte Carlo floor at the last snapshot (solve seconds). **Bold**: best of the row; ✓: within "
-           f"{FLOOR_TOLERANCE - 1:.0%} of the floor or below it (exact samples of the same N would do no better).", "",
+           f"{percent_over(FLOOR_TOLERANCE)} of the floor or below it (exact samples of the same N would do no better).", "",
            "| problem (t, reference) | " + " | ".join(solvers) + " |", "|---" * (len(solvers) + 1) + "|"]
     notes = []
     for problem in _problem_order(frame):
@@ -145,14 +145,10 @@ def _drift_table(frame: pd.DataFrame, solvers: list[str]) -> list[str]:
     return out + [""]
 
 
-ENERGY_FLAG = 0.01  # an energy drift beyond 1% is named in the sentence
-COV_FLAG = 0.3  # a covariance error beyond 30% is named in the sentence
-
-
 def problem_sentence(f: pd.DataFrame) -> str:
     """One plain sentence for one problem's verdict rows: who is at the floor (W1 cannot rank them further), else
-    who is most accurate and who is on par (within 10%); who is above the floor by how much; the cheapest solver
-    at the floor; energy drifts beyond 1% and covariance errors beyond 30% by name."""
+    who is most accurate and who is on par (within ON_PAR); who is above the floor by how much; the cheapest solver
+    at the floor; energy drifts beyond ENERGY_FLAG and covariance errors beyond COV_FLAG by name."""
     f = f[f.ratio.notna()].sort_values(["ratio", "solve_s"])
     if f.empty:
         return ""
@@ -173,7 +169,7 @@ def problem_sentence(f: pd.DataFrame) -> str:
         par = f[(f.ratio <= best.ratio * ON_PAR) & (f.solver != best.solver)]
         text = f"{best.solver} is most accurate ({best.ratio:.2f}x its floor)"
         if len(par):
-            text += f", {', '.join(par.solver)} on par (within 10%)"
+            text += f", {', '.join(par.solver)} on par (within {percent_over(ON_PAR)})"
         parts.append(text)
         above = above[~above.solver.isin([best.solver, *par.solver])]
     if len(above):

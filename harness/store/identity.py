@@ -4,7 +4,18 @@ from __future__ import annotations
 import hashlib
 import re
 
-from harness.plan.overrides import label
+
+def format_value(value) -> str:
+    """A value as it appears in a cell label (repr for floats, so 0.1 stays 0.1)."""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def label(overrides) -> str:
+    """'dt=0.02,n=4000' for overrides (('dt', 0.02), ('n', 4000)); '' for none."""
+    return ",".join(f"{k}={format_value(v)}" for k, v in overrides)
+
 
 _SAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
 

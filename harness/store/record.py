@@ -18,8 +18,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from harness.store.identity import cell_id
-from harness.plan.overrides import label as overrides_label
+from harness.store.identity import cell_id, label as overrides_label
 
 STATUSES = ("ok", "failed")
 #: how a non-finite float is written in a record (see the module docstring)
@@ -45,7 +44,7 @@ class CellRecord:
 
     rows: metric rows {t, metric, value, reference} (long format); wall_time: {phase: seconds} of the
     solver's phases and 'evaluation'; solve_s: the cost on a work-precision axis
-    (`harness.plan.cell.solve_seconds`); total_s: the cell's whole wall time; certificates: rows of
+    (`harness.execute.run_cell.solve_seconds`); total_s: the cell's whole wall time; certificates: rows of
     `certificates.certify`; warnings: one line per absurd metric value; error/traceback: why a
     failed cell failed; *_error: a part that failed without failing the cell.
     """

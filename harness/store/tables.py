@@ -20,7 +20,7 @@ import pandas as pd
 
 from infra.files import replacing, set_aside_file
 
-from harness.execute.plugins import one_line
+from infra.text import one_line
 from harness.store.record import CellRecord, DamagedRecord, is_number  # noqa: F401  (DamagedRecord re-exported)
 
 TABLE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "value", "reference"]

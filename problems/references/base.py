@@ -25,6 +25,7 @@ kept in memory only (one warning line), as is one that a full disk kept from bei
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -262,11 +263,14 @@ def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], keys
     A cached file is read without taking the lock or creating anything (files are replaced atomically), so a
     read-only cache serves what it holds. Where the lock cannot be taken (a read-only cache, a lock file that
     is a symbolic link) or the computed arrays cannot be written (a full disk), they are still returned, with
-    one warning line; no temporary file is left behind."""
+    one warning line; no temporary file is left behind. Inside `cached_judged` (a lookup) nothing is computed,
+    locked or set aside: a file that is absent or damaged raises _NotCached."""
     with contextlib.suppress(Exception):  # damaged: looked at again under the lock, where it may be set aside
         arrays = _load_cached(path, keys)
         if arrays is not None:
             return arrays
+    if _LOOKUP_ONLY.get():
+        raise _NotCached(path)
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(exclusive_lock(path.with_suffix(".lock")))
@@ -293,3 +297,33 @@ def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], keys
             warnings.warn(f"reference cache {path} could not be written ({_why(exc)}); the reference is used, "
                           f"not kept")
         return arrays
+
+
+# --------------------------------------------------------------------------- read-only lookup
+class _NotCached(LookupError):
+    """Raised by `cached_arrays` inside `cached_judged`: the reference is not in the cache."""
+
+
+#: True while `cached_judged` looks a reference up: `cached_arrays` then reads and never builds or writes
+_LOOKUP_ONLY = contextvars.ContextVar("reference_lookup_only", default=False)
+
+
+def cached_judged(problem: Problem, resolution: str = "fine"):
+    """(judged problem, kind) of `problem` if it needs nothing built: (problem, 'exact') for a problem with an
+    exact solution; (with_reference(problem, ref), ref.kind) if its reference at `resolution` is in this
+    process's memory or in the reference cache (`cache_dir()`); else None (no method applies, or the reference
+    is not built, or its cache file is damaged). Unlike `reference_for` it never computes a reference, takes
+    no lock and writes nothing: a report draws what exists."""
+    kind = reference_kind(problem)
+    if kind == "exact":
+        return problem, "exact"
+    if kind is None:
+        return None
+    token = _LOOKUP_ONLY.set(True)
+    try:
+        ref = reference_for(problem, resolution)
+    except _NotCached:
+        return None
+    finally:
+        _LOOKUP_ONLY.reset(token)
+    return None if ref is None else (with_reference(problem, ref), ref.kind)

@@ -1,0 +1,110 @@
+"""The dask engine: cells on a Dask distributed cluster (`--executor dask`).
+
+`--scheduler tcp://HOST:PORT` uses a running scheduler; without it a LocalCluster of `--jobs`
+single-threaded worker processes starts on this machine. Each cell is a task (`harness.execute.tasks.run_task`)
+that writes its side files into the run directory (which the workers must share) and returns its record to
+the client. A worker that dies mid-cell never leaves a cell marked done: Dask re-runs the task on another
+worker (up to `distributed.scheduler.allowed-failures` times), and if it still fails the client records the
+cell as failed; a scheduler left with no worker for DASK_NO_WORKER_GRACE_S fails every unfinished cell.
+`distributed` is an optional dependency: it is imported only when this engine runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Iterator
+
+from harness.plan.cell import Cell
+from harness.store.record import CellRecord
+from harness.execute.tasks import ExecutorError, failed_record, run_task
+
+
+def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
+    """A distributed.Client for `scheduler`, or on a new LocalCluster of `jobs` workers; ExecutorError if unreachable."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ExecutorError("--executor dask needs dask distributed: pip install 'landau-bench[dask]'") from exc
+    try:
+        if scheduler:
+            return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
+        cluster = LocalCluster(n_workers=max(jobs, 1), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        where = scheduler or "a new LocalCluster"
+        raise ExecutorError(f"cannot reach the dask scheduler at {where!r} within {timeout_s:g} s "
+                            f"({type(exc).__name__}: {exc}); give --scheduler tcp://HOST:PORT of a running "
+                            f"'dask scheduler', or omit it to start a LocalCluster") from None
+
+
+#: seconds a Dask run waits with no worker on its scheduler before it records its unfinished cells failed
+#: (an external cluster whose last worker died would otherwise be waited on forever)
+DASK_NO_WORKER_GRACE_S = 30.0
+#: seconds between two looks at the scheduler's workers while no cell finishes
+DASK_POLL_S = 1.0
+
+
+def run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None) -> Iterator[CellRecord]:
+    """The dask engine: yields each cell's record as it finishes; a cell lost with its workers is a failed
+    record, and when the scheduler has had no worker for DASK_NO_WORKER_GRACE_S, so is every unfinished cell."""
+    client = connect_dask(scheduler, jobs)
+    try:
+        resources = {"GPU": 1} if device == "cuda" and _has_gpu_resources(client) else None
+        futures = {client.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout,
+                                 pure=False, key=f"cell-{c.id}", resources=resources): c for c in cells}
+        pending = set(futures)
+        alone_since = None  # when the scheduler was first seen without a worker
+        while pending:
+            finished = [(fut, rec) for fut in _dask_first_done(client, pending)
+                        if (rec := _dask_record(fut, futures[fut], profile)) is not None]
+            for fut, rec in finished:
+                pending.discard(fut)
+                yield rec
+            if finished or client.nthreads():
+                alone_since = None
+            elif alone_since is None:
+                alone_since = time.monotonic()
+            elif time.monotonic() - alone_since >= DASK_NO_WORKER_GRACE_S:
+                client.cancel(list(pending))
+                for fut in pending:
+                    yield failed_record(futures[fut], profile,
+                                        f"WorkerDied: no Dask worker left on the scheduler for "
+                                        f"{DASK_NO_WORKER_GRACE_S:g} s; --resume runs it again")
+                return
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None and scheduler is None:
+            cluster.close()
+
+
+def _dask_first_done(client, pending: set) -> set:
+    """The futures of `pending` (of `client`) that are finished, waiting at most DASK_POLL_S for the first."""
+    from distributed import wait
+    try:
+        with client.as_current():
+            return set(wait(list(pending), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED").done)
+    except (TimeoutError, asyncio.TimeoutError):
+        return set()
+    except Exception:  # some were cancelled (FuturesCancelledError): their records say so
+        return {fut for fut in pending if fut.done()}
+
+
+def _dask_record(fut, cell: Cell, profile: str) -> CellRecord | None:
+    """The record a finished Dask future holds (a failed one for a cell lost on its worker), or None when it
+    cannot be fetched within DASK_POLL_S (its worker went away with the result, and the cell waits again)."""
+    if fut.status == "lost":  # its result went with its worker; the scheduler runs it again
+        return None
+    try:
+        return fut.result(timeout=DASK_POLL_S)
+    except (TimeoutError, asyncio.TimeoutError):
+        return None
+    except Exception as exc:  # the task itself never raises; this is a lost worker (KilledWorker)
+        return failed_record(cell, profile, f"{type(exc).__name__}: {exc} (lost on its worker; --resume runs it again)")
+
+
+def _has_gpu_resources(client) -> bool:
+    """True if some worker advertises a 'GPU' resource (then each cuda cell asks for one)."""
+    info = client.scheduler_info()
+    return any("GPU" in (w.get("resources") or {}) for w in info.get("workers", {}).values())

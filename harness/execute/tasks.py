@@ -1,0 +1,142 @@
+"""What every engine runs for one cell, and a cell in a process of its own (`--cell-timeout`).
+
+`run_task` is the task the local, process and Dask engines hand a cell (as `Cell.to_json()`, never as
+arrays). `run_in_subprocess` runs it in `python -m harness.execute.cell_process`, in a process group of
+its own that is killed when the cell runs past its time limit or the run is interrupted
+(`kill_live_cells`); the child leaves its record in RUN/.scratch (`scratch_dir`). A child or pool worker
+dies with its parent (`die_with_parent`): on Linux the kernel sends it SIGKILL when the parent dies
+(PR_SET_PDEATHSIG), and everywhere a watchdog thread ends it when the parent's pid is gone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from harness.plan.cell import Cell
+from harness.store.record import CellRecord
+
+
+class ExecutorError(RuntimeError):
+    """The chosen engine cannot start (bad scheduler address, dask not installed)."""
+
+
+def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str,
+             timeout: float | None = None, progress: bool = False, single_thread: bool = True) -> CellRecord:
+    """What every engine runs for one cell given as `Cell.to_json()`: load the user's plugins, then
+    the cell (never raises). With `timeout`, the cell runs in a child process that is killed after
+    `timeout` seconds, and the record says it timed out. `single_thread`: one torch thread (pool and
+    Dask workers share the machine's cores)."""
+    if timeout is not None:
+        return run_in_subprocess(plugin_files, cell, profile, device, run_dir, timeout, progress, single_thread)
+    import torch
+
+    from harness.execute.run_cell import run_cell
+    from harness.execute.plugins import load_plugins
+
+    if single_thread:
+        torch.set_num_threads(1)
+    load_plugins(plugin_files)
+    return run_cell(Cell.from_json(cell), profile, device, progress, run_dir)
+
+
+def die_with_parent(parent: int) -> None:
+    """Arrange for this process to end when process `parent` does (see module docstring)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the watchdog alone
+        pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def failed_record(cell: Cell, profile: str, error: str) -> CellRecord:
+    """A 'failed' record for a cell that produced none itself (lost worker, timeout, crashed process)."""
+    return CellRecord.failed(cell, profile, error)
+
+
+def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeout: float, progress=False,
+                      single_thread=False) -> CellRecord:
+    """Run one cell in `python -m harness.execute.cell_process` (its own process group); kill the group after
+    `timeout` s. Returns the child's record, or a failed one (timed out / exited without a record)."""
+    c = Cell.from_json(cell)
+    scratch = scratch_dir(run_dir)
+    scratch.mkdir(parents=True, exist_ok=True)
+    fd, out_path = tempfile.mkstemp(prefix="landau-cell-", suffix=".json", dir=scratch)
+    os.close(fd)
+    spec = json.dumps({"plugins": list(plugin_files), "cell": cell, "profile": profile, "device": device,
+                       "run_dir": run_dir, "progress": progress, "out": out_path,
+                       "single_thread": single_thread, "parent": os.getpid()})
+    proc = subprocess.Popen([sys.executable, "-m", "harness.execute.cell_process"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.DEVNULL,
+                            start_new_session=True, text=True)
+    _LIVE.add(proc)
+    try:
+        proc.communicate(spec, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        os.unlink(out_path)
+        return failed_record(c, profile, f"TimeoutError: timed out after {timeout:g} s (--cell-timeout); "
+                                         f"--resume runs it again")
+    except BaseException:
+        _kill_group(proc)
+        os.unlink(out_path)
+        raise
+    finally:
+        _LIVE.discard(proc)
+    try:
+        with open(out_path) as fh:
+            return CellRecord.from_json(json.load(fh), c.id)
+    except (OSError, ValueError):  # DamagedRecord is a ValueError
+        return failed_record(c, profile, f"ChildProcessError: the cell's process exited with code {proc.returncode} "
+                                         f"without a record; --resume runs it again")
+    finally:
+        os.unlink(out_path)
+
+
+#: cell processes started by run_in_subprocess and not yet finished (killed when the run is interrupted)
+_LIVE: set[subprocess.Popen] = set()
+
+
+def scratch_dir(run_dir: str | os.PathLike) -> Path:
+    """RUN/.scratch: where cell processes leave their records for the parent (emptied at the start of a run)."""
+    return Path(run_dir) / ".scratch"
+
+
+def clear_scratch(run_dir) -> None:
+    """Remove what cell processes of an earlier, killed run left in RUN/.scratch (the caller holds the lock)."""
+    for p in scratch_dir(run_dir).glob("landau-cell-*"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+def kill_live_cells() -> None:
+    """SIGKILL the process group of every cell process still running (an interrupted or terminated run)."""
+    for proc in list(_LIVE):
+        _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()

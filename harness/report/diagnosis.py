@@ -1,0 +1,129 @@
+"""The PINN-PM diagnosis as a report: `diagnosis_table` reads the last snapshot of each variant of a diagnosis run
+(`harness.plan.diagnosis` plans it) from the long table, `verdict` turns it into one sentence (which of Theorem 1's
+three error sources dominates, by measurement), `markdown` and `diagnosis_lines` write it for diagnosis.md and
+summary.md. Thresholds: `harness.report.thresholds`.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from harness.plan.diagnosis import SOLVER, VARIANTS
+from harness.report.thresholds import AT_FLOOR as NEAR_FLOOR, ENERGY_FLAG, LARGE_DRIFT_ERROR, LARGE_RESIDUAL
+
+#: table columns: (metric or ratio, heading)
+COLUMNS = [("w1_over_floor", "W1/floor"), ("energy_drift", "energy drift"), ("cov_err", "cov err"), ("rfd", "RFD"),
+           ("score_rel_err", "score err"), ("drift_rel_err", "drift err"),
+           ("residual_to_signal", "resid/signal"), ("residual_to_exact", "resid/exact")]
+LEGEND = ("Last snapshot, seed 0, every variant at the same budget. W1/floor: W1 against exact (reference) samples "
+          "over the W1 of exact samples of the same n. score err / drift err: relative L2 error of the learned score "
+          "and of the particle drift built from it, at i.i.d. samples of the true f_t. resid/signal: L_phys over "
+          "E|U_theta|^2 on held-out particles (1 = the flow ignores its drift); resid/exact: the same against the "
+          "drift of the true score. Bold: best W1/floor and smallest |energy drift|.")
+
+
+def diagnosis_table(table: pd.DataFrame, problem: str, variant_labels: dict[str, str]) -> pd.DataFrame:
+    """One row per variant present in `table` (the long table of a run) for `problem`, at its last snapshot:
+    the COLUMNS (NaN where a metric does not apply). variant_labels: {overrides label: variant name}."""
+    df = table[(table.problem == problem) & (table.solver == SOLVER)]
+    if df.empty:
+        return pd.DataFrame(columns=["variant", "t"] + [c for c, _ in COLUMNS])
+    t_last = df.t.max()
+    rows = []
+    for label, name in variant_labels.items():
+        d = df[(df.overrides == label) & (df.t == t_last)]
+        if d.empty:
+            continue
+        vals = d.groupby("metric").value.mean().to_dict()
+        w1, floor = vals.get("w1", math.nan), vals.get("w1_mc_floor", math.nan)
+        row = {"variant": name, "t": float(t_last), "w1_over_floor": w1 / floor if floor and floor > 0 else math.nan}
+        row.update({c: vals.get(c, math.nan) for c, _ in COLUMNS if c != "w1_over_floor"})
+        rows.append(row)
+    order = {name: k for k, name in enumerate(VARIANTS)}
+    return pd.DataFrame(rows).sort_values("variant", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def verdict(frame: pd.DataFrame) -> str:
+    """One sentence from a diagnosis table: where the default stands and which source dominates."""
+    rows = {r.variant: r for r in frame.itertuples(index=False)}
+    if "default" not in rows:
+        return "No default PINN-PM cell finished: nothing to diagnose."
+    d = rows["default"]
+    head = (f"At t = {d.t:g} the default is {d.w1_over_floor:.2f}x its W1 floor"
+            + (" (at the floor: W1 cannot see its error)" if d.w1_over_floor <= NEAR_FLOOR else "")
+            + f" with energy drift {d.energy_drift:+.1%}")
+    if d.w1_over_floor <= NEAR_FLOOR and _finite(d.energy_drift) and abs(d.energy_drift) <= ENERGY_FLAG:
+        return (f"{head}: nothing to attribute at this N (W1 cannot tell it from exact samples and energy is kept"
+                f" to {abs(d.energy_drift):.1%})" + (f"; resid/signal is {d.residual_to_signal:.2f}: the flow does not"
+                                                    f" follow its drift, but what that leaves is below what W1 sees here."
+                                                    if _finite(d.residual_to_signal) and
+                                                    d.residual_to_signal > LARGE_RESIDUAL else "."))
+    oracle = rows.get("drift_score=exact")
+    w1f = lambda r: r.w1_over_floor
+    resid = d.residual_to_signal
+    if oracle is not None:
+        if w1f(oracle) <= NEAR_FLOOR and abs(oracle.energy_drift) <= ENERGY_FLAG < abs(d.energy_drift):
+            return (f"{head}; with the exact score in the drift the flow reaches {w1f(oracle):.2f}x its floor and keeps "
+                    f"energy to {abs(oracle.energy_drift):.1%}: the learned score (its drift is off by "
+                    f"{d.drift_rel_err:.0%} although the score is off by only {d.score_rel_err:.0%}) dominates the error.")
+        if w1f(oracle) > NEAR_FLOOR and _finite(oracle.residual_to_exact) and oracle.residual_to_exact > LARGE_RESIDUAL:
+            return (f"{head}; even with the exact score in the drift the flow does not follow the dynamics (residual "
+                    f"{oracle.residual_to_exact:.0%} of the true drift, W1 {w1f(oracle):.2f}x its floor): at this budget "
+                    f"the physics residual (the flow's training) dominates.")
+        if w1f(oracle) <= NEAR_FLOOR:
+            return (f"{head}; with the exact score in the drift W1 is at its floor ({w1f(oracle):.2f}x) but energy drifts "
+                    f"{oracle.energy_drift:+.1%}: the score error dominates W1, the residual the energy.")
+    if _finite(resid) and resid > LARGE_RESIDUAL:
+        return (f"{head}; the physics residual is {resid:.0%} of E|U|^2 (the flow does not follow its own drift), so "
+                f"the physics residual dominates" + (f" (the learned drift is also off by {d.drift_rel_err:.0%})."
+                                                    if _finite(d.drift_rel_err) else "."))
+    if _finite(d.drift_rel_err) and d.drift_rel_err > LARGE_DRIFT_ERROR:
+        return (f"{head}; the flow follows its drift (residual {resid:.0%}) but the drift is off by "
+                f"{d.drift_rel_err:.0%}: the learned score dominates.")
+    return (f"{head}; the residual ({resid:.0%}) and the drift error are small: what remains is particle "
+            f"(Monte Carlo) error.")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _fmt(x: float, column: str) -> str:
+    if not _finite(x):
+        return "-"
+    if column == "energy_drift":
+        return f"{x:+.2%}"
+    return f"{x:.3g}"
+
+
+def markdown(frame: pd.DataFrame, problem: str) -> list[str]:
+    """The diagnosis of one problem as markdown lines: a table (rows: variants) and the verdict; the best
+    W1/floor and the smallest |energy drift| in bold."""
+    if frame.empty:
+        return []
+    present = [(c, h) for c, h in COLUMNS if frame[c].notna().any()]
+    lines = [f"### PINN-PM diagnosis: {problem} (t = {frame.t.iloc[0]:g})", "",
+             "| variant | " + " | ".join(h for _, h in present) + " |", "|---" * (len(present) + 1) + "|"]
+    best = {c: frame[c].abs().idxmin() for c in ("w1_over_floor", "energy_drift") if frame[c].notna().any()}
+    for i, r in frame.iterrows():
+        cells = []
+        for c, _ in present:
+            text = _fmt(r[c], c)
+            cells.append(f"**{text}**" if best.get(c) == i else text)
+        lines.append(f"| {r.variant} | " + " | ".join(cells) + " |")
+    return lines + ["", verdict(frame), ""]
+
+
+def variant_labels_of(manifest: dict) -> dict[str, dict[str, str]]:
+    """{problem: {overrides label: variant name}} stored in a diagnosis run's manifest (empty otherwise)."""
+    stored = (manifest.get("config") or {}).get("diagnosis") or {}
+    return {p: dict(v) for p, v in stored.items() if isinstance(v, dict)}
+
+
+def diagnosis_lines(table: pd.DataFrame, manifest: dict) -> list[str]:
+    """Markdown of every problem's diagnosis in a diagnosis run (empty for other runs)."""
+    out = []
+    for problem, labels in sorted(variant_labels_of(manifest).items()):
+        out += markdown(diagnosis_table(table, problem, labels), problem)
+    return out
