@@ -6,7 +6,7 @@ exact solution and gamma = 0 (Assumption 1 needs a Lipschitz kernel). `ratio` = 
 `holds` = bound >= observed (Lemma 2: |bound - observed| <= 3 Monte Carlo s.e.).
 
 Inputs on the probe's dense grid t_0 < ... < t_K (snapshot times added), with x(t) the exact
-characteristics of the probe's initial particles (`problems.equation.characteristics.integrate_characteristics`):
+characteristics of the probe's initial particles (`problems.cases.characteristics.integrate_characteristics`):
     E(t)          = (1/N) sum |xhat_i(t) - x_i(t)|^2                       (observed)
     delta_2N(t)^2 = (1/N) sum |s_theta(x_i(t), t) - s(x_i(t), t)|^2
     delta_phys^2  = (1/N) sum |d/dt xhat_i(t) - U^delta_t(xhat_i(t))|^2,  U^delta: eq. 2.7 with s_theta
@@ -42,7 +42,7 @@ import metrics
 from metrics.specs import W1_MAX_EXACT
 from problems import Problem, drift
 from infra import seeds
-from problems.equation.characteristics import integrate_characteristics
+from problems.cases.characteristics import integrate_characteristics
 
 from certificates.constants import (MARGIN, ball_points, gaussian_kernel_norms, gradient_sup_of_ism_integrand, ism_integrand,
                         jacobian_sup, kernel_constants, log_gronwall)
