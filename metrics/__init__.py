@@ -13,8 +13,15 @@ from metrics.wasserstein import MAX_EXACT_POINTS, w1, w1_mc_floor, w1_subsampled
 
 from metrics.specs import METRICS, MetricSpec, Snapshot, applicable, get_metric, register_metric
 
-#: metric names as they appear in result tables (the harness's long format), in registration order
-METRIC_NAMES = list(METRICS)
+
+
+def __getattr__(name: str):
+    """`metrics.METRIC_NAMES`: the registered metric names (the harness's long format), in registration order,
+    computed when asked, so that a metric a plugin registers later is in it."""
+    if name == "METRIC_NAMES":
+        return list(METRICS)
+    raise AttributeError(f"module 'metrics' has no attribute {name!r}")
+
 
 __all__ = [
     "METRICS", "METRIC_NAMES", "MAX_EXACT_POINTS", "MetricSpec", "Snapshot", "applicable", "get_metric",

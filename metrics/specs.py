@@ -12,7 +12,7 @@ the (name, n, seed) under which the harness caches one on disk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal, get_args, get_type_hints
 
 import torch
 
@@ -67,13 +67,21 @@ NEEDS: dict[str, Callable[[Snapshot], bool]] = {
 }
 
 
+Better = Literal["lower", "higher", ""]
+Scale = Literal["log", "linear"]
+Show = Literal["per_time", "last", "floor", "parquet", "diagnosis"]
+ReferenceKind = Literal["judged", "exact", ""]
+Absurd = Literal["floor", "relative", ""]
+Role = Literal["accuracy", "regression"]
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """One metric. compute(snapshot) -> float; needs: NEEDS names that must all hold; floors: the floor
     metrics shown beside it (the Monte Carlo floor first); better: 'lower' (|value|), 'higher' or ''
     (a quantity, not an error); scale: 'log' or 'linear' for figures; show: 'per_time' (a table per
     snapshot time), 'last' (the last-snapshot errors table), 'floor' (a row under its metric) or
-    'parquet' (kept out of the markdown); reference: the row names what it was measured against ('judged'
+    'parquet' (kept out of the markdown) or 'diagnosis' (the training-diagnostics table); reference: the row names what it was measured against ('judged'
     kind, 'exact', or '' for none); absurd: how a value no working solver produces is recognised
     ('floor': more than ABSURD_FACTOR times its first floor, 'relative': |value| above ABSURD_FACTOR);
     cache_key(snapshot) -> (name, n, seed) for a floor cached on disk; label: a floor's row label; plotted:
@@ -84,11 +92,11 @@ class MetricSpec:
     compute: Callable[[Snapshot], float] | None
     needs: tuple[str, ...] = ()
     floors: tuple[str, ...] = ()
-    better: str = "lower"
-    scale: str = "linear"
-    show: str = "last"
-    reference: str = ""
-    absurd: str = ""
+    better: Better = "lower"
+    scale: Scale = "linear"
+    show: Show = "last"
+    reference: ReferenceKind = ""
+    absurd: Absurd = ""
     cache_key: Callable[[Snapshot], tuple] | None = None
     label: str = ""
     plotted: bool = False
@@ -98,7 +106,18 @@ class MetricSpec:
     column: int = 100
     #: 'accuracy': an error against the truth (convergence and work-precision fits, regressions in `compare`);
     #: 'regression': watched by `compare` only (a drift whose rise is a regression)
-    roles: tuple[str, ...] = ()
+    roles: tuple[Role, ...] = ()
+
+    def __post_init__(self):
+        """Every Literal-typed field holds one of its declared values (a typo would silently hide a metric)."""
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            for v in (value if name == "roles" else (value,)):
+                if v not in allowed:
+                    raise ValueError(f"metric {self.name!r}: {name} = {v!r} is not one of "
+                                     f"{', '.join(repr(a) for a in allowed)}")
+        if self.absurd == "floor" and not self.floors:
+            raise ValueError(f"metric {self.name!r}: absurd = 'floor' needs a floor in `floors`")
 
     def applies(self, snapshot: Snapshot) -> bool:
         """True if the metric is computed per snapshot (compute is not None: others, such as the training
@@ -109,6 +128,11 @@ class MetricSpec:
     def is_floor(self) -> bool:
         return self.show == "floor"
 
+
+#: the allowed values of each Literal-typed field of MetricSpec (read from the annotations, declared once)
+_CHOICES = {name: get_args(get_args(hint)[0]) if name == "roles" else get_args(hint)
+            for name, hint in get_type_hints(MetricSpec).items()
+            if hint in (Better, Scale, Show, ReferenceKind, Absurd) or name == "roles"}
 
 METRICS: dict[str, MetricSpec] = {}
 

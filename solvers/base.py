@@ -17,6 +17,8 @@ from problems import Problem
 
 from infra import seeds
 
+from solvers.config import NoConfig
+
 PROFILES = ("smoke", "quick", "paper")
 
 
@@ -112,7 +114,7 @@ class Solver:
     which owns the stopwatch and sets the trajectory's wall_time from it."""
 
     name: ClassVar[str] = ""
-    Config: ClassVar[type] = object
+    Config: ClassVar[type] = NoConfig
     has_score: ClassVar[bool] = False
     has_flow_map: ClassVar[bool] = False
     needs_gpu_for_paper: ClassVar[bool] = False
@@ -224,9 +226,6 @@ class Stopwatch:
             self._stack.pop()
 
 
-#: explicit-Euler step of the smoke profile where the generic choice is unstable:
-#: gaussian_mixture3d's narrowest component (sd 0.2) needs dt * C |v|^2 / sd^2 < ~1, i.e. dt <~ 0.024
-STIFF_DT = {"gaussian_mixture3d": 0.02}
 
 #: local error tolerance of the quick profile's adaptive steps (solvers.stepping), chosen from the
 #: gaussian_mixture3d / anisotropic2d step-size study in the README
@@ -240,12 +239,12 @@ QUICK_MAX_MOVE_BLOB = 3e-3
 
 
 def reduced_dt(profile: str, problem: Problem) -> float:
-    """Fixed time step of the smoke profile: coarse on long horizons, STIFF_DT where needed. For 'quick',
-    the largest step of the adaptive rule (0.2 on horizons over 10, else 0.05; no STIFF_DT: the error
+    """Fixed time step of the smoke profile: coarse on long horizons, the problem's stiff_dt where it declares one. For 'quick',
+    the largest step of the adaptive rule (0.2 on horizons over 10, else 0.05; no stiff_dt: the error
     estimate finds the stiff transient itself)."""
     long_run = problem.T - problem.t0 > 10
     dt = {"smoke": 0.25 if long_run else 0.1, "quick": 0.2 if long_run else 0.05}[profile]
-    return min(dt, STIFF_DT.get(problem.name, dt)) if profile == "smoke" else dt
+    return min(dt, problem.stiff_dt) if profile == "smoke" and problem.stiff_dt is not None else dt
 
 
 def quick_steps(problem: Problem, max_move: float = QUICK_MAX_MOVE) -> dict:

@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 
 from problems import drift
-from problems.equation.characteristics import integrate_characteristics
+from problems.cases.characteristics import integrate_characteristics
 
 from solvers.base import Solver, Trajectory, initial_particles
 from solvers.registry import register_solver

@@ -49,14 +49,9 @@ GROUPS: dict[str, tuple[Arch, Arch]] = {
     "tiny": (TINY, TINY),  # the smoke profile's nets (not the paper's)
 }
 
-#: problem -> group, as the paper assigns them
-PROBLEM_GROUPS = {"bkw2d": "A", "anisotropic2d": "A", "bkw3d": "B", "gaussian_mixture3d": "B",
-                  "rosenbluth3d": "C", "truncated2d": "D"}
-
-
-def group_for(problem_name: str, dim: int) -> str:
-    """The Appendix B.2 group of a problem; A for other 2D problems and B otherwise."""
-    return PROBLEM_GROUPS.get(problem_name, "A" if dim == 2 else "B")
+def group_for(problem) -> str:
+    """The Appendix B.2 group of a problem: the one it declares (`Problem.pinn_group`), else A in 2D and B in 3D."""
+    return problem.pinn_group or ("A" if problem.dim == 2 else "B")
 
 
 def _silu_stack(d_in: int, width: int, depth: int) -> nn.Sequential:

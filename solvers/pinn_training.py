@@ -112,7 +112,7 @@ class TrainedPINN:
 
 def architectures(cfg, problem: Problem) -> tuple[Arch, Arch]:
     """(flow arch, score arch): explicit cfg.flow_arch/score_arch, else cfg.group ('paper': the problem's own)."""
-    group = group_for(problem.name, problem.dim) if cfg.group == "paper" else cfg.group
+    group = group_for(problem) if cfg.group == "paper" else cfg.group
     if group not in GROUPS:
         raise ValueError(f"unknown PINN-PM group {group!r}; valid groups: {', '.join(GROUPS)}")
     flow_arch, score_arch = GROUPS[group]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from infra.files import check_name
 
 from solvers.base import Solver
+from solvers.config import check_config_class
 
 _SOLVERS: dict[str, type[Solver]] = {}
 
@@ -27,6 +28,7 @@ def register_solver(name: str):
             raise ValueError(f"solver {name!r} is already registered")
         if not (isinstance(cls, type) and issubclass(cls, Solver)):
             raise TypeError(f"{cls!r} is not a Solver subclass")
+        check_config_class(name, cls.Config)
         cls.name = name
         _SOLVERS[name] = cls
         return cls

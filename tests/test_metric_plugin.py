@@ -34,3 +34,26 @@ def test_a_plugin_metric_is_computed_and_shown(tmp_path):
     import json
     rec = json.loads((out / "cells" / "still__tiny2d__seed0.json").read_text())
     assert any(w.startswith("huge = 1e+09") for w in rec["warnings"])
+
+
+def test_metric_spec_fields_are_checked_at_construction():
+    """A typo in an enum-like field is a one-line error naming the valid values, not a silently hidden metric."""
+    from metrics.specs import MetricSpec
+    with pytest.raises(ValueError, match=r"show = 'per-time' is not one of 'per_time', 'last', 'floor', 'parquet', 'diagnosis'"):
+        MetricSpec("typo_metric", "a typo", None, show="per-time")
+    with pytest.raises(ValueError, match=r"better = 'smaller' is not one of 'lower', 'higher', ''"):
+        MetricSpec("typo_metric", "a typo", None, better="smaller")
+    with pytest.raises(ValueError, match=r"roles = 'acuracy' is not one of 'accuracy', 'regression'"):
+        MetricSpec("typo_metric", "a typo", None, roles=("accuracy", "acuracy"))
+    with pytest.raises(ValueError, match="absurd = 'floor' needs a floor"):
+        MetricSpec("typo_metric", "a typo", None, absurd="floor")
+    assert MetricSpec("fine_metric", "ok", None, show="parquet", scale="log", roles=("regression",)).show == "parquet"
+
+
+def test_metric_names_are_read_when_asked(monkeypatch):
+    """metrics.METRIC_NAMES is the registry now, not a copy frozen at import."""
+    import metrics
+    from metrics import specs
+    monkeypatch.setitem(specs.METRICS, "late_metric", specs.MetricSpec("late_metric", "registered late", None))
+    assert metrics.METRIC_NAMES[-1] == "late_metric"
+    assert metrics.METRIC_NAMES == list(specs.METRICS)

@@ -75,8 +75,9 @@ def test_flow_map_is_identity_at_t0_exactly():
 
 
 def test_groups_follow_appendix_b():
-    assert group_for("bkw2d", 2) == "A" and group_for("gaussian_mixture3d", 3) == "B"
-    assert group_for("rosenbluth3d", 3) == "C" and group_for("truncated2d", 2) == "D"
+    group = {name: group_for(problems.get_problem(name)) for name in problems.list_problems()}
+    assert group == {"bkw2d": "A", "anisotropic2d": "A", "bkw3d": "B", "gaussian_mixture3d": "B",
+                     "rosenbluth3d": "C", "truncated2d": "D"}  # paper Appendix B.2
     flow_c, score_c = GROUPS["C"]
     assert (flow_c.vel_width, flow_c.time_width, flow_c.hidden_width, flow_c.hidden_depth) == (32, 64, 128, 4)
     assert score_c == SMALL_2D and GROUPS["D"][1].hidden_width == 256 and GROUPS["B"][0].hidden_depth == 6

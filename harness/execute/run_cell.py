@@ -51,7 +51,7 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
         problem = cell.make_problem()
         cls = solvers.get_solver(cell.solver)
         cfg = cell.make_config(profile)
-        record["config"] = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
+        record["config"] = dataclasses.asdict(cfg)
         workdir = str(Path(run_dir) / "artifacts") if run_dir is not None else None
         traj = solvers.validate_trajectory(
             cls(cfg).run(problem, seed=cell.seed, device=device, progress=progress, workdir=workdir), problem)

@@ -5,7 +5,6 @@ one-line error in milliseconds instead of a kernel that grows past the machine's
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 
@@ -43,43 +42,41 @@ GRID_ARRAYS = 8
 MAX_OPTIMIZER_STEPS = 10_000_000
 
 
-def _count(cfg, name: str) -> int:
-    """The config field `name` as a count (0 when absent or None); SizeError when it is not an int."""
-    value = getattr(cfg, name, None)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SizeError(f"config field {name} = {value!r} is not an int; a count is a whole number such as 1000")
-    return value
-
-
 def cell_memory_bytes(cfg, problem) -> int:
     """Estimated peak bytes of a cell with config `cfg` on `problem`: LIVE_ARRAYS live (N, d) float64 arrays
-    plus two (particles and scores) per snapshot for N = max(cfg.n, cfg.n_eval), the density sample set
-    (cfg.n_density) per snapshot where there is one, GRID_ARRAYS float64 arrays of the evaluation grid
+    plus two (particles and scores) per snapshot for the config's declared N (solvers.config.ConfigSize), its
+    density sample set per snapshot where there is one, GRID_ARRAYS float64 arrays of the evaluation grid
     (grid_points ** d points, times d + 1 numbers), and BASE_BYTES."""
     d, snaps = problem.dim, len(problem.snapshot_times)
-    n = max(_count(cfg, "n"), _count(cfg, "n_eval"))
-    n_density = _count(cfg, "n_density")
+    size = _size(cfg)
     grid = GRID_ARRAYS * (d + 1) * problem.grid_points ** d
-    return BASE_BYTES + 8 * (d * (n * (LIVE_ARRAYS + 2 * snaps) + n_density * (snaps + 2)) + grid)
+    return BASE_BYTES + 8 * (d * (size.particles * (LIVE_ARRAYS + 2 * snaps) + size.density_samples * (snaps + 2))
+                             + grid)
+
+
+def _size(cfg):
+    """The config's declared ConfigSize; SizeError when a field it reads is not a count."""
+    from solvers.config import SizeDeclarationError, config_size
+    try:
+        return config_size(cfg)
+    except SizeDeclarationError as exc:
+        raise SizeError(str(exc)) from None
+
+
+def _horizon(problem) -> float:
+    return max(problem.snapshot_times) - problem.t0
 
 
 def fixed_steps(cfg, problem) -> int:
     """The fewest Euler steps a stepper config takes: horizon / dt for a fixed dt, horizon / dt_max for
-    adaptive steps (dt None; no accepted step is longer than dt_max); 0 for a config without steps."""
-    dt = getattr(cfg, "dt", None)
-    if dt is None:
-        dt = getattr(cfg, "dt_max", None)
-    if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not dt > 0:
-        return 0
-    return math.ceil((max(problem.snapshot_times) - problem.t0) / dt)
+    adaptive steps (no accepted step is longer than dt_max); 0 for a config without steps."""
+    return _size(cfg).time_steps(_horizon(problem))
 
 
 def optimizer_steps(cfg, problem) -> int:
     """Optimizer steps of a config: iters (trained solvers) + init_iters + iters_per_step x fixed_steps (a
     stepper that fits its score at every step)."""
-    return _count(cfg, "iters") + _count(cfg, "init_iters") + _count(cfg, "iters_per_step") * fixed_steps(cfg, problem)
+    return _size(cfg).optimizer_steps(_horizon(problem))
 
 
 def check_cells(cells, profile: str, available: int | None = None) -> None:
@@ -88,20 +85,19 @@ def check_cells(cells, profile: str, available: int | None = None) -> None:
     available = available_memory() if available is None else available
     from harness.plan.cell import distinct_configs
     for cell, problem, cfg in distinct_configs(cells, profile):
-        if not dataclasses.is_dataclass(cfg):
-            continue
+        size = _size(cfg)
         need = cell_memory_bytes(cfg, problem)
         if need > available:
             grid = problem.grid_points ** problem.dim
             lower = "n" if need - cell_memory_bytes(cfg, problem.replace(grid_points=2)) < need / 2 else \
                 f"{problem.name}.grid_points (the KDE grid has {grid:.3g} points)"
-            raise SizeError(f"{cell.describe()} would need about {need / 2**30:.1f} GiB (N = {getattr(cfg, 'n', '?')}, "
+            raise SizeError(f"{cell.describe()} would need about {need / 2**30:.1f} GiB (N = {size.particles}, "
                             f"d = {problem.dim}) and {available / 2**30:.1f} GiB is available; lower {lower}, or --force")
         steps = fixed_steps(cfg, problem)
         if steps > MAX_STEPS:
-            which = "dt" if getattr(cfg, "dt", None) is not None else "dt_max"
+            which, value = size.step
             raise SizeError(f"{cell.describe()} would take at least {steps:.3g} steps of {which} = "
-                            f"{getattr(cfg, which):g} (at most {MAX_STEPS:,}); raise {which}, or --force")
+                            f"{value:g} (at most {MAX_STEPS:,}); raise {which}, or --force")
         fits = optimizer_steps(cfg, problem)
         if fits > MAX_OPTIMIZER_STEPS:
             raise SizeError(f"{cell.describe()} would take {fits:.3g} optimizer steps (iters, init_iters, "

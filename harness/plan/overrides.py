@@ -59,9 +59,7 @@ def _scalar_kind(typ) -> tuple[type | None, bool]:
 
 def settable_fields(solver_cls) -> dict[str, str]:
     """{field: type name} of the scalar fields of a solver's config (the ones `--set` can change)."""
-    cfg = solver_cls.Config
-    if not dataclasses.is_dataclass(cfg):
-        return {}
+    cfg = solver_cls.Config  # a frozen dataclass (solvers.config.check_config_class at registration)
     out = {}
     for f in dataclasses.fields(cfg):
         kind, optional = _scalar_kind(_field_type(cfg, f.name))
@@ -174,7 +172,7 @@ def grids(options: list[SetOption], solver_classes: dict[str, type]) -> dict[str
 
 # --------------------------------------------------------------------------- problem constants
 #: Problem fields that are not constants a user may change (identity, dimension, derived flags)
-FIXED_PROBLEM_FIELDS = ("name", "dim", "has_exact_solution")
+FIXED_PROBLEM_FIELDS = ("name", "dim", "has_exact_solution", "stiff_dt", "pinn_group")
 #: problem constants of any sign (the others keep the sign of their default: C, eta, bandwidths, sizes > 0)
 SIGNED_PROBLEM_FIELDS = ("gamma", "t0")
 

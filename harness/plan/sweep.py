@@ -34,14 +34,12 @@ TRAINED_SEEDS = (0,)
 
 def is_trained(solver_cls) -> bool:
     """True for solvers trained once for all times (config fields iters, n, checkpoint_every)."""
-    names = {f.name for f in dataclasses.fields(solver_cls.Config)} if dataclasses.is_dataclass(solver_cls.Config) else set()
+    names = {f.name for f in dataclasses.fields(solver_cls.Config)}
     return {"iters", "n", "checkpoint_every"} <= names
 
 
 def default_ladders(solver_cls, profile: str, problem) -> list[dict[str, list]]:
     """The solver's default ladders on `problem` as [{field: [values]}]; each dict is a cartesian product."""
-    if not dataclasses.is_dataclass(solver_cls.Config):
-        return [{}]
     base = solver_cls.profile_config(profile, problem)
     names = {f.name for f in dataclasses.fields(base)}
     if is_trained(solver_cls):

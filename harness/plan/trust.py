@@ -27,7 +27,7 @@ def expected_config(record: CellRecord, profile: str) -> dict | None:
         cfg = Cell(record.solver, record.problem, record.seed, tuple(record.overrides.items())).make_config(profile)
     except Exception:  # an unknown solver, a plugin not loaded, a config that no longer builds
         return None
-    return _json_value(dataclasses.asdict(cfg)) if dataclasses.is_dataclass(cfg) else None
+    return _json_value(dataclasses.asdict(cfg))
 
 
 def record_mismatch(record: CellRecord, profile: str) -> str | None:

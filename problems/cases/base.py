@@ -43,7 +43,8 @@ class Problem:
     Fields: `name`, `dim`, `gamma`, `C` (kernel A(z) = C |z|^gamma (|z|^2 I - z z^T)), `t0`,
     `snapshot_times` (the last one is the horizon T), `kde_bandwidth`, `paper_n` (SBP/Blob N of
     the paper's Table 1), `paper_n_pinn` (PINN-PM N, Appendix B.2), `grid_box` and
-    `grid_points` (the evaluation grid of the KDE error: `grid_points` per axis on the box).
+    `grid_points` (the evaluation grid of the KDE error: `grid_points` per axis on the box), `stiff_dt` and
+    `pinn_group` (what solvers need to know of the problem: declared here, not in name tables of the solvers).
     """
 
     name: str
@@ -57,6 +58,11 @@ class Problem:
     grid_box: tuple[tuple[float, float], ...]
     grid_points: int
     paper_n_pinn: int = 1000
+    #: the explicit-Euler step the smoke profile needs where its generic step is unstable (None: no limit);
+    #: declarations of the problem, kept out of repr so that cache keys (repr(problem)) do not change
+    stiff_dt: float | None = field(default=None, repr=False)
+    #: the PINN-PM network group of paper Appendix B.2 ('A'-'D'; '' for the default: A in 2D, B in 3D)
+    pinn_group: str = field(default="", repr=False)
     #: True when density, score, sample_at and mean_field_drift are exact for every t
     has_exact_solution: bool = field(default=False, init=False)
     #: declared capabilities, set once per class (`__init_subclass__`) from what the class states; read these,

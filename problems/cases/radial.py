@@ -123,7 +123,7 @@ def rosenbluth3d() -> Ring:
     KDE bandwidth 0.3; grid 30^3 on [-4, 4]^3 (figures only: no exact f_t).
     """
     return Ring(name="rosenbluth3d", dim=3, gamma=-3.0, C=1 / 24, t0=0.0, snapshot_times=(5.0, 10.0, 20.0),
-                kde_bandwidth=0.3, paper_n=27_000, grid_box=((-4.0, 4.0),) * 3, grid_points=30,
+                kde_bandwidth=0.3, paper_n=27_000, grid_box=((-4.0, 4.0),) * 3, grid_points=30, pinn_group="C",
                 sigma=2.0, S=12.0)
 
 
@@ -134,4 +134,5 @@ def truncated2d() -> Truncated:
     moment. KDE bandwidth 0.3; grid 100^2 on [-4, 4]^2.
     """
     return Truncated(name="truncated2d", dim=2, gamma=0.0, C=1 / 16, t0=0.0, snapshot_times=(1.0, 2.5, 5.0),
-                     kde_bandwidth=0.3, paper_n=14_400, grid_box=((-4.0, 4.0),) * 2, grid_points=100, eta=1.0)
+                     kde_bandwidth=0.3, paper_n=14_400, grid_box=((-4.0, 4.0),) * 2, grid_points=100, eta=1.0,
+                     pinn_group="D")
