@@ -33,6 +33,7 @@ import torch
 from metrics.specs import MetricSpec, register_metric
 from problems import drift, true_score
 from infra import seeds
+from infra.rows import MetricRow
 
 from certificates.constants import ism_integrand
 
@@ -61,7 +62,7 @@ def training_diagnostics(probe, problem, judged, seed: int, flow_map: bool, refe
     rows = []
 
     def add(t, name, value, ref=""):
-        rows.append({"t": float(t), "metric": name, "value": float(value), "reference": ref})
+        rows.append(MetricRow(float(t), name, float(value), ref).to_json())
 
     for k, t in enumerate(sorted(t for t in problem.snapshot_times if t > problem.t0)):
         x = probe.positions(t).detach().to("cpu", f64)

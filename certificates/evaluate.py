@@ -42,6 +42,7 @@ import metrics
 from metrics.specs import W1_MAX_EXACT
 from problems import Problem, drift
 from infra import seeds
+from infra.rows import CertificateRow
 from problems.cases.characteristics import integrate_characteristics
 
 from certificates.constants import (MARGIN, ball_points, gaussian_kernel_norms, gradient_sup_of_ism_integrand, ism_integrand,
@@ -66,13 +67,10 @@ def _w1(x: torch.Tensor, y: torch.Tensor, seed: int) -> float:
     return metrics.w1_subsampled(x, y, m=W1_MAX_EXACT, repeats=3, seed=seeds.CERT_W1_SUBSAMPLE.seed(seed))[0]
 
 
-def _row(t, name, bound, observed, snap, consts, log10_bound=None, mc_se=float("nan"), holds=None):
-    ratio = bound / observed if observed > 0 else (float("inf") if bound > 0 else float("nan"))
-    if log10_bound is None:
-        log10_bound = math.log10(bound) if bound > 0 else float("-inf")
-    return {"t": float(t), "certificate": name, "bound": float(bound), "observed": float(observed),
-            "ratio": float(ratio), "holds": bool(bound >= observed) if holds is None else bool(holds),
-            "log10_bound": float(log10_bound), "on_snapshot": bool(snap), "mc_se": float(mc_se), **consts}
+def _row(t, name, bound, observed, snap, consts, log10_bound=None, mc_se=float("nan"), holds=None) -> dict:
+    """One certificate row (infra.rows.CertificateRow) as the cell record stores it."""
+    return CertificateRow(float(t), name, float(bound), float(observed), holds=holds, log10_bound=log10_bound,
+                          on_snapshot=bool(snap), mc_se=float(mc_se), constants=dict(consts)).to_json()
 
 
 def certify(probe, problem: Problem, seed: int, n_lemma: int = 20_000) -> list[dict]:

@@ -20,6 +20,7 @@ from problems.cases.characteristics import integrate_characteristics
 from solvers import Trajectory
 
 from harness.store import tables as store
+from infra.rows import MetricRow
 from infra.text import one_line
 from harness.plan.profiles import DEFAULT_PROFILE, get_profile
 
@@ -119,6 +120,5 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAU
                     raise
                 failures.append(one_line(f"metric {spec.name} failed at t = {float(t):g}: {type(exc).__name__}: {exc}"))
                 continue
-            rows.append({"t": float(t), "metric": spec.name, "value": float(value),
-                         "reference": named.get(spec.reference, "")})
+            rows.append(MetricRow(float(t), spec.name, float(value), named.get(spec.reference, "")).to_json())
     return rows

@@ -18,6 +18,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from infra.rows import CertificateRow, MetricRow
+
 from harness.store.identity import cell_id, label as overrides_label
 
 STATUSES = ("ok", "failed")
@@ -168,30 +170,33 @@ def _validate(rec, stem: str | None) -> None:
     if rec["status"] == "failed":
         return
     rows = rec.get("rows")
-    if not isinstance(rows, list) or not all(
-            isinstance(r, dict) and is_number(r.get("t")) and isinstance(r.get("metric"), str) and is_number(r.get("value"))
-            for r in rows):
+    if not isinstance(rows, list):
         raise DamagedRecord("'rows' is not a list of {t, metric, value}")
+    for r in rows:
+        try:
+            MetricRow.from_json(r)
+        except ValueError as exc:
+            raise DamagedRecord(f"'rows' is not a list of {{t, metric, value}}: {exc}") from None
     for key in ("wall_time", "info", "config", "curves"):
         if not isinstance(rec.get(key, {}), dict):
             raise DamagedRecord(f"field {key!r} is not an object")
     if not all(is_number(v) for v in rec.get("wall_time", {}).values()):
         raise DamagedRecord("'wall_time' holds a non-number")
     certs = rec.get("certificates", [])
-    if not isinstance(certs, list) or not all(isinstance(c, dict) and is_number(c.get("t"))
-                                              and isinstance(c.get("certificate"), str) for c in certs):
+    if not isinstance(certs, list):
         raise DamagedRecord("'certificates' is not a list of certificate rows")
+    for c in certs:
+        try:
+            CertificateRow.validate_json(c)
+        except ValueError as exc:
+            raise DamagedRecord(f"'certificates' is not a list of certificate rows: {exc}" if "not a certificate row"
+                                in str(exc) else str(exc)) from None
     for key in ("total_s", "solve_s"):
         if key in rec and not is_number(rec[key]):
             raise DamagedRecord(f"field {key!r} is not a number")
     if not isinstance(rec.get("warnings", []), list) or not all(isinstance(w, str) for w in rec.get("warnings", [])):
         raise DamagedRecord("'warnings' is not a list of strings")
-    for c in certs:
-        bad = [k for k in ("bound", "observed", "ratio", "log10_bound") if k in c and not is_number(c[k])]
-        if bad or not isinstance(c.get("holds", True), bool):
-            raise DamagedRecord(f"certificate row {c.get('certificate')!r} has a non-number {bad[0] if bad else 'holds'}")
     if not all(isinstance(v, (int, float, str, bool, type(None))) or isinstance(v, (list, tuple))
                for v in rec.get("config", {}).values()):
         raise DamagedRecord("'config' holds a value that is not a scalar or a list")
-    if not all(isinstance(r.get("reference", ""), str) for r in rows):
-        raise DamagedRecord("a row's 'reference' is not a string")
+

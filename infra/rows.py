@@ -1,0 +1,88 @@
+"""The rows a cell produces, one declared type each: a metric value (`MetricRow`) and a certificate evaluation
+(`CertificateRow`). Producers (harness.execute.evaluate, certificates) build them here, the cell record
+(harness/store/record.py) stores their `to_json()` and validates what it reads with `from_json`, so a row is
+assembled in one place and checked in one place. They live in the bottom layer because both the certificates
+package and the harness produce them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One metric value at one snapshot time: t, metric (a registered name), value, and reference (what it was
+    measured against: 'exact', 'sde', 'grid', 'radial', or '' for none)."""
+
+    t: float
+    metric: str
+    value: float
+    reference: str = ""
+
+    def to_json(self) -> dict:
+        return {"t": float(self.t), "metric": self.metric, "value": float(self.value), "reference": self.reference}
+
+    @classmethod
+    def from_json(cls, data) -> "MetricRow":
+        """The row a JSON object holds; ValueError naming what is wrong otherwise (a missing 'reference' reads
+        as '', as rows written before it existed)."""
+        if not (isinstance(data, dict) and _number(data.get("t")) and isinstance(data.get("metric"), str)
+                and _number(data.get("value"))):
+            raise ValueError("not a metric row {t, metric, value}")
+        if not isinstance(data.get("reference", ""), str):
+            raise ValueError(f"metric row {data['metric']!r}: 'reference' is not a string")
+        return cls(float(data["t"]), data["metric"], float(data["value"]), data.get("reference", ""))
+
+
+#: the numeric fields of a certificate row
+CERTIFICATE_NUMBERS = ("bound", "observed", "ratio", "log10_bound", "mc_se")
+
+
+@dataclass(frozen=True)
+class CertificateRow:
+    """One certificate (paper Lemma 2, Theorems 2, 4, 5, 6) at one time: its bound, the observed error, ratio =
+    bound / observed (inf when observed is 0 and the bound is not), holds (bound >= observed unless the
+    certificate states its own test), log10_bound (finite where the bound over- or underflows), on_snapshot
+    (t is a snapshot time), mc_se (the Monte Carlo standard error where one applies, else NaN) and the
+    constants the bound used ({name: number}, written beside the fields)."""
+
+    t: float
+    certificate: str
+    bound: float
+    observed: float
+    holds: bool | None = None
+    log10_bound: float | None = None
+    on_snapshot: bool = False
+    mc_se: float = math.nan
+    constants: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        if self.observed > 0:
+            return self.bound / self.observed
+        return math.inf if self.bound > 0 else math.nan
+
+    def to_json(self) -> dict:
+        """The row as the record stores it (the constants flattened after the fields)."""
+        log10_bound = self.log10_bound if self.log10_bound is not None else (
+            math.log10(self.bound) if self.bound > 0 else -math.inf)
+        holds = bool(self.bound >= self.observed) if self.holds is None else bool(self.holds)
+        return {"t": float(self.t), "certificate": self.certificate, "bound": float(self.bound),
+                "observed": float(self.observed), "ratio": float(self.ratio), "holds": holds,
+                "log10_bound": float(log10_bound), "on_snapshot": bool(self.on_snapshot), "mc_se": float(self.mc_se),
+                **self.constants}
+
+    @classmethod
+    def validate_json(cls, data) -> None:
+        """ValueError naming the field unless `data` is a certificate row as to_json writes it (rows written
+        before some fields existed may lack them)."""
+        if not (isinstance(data, dict) and _number(data.get("t")) and isinstance(data.get("certificate"), str)):
+            raise ValueError("not a certificate row {t, certificate, ...}")
+        bad = [k for k in CERTIFICATE_NUMBERS if k in data and not _number(data[k])]
+        if bad or not isinstance(data.get("holds", True), bool):
+            raise ValueError(f"certificate row {data['certificate']!r} has a non-number {bad[0] if bad else 'holds'}")
