@@ -18,6 +18,7 @@ turns it into one sentence (`verdict`).
 from __future__ import annotations
 
 from harness.plan.cell import Cell
+from harness.plan.profiles import PROFILES
 
 SOLVER = "pinn_pm_particle"
 #: variant name -> config overrides
@@ -29,15 +30,11 @@ VARIANTS: dict[str, tuple] = {
     "group=paper": (("group", "paper"),),
     "ism_through_flow=true": (("ism_through_flow", True),),
 }
-#: training iterations of every variant, per profile (None: the profile's own). Quick: 750, where the
-#: drift_score=exact oracle fits bkw2d's dynamics (energy -0.2%, W1 at its floor at t = 5; at the main job's 250
-#: iterations even the oracle is undertrained: energy -2.3%, W1 1.2x its floor; README, PINN-PM diagnosis)
-DIAGNOSIS_ITERS = {"smoke": None, "quick": 750, "paper": None}
 
 
 def diagnosis_budget(profile: str, base: dict) -> dict:
     """`base` (the user's --set overrides) with the diagnosis budget of `profile` where the user set no `iters`."""
-    iters = DIAGNOSIS_ITERS.get(profile)
+    iters = PROFILES[profile].diagnosis_iters if profile in PROFILES else None
     return {**({"iters": iters} if iters is not None else {}), **base}
 
 

@@ -15,7 +15,10 @@ class Profile:
     """What one profile means outside the solvers' own configs.
 
     reference_resolution: 'coarse' or 'fine', the resolution of the references a run is judged against;
-    diagnosis_iters: PINN-PM iterations of every `harness diagnose` variant (None: the profile's own);
+    diagnosis_iters: PINN-PM iterations of every `harness diagnose` variant (None: the profile's own). Quick: 750,
+        where the drift_score=exact oracle fits bkw2d's dynamics (energy -0.2%, W1 at its floor at t = 5; at the
+        main job's 250 iterations even the oracle is undertrained: energy -2.3%, W1 1.2x its floor;
+        docs/results/pinn-diagnosis.md);
     sweep_top_iters: the longest training rung of a sweep (None: the profile's own iters);
     default_cell_seconds: an estimate's seconds for a cell no measurement covers.
     """
