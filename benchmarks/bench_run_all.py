@@ -1,11 +1,17 @@
 """Time the main job as a new user meets it: `python -m harness run --all` from an empty reference cache.
 
-    PYTHONPATH=. python benchmarks/bench_run_all.py [--profile quick] [--jobs auto] [--keep DIR]
+    PYTHONPATH=. python benchmarks/bench_run_all.py [--profile quick] [--jobs auto] [--keep DIR] [--against REV]
 
 Runs the harness in a subprocess into a temporary run directory, with LANDAU_REFERENCE_CACHE pointing
 at a new empty directory (so the reference builds and floors count, as on a fresh machine), and prints
 the total wall time, then one line per cell (solve seconds = training + stepping, evaluation seconds,
 cell total) and the five most expensive cells. Run it on an otherwise idle machine.
+
+Machines of one kind differ up to 2x in speed, so the main job is also printed in calibration units: the
+seconds of a fixed workload (`calibrate`: dense float64 linear algebra and the pairwise Landau drift on one
+thread, the two kinds of work the main job does) timed before and after the run in the same process. With
+`--against REV` the same profile runs at commit REV (a git worktree in a temp dir, its own empty cache) right
+before this checkout, and the ratio new / old is printed: that ratio, not either number, is the comparison.
 """
 from __future__ import annotations
 
@@ -18,39 +24,112 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def calibrate(repeats: int = 3) -> float:
+    """Seconds of the fixed calibration workload (the best of `repeats`), on one torch thread: ten float64
+    matmuls and a Cholesky of a 600 x 600 SPD matrix, and the pairwise drift of 3,000 particles in 3D with
+    gamma = -3 (problems.pairwise_drift, the O(N^2) kernel of SBP and Blob), inputs from a fixed seed."""
+    import torch
+
+    from problems import pairwise_drift
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        gen = torch.Generator().manual_seed(20261202)
+        a = torch.randn(600, 600, generator=gen, dtype=torch.float64)
+        spd = a @ a.T + 600 * torch.eye(600, dtype=torch.float64)
+        v = torch.randn(3_000, 3, generator=gen, dtype=torch.float64)
+        s = -v
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            b = a
+            for _ in range(10):
+                b = (b @ a) / 600.0
+            torch.linalg.cholesky(spd)
+            pairwise_drift(v, s, gamma=-3.0, C=1 / 24)
+            best = min(best, time.perf_counter() - start)
+        return best
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_main_job(source: Path, profile: str, jobs: str, run_dir: Path, cache: Path) -> tuple[float, int, str]:
+    """(wall seconds, exit code, stderr tail) of `run --all` with the code of `source` (its directory first on
+    PYTHONPATH), into `run_dir`, with an empty reference cache `cache`."""
+    env = {**os.environ, "LANDAU_REFERENCE_CACHE": str(cache), "PYTHONPATH": str(source)}
+    cmd = [sys.executable, "-m", "harness", "run", "--all", "--profile", profile, "--jobs", str(jobs),
+           "--out", str(run_dir), "--quiet"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=source, capture_output=True, text=True)
+    return time.perf_counter() - start, proc.returncode, proc.stderr[-2000:]
+
+
+def print_cells(run_dir: Path) -> None:
+    """One line per cell record of `run_dir`, summed times and the five most expensive cells."""
+    records = [json.loads(p.read_text()) for p in sorted((run_dir / "cells").glob("*.json"))]
+    print(f"{len(records)} cells, {sum(r.get('status') != 'ok' for r in records)} failed")
+    print(f"{'cell':<48}{'solve s':>9}{'eval s':>9}{'total s':>9}")
+    for r in records:
+        ev = (r.get("wall_time") or {}).get("evaluation", float("nan"))
+        print(f"{r['cell_id']:<48}{r.get('solve_s', float('nan')):>9.1f}{ev:>9.1f}{r.get('total_s', float('nan')):>9.1f}")
+    summed = lambda key: sum(r.get(key) or 0.0 for r in records)
+    print(f"summed over cells: solve {summed('solve_s'):.0f} s, evaluation "
+          f"{sum((r.get('wall_time') or {}).get('evaluation', 0.0) for r in records):.0f} s, "
+          f"cell totals {summed('total_s'):.0f} s")
+    print("five most expensive cells (total s):")
+    for r in sorted(records, key=lambda r: -(r.get("total_s") or 0.0))[:5]:
+        print(f"  {r['cell_id']:<46}{r.get('total_s', 0.0):>9.1f}")
+
+
+def timed(label: str, source: Path, args, tmp: Path) -> float | None:
+    """Run and report the main job of `source`; its wall seconds, or None if the harness failed."""
+    run_dir = Path(args.keep) / label if args.keep else tmp / f"run-{label}"
+    wall, code, err = run_main_job(source, args.profile, args.jobs, run_dir, tmp / f"empty-cache-{label}")
+    print(f"[{label}] run --all --profile {args.profile} --jobs {args.jobs} (empty reference cache, code of {source})")
+    print(f"[{label}] exit code {code}; total wall time {wall:.1f} s ({wall / 60:.1f} min)")
+    if code not in (0, 1):
+        print(err)
+        return None
+    print_cells(run_dir)
+    return wall
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--jobs", default="auto")
-    ap.add_argument("--keep", default=None, metavar="DIR", help="write the run directory here (default: a temp dir)")
+    ap.add_argument("--keep", default=None, metavar="DIR", help="write the run directories here (default: a temp dir)")
+    ap.add_argument("--against", default=None, metavar="REV", help="also run commit REV first and print new / old")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="landau-bench-run-all-") as tmp:
-        run_dir = Path(args.keep) if args.keep else Path(tmp) / "run"
-        env = {**os.environ, "LANDAU_REFERENCE_CACHE": str(Path(tmp) / "empty-reference-cache")}
-        cmd = [sys.executable, "-m", "harness", "run", "--all", "--profile", args.profile, "--jobs", str(args.jobs),
-               "--out", str(run_dir), "--quiet"]
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        print(f"$ {' '.join(cmd[1:])}  (empty reference cache)")
-        print(f"exit code {proc.returncode}; total wall time {wall:.1f} s ({wall / 60:.1f} min)")
-        if proc.returncode not in (0, 1):
-            print(proc.stderr[-2000:])
-            return proc.returncode
-        records = [json.loads(p.read_text()) for p in sorted((run_dir / "cells").glob("*.json"))]
-        print(f"{len(records)} cells, {sum(r.get('status') != 'ok' for r in records)} failed")
-        print(f"{'cell':<48}{'solve s':>9}{'eval s':>9}{'total s':>9}")
-        for r in records:
-            ev = (r.get("wall_time") or {}).get("evaluation", float("nan"))
-            print(f"{r['cell_id']:<48}{r.get('solve_s', float('nan')):>9.1f}{ev:>9.1f}{r.get('total_s', float('nan')):>9.1f}")
-        summed = lambda key: sum(r.get(key) or 0.0 for r in records)
-        print(f"summed over cells: solve {summed('solve_s'):.0f} s, evaluation "
-              f"{sum((r.get('wall_time') or {}).get('evaluation', 0.0) for r in records):.0f} s, "
-              f"cell totals {summed('total_s'):.0f} s")
-        print("five most expensive cells (total s):")
-        for r in sorted(records, key=lambda r: -(r.get("total_s") or 0.0))[:5]:
-            print(f"  {r['cell_id']:<46}{r.get('total_s', 0.0):>9.1f}")
+    with tempfile.TemporaryDirectory(prefix="landau-bench-run-all-") as tmp_name:
+        tmp = Path(tmp_name)
+        calib = [calibrate()]
+        print(f"calibration workload: {calib[0]:.3f} s (one thread)")
+        old = None
+        if args.against:
+            worktree = tmp / "against"
+            subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.against], cwd=ROOT, check=True,
+                           capture_output=True)
+            try:
+                old = timed(f"old-{args.against}", worktree, args, tmp)
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, capture_output=True)
+            calib.append(calibrate())
+        new = timed("new", ROOT, args, tmp)
+        calib.append(calibrate())
+        unit = sum(calib) / len(calib)
+        spread = (max(calib) - min(calib)) / unit
+        print(f"calibration: {', '.join(f'{c:.3f}' for c in calib)} s (mean {unit:.3f} s, spread {spread:.0%}; a spread "
+              f"over 10% means the machine's speed changed during the runs)")
+        if new is None or (args.against and old is None):
+            return 1
+        print(f"main job (new): {new:.0f} s = {new / unit:.0f} calibration units")
+        if old is not None:
+            print(f"main job (old {args.against}): {old:.0f} s = {old / unit:.0f} calibration units")
+            print(f"ratio new / old: {new / old:.2f}")
     return 0
 
 
