@@ -169,28 +169,13 @@ def _validate(rec, stem: str | None) -> None:
             raise DamagedRecord(f"it describes cell {own!r}, not {stem!r}")
     if rec["status"] == "failed":
         return
-    rows = rec.get("rows")
-    if not isinstance(rows, list):
-        raise DamagedRecord("'rows' is not a list of {t, metric, value}")
-    for r in rows:
-        try:
-            MetricRow.from_json(r)
-        except ValueError as exc:
-            raise DamagedRecord(f"'rows' is not a list of {{t, metric, value}}: {exc}") from None
+    _check_rows(rec.get("rows"), "rows", MetricRow.from_json, "{t, metric, value}")
     for key in ("wall_time", "info", "config", "curves"):
         if not isinstance(rec.get(key, {}), dict):
             raise DamagedRecord(f"field {key!r} is not an object")
     if not all(is_number(v) for v in rec.get("wall_time", {}).values()):
         raise DamagedRecord("'wall_time' holds a non-number")
-    certs = rec.get("certificates", [])
-    if not isinstance(certs, list):
-        raise DamagedRecord("'certificates' is not a list of certificate rows")
-    for c in certs:
-        try:
-            CertificateRow.validate_json(c)
-        except ValueError as exc:
-            raise DamagedRecord(f"'certificates' is not a list of certificate rows: {exc}" if "not a certificate row"
-                                in str(exc) else str(exc)) from None
+    _check_rows(rec.get("certificates", []), "certificates", CertificateRow.validate_json, "certificate rows")
     for key in ("total_s", "solve_s"):
         if key in rec and not is_number(rec[key]):
             raise DamagedRecord(f"field {key!r} is not a number")
@@ -200,3 +185,13 @@ def _validate(rec, stem: str | None) -> None:
                for v in rec.get("config", {}).values()):
         raise DamagedRecord("'config' holds a value that is not a scalar or a list")
 
+
+def _check_rows(value, name: str, check, what: str) -> None:
+    """DamagedRecord unless `value` is a list whose every item `check` accepts (it raises ValueError)."""
+    if not isinstance(value, list):
+        raise DamagedRecord(f"{name!r} is not a list of {what}")
+    for item in value:
+        try:
+            check(item)
+        except ValueError as exc:
+            raise DamagedRecord(f"{name!r} is not a list of {what}: {exc}") from None
