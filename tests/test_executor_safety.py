@@ -133,8 +133,8 @@ def test_a_dask_run_whose_last_worker_goes_ends_with_its_cells_failed(tmp_path, 
     from harness.execute.plugins import load_plugins
     load_plugins([PLUGIN, DYING])
     plugin = sys.modules[solvers.get_solver("blocks").__module__]
-    monkeypatch.setattr(executors, "DASK_NO_WORKER_GRACE_S", 0.5)
-    monkeypatch.setattr(executors, "DASK_POLL_S", 0.1)
+    monkeypatch.setattr("harness.execute.dask_executor.DASK_NO_WORKER_GRACE_S", 0.5)
+    monkeypatch.setattr("harness.execute.dask_executor.DASK_POLL_S", 0.1)
     # blocks first: Dask starts tasks in the order submitted, so the `still` cells wait behind it on the
     # worker's one thread (were one to finish first, its result could go with the worker before it is fetched)
     cells = [Cell("blocks", "tiny2d", 0), Cell("still", "tiny2d", 0), Cell("still", "tiny2d", 1)]

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 import problems
 from harness.plan import estimate
 from harness.plan.cell import Cell
-from harness.cli.commands import main, resolve_jobs
+from harness.cli import main
+from harness.cli.options import resolve_jobs
 from solvers import pinn_training
 
 CELLS = ["-s", "sbp", "-s", "blob", "-s", "pinn_pm_particle", "-s", "pinn_pm_score", "-p", "bkw2d",
@@ -35,7 +36,7 @@ def test_jobs_auto_equals_jobs_1_and_trains_pinn_once(tmp_path):
 
 
 def test_resolve_jobs(monkeypatch):
-    monkeypatch.setattr("harness.cli.commands.available_cores", lambda: 4)
+    monkeypatch.setattr("harness.cli.options.available_cores", lambda: 4)
     assert resolve_jobs(None, 26) == 4 and resolve_jobs(None, 3) == 3 and resolve_jobs(None, 0) == 1
     assert resolve_jobs(1000, 12, quiet=True) == 12  # never more workers than cells
 

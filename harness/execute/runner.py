@@ -122,7 +122,7 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
         jobs = memory_bounded_jobs(jobs)
     run_dir.mkdir(parents=True, exist_ok=True)
     clear_scratch(run_dir)
-    write_manifest(run_dir, RunManifest(config, store.provenance(config.device), tuple(c.to_json() for c in cells)))
+    write_manifest(run_dir, RunManifest(config, store.provenance(config.device), [c.to_json() for c in cells]))
     todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile)], config.profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
     if todo and not quiet:

@@ -40,7 +40,7 @@ class RunConfig:
     `diagnose` run, None otherwise.
     """
 
-    profile: str = "quick"
+    profile: str = "quick"  # harness.plan.profiles.DEFAULT_PROFILE (the store does not import the plan)
     device: str = "auto"
     seeds: tuple[int, ...] = ()
     solvers: tuple[str, ...] = ()
@@ -57,8 +57,11 @@ class RunConfig:
 
     def to_json(self) -> dict:
         """The config object; `diagnosis` only when there is one (as runs without it always wrote)."""
-        out = {f.name: list(getattr(self, f.name)) if isinstance(getattr(self, f.name), tuple)
-               else getattr(self, f.name) for f in fields(self) if f.name != "diagnosis"}
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "diagnosis":
+                out[f.name] = list(value) if f.name in _SEQUENCE_FIELDS else value
         if self.diagnosis:
             out["diagnosis"] = {p: dict(v) for p, v in self.diagnosis.items()}
         return out
@@ -94,6 +97,9 @@ class RunManifest:
     provenance: dict = field(default_factory=dict)
     cells: tuple[list, ...] = ()
 
+    def __post_init__(self):
+        object.__setattr__(self, "cells", tuple(list(c) for c in self.cells))
+
     def to_json(self) -> dict:
         """The manifest object, as readers that take the raw dict expect it."""
         return {"config": self.config.to_json(), "provenance": dict(self.provenance),
@@ -115,7 +121,7 @@ class RunManifest:
         bad = next((c for c in cells if not _is_cell(c)), None)
         if bad is not None:
             raise DamagedManifest(f"field 'cells' lists a malformed cell ({_shown(bad)})")
-        return cls(RunConfig.from_json(data["config"]), provenance, tuple(list(c) for c in cells))
+        return cls(RunConfig.from_json(data["config"]), provenance, cells)
 
 
 def manifest_path(run_dir: Path) -> Path:
@@ -130,7 +136,7 @@ def read_manifest(run_dir: Path) -> RunManifest:
     except UnicodeDecodeError:
         raise DamagedManifest("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise DamagedManifest(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise DamagedManifest(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise DamagedManifest("not valid JSON (nested too deeply)") from None
     return RunManifest.from_json(data)
