@@ -3,6 +3,8 @@ reference already in the cache (`problems.references.base.cached_judged`); witho
 and say so in one line."""
 from pathlib import Path
 
+import pytest
+
 import problems
 from problems.references import base
 from harness.cli import main
@@ -14,13 +16,23 @@ def _files(directory: Path) -> set[str]:
     return {p.name for p in directory.iterdir()}
 
 
-def test_report_with_an_empty_read_only_cache_builds_and_writes_no_reference(tmp_path, monkeypatch, capsys):
-    """A finished run of tiny2d (an SDE reference, no exact solution) reported against an empty read-only cache,
-    as a report process of its own would be (nothing in memory): exit 0, the cache still empty (the real check:
-    root writes through chmod 555), nothing built in memory either, one warning line naming the problem."""
+@pytest.mark.slow
+def test_report_never_builds_or_writes_a_reference(tmp_path, monkeypatch, capsys):
+    """A finished run of tiny2d (an SDE reference, no exact solution) reported as a report process of its own would
+    be (nothing in this process's memory):
+
+    * against an empty read-only cache: exit 0, the cache still empty (the real check: root writes through
+      chmod 555), nothing built in memory either, one warning line naming the problem, the figure drawn without
+      the reference curve;
+    * against the cache the run filled: drawn against the cached reference without a warning, the cache as it
+      was (no lock file, no new file)."""
     run = tmp_path / "run"
     assert main(["run", "-s", "still", "-p", "tiny2d", "--plugin", PLUGIN, "--profile", "smoke", "--jobs", "1",
                  "--quiet", "--out", str(run)]) == 0
+    filled = base.cache_dir()
+    before = _files(filled)
+    assert any(name.startswith("tiny2d-sde-coarse-") for name in before)
+
     empty = tmp_path / "empty-cache"
     empty.mkdir()
     empty.chmod(0o555)
@@ -37,24 +49,13 @@ def test_report_with_an_empty_read_only_cache_builds_and_writes_no_reference(tmp
     assert "Traceback" not in err
     warned = [line for line in err.splitlines() if line.startswith("warning: tiny2d:") and "not in the reference cache" in line]
     assert len(warned) == 1, err
-    assert (run / "figures" / "tiny2d_marginals.png").exists()  # drawn, without the reference curve
+    assert (run / "figures" / "tiny2d_marginals.png").exists()
 
-
-def test_report_reads_a_cached_reference_and_adds_nothing_to_the_cache(tmp_path, monkeypatch, capsys):
-    """With the run's reference on disk (the session cache) and nothing in memory, report draws against it without
-    a warning and leaves the cache as it was (no lock file, no new file)."""
-    run = tmp_path / "run"
-    assert main(["run", "-s", "still", "-p", "tiny2d", "--plugin", PLUGIN, "--profile", "smoke", "--jobs", "1",
-                 "--quiet", "--out", str(run)]) == 0
-    cache = base.cache_dir()
-    before = _files(cache)
-    assert any(name.startswith("tiny2d-sde-coarse-") for name in before)
-    monkeypatch.setattr(base, "_MEMORY", {})
-    capsys.readouterr()
+    monkeypatch.setenv("LANDAU_REFERENCE_CACHE", str(filled))
     assert main(["report", str(run), "--plugin", PLUGIN]) == 0
     assert "not in the reference cache" not in capsys.readouterr().err
-    assert _files(cache) == before
-    assert [key[1:] for key in base._MEMORY] == [("sde", "coarse")]  # read from the cache file
+    assert _files(filled) == before
+    assert [key[1:] for key in base._MEMORY] == [("sde", "coarse")]  # read from its cache file
 
 
 def test_cached_judged_needs_no_cache_for_an_exact_solution_and_is_none_without_a_reference(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import problems
 import solvers
 from certificates import DIAGNOSTIC_METRICS
 from metrics.specs import METRICS
-from solvers import PROFILES
+from harness.plan.profiles import PROFILES
 
 from harness.execute.plugins import load_plugins
 from harness.plan.overrides import problem_fields, settable_fields
@@ -29,6 +29,8 @@ def cmd_list(args) -> int:
         for line in solver_field_lines(name):
             print(line)
     print("profiles: " + ", ".join(PROFILES))
+    for prof in PROFILES.values():
+        print(f"  {prof.name}: {prof.description} (references: {prof.reference_resolution})")
     print("metrics: " + ", ".join(m for m in METRICS if m not in DIAGNOSTIC_METRICS))  # the registry as it is now
     print("training diagnostics (PINN-PM cells): " + ", ".join(DIAGNOSTIC_METRICS))
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from infra.seeds import MAX_CELL_SEED
-from solvers import PROFILES
+from harness.plan.profiles import PROFILES
 
 from harness.cli.common import UsageError
 from harness.cli.parser import DEVICES

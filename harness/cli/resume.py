@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from solvers import PROFILES
+from harness.plan.profiles import PROFILES
 
 from harness.cli.common import UsageError
 from harness.plan.cell import Cell

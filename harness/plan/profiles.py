@@ -40,7 +40,7 @@ class Profile:
 RESOLUTIONS = ("coarse", "fine")
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Profile("smoke", "seconds a cell, for CI and checking a setup; judged against coarse references",
+    Profile("smoke", "seconds a cell, for CI and checking a setup",
             reference_resolution="coarse", diagnosis_iters=None, sweep_top_iters=None, default_cell_seconds=5.0),
     Profile("quick", "minutes a cell on a laptop CPU: the default",
             reference_resolution="fine", diagnosis_iters=750, sweep_top_iters=1_500, default_cell_seconds=60.0),

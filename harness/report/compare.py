@@ -32,9 +32,9 @@ from harness.report.thresholds import REGRESSION_ABS_TOL as ABS_TOL, REGRESSION_
 
 #: metrics for which lower |value| is better and a rise is a regression (metrics.specs roles)
 ACCURACY = LiveView(lambda: tuple(with_role("accuracy") + with_role("regression")))
-#: floor metrics (metrics.specs): those a spec names among its `floors` and those shown as a floor row
+#: floor metrics (metrics.specs): those a spec names among its `floors` and those shown as a floor row (`is_floor`)
 FLOOR_METRICS = LiveView(lambda: tuple(dict.fromkeys(
-    [f for m in METRICS.values() for f in m.floors] + [m.name for m in METRICS.values() if m.show == "floor"])))
+    [f for m in METRICS.values() for f in m.floors] + [m.name for m in METRICS.values() if m.is_floor])))
 #: how a floor the registry does not know (its plugin is not loaded: `compare` loads none) is still told apart
 UNREGISTERED_FLOOR_SUFFIX = "_floor"
 

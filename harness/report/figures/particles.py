@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+from harness.plan.profiles import DEFAULT_PROFILE
 from harness.report.figures.common import plt, save_figure, setting_label
 from harness.report.figures.marginals import MARGINAL_NODES, judged_if_cached, reference_marginal
 
@@ -207,7 +208,7 @@ def _scatters(name, problem, times, cells, fig_dir: Path) -> list[Path]:
 
 
 def write_particle_figures(run_dir: Path, fig_dir: Path, records: list | None = None,
-                           profile: str = "quick") -> list[Path]:
+                           profile: str = DEFAULT_PROFILE) -> list[Path]:
     """Per problem (lowest seed):
 
     * `<problem>_marginals.png`: the 1D marginal of every coordinate at every snapshot, a KDE of each solver's
