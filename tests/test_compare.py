@@ -96,17 +96,19 @@ def write_run(run: Path, cells: dict, commit: str = "c0") -> Path:
     """A minimal finished run directory at `run`: one record per {(solver, seed): w1 or 'failed'} cell on bkw2d
     (an ok cell has w1 at t = 0 and 1), manifest.json, and metrics.parquet / timings.csv from the records."""
     run.mkdir(parents=True, exist_ok=True)
-    for (solver, seed), w1 in cells.items():
-        cell = Cell(solver, "bkw2d", seed, ())
+    planned = []
+    for key, w1 in cells.items():
+        solver, seed, overrides = (*key, ())[:3]  # (solver, seed) or (solver, seed, overrides)
+        cell = Cell(solver, "bkw2d", seed, overrides)
+        planned.append(cell.to_json())
         if w1 == "failed":
             rec = CellRecord.failed(cell, "smoke", f"{solver} blew up")
         else:
-            rec = CellRecord(solver, "bkw2d", seed, cell.id, "smoke", "ok", rows=[
+            rec = CellRecord(solver, "bkw2d", seed, cell.id, "smoke", "ok", overrides=dict(cell.overrides), rows=[
                 {"t": t, "metric": "w1", "value": w1 * (1 + t)} for t in (0.0, 1.0)],
                 wall_time={"solve": 1.0}, solve_s=1.0, total_s=1.0)
         store.write_cell(run, rec)
-    manifest = {"config": {"profile": "smoke"}, "provenance": {"git_commit": commit},
-                "cells": [Cell(s, "bkw2d", seed, ()).to_json() for s, seed in cells]}
+    manifest = {"config": {"profile": "smoke"}, "provenance": {"git_commit": commit}, "cells": planned}
     store.atomic_write_text(run / "manifest.json", json.dumps(manifest))
     metrics, timings, _ = store.collect_tables(run)
     store.atomic_write_frame(metrics, run / "metrics.parquet")
@@ -139,6 +141,20 @@ def test_a_cell_failed_in_b_is_a_regression(tmp_path, capsys):
     assert code == 1
     assert cell_table(out) == {("sbp / bkw2d", 0): ("ok", "failed: sbp blew up", "**regression**")}
     assert "no regression" not in out and "1 cell ok in A is failed or missing in B" in out
+
+
+def test_runs_with_several_settings_a_cell_are_compared_setting_by_setting(tmp_path, capsys):
+    """A --set grid gives a (solver, problem) several settings: cells are matched by setting (this once raised
+    KeyError: 'overrides')."""
+    grid = {("sbp", 0, (("n", 100),)): 0.2, ("sbp", 0, (("n", 200),)): 0.1, ("blob", 0): 0.3}
+    a = write_run(tmp_path / "a", grid)
+    code, out, err = compare(capsys, a, write_run(tmp_path / "same", grid))
+    assert (code, err) == (0, "") and "no regression" in out
+    code, out, err = compare(capsys, a, write_run(tmp_path / "b", {**grid, ("sbp", 0, (("n", 200),)): 0.5}))
+    worse = [line for line in out.splitlines() if line.startswith("| ") and "**worse**" in line]
+    assert code == 1 and len(worse) == 2 and all(line.startswith("| sbp / bkw2d [n=200] |") for line in worse), out
+    assert "| sbp / bkw2d [n=100] | 1 | w1 | 0.4 | 0.4 | 1 |  |" in out
+    assert "2 of 6 accuracy values over 3 matched cells are worse in B" in out
 
 
 def test_a_cell_missing_in_b_is_a_regression(tmp_path, capsys):

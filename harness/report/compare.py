@@ -149,8 +149,10 @@ def _keyed(frame: pd.DataFrame, with_setting: bool) -> pd.DataFrame:
 
 
 def _ok_in_both(frame: pd.DataFrame, cells: pd.DataFrame, with_setting: bool) -> pd.DataFrame:
-    """The rows of a metrics or timings `frame` that belong to a cell ok in both runs (`compare_cells`)."""
-    keys = set(_keyed(cells[(cells.a == "ok") & (cells.b == "ok")], with_setting)._key)
+    """The rows of a metrics or timings `frame` that belong to a cell ok in both runs (`compare_cells`; matched by
+    setting, its overrides_a and overrides_b are the one setting of the cell)."""
+    ok = cells[(cells.a == "ok") & (cells.b == "ok")]
+    keys = set(_keyed(ok.assign(overrides=ok.overrides_a), with_setting)._key)
     return frame[_keyed(frame, with_setting)._key.isin(keys)]
 
 
@@ -267,6 +269,14 @@ def _status(status: str, error: str) -> str:
     return f"failed: {error.replace('|', '/')}" if status == "failed" and error else status
 
 
+def _setting(overrides_a: str, overrides_b: str) -> str:
+    """How a row names its setting: ' [n=200]' when both runs ran it (matched by setting), '(settings differ:
+    ...)' when the one setting of a (solver, problem) differs between the runs, '' for the profile's own."""
+    if overrides_a != overrides_b:
+        return f" (settings differ: `{overrides_a or '-'}` vs `{overrides_b or '-'}`)"
+    return f" [{overrides_a}]" if overrides_a else ""
+
+
 def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float, show_all: bool = False) -> list[str]:
     """Markdown: provenance, the cells not ok in both runs (regressions first), the accuracy rows at the last
     snapshot (every row with show_all; every worse row always), the seconds table, and one closing line."""
@@ -282,7 +292,7 @@ def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float
         out += ["Cells not ok in both runs (**regression**: ok in A, failed or missing in B):", "",
                 "| solver / problem | seed | A | B | |", "|---" * 5 + "|"]
         for r in listed.itertuples(index=False):
-            setting = "" if r.overrides_a == r.overrides_b else f" (settings differ: `{r.overrides_a or '-'}` vs `{r.overrides_b or '-'}`)"
+            setting = _setting(r.overrides_a, r.overrides_b)
             out.append(f"| {r.solver} / {r.problem}{setting} | {r.seed} | {_status(r.a, r.error_a)} | "
                        f"{_status(r.b, r.error_b)} | {'**regression**' if r.regression else r.change} |")
         out.append("")
@@ -294,7 +304,7 @@ def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float
         out += [f"Accuracy (lower is better; cells ok in both); **worse** = B above A by more than {rtol:.0%} "
                 f"(and the seed spread):", "", "| solver / problem | t | metric | A | B | B/A | |", "|---" * 7 + "|"]
         for r in shown.itertuples(index=False):
-            setting = "" if r.overrides_a == r.overrides_b else f" (settings differ: `{r.overrides_a or '-'}` vs `{r.overrides_b or '-'}`)"
+            setting = _setting(r.overrides_a, r.overrides_b)
             mark = "**worse**" if r.worse else ""
             ratio = f"{r.ratio:.3g}" if math.isfinite(r.ratio) else "-"
             out.append(f"| {r.solver} / {r.problem}{setting} | {r.t:g} | {r.metric} | {r.a:.4g} | {r.b:.4g} | {ratio} | {mark} |")
@@ -302,10 +312,11 @@ def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float
     if not seconds.empty:
         out += ["Solve seconds (noisy; never flagged):", "", "| solver / problem | A | B | B/A |", "|---" * 4 + "|"]
         for r in seconds.itertuples(index=False):
-            out.append(f"| {r.solver} / {r.problem} | {r.a:.3g} | {r.b:.3g} | {r.ratio:.2f} |")
+            setting = _setting(getattr(r, "overrides", ""), getattr(r, "overrides", ""))
+            out.append(f"| {r.solver} / {r.problem}{setting} | {r.a:.3g} | {r.b:.3g} | {r.ratio:.2f} |")
         out.append("")
     n_lost, n_worse = len(comparison.lost), int(rows.worse.sum())
-    matched = rows.groupby(["solver", "problem"]).ngroups if not rows.empty else 0
+    matched = rows.groupby(["solver", "problem", "overrides_a", "overrides_b"]).ngroups if not rows.empty else 0
     out.append(f"{n_lost} cell{'' if n_lost == 1 else 's'} ok in A {'is' if n_lost == 1 else 'are'} failed or missing in B; "
                f"{n_worse} of {int(rows.metric.isin(tuple(ACCURACY)).sum())} accuracy values over {matched} matched "
                f"cells are worse in B" + ("." if comparison.regressed else "; no regression."))
