@@ -252,10 +252,10 @@ def quick_steps(problem: Problem, max_move: float = QUICK_MAX_MOVE) -> dict:
     return {"dt": None, "dt_max": reduced_dt("quick", problem), "tol": QUICK_TOL, "max_move": max_move}
 
 
-def step_rule(cfg):
-    """The StepRule of a stepper config with fields dt (None: adaptive), dt_max and tol."""
+def step_rule(cfg, energy_projection: bool = False):
+    """The StepRule of a stepper config with fields dt (None: adaptive), dt_max, tol and max_move."""
     from solvers.stepping import StepRule
-    return StepRule(cfg.dt, cfg.dt_max, cfg.tol, cfg.max_move)
+    return StepRule(cfg.dt, cfg.dt_max, cfg.tol, cfg.max_move, energy_projection)
 
 
 def resolve_device(device: str) -> torch.device:

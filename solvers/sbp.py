@@ -47,6 +47,9 @@ class SBPConfig:
     score: str = "net"  # or "exact"
     random_batch: int = 0
     dtype: str = "float64"
+    #: restore the particles' mean and kinetic energy after every step (solvers.stepping.project_energy), a
+    #: deviation from the paper's forward Euler (default off; docs/adaptive-steps.md has its measurement)
+    energy_projection: bool = False
 
 
 def random_batch_drift(v, s, gamma, C, batch: int, gen: torch.Generator) -> torch.Tensor:
@@ -173,7 +176,8 @@ class SBP(Solver):
             scores.append(score(x, t).detach().to("cpu", torch.float64))
 
         with self.phase("stepping"):
-            v_end, stats = integrate(v, problem.t0, problem.snapshot_times, step_rule(cfg), velocity, on_snapshot,
+            v_end, stats = integrate(v, problem.t0, problem.snapshot_times, step_rule(cfg, cfg.energy_projection),
+                                     velocity, on_snapshot,
                                      progress, desc=f"sbp {problem.name}", trial_velocity=trial_velocity)
         info.update(stats.as_info())
         info["ism_loss_final"] = info["ism_loss"][-1] if info["ism_loss"] else None

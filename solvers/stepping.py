@@ -56,6 +56,9 @@ class StepRule:
     dt_max: float = 0.2
     tol: float = 2e-3
     max_move: float = 0.0  # largest rms displacement per step in units of sigma (adaptive only; 0 = no limit)
+    #: after every step, restore the particles' mean and kinetic energy about it (`project_energy`): Euler's
+    #: only energy error, h^2 mean|U|^2 a step, is removed, so no step needs to be limited for energy (max_move 0)
+    energy_projection: bool = False
 
     def __post_init__(self):
         if self.dt is not None and not self.dt > 0:
@@ -79,6 +82,7 @@ class StepStats:
     h_max: float = 0.0
     at_min_step: int = 0  # accepted only because the step could not shrink further
     energy_increment: float = 0.0  # sum h^2 mean|U|^2 / E0: Euler's share of the relative energy drift (adaptive)
+    projection_max: float = 0.0  # largest |factor - 1| of project_energy over the steps (energy_projection only)
     dt_clipped: bool = False  # a fixed dt larger than a snapshot gap: steps were cut to the gap
     smallest_gap: float = math.inf
 
@@ -94,10 +98,24 @@ class StepStats:
             info["at_min_step"] = self.at_min_step
         if self.energy_increment:
             info["euler_energy_increment"] = self.energy_increment
+        if self.projection_max:
+            info["energy_projection_max"] = self.projection_max
         if self.dt_clipped:
             info["dt_note"] = (f"dt is larger than the shortest snapshot interval ({self.smallest_gap:g}): that "
                                f"interval was taken in one step")
         return info
+
+
+def project_energy(v: torch.Tensor, mean0: torch.Tensor, spread0: float) -> tuple[torch.Tensor, float]:
+    """(v', |factor - 1|) with v' = mean0 + factor (v - mean(v)), factor = sqrt(spread0 / mean|v - mean(v)|^2):
+    the (N, d) particles moved back to the mean mean0 (d,) and the mean squared deviation spread0 they started
+    with, which the exact particle system conserves for any score (sum_i U_i = 0 and sum_i v_i . U_i = 0) and
+    an Euler step changes only by h^2 mean|U|^2 (the mean by round-off). |factor - 1| is the relative size of
+    the correction, recorded so that a run shows how much was projected."""
+    centred = v - v.mean(0)
+    spread = float(centred.pow(2).sum(-1).mean())
+    factor = math.sqrt(spread0 / spread) if spread > 0 else 1.0
+    return mean0 + factor * centred, abs(factor - 1.0)
 
 
 def step_schedule(t0: float, snapshot_times, dt: float) -> list[tuple[float, float, float | None]]:
@@ -131,10 +149,11 @@ def euler_integrate(
     progress: bool = False,
     desc: str = "stepping",
     on_step: Callable[[float, torch.Tensor], None] | None = None,
+    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Fixed steps: v_{n+1} = v_n + h U(v_n, t_n); on_snapshot(t, v) at t0 (if a snapshot) and each snapshot,
-    on_step(t_n, v_n) before each step. Raises FloatingPointError naming the time if the particles stop being
-    finite. Returns the final particles and the number of steps."""
+    """Fixed steps: v_{n+1} = v_n + h U(v_n, t_n) (then `project`ed, if given); on_snapshot(t, v) at t0 (if a
+    snapshot) and each snapshot, on_step(t_n, v_n) before each step. Raises FloatingPointError naming the time if
+    the particles stop being finite. Returns the final particles and the number of steps."""
     v = v0
     if any(abs(t0 - tk) < 1e-12 for tk in snapshot_times):
         on_snapshot(t0, v)
@@ -143,6 +162,8 @@ def euler_integrate(
         if on_step is not None:
             on_step(t, v)
         v = v + h * velocity(v, t)
+        if project is not None:
+            v = project(v)
         if snap is not None:
             _check_finite(v, snap)
             on_snapshot(snap, v)
@@ -167,9 +188,18 @@ def integrate(
     velocity itself, reused as the next step's) evaluates a proposed step. on_step(t_n, v_n) runs before
     each accepted step, on_snapshot(t, v) at t0 (if a snapshot) and each snapshot. Returns the final
     particles and the StepStats."""
+    stats = StepStats()
+    project = None
+    if rule.energy_projection:
+        mean0, spread0 = v0.mean(0), float((v0 - v0.mean(0)).pow(2).sum(-1).mean())
+
+        def project(v: torch.Tensor) -> torch.Tensor:
+            v, size = project_energy(v, mean0, spread0)
+            stats.projection_max = max(stats.projection_max, size)
+            return v
     if not rule.adaptive:
-        v, steps = euler_integrate(v0, t0, snapshot_times, rule.dt, velocity, on_snapshot, progress, desc, on_step)
-        stats = StepStats()
+        v, steps = euler_integrate(v0, t0, snapshot_times, rule.dt, velocity, on_snapshot, progress, desc, on_step,
+                                   project)
         for _, h, _ in step_schedule(t0, snapshot_times, rule.dt):
             stats.accept(h)
         times = sorted(snapshot_times)
@@ -177,7 +207,6 @@ def integrate(
         stats.dt_clipped = bool(gaps) and min(gaps) < rule.dt - 1e-12
         stats.smallest_gap = min(gaps) if gaps else math.inf
         return v, stats
-    stats = StepStats()
     v, t = v0, float(t0)
     if any(abs(t0 - tk) < 1e-12 for tk in snapshot_times):
         on_snapshot(t, v)
@@ -220,11 +249,11 @@ def integrate(
             bar.update(round(t_new - t, 9))
             grow = min(2.0, 0.9 * math.sqrt(rule.tol / err)) if err > 0 else 2.0
             h = min(rule.dt_max, max(h_try * grow, h) if reaches else h_try * grow)
-            v, t = v_new, t_new
+            v, t = (v_new if project is None else project(v_new)), t_new
             if reaches:
                 _check_finite(v, t)
                 on_snapshot(t, v)
             if t < horizon - 1e-12:
-                u = u_new if trial_velocity is None else velocity(v, t)
+                u = u_new if trial_velocity is None and project is None else velocity(v, t)
     bar.close()
     return v, stats

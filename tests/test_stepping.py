@@ -191,3 +191,29 @@ def test_max_move_bounds_eulers_energy_drift():
     assert drifts[0] / drifts[1] == pytest.approx(10, rel=0.1)
     free, _ = _run(StepRule(None, dt_max=1.0, tol=10.0), rot, v0=v0)
     assert float(free[4.0].pow(2).sum(-1).mean()) / e0 - 1 > 0.1  # without the cap Euler spirals out
+
+
+def test_energy_projection_restores_mean_and_spread_exactly():
+    """project_energy moves particles back to the mean and the mean squared deviation they started with, and
+    with it an Euler run of a velocity that pumps energy keeps both to round-off (float64)."""
+    from solvers.stepping import StepRule, integrate, project_energy
+    gen = torch.Generator().manual_seed(3)
+    v0 = torch.randn(500, 2, generator=gen, dtype=torch.float64) + torch.tensor([0.5, -1.0], dtype=torch.float64)
+    mean0, spread0 = v0.mean(0), float((v0 - v0.mean(0)).pow(2).sum(-1).mean())
+    w, size = project_energy(1.3 * v0 + 2.0, mean0, spread0)
+    assert torch.allclose(w, v0, rtol=0, atol=1e-13) and size == pytest.approx(1 - 1 / 1.3, rel=1e-12)
+
+    def rotation(v, t):  # sum_i v_i . U_i = 0 about the origin, but Euler's h^2 |U|^2 raises the spread
+        return torch.stack([-(v[:, 1] - mean0[1]), v[:, 0] - mean0[0]], dim=-1)
+
+    spreads = {}
+    for project in (False, True):
+        for rule in (StepRule(0.1, energy_projection=project), StepRule(None, dt_max=0.1, energy_projection=project)):
+            seen = []
+            v, stats = integrate(v0, 0.0, [1.0, 2.0], rule, rotation, lambda t, v: seen.append(v))
+            spreads[(project, rule.adaptive)] = float((v - v.mean(0)).pow(2).sum(-1).mean()) / spread0 - 1
+            assert torch.allclose(v.mean(0), mean0, rtol=0, atol=1e-12)
+            assert (stats.projection_max > 0) == project
+    assert spreads[(False, False)] == pytest.approx(1.01 ** 20 - 1, rel=1e-9)  # (1 + h^2)^steps
+    assert spreads[(False, True)] > 1e-3
+    assert abs(spreads[(True, False)]) < 1e-13 and abs(spreads[(True, True)]) < 1e-13
