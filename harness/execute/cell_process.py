@@ -1,10 +1,13 @@
-"""`python -m harness.execute.cell_process`: run one cell in a process of its own (used by --cell-timeout).
+"""`python -m harness.execute.cell_process`: run one cell, or one reference task, in a process of its own (used by
+--cell-timeout).
 
 Reads a JSON spec {plugins, cell, profile, device, run_dir, progress, out, parent} from standard input
-and writes the cell's record as JSON to the file `out`. The parent kills this process's group when the
-cell runs past its time limit. The process dies with its parent: on Linux the kernel sends it SIGKILL
-when the parent dies (PR_SET_PDEATHSIG), and everywhere a watchdog thread ends it when the parent's pid
-is gone (a run killed by SIGKILL leaves no cell training on in its directory).
+and writes the cell's record as JSON to the file `out`; a spec with `reference` (a
+`harness.execute.reference_tasks.ReferenceTask` as JSON) in place of `cell` builds that reference and writes
+its `ReferenceResult`. The parent kills this process's group when it runs past its time limit. The process
+dies with its parent: on Linux the kernel sends it SIGKILL when the parent dies (PR_SET_PDEATHSIG), and
+everywhere a watchdog thread ends it when the parent's pid is gone (a run killed by SIGKILL leaves no cell
+training on in its directory).
 """
 from __future__ import annotations
 
@@ -14,17 +17,21 @@ import sys
 
 
 def main() -> int:
-    """Run the cell described on stdin; write its record atomically to spec['out']."""
+    """Run the cell (or build the reference) described on stdin; write its record atomically to spec['out']."""
     spec = json.loads(sys.stdin.read())
     from harness.execute.tasks import die_with_parent, run_task
     if spec.get("parent"):
         die_with_parent(int(spec["parent"]))
 
-    record = run_task(spec["plugins"], spec["cell"], spec["profile"], spec["device"], spec["run_dir"], None,
-                      spec.get("progress", False), spec.get("single_thread", False))
+    if "reference" in spec:
+        from harness.execute.reference_tasks import run_reference_task
+        result = run_reference_task(spec["plugins"], spec["reference"], spec["profile"])
+    else:
+        result = run_task(spec["plugins"], spec["cell"], spec["profile"], spec["device"], spec["run_dir"], None,
+                          spec.get("progress", False), spec.get("single_thread", False))
     tmp = spec["out"] + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(record.to_json(), fh)
+        json.dump(result.to_json(), fh)
     os.replace(tmp, spec["out"])
     return 0
 

@@ -6,6 +6,10 @@ that writes its side files into the run directory (which the workers must share)
 the client. A worker that dies mid-cell never leaves a cell marked done: Dask re-runs the task on another
 worker (up to `distributed.scheduler.allowed-failures` times), and if it still fails the client records the
 cell as failed; a scheduler left with no worker for DASK_NO_WORKER_GRACE_S fails every unfinished cell.
+References the run needs and the cache lacks (`harness.execute.reference_tasks`) are built first: their tasks
+go to the cluster before any cell, and the cells are submitted when every one of them has finished (built or
+failed; a cell whose reference failed builds it itself, as it always could). This is simpler than holding back
+only the cells that wait, and a run rarely has more than a few references to build.
 `distributed` is an optional dependency: it is imported only when this engine runs.
 """
 from __future__ import annotations
@@ -14,8 +18,8 @@ import asyncio
 import time
 from typing import Iterator
 
-from harness.plan.cell import Cell
 from harness.store.record import CellRecord
+from harness.execute.reference_tasks import ReferenceResult, failed_reference, run_reference_task
 from harness.execute.tasks import ExecutorError, failed_record, run_task
 
 
@@ -45,38 +49,52 @@ DASK_NO_WORKER_GRACE_S = 30.0
 DASK_POLL_S = 1.0
 
 
-def run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None) -> Iterator[CellRecord]:
-    """The dask engine: yields each cell's record as it finishes; a cell lost with its workers is a failed
-    record, and when the scheduler has had no worker for DASK_NO_WORKER_GRACE_S, so is every unfinished cell."""
+def run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None,
+             references=None) -> Iterator[CellRecord | ReferenceResult]:
+    """The dask engine: yields each reference task's ReferenceResult (`references`, built first), then each cell's
+    record as it finishes; a cell lost with its workers is a failed record, and when the scheduler has had no
+    worker for DASK_NO_WORKER_GRACE_S, so is every unfinished cell."""
     client = connect_dask(scheduler, jobs)
     try:
+        tasks = list(references.tasks) if references is not None else []
+        if tasks:
+            futures = {client.submit(run_reference_task, list(plugin_files), t.to_json(), profile, timeout, run_dir,
+                                     pure=False, key=t.id): t for t in tasks}
+            yield from _dask_collect(client, futures, lambda t, why: failed_reference(t, why), "")
         resources = {"GPU": 1} if device == "cuda" and _has_gpu_resources(client) else None
         futures = {client.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout,
                                  pure=False, key=f"cell-{c.id}", resources=resources): c for c in cells}
-        pending = set(futures)
-        alone_since = None  # when the scheduler was first seen without a worker
-        while pending:
-            finished = [(fut, rec) for fut in _dask_first_done(client, pending)
-                        if (rec := _dask_record(fut, futures[fut], profile)) is not None]
-            for fut, rec in finished:
-                pending.discard(fut)
-                yield rec
-            if finished or client.nthreads():
-                alone_since = None
-            elif alone_since is None:
-                alone_since = time.monotonic()
-            elif time.monotonic() - alone_since >= DASK_NO_WORKER_GRACE_S:
-                client.cancel(list(pending))
-                for fut in pending:
-                    yield failed_record(futures[fut], profile,
-                                        f"WorkerDied: no Dask worker left on the scheduler for "
-                                        f"{DASK_NO_WORKER_GRACE_S:g} s; --resume runs it again")
-                return
+        yield from _dask_collect(client, futures, lambda c, why: failed_record(c, profile, why),
+                                 "; --resume runs it again")
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()
         if cluster is not None and scheduler is None:
             cluster.close()
+
+
+def _dask_collect(client, futures: dict, fail, hint: str) -> Iterator:
+    """Yield the result of each of `futures` ({future: cell or reference task}) as it finishes; `fail(item,
+    why)` makes the failed result of an item lost on its worker, or of every unfinished one when the scheduler
+    has had no worker for DASK_NO_WORKER_GRACE_S (`hint` ends the why: what the user can do)."""
+    pending = set(futures)
+    alone_since = None  # when the scheduler was first seen without a worker
+    while pending:
+        finished = [(fut, rec) for fut in _dask_first_done(client, pending)
+                    if (rec := _dask_record(fut, futures[fut], fail, hint)) is not None]
+        for fut, rec in finished:
+            pending.discard(fut)
+            yield rec
+        if finished or client.nthreads():
+            alone_since = None
+        elif alone_since is None:
+            alone_since = time.monotonic()
+        elif time.monotonic() - alone_since >= DASK_NO_WORKER_GRACE_S:
+            client.cancel(list(pending))
+            for fut in pending:
+                yield fail(futures[fut], f"WorkerDied: no Dask worker left on the scheduler for "
+                                         f"{DASK_NO_WORKER_GRACE_S:g} s{hint}")
+            return
 
 
 def _dask_first_done(client, pending: set) -> set:
@@ -91,9 +109,9 @@ def _dask_first_done(client, pending: set) -> set:
         return {fut for fut in pending if fut.done()}
 
 
-def _dask_record(fut, cell: Cell, profile: str) -> CellRecord | None:
-    """The record a finished Dask future holds (a failed one for a cell lost on its worker), or None when it
-    cannot be fetched within DASK_POLL_S (its worker went away with the result, and the cell waits again)."""
+def _dask_record(fut, item, fail, hint: str):
+    """The result a finished Dask future holds (`fail(item, why)` for one lost on its worker), or None when it
+    cannot be fetched within DASK_POLL_S (its worker went away with the result, and the item waits again)."""
     if fut.status == "lost":  # its result went with its worker; the scheduler runs it again
         return None
     try:
@@ -101,7 +119,7 @@ def _dask_record(fut, cell: Cell, profile: str) -> CellRecord | None:
     except (TimeoutError, asyncio.TimeoutError):
         return None
     except Exception as exc:  # the task itself never raises; this is a lost worker (KilledWorker)
-        return failed_record(cell, profile, f"{type(exc).__name__}: {exc} (lost on its worker; --resume runs it again)")
+        return fail(item, f"{type(exc).__name__}: {exc} (lost on its worker{hint})")
 
 
 def _has_gpu_resources(client) -> bool:

@@ -17,6 +17,12 @@ DASK_NO_WORKER_GRACE_S fails every unfinished cell. A process-engine worker that
 OOM killer) fails the cell it was running; the others run on a new pool. Worker processes started on
 this machine are at most what its free memory holds (memory_bounded_jobs).
 
+References the run needs and the cache lacks are tasks of their own (`harness.execute.reference_tasks`), handed
+to the engine beside the cells: the process engine starts them first and hands out each cell that waits for one
+when it has finished (a ready queue; the cells that need none run meanwhile), the local and Dask engines build
+them first, in order, and then run the cells. Either way the engine yields their `ReferenceResult`s among the
+cells' records.
+
 This module holds the engine choice, the local and process engines and the --jobs / --cell-timeout checks;
 the dask engine is `harness.execute.dask_executor` (its DASK_* settings are read there), and what every engine
 runs for one cell (`run_task`, a cell in its own process, the scratch directory) is `harness.execute.tasks`.
@@ -24,11 +30,12 @@ Their public names are importable from here as well.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterator
@@ -40,6 +47,8 @@ from harness.store.record import CellRecord
 from harness.execute.dask_executor import DASK_NO_WORKER_GRACE_S, DASK_POLL_S, connect_dask, run_dask  # noqa: F401
 from harness.execute.tasks import (ExecutorError, clear_scratch, die_with_parent, failed_record,  # noqa: F401
                                    kill_live_cells, run_in_subprocess, run_task, scratch_dir)
+from harness.execute.reference_tasks import (LOST, DispatchQueue, ReferencePlan, ReferenceResult, ReferenceTask,
+                                             dispatch, failed_reference, run_reference_task)
 
 EXECUTORS = ("local", "process", "dask")
 #: the longest --cell-timeout (s): a week. The wait on a cell process polls in milliseconds as a C int, so
@@ -80,60 +89,95 @@ def _pool_worker_init(parent: int) -> None:
 
 def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_dir: str, plugin_files: list[str],
               jobs: int = 1, scheduler: str | None = None, progress: bool = True,
-              on_start: Callable[[Cell], None] | None = None, timeout: float | None = None) -> Iterator[CellRecord]:
-    """Yield one record per cell as cells finish, on the chosen engine; `timeout` (s) per cell, or None."""
+              on_start: Callable[[Cell | ReferenceTask], None] | None = None, timeout: float | None = None,
+              references: ReferencePlan | None = None) -> Iterator[CellRecord | ReferenceResult]:
+    """Yield one record per cell as cells finish, on the chosen engine; `timeout` (s) per cell (and per reference
+    task), or None. `references`: the reference tasks to run before the cells that wait for them
+    (`harness.execute.reference_tasks.plan_references`); each one's ReferenceResult is yielded too."""
     if executor not in EXECUTORS:
         raise ExecutorError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
+    references = references or ReferencePlan()
     if executor == "local":
-        from harness.execute.run_cell import run_cell
-        for c in cells:
-            if on_start:
-                on_start(c)
-            if timeout is None:
-                yield run_cell(c, profile, device, progress, run_dir)
-            else:
-                yield run_in_subprocess(list(plugin_files), c.to_json(), profile, device, run_dir, timeout, progress)
+        yield from _run_local(cells, profile, device, run_dir, plugin_files, progress, on_start, timeout, references)
     elif executor == "process" and timeout is not None:  # threads, each waiting on a cell process of its own
-        ex = ThreadPoolExecutor(max_workers=max(jobs, 1))
-        try:
-            futures = [ex.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout)
-                       for c in cells]
-            for fut in as_completed(futures):
-                yield fut.result()
-        except BaseException:  # Ctrl-C, SIGTERM, the consumer stopped: stop every cell now, keep nothing waiting
-            kill_live_cells()
-            ex.shutdown(wait=False, cancel_futures=True)
-            raise
-        ex.shutdown(wait=True)
+        yield from _run_threads(cells, profile, device, run_dir, plugin_files, jobs, timeout, references)
     elif executor == "process":
-        yield from _run_pool(cells, profile, device, run_dir, plugin_files, jobs)
+        yield from _run_pool(cells, profile, device, run_dir, plugin_files, jobs, references)
     else:
-        yield from run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout)
+        yield from run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout, references)
 
 
-def _run_pool(cells, profile, device, run_dir, plugin_files, jobs) -> Iterator[CellRecord]:
-    """The process engine without a cell timeout: `jobs` spawned worker processes. A worker that dies (a
-    segfault, os._exit, the OOM killer) breaks the pool: the cell it was running is recorded failed, and the
-    cells that were queued or cut short with the pool run on a new pool. Every round ends at least one cell,
-    so a pool that keeps breaking cannot loop."""
+def _run_local(cells, profile, device, run_dir, plugin_files, progress, on_start, timeout, references):
+    """The local engine: the missing references first, in order, then the cells, one after another, in this
+    process (or each in a process of its own under `timeout`)."""
+    from harness.execute.run_cell import run_cell
+    for task in references.tasks:
+        if on_start:
+            on_start(task)
+        yield run_reference_task(list(plugin_files), task.to_json(), profile, timeout, run_dir)
+    for c in cells:
+        if on_start:
+            on_start(c)
+        if timeout is None:
+            yield run_cell(c, profile, device, progress, run_dir)
+        else:
+            yield run_in_subprocess(list(plugin_files), c.to_json(), profile, device, run_dir, timeout, progress)
+
+
+def _run_threads(cells, profile, device, run_dir, plugin_files, jobs, timeout, references):
+    """The process engine under --cell-timeout: `jobs` threads, each waiting on a cell (or reference task) process
+    of its own, handed out by the ready queue (reference tasks first)."""
+    ex = ThreadPoolExecutor(max_workers=max(jobs, 1))
+
+    def submit(item):
+        if isinstance(item, ReferenceTask):
+            return ex.submit(run_reference_task, list(plugin_files), item.to_json(), profile, timeout, run_dir)
+        return ex.submit(run_task, list(plugin_files), item.to_json(), profile, device, run_dir, timeout)
+
+    try:
+        for _, result in dispatch(DispatchQueue(cells, references), submit, jobs, lambda item, fut: fut.result()):
+            yield result
+    except BaseException:  # Ctrl-C, SIGTERM, the consumer stopped: stop every cell now, keep nothing waiting
+        kill_live_cells()
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
+
+
+def _run_pool(cells, profile, device, run_dir, plugin_files, jobs, references=None) -> Iterator[CellRecord | ReferenceResult]:
+    """The process engine without a cell timeout: `jobs` spawned worker processes, fed by the ready queue
+    (`reference_tasks.dispatch`: reference tasks first, a cell that waits for one when it has finished, at most
+    `jobs` tasks running). A worker that dies (a segfault, os._exit, the OOM killer) breaks the pool: the cell
+    (or reference task) it was running is recorded failed, and the items cut short with the pool run again on a
+    new pool. Every round ends at least one item, so a pool that keeps breaking cannot loop."""
     scratch_dir(run_dir).mkdir(parents=True, exist_ok=True)
-    todo = list(cells)
-    while todo:
+    queue = DispatchQueue(cells, references)
+    while len(queue):
         # spawned, not forked: a forked worker would inherit the run directory's lock and outlive a killed run
-        ex = ProcessPoolExecutor(max_workers=max(min(jobs, len(todo)), 1), mp_context=multiprocessing.get_context("spawn"),
+        size = max(min(jobs, len(queue)), 1)
+        ex = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_pool_worker_init, initargs=(os.getpid(),))
+        for _ in range(size):  # start every worker now: the pool spawns one per submit that finds none idle,
+            ex.submit(_pool_warm)  # and the ready queue submits no more than it can start (one reference, say)
         lost = []
+
+        def submit(item):
+            if isinstance(item, ReferenceTask):
+                return ex.submit(_pool_reference_task, list(plugin_files), item.to_json(), profile, run_dir)
+            return ex.submit(_pool_task, list(plugin_files), item.to_json(), profile, device, run_dir)
+
+        def settle(item, fut):
+            try:
+                return fut.result()
+            except BrokenProcessPool:
+                lost.append(item)
+                return LOST
+            except Exception as exc:  # the task itself never raises: the worker could not run it (unpicklable)
+                return _failed(item, profile, one_line(f"{type(exc).__name__}: {exc}"))
+
         try:
-            futures = {ex.submit(_pool_task, list(plugin_files), c.to_json(), profile, device, run_dir): c for c in todo}
-            for fut in as_completed(futures):
-                try:
-                    rec = fut.result()
-                except BrokenProcessPool:
-                    lost.append(futures[fut])
-                    continue
-                except Exception as exc:  # run_task never raises: the worker could not run it (unpicklable)
-                    rec = failed_record(futures[fut], profile, one_line(f"{type(exc).__name__}: {exc}"))
-                yield rec
+            for _, result in dispatch(queue, submit, jobs, settle):
+                yield result
         except BaseException:  # Ctrl-C, SIGTERM, the consumer stopped: stop every cell now, keep nothing waiting
             for proc in list(getattr(ex, "_processes", {}).values()):
                 proc.kill()
@@ -141,30 +185,61 @@ def _run_pool(cells, profile, device, run_dir, plugin_files, jobs) -> Iterator[C
             raise
         workers = dict(getattr(ex, "_processes", None) or {})  # the pool forgets them on shutdown
         ex.shutdown(wait=True)
-        dead = _dead_worker_cells(workers, run_dir, {c.id for c in lost})
-        if lost and not dead:  # no lost cell was known to be running: none can be blamed, none retried
-            dead = {c.id: "a worker process died (exit code unknown) before this cell could finish" for c in lost}
-        todo = [c for c in lost if c.id not in dead]
-        for c in lost:
-            if c.id in dead:
-                yield failed_record(c, profile, f"WorkerDied: {dead[c.id]}; --resume runs it again")
+        dead = _dead_worker_cells(workers, run_dir, {item.id for item in lost})
+        if lost and not dead:  # no lost item was known to be running: none can be blamed, none retried
+            dead = {item.id: "a worker process died (exit code unknown) before this cell could finish" for item in lost}
+        for item in lost:
+            if item.id not in dead:
+                queue.requeue(item)
+            elif isinstance(item, ReferenceTask):
+                queue.release(item)  # its cells build it themselves
+                yield failed_reference(item, f"WorkerDied: {dead[item.id]}")
+            else:
+                yield failed_record(item, profile, f"WorkerDied: {dead[item.id]}; --resume runs it again")
+
+
+def _pool_warm() -> None:
+    """The first task of each pool worker: import what every cell imports (torch, the solvers, the metrics), so
+    that a worker whose first real task comes late (after a reference task) is ready for it."""
+    import harness.execute.run_cell  # noqa: F401
+
+
+def _failed(item, profile: str, error: str) -> CellRecord | ReferenceResult:
+    """A failed record for a cell, a failed result for a reference task."""
+    return failed_reference(item, error) if isinstance(item, ReferenceTask) else failed_record(item, profile, error)
 
 
 def _pool_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str) -> CellRecord:
     """run_task in a pool worker, with a marker file naming the cell while it runs, so that the parent can
     tell which cell a worker that died was running (see _dead_worker_cells)."""
+    with _marked(run_dir, Cell.from_json(cell).id):
+        return run_task(plugin_files, cell, profile, device, run_dir)
+
+
+def _pool_reference_task(plugin_files: list[str], task: list, profile: str, run_dir: str) -> ReferenceResult:
+    """run_reference_task in a pool worker, with a marker file naming the task while it runs (as _pool_task)."""
+    import torch
+    torch.set_num_threads(1)  # as run_task does in a pool worker (the build itself runs on CELL_THREADS)
+    with _marked(run_dir, ReferenceTask.from_json(task).id):
+        return run_reference_task(plugin_files, task, profile)
+
+
+@contextlib.contextmanager
+def _marked(run_dir, item_id: str):
+    """A marker file naming `item_id` while the block runs in this pool worker (_worker_marker)."""
     marker = _worker_marker(run_dir, os.getpid())
     fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(Cell.from_json(cell).id)
+        fh.write(item_id)
     try:
-        return run_task(plugin_files, cell, profile, device, run_dir)
+        yield
     finally:
         marker.unlink(missing_ok=True)
 
 
 def _worker_marker(run_dir, pid: int) -> Path:
-    """RUN/.scratch/landau-cell-worker-PID: the id of the cell pool worker PID is running (removed when it ends)."""
+    """RUN/.scratch/landau-cell-worker-PID: the id of the cell (or reference task) pool worker PID is running
+    (removed when it ends)."""
     return scratch_dir(run_dir) / f"landau-cell-worker-{pid}"
 
 

@@ -1,7 +1,8 @@
 """Plans and runs cells (solver, problem, seed, overrides), isolating failures, and writes the run directory.
 
 A cell whose record says 'ok' is skipped on resume; a failed, missing or damaged record runs
-again. Outputs (tables, summary, figures) are rebuilt from the stored records after every run.
+again. Outputs (tables, summary, figures) are rebuilt from the stored records after every run. A reference the
+cells to run need and the cache lacks is built first, as a task of its own (`harness.execute.reference_tasks`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from harness.plan.cell import Cell, Skipped
 from harness.execute.run_cell import run_cell  # noqa: F401  (run_cell re-exported)
 from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
 from harness.execute.executors import clear_scratch, memory_bounded_jobs, run_cells
+from harness.execute.reference_tasks import ReferencePlan, ReferenceResult, plan_references
 from harness.report.figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
                       write_training_figures)
 from harness.report.diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
@@ -111,7 +113,9 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
         cell_timeout: float | None = None) -> dict:
     """Run every cell not already finished in run_dir on `executor` (local, process or dask; default
     local, or process when jobs > 1), each stopped after `cell_timeout` s if given; returns counts
-    {cells, already_done, failed}. The caller holds the run directory's lock (`harness.store.lock`).
+    {cells, already_done, failed}. The references those cells need and the cache lacks are built first, each as
+    a task of its own (`harness.execute.reference_tasks`; one line says which); one that fails is a warning line,
+    and its cells build it themselves as they always could. The caller holds the run directory's lock (`harness.store.lock`).
     `config` is written to the manifest; a dict is read as RunConfig.from_json reads one (defaults for
     what it lacks)."""
     if isinstance(config, dict):
@@ -124,13 +128,19 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
     clear_scratch(run_dir)
     write_manifest(run_dir, RunManifest(config, store.provenance(config.device), [c.to_json() for c in cells]))
     todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile)], config.profile)
+    references = plan_references(todo, config.profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
     if todo and not quiet:
         where = f"{jobs} worker processes" if executor == "process" else (
             "a Dask cluster" if executor == "dask" else "this process")
         echo(f"{len(todo)} cells to run on {where}; expected {describe_estimate(estimate_seconds(todo, config.profile, jobs))} "
              f"(rough, from cell times measured on a 2-core CPU)")
+        if references.tasks:
+            echo(_references_line(references))
     bar = tqdm(total=len(todo), desc="cells", disable=quiet, unit="cell")
+    unbuilt = [len(references.tasks)]  # reference tasks not finished yet, shown beside the bar
+    if unbuilt[0]:
+        bar.set_postfix_str(f"building {unbuilt[0]} reference(s) first")
     by_id = {c.id: c for c in todo}
 
     def finish(rec):
@@ -145,12 +155,35 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
         for warning in rec.warnings:
             echo(f"warning {what}: {warning}")
 
+    def built(result: ReferenceResult):
+        unbuilt[0] -= 1
+        bar.set_postfix_str(f"building {unbuilt[0]} reference(s) first" if unbuilt[0] else "")
+        if result.ok:
+            if not quiet:
+                bar.write(f"built {result.task.describe()} ({result.seconds:.1f} s)")
+        else:  # nothing is lost: its cells build it themselves, as a cell always could
+            echo(f"warning: {result.task.describe()} could not be built first ({result.error}); its "
+                 f"{references.cells_waiting(result.task)} cell(s) build it themselves")
+
     try:
         for rec in run_cells(executor, todo, config.profile, config.device, str(run_dir), list(plugin_files),
                              jobs=jobs, scheduler=scheduler, progress=not quiet,
-                             on_start=lambda c: bar.set_postfix_str(c.describe()), timeout=cell_timeout):
-            finish(rec)
+                             on_start=lambda c: bar.set_postfix_str(c.describe()), timeout=cell_timeout,
+                             references=references):
+            if isinstance(rec, ReferenceResult):
+                built(rec)
+            else:
+                finish(rec)
     finally:
         bar.close()
         rebuild_outputs(run_dir)
     return counts
+
+
+def _references_line(references: ReferencePlan) -> str:
+    """'2 references to build first: the sde reference of ... (fine), ...; the 3 cells that need one start when it
+    is built, the others meanwhile'."""
+    n = len(references.tasks)
+    return (f"{n} reference{'s' if n != 1 else ''} to build first: "
+            f"{', '.join(t.describe() for t in references.tasks)}; the {len(references.waits)} cell(s) that need "
+            f"{'one' if n != 1 else 'it'} start when it is built, the others meanwhile")

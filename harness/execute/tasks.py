@@ -1,9 +1,10 @@
 """What every engine runs for one cell, and a cell in a process of its own (`--cell-timeout`).
 
 `run_task` is the task the local, process and Dask engines hand a cell (as `Cell.to_json()`, never as
-arrays). `run_in_subprocess` runs it in `python -m harness.execute.cell_process`, in a process group of
-its own that is killed when the cell runs past its time limit or the run is interrupted
-(`kill_live_cells`); the child leaves its record in RUN/.scratch (`scratch_dir`). A child or pool worker
+arrays). `run_in_subprocess` runs it in `python -m harness.execute.cell_process` (`run_child`, which also runs
+a reference task there: `harness.execute.reference_tasks`), in a process group of its own that is killed when
+the cell runs past its time limit or the run is interrupted (`kill_live_cells`); the child leaves its record in
+RUN/.scratch (`scratch_dir`). A child or pool worker
 dies with its parent (`die_with_parent`): on Linux the kernel sends it SIGKILL when the parent dies
 (PR_SET_PDEATHSIG), and everywhere a watchdog thread ends it when the parent's pid is gone.
 """
@@ -76,13 +77,30 @@ def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeou
     """Run one cell in `python -m harness.execute.cell_process` (its own process group); kill the group after
     `timeout` s. Returns the child's record, or a failed one (timed out / exited without a record)."""
     c = Cell.from_json(cell)
+    spec = {"plugins": list(plugin_files), "cell": cell, "profile": profile, "device": device, "run_dir": run_dir,
+            "progress": progress, "single_thread": single_thread}
+    data, code = run_child(spec, run_dir, timeout, progress)
+    if data is None and code is None:
+        return failed_record(c, profile, f"TimeoutError: timed out after {timeout:g} s (--cell-timeout); "
+                                         f"--resume runs it again")
+    try:
+        if data is None:
+            raise ValueError("no record")
+        return CellRecord.from_json(data, c.id)
+    except ValueError:  # DamagedRecord is a ValueError
+        return failed_record(c, profile, f"ChildProcessError: the cell's process exited with code {code} "
+                                         f"without a record; --resume runs it again")
+
+
+def run_child(spec: dict, run_dir, timeout: float | None, progress: bool = False) -> tuple[object, int | None]:
+    """Run `python -m harness.execute.cell_process` on `spec` (a cell's or a reference task's; 'out' and 'parent'
+    are added) in a process group of its own, killed after `timeout` s (None: no limit). Returns (the JSON the
+    child wrote, its exit code): (None, None) when it timed out, (None, code) when it wrote nothing readable."""
     scratch = scratch_dir(run_dir)
     scratch.mkdir(parents=True, exist_ok=True)
     fd, out_path = tempfile.mkstemp(prefix="landau-cell-", suffix=".json", dir=scratch)
     os.close(fd)
-    spec = json.dumps({"plugins": list(plugin_files), "cell": cell, "profile": profile, "device": device,
-                       "run_dir": run_dir, "progress": progress, "out": out_path,
-                       "single_thread": single_thread, "parent": os.getpid()})
+    spec = json.dumps({**spec, "out": out_path, "parent": os.getpid()})
     proc = subprocess.Popen([sys.executable, "-m", "harness.execute.cell_process"], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.DEVNULL,
                             start_new_session=True, text=True)
@@ -92,8 +110,7 @@ def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeou
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         os.unlink(out_path)
-        return failed_record(c, profile, f"TimeoutError: timed out after {timeout:g} s (--cell-timeout); "
-                                         f"--resume runs it again")
+        return None, None
     except BaseException:
         _kill_group(proc)
         os.unlink(out_path)
@@ -102,10 +119,9 @@ def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeou
         _LIVE.discard(proc)
     try:
         with open(out_path) as fh:
-            return CellRecord.from_json(json.load(fh), c.id)
-    except (OSError, ValueError):  # DamagedRecord is a ValueError
-        return failed_record(c, profile, f"ChildProcessError: the cell's process exited with code {proc.returncode} "
-                                         f"without a record; --resume runs it again")
+            return json.load(fh), proc.returncode
+    except (OSError, ValueError):
+        return None, proc.returncode
     finally:
         os.unlink(out_path)
 

@@ -4,7 +4,8 @@ The numbers are seconds a cell took on the 2-core CPU (one torch thread a cell, 
 in the runs of `benchmarks/bench_run_all.py` quoted in the README; a cell with overrides, a plugin
 solver or the paper profile gets the solver's number or a profile default, so the estimate is an
 order of magnitude, not a promise. Reference builds that are not in the cache are added once per
-problem (`python -m harness references` shows their cost).
+problem (`python -m harness references` shows their cost); the run builds them as tasks of their own before
+the cells that need them (`harness.execute.reference_tasks`), so they do not change the order of the cells.
 """
 from __future__ import annotations
 
@@ -62,15 +63,29 @@ def cell_seconds(cell: Cell, profile: str, scale_iters: bool = True) -> float:
     return seconds
 
 
-def _reference_missing(problem_name: str, resolution: str) -> str | None:
-    """The kind of the problem's reference if it is not in the cache yet, else None."""
+def missing_reference(problem, resolution: str) -> str | None:
+    """The kind of `problem`'s reference (a Problem, its constants applied) if none of its kind and resolution
+    is in the cache yet, else None (also for a problem with an exact solution or no reference method). The cache
+    is looked at by file name (problem-kind-resolution-*.npz), nothing is loaded: 'missing' is certain, while a
+    file of another hash (other constants, other builder parameters) counts as cached and its cells build the
+    reference themselves, as a cell always could."""
     import problems
     from problems.references.base import cache_dir
-    problem = problems.get_problem(problem_name)
     kind = problems.reference_kind(problem)
     if kind in (None, "exact"):
         return None
     return None if any(cache_dir().glob(f"{problem.name}-{kind}-{resolution}-*.npz")) else kind
+
+
+def reference_seconds(kind: str, resolution: str) -> float:
+    """The seconds of one reference build of `kind` at `resolution` (REFERENCE_SECONDS; 60 s for a kind it lacks)."""
+    return REFERENCE_SECONDS.get(resolution, {}).get(kind, 60.0)
+
+
+def _reference_missing(problem_name: str, resolution: str) -> str | None:
+    """The kind of the problem's reference if it is not in the cache yet, else None (`missing_reference`)."""
+    import problems
+    return missing_reference(problems.get_problem(problem_name), resolution)
 
 
 def _missing_reference_seconds(cells: list[Cell], profile: str) -> dict[str, float]:
@@ -83,7 +98,7 @@ def _missing_reference_seconds(cells: list[Cell], profile: str) -> dict[str, flo
         except Exception:  # an estimate must never stop a run
             kind = None
         if kind:
-            out[name] = REFERENCE_SECONDS[resolution].get(kind, 60.0)
+            out[name] = reference_seconds(kind, resolution)
     return out
 
 
@@ -107,15 +122,12 @@ def describe_estimate(seconds: float) -> str:
 
 
 def dispatch_order(cells: list[Cell], profile: str) -> list[Cell]:
-    """Cells in the order workers take them: longest first (so the last wave is short; the first cell of a
-    problem whose reference is not cached yet carries the reference build), except that a variant that reuses
-    another's training (pinn_pm_score after pinn_pm_particle: one training per key) goes after every cell that
-    trains, so two workers never wait on the same training. Equal estimates keep their given order (a
-    sweep's ladder stays ascending)."""
+    """Cells in the order workers take them: longest first (so the last wave is short), except that a variant
+    that reuses another's training (pinn_pm_score after pinn_pm_particle: one training per key) goes after every
+    cell that trains, so two workers never wait on the same training. Equal estimates keep their given order (a
+    sweep's ladder stays ascending). A reference that is not cached yet is a task of its own, handed out before
+    every cell (`harness.execute.reference_tasks`); the cells that need it keep their place in this order among
+    the cells that are ready when it is built."""
     trains_first = {"pinn_pm_score": 1}
     cost = {id(c): cell_seconds(c, profile, scale_iters=False) for c in cells}  # a ladder's rungs tie: kept ascending
-    for problem, seconds in _missing_reference_seconds(cells, profile).items():
-        first = next((c for c in cells if c.problem == problem and c.solver not in trains_first), None)
-        if first is not None:
-            cost[id(first)] += seconds
     return sorted(cells, key=lambda c: (trains_first.get(c.solver, 0), -cost[id(c)]))
