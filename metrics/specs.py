@@ -58,7 +58,7 @@ class Snapshot:
 #: requirement name -> whether a snapshot meets it (declared capabilities only)
 NEEDS: dict[str, Callable[[Snapshot], bool]] = {
     "score": lambda s: s.score is not None,
-    "maxwell": lambda s: s.problem.gamma == 0,
+    "maxwell": lambda s: s.problem.gamma == 0 and s.problem.states_moments,  # the closure needs m0 and Sigma0
     "moment4": lambda s: s.problem.gamma == 0 and s.problem.states_moment4,
     "judged": lambda s: s.judged is not None,
     "exact": lambda s: s.problem.has_exact_solution and s.exact_x is not None,

@@ -27,6 +27,7 @@ def test_the_documented_plugin_runs(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     record = json.loads((out / "cells" / "my_solver__my_problem__seed0.json").read_text())
     assert record["status"] == "ok" and record["config"] == {"n": 500}
+    assert record["warnings"] == []  # no metric is tried that the problem cannot give (cov_err needs moments)
     values = {(r["metric"], r["t"]): r["value"] for r in record["rows"]}
     # the particles never move: no energy or momentum drift; the problem states no exact solution or moments, so
     # only the invariants and the score's entropy dissipation are measured
