@@ -233,7 +233,8 @@ QUICK_TOL = 2e-3
 #: largest rms particle displacement a step, in units of the thermal spread, of the quick profile's adaptive
 #: steps (solvers.stepping's energy budget), per solver: on gaussian_mixture3d the fixed dt = 0.02 it replaces
 #: drifted 0.88% in energy (sbp, whose learned score keeps |U| up near equilibrium) and 0.072% (blob); each
-#: value keeps the adaptive run at or below that drift (README, adaptive steps)
+#: value keeps the adaptive run at or below that drift (docs/adaptive-steps.md). sbp's long-horizon cells no longer
+#: use it (they project the energy back instead: solvers/sbp.py); pinn_pm_score's adaptive steps do
 QUICK_MAX_MOVE = 3.6e-3
 QUICK_MAX_MOVE_BLOB = 3e-3
 
