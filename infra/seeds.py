@@ -74,6 +74,8 @@ CERT_BALL = _stream("certificate_ball", 71_000, what="certificates: uniform poin
 CERT_W1_SUBSAMPLE = _stream("certificate_w1_subsample", 0, what="certificates: W1 subsample choice")
 DIAGNOSIS_SAMPLES = _stream("diagnosis_samples", 81_000, width=9_000,
                             what="training diagnostics: exact (reference) samples at snapshot k")
+CORE_MASS_REFERENCE = _stream("core_mass_reference", 110_000,
+                              what="reference sample the core-mass fraction is measured against")
 SDE_INITIAL = _stream("sde_reference_initial", 424_242, scale=0, what="SDE reference: its paths' initial points")
 SDE_NOISE = _stream("sde_reference_noise", 424_243, scale=0, what="SDE reference: its Brownian increments")
 

@@ -25,6 +25,7 @@ from metrics.errors import rfd, trajectory_error
 from metrics.invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum_drift
 from metrics.kde import kde_l2, kde_l2_bias_floor, kde_l2_mc_floor
 from metrics.moments import cov_err, moment4_err
+from metrics.regions import REFERENCE_SAMPLES, core_mass_error, core_mass_floor, mass_within
 from metrics.wasserstein import w1, w1_mc_floor, w1_subsampled
 
 #: exact W1 up to this many points a side; above it, the mean over subsamples of this size (`w1_sub4000`)
@@ -63,6 +64,7 @@ NEEDS: dict[str, Callable[[Snapshot], bool]] = {
     "judged": lambda s: s.judged is not None,
     "exact": lambda s: s.problem.has_exact_solution and s.exact_x is not None,
     "w1_exact_size": lambda s: s.x.shape[0] <= W1_MAX_EXACT,
+    "core_region": lambda s: s.problem.core_radius is not None,
     "w1_subsampled_size": lambda s: s.x.shape[0] > W1_MAX_EXACT,
 }
 
@@ -220,6 +222,22 @@ def _w1_sub(s: Snapshot) -> float:
     return w1_subsampled(s.x, ref, m=W1_MAX_EXACT, repeats=3, seed=seeds.W1_SUBSAMPLE.seed(s.seed))[0]
 
 
+def _core_reference(s: Snapshot) -> torch.Tensor:
+    return s.judged.sample_at(s.t, REFERENCE_SAMPLES, seeds.CORE_MASS_REFERENCE.seed(s.seed))
+
+
+def _core_center(s: Snapshot) -> torch.Tensor:
+    return s.initial.mean(0)  # the mean is conserved
+
+
+def _core_mass_err(s: Snapshot) -> float:
+    return core_mass_error(s.x, _core_reference(s), _core_center(s), s.problem.core_radius)
+
+
+def _core_mass_floor(s: Snapshot) -> float:
+    return core_mass_floor(mass_within(_core_reference(s), _core_center(s), s.problem.core_radius), s.x.shape[0])
+
+
 def _register_defaults() -> None:
     add = register_metric
     add(MetricSpec("kinetic_energy", "mean |v|^2 / 2", lambda s: kinetic_energy(s.x), better="", show="parquet",
@@ -248,6 +266,12 @@ def _register_defaults() -> None:
     add(MetricSpec(f"{W1_SUB}_mc_floor", f"W1 between two exact samples of {W1_MAX_EXACT}",
                    lambda s: w1_mc_floor(s.judged, s.t, W1_MAX_EXACT, s.seed), needs=("judged", "w1_subsampled_size"),
                    show="floor", reference="judged", cache_key=lambda s: ("w1_mc_floor", W1_MAX_EXACT, s.seed),
+                   label="MC floor"))
+    add(MetricSpec("core_mass_err", "|particles' - reference's mass in the ball |v - m| < core_radius|",
+                   _core_mass_err, needs=("judged", "core_region"), floors=("core_mass_mc_floor",),
+                   reference="judged", absurd="floor", plotted=True, roles=("accuracy",)))
+    add(MetricSpec("core_mass_mc_floor", "expected |error| of that mass for exact samples of the same n",
+                   _core_mass_floor, needs=("judged", "core_region"), show="floor", reference="judged",
                    label="MC floor"))
     add(MetricSpec("kde_l2", "relative L2 error of the KDE of the density particles on the problem grid",
                    lambda s: kde_l2(s.density_x, s.judged, s.t), needs=("judged",),

@@ -197,7 +197,7 @@ def test_module_entry_point_lists_every_registered_problem_solver_and_metric():
         assert lines[at + 1].startswith("    constants: ")
         constants = dict(item.split("=", 1) for item in lines[at + 1][len("    constants: "):].split(", "))
         expected = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)
-                    if f.init and f.name not in ("name", "dim", "snapshot_times", "grid_box", "stiff_dt", "pinn_group")
+                    if f.init and f.name not in ("name", "dim", "snapshot_times", "grid_box", "stiff_dt", "pinn_group", "core_radius")
                     and isinstance(getattr(p, f.name), (int, float, type(None)))}
         assert {k: parse_cell(v) for k, v in constants.items()} == expected, name
     headers = [x for x in lines if x.startswith("  ") and not x.startswith("   ") and ": applies to " in x]

@@ -172,7 +172,7 @@ def grids(options: list[SetOption], solver_classes: dict[str, type]) -> dict[str
 
 # --------------------------------------------------------------------------- problem constants
 #: Problem fields that are not constants a user may change (identity, dimension, derived flags)
-FIXED_PROBLEM_FIELDS = ("name", "dim", "has_exact_solution", "stiff_dt", "pinn_group")
+FIXED_PROBLEM_FIELDS = ("name", "dim", "has_exact_solution", "stiff_dt", "pinn_group", "core_radius")
 #: problem constants of any sign (the others keep the sign of their default: C, eta, bandwidths, sizes > 0)
 SIGNED_PROBLEM_FIELDS = ("gamma", "t0")
 

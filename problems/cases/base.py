@@ -63,6 +63,9 @@ class Problem:
     stiff_dt: float | None = field(default=None, repr=False)
     #: the PINN-PM network group of paper Appendix B.2 ('A'-'D'; '' for the default: A in 2D, B in 3D)
     pinn_group: str = field(default="", repr=False)
+    #: radius of the ball about the mean whose mass `core_mass_err` measures (None: not measured), declared where
+    #: f0 leaves a region empty that the solution fills (truncated2d's hole)
+    core_radius: float | None = field(default=None, repr=False)
     #: True when density, score, sample_at and mean_field_drift are exact for every t
     has_exact_solution: bool = field(default=False, init=False)
     #: declared capabilities, set once per class (`__init_subclass__`) from what the class states; read these,

@@ -135,4 +135,4 @@ def truncated2d() -> Truncated:
     """
     return Truncated(name="truncated2d", dim=2, gamma=0.0, C=1 / 16, t0=0.0, snapshot_times=(1.0, 2.5, 5.0),
                      kde_bandwidth=0.3, paper_n=14_400, grid_box=((-4.0, 4.0),) * 2, grid_points=100, eta=1.0,
-                     pinn_group="D")
+                     pinn_group="D", core_radius=0.9)  # inside the hole |v| < eta = 1 of f0
