@@ -59,8 +59,9 @@ def score_and_divergence(score: Score, x: torch.Tensor, t: torch.Tensor, mode: s
 
 def pinn_losses(flow: Flow, score: Score, v0: torch.Tensor, times: torch.Tensor, gamma: float, C: float,
                 ism_through_flow: bool = False, drift_score: Score | None = None,
-                ism_points: torch.Tensor | None = None, detach_drift_positions: bool = False
-                ) -> dict[str, torch.Tensor]:
+                ism_points: torch.Tensor | None = None, detach_drift_positions: bool = False,
+                flow_score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                flow_score_through: bool = False) -> dict[str, torch.Tensor]:
     """{'phys', 'ism', 'signal'} of eqs. 2.11 and 2.10 for initial particles v0 (N, d) at collocation times (K,);
     'signal' = (1/KN) sum |U^delta(x_ki)|^2 (detached), the scale against which L_phys is read.
 
@@ -77,6 +78,11 @@ def pinn_losses(flow: Flow, score: Score, v0: torch.Tensor, times: torch.Tensor,
       (i.i.d. samples of the exact solution at the same times): the score is then trained on f_t itself;
     * detach_drift_positions: U^delta is evaluated at stop-gradient positions, so the L_phys gradient does
       not flow through the places where U is evaluated (the scores and the flow's velocity still train).
+
+    Self-consistent score (drift_score=flow, not an oracle): flow_score(V (K, N, d), t (K, 1, 1)) -> (K, N, d), the
+    score of the flow's own push-forward at x = Phi(V, t) (solvers.flow_score). No score network and no ISM term
+    ('ism' is 0). flow_score_through=False (the default) detaches the whole drift U^delta: each step fits d_t Phi to
+    the drift of the current push-forward (a Picard-type fixed point); True differentiates through it.
     """
     if v0.dim() != 2 or times.dim() != 1:
         raise ValueError(f"v0 must be (N, d) and times (K,), got {tuple(v0.shape)} and {tuple(times.shape)}")
@@ -85,6 +91,14 @@ def pinn_losses(flow: Flow, score: Score, v0: torch.Tensor, times: torch.Tensor,
     k = times.shape[0]
     t = times.to(v0).view(k, 1, 1)
     x, x_dot = flow_and_velocity(flow, v0.unsqueeze(0).expand(k, *v0.shape), t)
+    if flow_score is not None:
+        if ism_through_flow or ism_points is not None or drift_score is not None:
+            raise ValueError("the self-consistent score (flow_score) replaces the score network: it cannot be combined "
+                             "with ism_through_flow, ism_points or drift_score")
+        s = flow_score(v0.unsqueeze(0).expand(k, *v0.shape), t)
+        u = drift(x, s, gamma, C) if flow_score_through else drift(x.detach(), s.detach(), gamma, C).detach()
+        phys = ((x_dot - u) ** 2).sum(-1).mean()
+        return {"phys": phys, "ism": phys.new_zeros(()), "signal": (u.detach() ** 2).sum(-1).mean()}
     x_drift = x.detach() if detach_drift_positions else x
     if ism_through_flow:
         s_ism, div = score_and_divergence(score, x, t, "forward")

@@ -24,7 +24,8 @@ from problems import drift
 from infra import seeds
 
 from solvers.base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
-from solvers.pinn_training import DRIFT_SCORES, SCORE_SAMPLES, TrainedPINN, ablation_refusal, train_pinn_pm
+from solvers.flow_score import self_consistent_score
+from solvers.pinn_training import DRIFT_SCORES, FLOW_SCORE_GRADIENTS, SCORE_SAMPLES, TrainedPINN, ablation_refusal, train_pinn_pm
 from solvers.registry import register_solver
 from solvers.stepping import integrate
 
@@ -34,7 +35,7 @@ QUERY_CHUNK = 32_768
 @dataclass(frozen=True)
 class PINNConfig:
     CHOICES: ClassVar[dict] = {"group": ("paper", "A", "B", "C", "D", "tiny"), "drift_score": DRIFT_SCORES,
-                               "score_samples": SCORE_SAMPLES}
+                               "score_samples": SCORE_SAMPLES, "flow_score_gradient": FLOW_SCORE_GRADIENTS}
     n: int = 1_000  # training particles per iteration (Appendix B.2)
     n_times: int = 16  # collocation times per iteration
     iters: int = 20_000
@@ -42,7 +43,9 @@ class PINNConfig:
     lambda_score: float = 1.0
     resample: bool = True  # fresh particles from f0 every iteration (Algorithm 1, line 3)
     ism_through_flow: bool = False  # see pinn_loss.pinn_losses: Algorithm 1 literally, the collapsing variant
-    drift_score: str = "net"  # oracle ablation: the score inside the drift of L_phys (net | exact | reference)
+    drift_score: str = "net"  # the score inside the drift of L_phys: net | exact, reference (oracles) | flow (the
+    # flow's own push-forward score, solvers.flow_score: no score network, no ISM)
+    flow_score_gradient: str = "detached"  # drift_score=flow: detached (a fixed point) or through the drift
     score_samples: str = "flow"  # oracle ablation: ISM on the flow's push-forward or on exact samples of f_t
     detach_drift_positions: bool = False  # ablation: no L_phys gradient through the positions U is evaluated at
     group: str = "paper"  # Appendix B.2 group A-D; "paper": the problem's own group; "tiny": the smoke nets
@@ -152,17 +155,37 @@ class PINNParticle(_PINNBase):
                     raise FloatingPointError(f"Phi(V, t) is non-finite at t = {t:g}")
                 times.append(t)
                 snaps.append(x.to("cpu", torch.float64))
-                scores.append(self._query(trained.score, x, t).to("cpu", torch.float64))
+                scores.append(self._score_at(trained, problem, v, x, t).to("cpu", torch.float64))
                 dens.append(self._query(trained.flow, vd, t).to("cpu", torch.float64))
         info = self._info(trained, problem, seed, dev, dtype)
-        probe = FlowProbe(trained.flow, trained.score, v0.to(dev, dtype), problem.t0, max(problem.snapshot_times))
+        # drift_score=flow trains no score network: the certificates, which need a score model at any point, and the
+        # training diagnostics are not made for it (no probe)
+        probe = None if cfg.drift_score == "flow" else FlowProbe(trained.flow, trained.score, v0.to(dev, dtype),
+                                                                 problem.t0, max(problem.snapshot_times))
         return Trajectory(self.name, problem.name, times, snaps, scores, v0, {}, info,
                           density_particles=dens, probe=probe)
+
+
+    def _score_at(self, trained: TrainedPINN, problem, v: torch.Tensor, x: torch.Tensor, t: float) -> torch.Tensor:
+        """The score at the particles x = Phi(v, t) (N, d): the score network's, or with drift_score=flow the flow's
+        own push-forward score (solvers.flow_score.self_consistent_score), in chunks."""
+        if self.config.drift_score != "flow":
+            return self._query(trained.score, x, t)
+        tt = torch.full((1,), t, dtype=v.dtype, device=v.device)
+        return torch.cat([self_consistent_score(trained.flow, problem.initial_score, c, tt)
+                          for c in v.split(QUERY_CHUNK)])
 
 
 @register_solver("pinn_pm_score")
 class PINNScore(_PINNBase):
     """PINN-PM's learned score driving explicit Euler particles (paper 5.1, PINN-score)."""
+
+    @classmethod
+    def refusal(cls, config, problem):
+        if config.drift_score == "flow":
+            return ("drift_score=flow trains no score network, and the flow's push-forward score is known at the flow's "
+                    "particles only, not at the Euler particles this variant moves: use pinn_pm_particle")
+        return super().refusal(config, problem)
 
     dt_order = 1  # explicit Euler
 

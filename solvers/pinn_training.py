@@ -37,6 +37,7 @@ from infra import seeds
 from infra.files import exclusive_lock, set_aside_file
 
 from solvers.networks import seeded
+from solvers.flow_score import self_consistent_score
 from solvers.pinn_loss import pinn_losses
 from solvers.pinn_networks import GROUPS, Arch, FlowMap, ScoreNet, group_for
 
@@ -47,7 +48,9 @@ ARCH_FIELDS = ("group", "flow_arch", "score_arch")
 
 
 #: values of the oracle ablations (PINNConfig.drift_score, .score_samples)
-DRIFT_SCORES = ("net", "exact", "reference")
+DRIFT_SCORES = ("net", "exact", "reference", "flow")
+#: drift_score=flow: whether the L_phys gradient goes through the self-consistent drift (solvers.flow_score)
+FLOW_SCORE_GRADIENTS = ("detached", "through")
 SCORE_SAMPLES = ("flow", "exact")
 
 
@@ -72,6 +75,8 @@ def ablation_refusal(cfg, problem: Problem) -> str | None:
             return f"{field}=exact needs an exact solution, which {problem.name} has not; problems with one: {exact}"
     if cfg.score_samples == "exact" and cfg.ism_through_flow:
         return "score_samples=exact and ism_through_flow=true contradict each other (ISM through the flow needs the flow's samples)"
+    if cfg.drift_score == "flow" and (cfg.ism_through_flow or cfg.score_samples != "flow"):
+        return "drift_score=flow trains no score network: ism_through_flow and score_samples do not apply"
     return None
 
 
@@ -251,6 +256,9 @@ def _train(problem, cfg, seed, device, key, directory: Path | None, progress) ->
     bar = tqdm(range(start, cfg.iters), desc=f"pinn_pm {problem.name}", disable=not progress, leave=False,
                mininterval=1.0, initial=start, total=cfg.iters)
     oracle = _exact_score_batched(problem) if cfg.drift_score == "exact" else None
+    through = cfg.flow_score_gradient == "through"
+    flow_score = (lambda v, t: self_consistent_score(flow, problem.initial_score, v, t, through)) \
+        if cfg.drift_score == "flow" else None
     t_session = time.perf_counter()
     for it in bar:
         stream = seeds.PINN_TRAINING.seed(seed, it)
@@ -260,7 +268,8 @@ def _train(problem, cfg, seed, device, key, directory: Path | None, progress) ->
                       if cfg.score_samples == "exact" else None)
         losses = pinn_losses(flow, score, v0, times.to(device, dtype), problem.gamma, problem.C, cfg.ism_through_flow,
                              drift_score=oracle, ism_points=ism_points,
-                             detach_drift_positions=cfg.detach_drift_positions)
+                             detach_drift_positions=cfg.detach_drift_positions, flow_score=flow_score,
+                             flow_score_through=through)
         loss = losses["phys"] + cfg.lambda_score * losses["ism"]
         opt.zero_grad(set_to_none=True)
         loss.backward()

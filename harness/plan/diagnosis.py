@@ -29,6 +29,9 @@ VARIANTS: dict[str, tuple] = {
     "detach_drift_positions=true": (("detach_drift_positions", True),),
     "group=paper": (("group", "paper"),),
     "ism_through_flow=true": (("ism_through_flow", True),),
+    # not an oracle: the flow's own push-forward score in the drift (solvers.flow_score), detached or not
+    "drift_score=flow": (("drift_score", "flow"),),
+    "drift_score=flow,through": (("drift_score", "flow"), ("flow_score_gradient", "through")),
 }
 
 
