@@ -31,7 +31,7 @@ VARIANTS: dict[str, tuple] = {
     "ism_through_flow=true": (("ism_through_flow", True),),
     # not an oracle: the flow's own push-forward score in the drift (solvers.flow_score), detached or not
     "drift_score=flow": (("drift_score", "flow"),),
-    "drift_score=flow,through": (("drift_score", "flow"), ("flow_score_gradient", "through")),
+    "drift_score=flow+through": (("drift_score", "flow"), ("flow_score_gradient", "through")),
 }
 
 
