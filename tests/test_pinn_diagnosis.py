@@ -280,6 +280,15 @@ def test_verdict_names_the_source_the_numbers_point_to():
     residual_at_floor = _frame(default={"w1_over_floor": 1.05, "energy_drift": -0.03, "residual_to_signal": 0.05,
                                         "drift_rel_err": 0.05})
     assert "particle (Monte Carlo) error" in verdict(residual_at_floor)
+    assert "drift_score=flow" not in verdict(residual_at_floor)
+    self_consistent = _frame(default={"w1_over_floor": 1.35, "energy_drift": -0.115, "residual_to_signal": 1.08},
+                             drift_score__flow={"w1_over_floor": 1.02, "energy_drift": 0.0039})
+    assert verdict(self_consistent).endswith(" Without an oracle, the flow's own push-forward score in the drift "
+                                             "(drift_score=flow) gives 1.02x the floor and energy drift +0.4%: the "
+                                             "score network is what the default gets wrong.")
+    off = _frame(default={"w1_over_floor": 1.35, "energy_drift": -0.115, "residual_to_signal": 1.08},
+                 drift_score__flow={"w1_over_floor": 1.5, "energy_drift": 0.0039})
+    assert verdict(off).endswith("gives 1.50x the floor and energy drift +0.4%.")
 
 
 @pytest.mark.slow

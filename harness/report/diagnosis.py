@@ -45,7 +45,25 @@ def diagnosis_table(table: pd.DataFrame, problem: str, variant_labels: dict[str,
 
 
 def verdict(frame: pd.DataFrame) -> str:
-    """One sentence from a diagnosis table: where the default stands and which source dominates."""
+    """One sentence from a diagnosis table: where the default stands and which source dominates; and, where the
+    table has the drift_score=flow row (no oracle: the flow's own push-forward score in the drift), one on it."""
+    return _source_sentence(frame) + _flow_sentence(frame)
+
+
+def _flow_sentence(frame: pd.DataFrame) -> str:
+    """' Without an oracle, ...' from the drift_score=flow row, or '' without one."""
+    rows = {r.variant: r for r in frame.itertuples(index=False)}
+    flow, d = rows.get("drift_score=flow"), rows.get("default")
+    if flow is None or d is None or not _finite(flow.w1_over_floor):
+        return ""
+    fixed = flow.w1_over_floor <= NEAR_FLOOR and _finite(flow.energy_drift) and abs(flow.energy_drift) <= ENERGY_FLAG
+    return (f" Without an oracle, the flow's own push-forward score in the drift (drift_score=flow) gives "
+            f"{flow.w1_over_floor:.2f}x the floor and energy drift {flow.energy_drift:+.1%}"
+            + (": the score network is what the default gets wrong." if fixed else "."))
+
+
+def _source_sentence(frame: pd.DataFrame) -> str:
+    """verdict's first sentence: where the default stands and which source dominates."""
     rows = {r.variant: r for r in frame.itertuples(index=False)}
     if "default" not in rows:
         return "No default PINN-PM cell finished: nothing to diagnose."
