@@ -46,6 +46,8 @@ def damage(kind: str, path: Path, other: Path) -> None:
 
 
 KINDS = ["truncated_third", "truncated_half", "truncated_end", "empty", "garbage", "wrong_shape", "rows_wrong", "foreign"]
+#: the kinds whose run is also resumed (a truncated file, a well-formed record of the wrong shape, another cell's)
+RESUMED_KINDS = ("truncated_half", "rows_wrong", "foreign")
 
 
 @pytest.mark.slow
@@ -70,11 +72,13 @@ def test_damaged_records_are_set_aside_and_rerun(tmp_path, capsys):
         summary = (run_k / "summary.md").read_text()
         assert "Damaged cell records set aside" in summary and f"cells/{target.name}.corrupt" in summary
         assert (target.parent / (target.name + ".corrupt")).exists() and not target.exists()
+        damaged[kind] = True
+        if kind not in RESUMED_KINDS:  # setting aside is what differs between kinds; the resume after it does not
+            continue
         assert main(["run", "--resume", str(run_k), "--quiet", "--plugin", PLUGIN]) == 0, kind
         after = stamps(run_k)
         assert {k for k in after if after[k] != before.get(k)} == {target.name}, kind  # exactly that cell re-ran
         pd.testing.assert_frame_equal(pd.read_csv(run_k / "metrics.csv"), full)
-        damaged[kind] = True
     assert len(damaged) == len(KINDS)
 
 

@@ -22,7 +22,8 @@ def test_sde_reference_samples_are_as_good_as_exact_ones(name):
     """W1(reference, exact) <= 1.2 W1(exact, exact) (mean over 3 seeds; n = 2000 here, 10^4 in the README),
     and the KDE L2 of the reference samples is at most 10% above that of as many exact samples (2 x 10^5,
     mean over 6 seeds: at this n one exact sample's KDE error varies by +-8% between seeds; a ratio
-    below 0.85 would mean the pool is not a sample of anything like f_t).
+    below 0.85 would mean the pool is not a sample of anything like f_t), the KDE at the last snapshot only (every
+    snapshot: benchmarks/verify_references.py).
     The pools are built as the reference builds them: simulated, then moment-matched."""
     p = problems.get_problem(name)
     times = [t for t in p.snapshot_times if t > p.t0]
@@ -34,6 +35,8 @@ def test_sde_reference_samples_are_as_good_as_exact_ones(name):
             ref_w1.append(metrics.w1(pool, p.sample_at(t, 2000, 100 + k)))
             exact_w1.append(metrics.w1(p.sample_at(t, 2000, 200 + k), p.sample_at(t, 2000, 100 + k)))
         assert np.mean(ref_w1) <= 1.2 * np.mean(exact_w1), (t, ref_w1, exact_w1)
+        if t != times[-1]:
+            continue
         kde_ref = metrics.kde_l2(paths[t], p, t)
         kde_exact = np.mean([metrics.kde_l2(p.sample_at(t, 200_000, 5 + k), p, t) for k in range(6)])
         assert 0.85 <= kde_ref / kde_exact <= 1.10, (t, kde_ref, kde_exact)
@@ -140,12 +143,14 @@ def test_radial_scheme_conserves_keeps_maxwellians_and_self_converges():
 
 @pytest.mark.slow
 def test_grid_solver_with_gamma_zero_reproduces_bkw():
-    """Richardson R(32, 64) on [-6, 6]^2 against the exact BKW density (README: R(64, 128) <= 1e-3)."""
+    """Richardson R(32, 64) on [-6, 6]^2 against the exact BKW density at the first snapshot, t = 1 (the whole
+    horizon, R(64, 128) <= 1e-3, is benchmarks/verify_references.py's: minutes, not for CI)."""
     p = problems.get_problem("bkw2d")
+    times = p.snapshot_times[:1]
     runs = {n: make_solver(p, n, 6.0) for n in (32, 64)}
-    sols = {n: s.evolve(initial_grid(p, s), 0.0, p.snapshot_times) for n, s in runs.items()}
+    sols = {n: s.evolve(initial_grid(p, s), 0.0, times) for n, s in runs.items()}
     X, Y = torch.meshgrid(*runs[64].axes, indexing="ij")
-    for t in p.snapshot_times:
+    for t in times:
         exact = p.density(torch.stack([X, Y], -1), t)
         best = richardson(sols[32][t], sols[64][t])
         err, plain = (float((g - exact).norm() / exact.norm()) for g in (best, sols[64][t]))
