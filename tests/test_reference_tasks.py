@@ -277,9 +277,10 @@ def test_local_engine_builds_the_references_first_then_runs_the_cells(fake_plugi
 @pytest.mark.parametrize("timeout", [[], ["--cell-timeout", "300"]], ids=["pool", "threads"])
 def test_process_engine_hands_out_the_reference_first_and_its_cells_after_it(fake_plugin, tmp_path, monkeypatch,
                                                                              timeout):
-    """--jobs 2 (worker processes, or under --cell-timeout threads each waiting on a process): the reference task
-    starts first, independent cells run while it is built, the cells that need it start after it ended and load
-    it (one build), every record is ok."""
+    """--jobs 2 (worker processes, or under --cell-timeout threads each waiting on a process): independent cells run
+    while the reference is built, the cells that need it start after it ended and load it (one build), every record
+    is ok. (Which worker logs its start first is a race between two processes: the order of hand-out is the fast
+    tests' subject.)"""
     monkeypatch.setenv("LANDAU_TEST_REF_SECONDS", "4")
     out = tmp_path / "run"
     assert main(["run", "--plugin", fake_plugin, "-s", "logged", "-p", "slowref2d", "-p", "plain2d", "--seeds", "0,1",
@@ -287,7 +288,6 @@ def test_process_engine_hands_out_the_reference_first_and_its_cells_after_it(fak
                  *timeout]) == 0
     log = events(tmp_path)
     assert [(e, p) for _, e, p in log if e.startswith("ref")] == [("ref-start", "slowref2d"), ("ref-end", "slowref2d")]
-    assert log[0][1:] == ("ref-start", "slowref2d")
     ref_end = next(t for t, e, _ in log if e == "ref-end")
     waiting = [t for t, e, p in log if e == "cell-start" and p == "slowref2d"]
     free = [t for t, e, p in log if e == "cell-start" and p == "plain2d"]
