@@ -25,7 +25,8 @@ from infra import seeds
 
 from solvers.base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
 from solvers.flow_score import self_consistent_score
-from solvers.pinn_training import DRIFT_SCORES, FLOW_SCORE_GRADIENTS, SCORE_SAMPLES, TrainedPINN, ablation_refusal, train_pinn_pm
+from solvers.pinn_training import (COLLOCATIONS, DRIFT_SCORES, FLOW_SCORE_GRADIENTS, SCORE_SAMPLES, TrainedPINN,
+                                   ablation_refusal, train_pinn_pm)
 from solvers.registry import register_solver
 from solvers.stepping import integrate
 
@@ -35,9 +36,12 @@ QUERY_CHUNK = 32_768
 @dataclass(frozen=True)
 class PINNConfig:
     CHOICES: ClassVar[dict] = {"group": ("paper", "A", "B", "C", "D", "tiny"), "drift_score": DRIFT_SCORES,
-                               "score_samples": SCORE_SAMPLES, "flow_score_gradient": FLOW_SCORE_GRADIENTS}
+                               "score_samples": SCORE_SAMPLES, "flow_score_gradient": FLOW_SCORE_GRADIENTS,
+                               "collocation": COLLOCATIONS}
     n: int = 1_000  # training particles per iteration (Appendix B.2)
     n_times: int = 16  # collocation times per iteration
+    collocation: str = "uniform"  # uniform in [t0, T] (Algorithm 1) | log: log(t - t0 + e) uniform, dense near t0
+    collocation_eps: float = 0.05  # collocation=log: e = collocation_eps * (T - t0) (solvers.pinn_training.collocation_times)
     iters: int = 20_000
     lr: float = 1e-4
     lambda_score: float = 1.0

@@ -180,3 +180,60 @@ def test_both_variants_share_one_training_in_a_run(tmp_path):
     assert floor.value.iloc[0] == pytest.approx(metrics.kde_l2_mc_floor(problems.get_problem("bkw2d"), 1.0, n_density, 0))
     assert "Neural training" in (tmp_path / "summary.md").read_text()
     assert (tmp_path / "figures" / "bkw2d_training.png").exists()
+
+
+# ---------------------------------------------------------------------------- collocation in time
+def test_log_collocation_lies_in_the_window_and_is_denser_near_t0():
+    from solvers.pinn_training import collocation_times
+    u = torch.rand(20_000, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    t0, span = 5.5, 0.5
+    t = collocation_times(u, t0, span, "log", eps=0.05)
+    assert float(t.min()) >= t0 and float(t.max()) <= t0 + span
+    ends = collocation_times(torch.tensor([0.0, 1.0], dtype=torch.float64), t0, span, "log", eps=0.05)
+    assert torch.allclose(ends, torch.tensor([t0, t0 + span], dtype=torch.float64), rtol=0, atol=1e-14)
+    assert bool((torch.diff(collocation_times(u.sort().values, t0, span, "log")) >= 0).all())  # monotone in u
+    # the docstring's numbers: median t0 + 0.179 span, 36% of the times in the first tenth (uniform: 50%, 10%)
+    assert float(t.median()) - t0 == pytest.approx((math.sqrt(0.05 * 1.05) - 0.05) * span, rel=0.03)
+    assert float((t < t0 + 0.1 * span).double().mean()) == pytest.approx(math.log(3) / math.log(21), abs=0.01)
+    uniform = collocation_times(u, t0, span, "uniform")
+    assert float(t.median()) < t0 + span / 2 < float(uniform.median()) + 0.01 * span
+    assert torch.equal(uniform, t0 + span * u)  # today's formula, bit for bit
+    with pytest.raises(ValueError, match="valid: uniform, log"):
+        collocation_times(u, t0, span, "geometric")
+
+
+@pytest.mark.parametrize("kind", ["uniform", "log"])
+def test_training_draws_its_collocation_times_as_configured(kind, monkeypatch):
+    """The times handed to the loss each iteration: uniform ones are Algorithm 1's t0 + (T - t0) u from the
+    iteration's stream (unchanged by the option), log ones the same u through `collocation_times`."""
+    import solvers.pinn_training as training
+    from infra import seeds
+    from problems import make_generator
+    seen = []
+    real = training.pinn_losses
+
+    def spy(flow, score, v0, times, *args, **kw):
+        seen.append(times.clone())
+        return real(flow, score, v0, times, *args, **kw)
+
+    monkeypatch.setattr(training, "pinn_losses", spy)
+    p = problems.get_problem("bkw2d")
+    training._MEMO.clear()
+    train_pinn_pm(p, _tiny_cfg(iters=3, collocation=kind), 0, torch.device("cpu"))
+    training._MEMO.clear()
+    assert len(seen) == 3
+    for it, times in enumerate(seen):
+        u = torch.rand(3, generator=make_generator(seeds.PINN_TRAINING.seed(0, it)), dtype=torch.float64)
+        want = p.t0 + (p.T - p.t0) * u if kind == "uniform" else training.collocation_times(u, p.t0, p.T - p.t0, "log")
+        assert torch.equal(times, want), (it, times, want)
+    if kind == "log":
+        assert not torch.equal(seen[0], p.t0 + (p.T - p.t0) * torch.rand(
+            3, generator=make_generator(seeds.PINN_TRAINING.seed(0, 0)), dtype=torch.float64))
+
+
+def test_collocation_enters_the_training_key_only_when_it_is_not_uniform():
+    from solvers.pinn_training import training_key
+    p = problems.get_problem("bkw2d")
+    cfg = PINNConfig(group="A", lr=3e-4)
+    assert training_key(p, cfg, 0) == training_key(p, dataclasses.replace(cfg, collocation="uniform"), 0)
+    assert training_key(p, cfg, 0) != training_key(p, dataclasses.replace(cfg, collocation="log"), 0)

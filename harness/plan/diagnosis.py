@@ -10,6 +10,8 @@ seed 0, one cell per variant, every variant at the same budget (the profile's, o
     detach_drift_positions=true  no L_phys gradient through the positions U is evaluated at
     group=paper                  Appendix B's architecture for the problem (where it is not the profile's)
     ism_through_flow=true        Algorithm 1 literally (the ISM gradient through the flow: it collapses)
+    drift_score=flow[+through]   the flow's own push-forward score in the drift (no score network, no oracle)
+    collocation=log              collocation times dense near t0, sparse near T (no oracle)
 
 The oracle rows need an exact solution (BKW); the others run everywhere. This module plans the diagnosis;
 `harness.report.diagnosis` reads the last snapshot of each variant from the long table (`diagnosis_table`) and
@@ -32,6 +34,8 @@ VARIANTS: dict[str, tuple] = {
     # not an oracle: the flow's own push-forward score in the drift (solvers.flow_score), detached or not
     "drift_score=flow": (("drift_score", "flow"),),
     "drift_score=flow+through": (("drift_score", "flow"), ("flow_score_gradient", "through")),
+    # not an oracle: collocation times log-spaced near t0 (solvers.pinn_training.collocation_times)
+    "collocation=log": (("collocation", "log"),),
 }
 
 
