@@ -1,7 +1,12 @@
-"""Where the mass is: the fraction of particles inside a ball, against the exact or reference solution's.
+"""Where the mass is: the fraction of particles inside a region, against the exact or reference solution's.
 
-A smooth invertible flow map cannot move mass into a region f0 leaves empty (truncated2d's hole |v| < eta), so a
-particle method built on one shows a mass deficit there that W1 dilutes: this metric names it.
+* A ball around the mean (`core_mass_error`): a smooth invertible flow map cannot move mass into a region f0
+  leaves empty (truncated2d's hole |v| < eta), so a particle method built on one shows a mass deficit there that
+  W1 dilutes: this metric names it.
+* The reference's highest-density region (`hdr_mass_error`): {v : f_t(v) >= level}, the level set holding a
+  share HDR_SHARE of the reference's mass (the mixture's modes while it has them, the bulk afterwards): a method
+  that misplaces the modes, or spreads mass into the tails, has the wrong mass there.
+Both errors are read against `core_mass_floor`, the Monte Carlo error of exact samples of the same n.
 """
 from __future__ import annotations
 
@@ -28,3 +33,25 @@ def core_mass_floor(p: float, n: int) -> float:
     """The expected |error| of the fraction of n exact samples inside a ball of mass p: the mean absolute deviation
     of a binomial proportion, sqrt(2 / pi) sqrt(p (1 - p) / n) (its normal approximation)."""
     return math.sqrt(2 / math.pi) * math.sqrt(max(p * (1 - p), 0.0) / n)
+
+
+#: the share of the reference's mass in the highest-density region of `hdr_mass_error`
+HDR_SHARE = 0.5
+
+
+def hdr_level(reference: torch.Tensor, density, share: float = HDR_SHARE) -> float:
+    """The density level whose super-level set {f >= level} holds `share` of the mass: the (1 - share) quantile of
+    f over the reference sample (M, d); density: (M', d) -> (M',)."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must be in (0, 1), got {share}")
+    return float(torch.quantile(density(reference).to(torch.float64), 1 - share))
+
+
+def hdr_mass_error(x: torch.Tensor, reference: torch.Tensor, density, share: float = HDR_SHARE) -> tuple[float, float]:
+    """(|P_x(f >= level) - P_ref(f >= level)|, P_ref(f >= level)) with level = hdr_level(reference, density,
+    share): the particles' mass (x (N, d)) in the reference's highest-density region against the reference's own
+    (about `share`), and that reference mass (for its floor, core_mass_floor(p, N))."""
+    level = hdr_level(reference, density, share)
+    p_ref = float((density(reference).to(torch.float64) >= level).double().mean())
+    p_x = float((density(x).to(torch.float64) >= level).double().mean())
+    return abs(p_x - p_ref), p_ref

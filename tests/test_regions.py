@@ -1,4 +1,5 @@
-"""The core-mass metric (metrics/regions.py): the fraction in a ball, its floor, and exact samples at the floor."""
+"""The region-mass metrics (metrics/regions.py): the fraction in a ball or in the reference's highest-density region,
+the floor, and exact samples at the floor."""
 import dataclasses
 import math
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 import problems
-from metrics.regions import core_mass_error, core_mass_floor, mass_within
+from metrics.regions import core_mass_error, core_mass_floor, hdr_level, hdr_mass_error, mass_within
 from metrics.specs import METRICS, Snapshot, applicable
 
 
@@ -52,3 +53,40 @@ def test_the_metric_applies_where_a_problem_declares_a_core_radius():
     value = METRICS["core_mass_err"].compute(snap(declared))
     assert 0 <= value < 5 * METRICS["core_mass_mc_floor"].compute(snap(declared))
     assert problems.get_problem("truncated2d").core_radius == 0.9
+
+
+def test_hdr_level_and_mass_by_hand():
+    """f(v) = exp(-|v|^2) on reference radii 1..10: the level of the 30% region is the 0.7 quantile of the ten values,
+    torch's linear interpolation at position 6.3 of the ascending sort, f(4) + 0.3 (f(3) - f(4)); radii 1, 2, 3
+    reach it (p_ref = 0.3). Particles at radii 0.5, 2, 3.5, 9: two inside (f(3.5) = e^-12.25 is below the level,
+    about 0.3 e^-9), so the error is |0.5 - 0.3|."""
+    f = lambda v: torch.exp(-(v * v).sum(-1))
+    ref = t64([[float(r), 0.0] for r in range(1, 11)])
+    vals = sorted(f(ref).tolist())
+    assert hdr_level(ref, f, 0.3) == pytest.approx(vals[6] + 0.3 * (vals[7] - vals[6]), rel=1e-14)
+    x = t64([[0.5, 0.0], [0.0, 2.0], [3.5, 0.0], [9.0, 0.0]])
+    err, p_ref = hdr_mass_error(x, ref, f, 0.3)
+    assert p_ref == pytest.approx(0.3, abs=1e-15)
+    assert err == pytest.approx(0.2, abs=1e-15)
+    with pytest.raises(ValueError, match="share"):
+        hdr_level(ref, f, 1.0)
+
+
+def test_exact_samples_sit_at_the_hdr_floor_and_a_spread_law_misses_the_modes():
+    """bkw2d at t = 0.5 with its exact density: the mean HDR error of n exact samples over 40 seeds is the
+    binomial floor (within 25%) with about half the mass inside; the same samples scaled by 1.5 (mass moved to the
+    tails) miss it by far more than the floor."""
+    p = problems.get_problem("bkw2d")
+    t, n = 0.5, 1_000
+    density = lambda v: p.density(v, t)
+    reference = p.sample_at(t, 200_000, 7)
+    errors, masses = [], []
+    for k in range(40):
+        err, mass = hdr_mass_error(p.sample_at(t, n, 100 + k), reference, density)
+        errors.append(err)
+        masses.append(mass)
+    assert masses[0] == pytest.approx(0.5, abs=1e-3)
+    floor = core_mass_floor(masses[0], n)
+    assert sum(errors) / len(errors) == pytest.approx(floor, rel=0.25)
+    spread, _ = hdr_mass_error(1.5 * p.sample_at(t, n, 1), reference, density)
+    assert spread > 10 * floor
