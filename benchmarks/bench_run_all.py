@@ -1,6 +1,7 @@
 """Time the main job as a new user meets it: `python -m harness run --all` from an empty reference cache.
 
     PYTHONPATH=. python benchmarks/bench_run_all.py [--profile quick] [--jobs auto] [--keep DIR] [--against REV]
+                                                   [--solvers S1,S2]
 
 Runs the harness in a subprocess into a temporary run directory, with LANDAU_REFERENCE_CACHE pointing
 at a new empty directory (so the reference builds and floors count, as on a fresh machine), and prints
@@ -12,6 +13,8 @@ seconds of a fixed workload (`calibrate`: dense float64 linear algebra and the p
 thread, the two kinds of work the main job does) timed before and after the run in the same process. With
 `--against REV` the same profile runs at commit REV (a git worktree in a temp dir, its own empty cache) right
 before this checkout, and the ratio new / old is printed: that ratio, not either number, is the comparison.
+`--solvers` restricts both runs to those solvers (`run --all -s ...`): a solver added since REV is then left out
+of the comparison (and timed on its own with `--solvers NEW`).
 """
 from __future__ import annotations
 
@@ -56,12 +59,13 @@ def calibrate(repeats: int = 3) -> float:
         torch.set_num_threads(threads)
 
 
-def run_main_job(source: Path, profile: str, jobs: str, run_dir: Path, cache: Path) -> tuple[float, int, str]:
+def run_main_job(source: Path, profile: str, jobs: str, run_dir: Path, cache: Path, solvers: list[str] = ()
+                 ) -> tuple[float, int, str]:
     """(wall seconds, exit code, stderr tail) of `run --all` with the code of `source` (its directory first on
     PYTHONPATH), into `run_dir`, with an empty reference cache `cache`."""
     env = {**os.environ, "LANDAU_REFERENCE_CACHE": str(cache), "PYTHONPATH": str(source)}
     cmd = [sys.executable, "-m", "harness", "run", "--all", "--profile", profile, "--jobs", str(jobs),
-           "--out", str(run_dir), "--quiet"]
+           "--out", str(run_dir), "--quiet"] + [arg for name in solvers for arg in ("-s", name)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=source, capture_output=True, text=True)
     return time.perf_counter() - start, proc.returncode, proc.stderr[-2000:]
@@ -87,8 +91,9 @@ def print_cells(run_dir: Path) -> None:
 def timed(label: str, source: Path, args, tmp: Path) -> float | None:
     """Run and report the main job of `source`; its wall seconds, or None if the harness failed."""
     run_dir = Path(args.keep) / label if args.keep else tmp / f"run-{label}"
-    wall, code, err = run_main_job(source, args.profile, args.jobs, run_dir, tmp / f"empty-cache-{label}")
-    print(f"[{label}] run --all --profile {args.profile} --jobs {args.jobs} (empty reference cache, code of {source})")
+    wall, code, err = run_main_job(source, args.profile, args.jobs, run_dir, tmp / f"empty-cache-{label}", args.solvers)
+    only = f" -s {' -s '.join(args.solvers)}" if args.solvers else ""
+    print(f"[{label}] run --all{only} --profile {args.profile} --jobs {args.jobs} (empty reference cache, code of {source})")
     print(f"[{label}] exit code {code}; total wall time {wall:.1f} s ({wall / 60:.1f} min)")
     if code not in (0, 1):
         print(err)
@@ -103,7 +108,9 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", default="auto")
     ap.add_argument("--keep", default=None, metavar="DIR", help="write the run directories here (default: a temp dir)")
     ap.add_argument("--against", default=None, metavar="REV", help="also run commit REV first and print new / old")
+    ap.add_argument("--solvers", default="", metavar="S1,S2", help="only these solvers (both runs)")
     args = ap.parse_args(argv)
+    args.solvers = [name for name in args.solvers.split(",") if name]
     with tempfile.TemporaryDirectory(prefix="landau-bench-run-all-") as tmp_name:
         tmp = Path(tmp_name)
         calib = [calibrate()]
