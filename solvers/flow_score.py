@@ -10,6 +10,10 @@ grad_v log|det J| by one reverse pass through log|det J| summed over the points 
 own v only, so the gradient of the sum is every point's own gradient). Both are batched over all points; no
 (N, N) or per-point Hessian tensor is formed. Every problem states `initial_score` (grad log f0), so this needs
 nothing but the flow map.
+
+The same Jacobian gives the change-of-variables density at the particles, f_t(Phi_t(v)) = f0(v) / |det J(v)|
+(`pushforward_density`), and the map's validity: det J <= 0 at a point means the map folds there
+(`jacobian_determinants`; the harness's `min_det_j` and `fold_fraction`).
 """
 from __future__ import annotations
 
@@ -49,7 +53,23 @@ def self_consistent_score(flow: Flow, initial_score: Callable[[torch.Tensor], to
     return s if through else s.detach()
 
 
-def jacobian_determinants(flow: Flow, v0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """det J(v0) (...,) of the map v -> flow(v, t) at every point of v0 (..., d): <= 0 where the map folds."""
+def jacobian_determinants(flow: Flow, v0: torch.Tensor, t: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """det J(v0) (...,) float64 of the map v -> flow(v, t) at every point of v0 (..., d): <= 0 where the map folds.
+    J is formed in the flow's dtype (d forward-mode passes), its determinant taken in float64; with `chunk`, v0
+    (N, d) is processed `chunk` points at a time (memory O(chunk d^2), never (N, N))."""
+    if chunk is not None and v0.dim() == 2 and v0.shape[0] > chunk:
+        return torch.cat([jacobian_determinants(flow, c, t) for c in v0.split(chunk)])
     with torch.no_grad():
-        return torch.linalg.det(jacobian(flow, v0.contiguous(), t))
+        return torch.linalg.det(jacobian(flow, v0.contiguous(), t).to(torch.float64))
+
+
+def pushforward_density(flow: Flow, initial_density: Callable[[torch.Tensor], torch.Tensor], v0: torch.Tensor,
+                        t: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f_t(Phi_t(v0)), det J(v0)), both (N,) float64: the density of f0 pushed forward by Phi_t at the particles
+    x = Phi_t(v0), by the change of variables f_t(x) = f0(v0) / |det J(v0)| (no KDE), and the determinant it
+    divides by. f0 is evaluated in float64 at v0 (cast), det J as `jacobian_determinants`. The formula is the
+    push-forward density only where Phi_t is one-to-one (det J > 0 everywhere: no fold); a point with det J = 0
+    gets an infinite density."""
+    det = jacobian_determinants(flow, v0, t, chunk)
+    f0 = initial_density(v0.detach().to(torch.float64)).to(det.device)
+    return f0 / det.abs(), det
