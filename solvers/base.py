@@ -34,7 +34,11 @@ class Trajectory:
     training losses, is kept and plotted);
     density_particles: optional larger particle sets per snapshot for density reconstruction,
     when the method can draw more than its own particles (PINN-PM pushes 10^5 samples through Phi);
-    probe: optional `solvers.probe` object (path, velocity and score model of the P1 set).
+    probe: optional `solvers.probe` object (path, velocity and score model of the P1 set);
+    det_j: for a flow map x = Phi(V, t) (`has_flow_map`), det J of v -> Phi(v, t) at the initial particles per
+    snapshot, (N,) float64 (<= 0 where the map folds; the metrics min_det_j and fold_fraction);
+    densities: the density of the solver's own particle law at its particles per snapshot, (N,) float64 (a flow
+    map: f0(V) / |det J(V)|, the change of variables; the metric entropy_pushforward).
     """
 
     solver: str
@@ -48,6 +52,8 @@ class Trajectory:
     density_particles: list[torch.Tensor] | None = None
     #: the run's path and score model for certificates (`solvers.probe`), not stored on disk
     probe: object | None = None
+    det_j: list[torch.Tensor] | None = None
+    densities: list[torch.Tensor] | None = None
 
     def at(self, t: float) -> torch.Tensor:
         """Particles at snapshot time t (exact match within 1e-12)."""
@@ -105,6 +111,19 @@ def validate_trajectory(traj: Trajectory, problem: Problem) -> Trajectory:
             fail(f"{len(traj.density_particles)} density particle sets for {n_snap} snapshots")
         for t, x in zip(traj.times, traj.density_particles):
             check(x, f"density particles at t = {t:g}")
+    for what, values in (("det_j", traj.det_j), ("densities", traj.densities)):
+        if values is None:
+            continue
+        if len(values) != n_snap:
+            fail(f"{len(values)} {what} sets for {n_snap} snapshots")
+        for t, x, v in zip(traj.times, traj.particles, values):
+            if not isinstance(v, torch.Tensor) or tuple(v.shape) != (x.shape[0],) or not v.is_floating_point():
+                fail(f"{what} at t = {t:g} must be a ({x.shape[0]},) floating tensor, got "
+                     f"{tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__}")
+            if bool(torch.isnan(v).any()) or (what == "det_j" and not bool(torch.isfinite(v).all())):
+                fail(f"{what} at t = {t:g} holds non-finite values")  # a density may be +inf (det J = 0)
+            if what == "densities" and bool((v < 0).any()):
+                fail(f"densities at t = {t:g} hold negative values")
     return traj
 
 

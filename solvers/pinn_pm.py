@@ -3,7 +3,8 @@
 * pinn_pm_particle: particles at any t are one forward pass, x_i(t) = Phi(V_i, t) (eq. 2.9),
   for any initial particles V (protocol P1: the harness's initial set). Density reconstruction
   uses `n_density` (10^5, as the paper) fresh samples of f0 pushed through Phi. Its score at
-  the particles is s_theta(x, t).
+  the particles is s_theta(x, t). The trajectory also carries det J(V) of v -> Phi(v, t) (a fold where
+  <= 0) and the change-of-variables density f0(V) / |det J(V)| at the particles.
 * pinn_pm_score: explicit Euler v <- v + dt U(v, s_theta(v, t)) with the particle drift of
   eq. 2.7 and the learned score, from the same initial set (paper 5.1, "PINN-score").
 
@@ -24,7 +25,7 @@ from problems import drift
 from infra import seeds
 
 from solvers.base import Solver, Stopwatch, Trajectory, initial_particles, quick_steps, reduced_dt, resolve_device, step_rule
-from solvers.flow_score import self_consistent_score
+from solvers.flow_score import jacobian_determinants, self_consistent_score
 from solvers.pinn_training import (COLLOCATIONS, DRIFT_SCORES, FLOW_SCORE_GRADIENTS, SCORE_SAMPLES, TrainedPINN,
                                    ablation_refusal, train_pinn_pm)
 from solvers.registry import register_solver
@@ -149,7 +150,7 @@ class PINNParticle(_PINNBase):
     def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
         cfg = self.config
         trained, v0, dev, dtype = self._setup(problem, seed, device, initial, workdir, progress)
-        times, snaps, scores, dens = [], [], [], []
+        times, snaps, scores, dens, dets, densities = [], [], [], [], [], []
         with self.phase("inference"):
             v = v0.to(dev, dtype)
             vd = problem.sample(cfg.n_density, seeds.PINN_DENSITY.seed(seed)).to(dev, dtype)
@@ -161,13 +162,32 @@ class PINNParticle(_PINNBase):
                 snaps.append(x.to("cpu", torch.float64))
                 scores.append(self._score_at(trained, problem, v, x, t).to("cpu", torch.float64))
                 dens.append(self._query(trained.flow, vd, t).to("cpu", torch.float64))
+                det, density = self._change_of_variables(trained, problem, v0, v, t)
+                dets.append(det)
+                densities.append(density)
         info = self._info(trained, problem, seed, dev, dtype)
         # drift_score=flow trains no score network: the certificates, which need a score model at any point, and the
         # training diagnostics are not made for it (no probe)
         probe = None if cfg.drift_score == "flow" else FlowProbe(trained.flow, trained.score, v0.to(dev, dtype),
                                                                  problem.t0, max(problem.snapshot_times))
         return Trajectory(self.name, problem.name, times, snaps, scores, v0, {}, info,
-                          density_particles=dens, probe=probe)
+                          density_particles=dens, probe=probe, det_j=dets,
+                          densities=None if any(d is None for d in densities) else densities)
+
+    @staticmethod
+    def _change_of_variables(trained: TrainedPINN, problem, v0: torch.Tensor, v: torch.Tensor, t: float
+                             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(det J(V), f0(V) / |det J(V)|) at the P1 particles, (N,) float64 on the CPU: det J of the flow at v (V on
+        the flow's device and dtype) in chunks of QUERY_CHUNK, f0 at v0 (V, float64), as
+        solvers.flow_score.pushforward_density; the density is None for a problem that states no initial_density
+        (a plugin's)."""
+        tt = torch.full((1,), t, dtype=v.dtype, device=v.device)
+        det = jacobian_determinants(trained.flow, v, tt, QUERY_CHUNK).cpu()
+        try:
+            f0 = problem.initial_density(v0.to("cpu", torch.float64))
+        except NotImplementedError:
+            return det, None
+        return det, f0 / det.abs()
 
 
     def _score_at(self, trained: TrainedPINN, problem, v: torch.Tensor, x: torch.Tensor, t: float) -> torch.Tensor:

@@ -146,12 +146,21 @@ def architectures(cfg, problem: Problem) -> tuple[Arch, Arch]:
             Arch(*cfg.score_arch) if cfg.score_arch else score_arch)
 
 
+def _key_defaults(cfg) -> dict:
+    """The defaults the training key compares cfg's fields against: those of the first dataclass of cfg's class
+    hierarchy (PINNConfig for pinn_pm_sc's PINNSCConfig, whose drift_score default is flow), so a subclass that
+    changes a default keys that field and never shares a training with the base class's default."""
+    root = next(c for c in reversed(type(cfg).__mro__) if dataclasses.is_dataclass(c))
+    base = {f.name: f.default for f in dataclasses.fields(root)}
+    return {f.name: base.get(f.name, f.default) for f in dataclasses.fields(cfg)}
+
+
 def training_key(problem: Problem, cfg, seed: int) -> str:
     """Short hash of the problem, the seed, the resolved architectures and every training-relevant config
-    field that differs from its dataclass default (so a new option added with a default that keeps today's
-    training does not invalidate the trainings already stored)."""
+    field that differs from its default in the base config class (`_key_defaults`; so a new option added with a
+    default that keeps today's training does not invalidate the trainings already stored)."""
     flow_arch, score_arch = architectures(cfg, problem)
-    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    defaults = _key_defaults(cfg)
     fields = {k: v for k, v in dataclasses.asdict(cfg).items()
               if k not in NON_TRAINING_FIELDS + ARCH_FIELDS and v != defaults[k]}
     fields.update(flow_arch=list(flow_arch), score_arch=list(score_arch))
