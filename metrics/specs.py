@@ -41,7 +41,9 @@ class Snapshot:
     density reconstruction (PINN-PM's pushed samples; else x); initial: (N, d) particles at t0; problem: the
     problem; judged: the problem to measure W1/KDE against (itself if exact, else its reference) or None;
     reference: the judged kind ('exact', 'sde', ...); exact_x: (N, d) the exact characteristics from
-    `initial` at t (problems with an exact solution) or None; seed: the cell seed.
+    `initial` at t (problems with an exact solution) or None; seed: the cell seed; det_j: (N,) det J of a flow
+    map v -> Phi(v, t) at the initial particles (solvers with has_flow_map) or None; density: (N,) the density of
+    the solver's particle law at x (a flow map's change of variables f0(V) / |det J(V)|) or None.
     """
 
     t: float
@@ -54,6 +56,8 @@ class Snapshot:
     reference: str
     exact_x: torch.Tensor | None
     seed: int
+    det_j: torch.Tensor | None = None
+    density: torch.Tensor | None = None
 
 
 #: requirement name -> whether a snapshot meets it (declared capabilities only)
@@ -66,6 +70,10 @@ NEEDS: dict[str, Callable[[Snapshot], bool]] = {
     "w1_exact_size": lambda s: s.x.shape[0] <= W1_MAX_EXACT,
     "core_region": lambda s: s.problem.core_radius is not None,
     "w1_subsampled_size": lambda s: s.x.shape[0] > W1_MAX_EXACT,
+    "flow_map": lambda s: s.det_j is not None,
+    # a density at every particle, finite and positive (det J = 0 somewhere gives +inf: no entropy then)
+    "pushforward_density": lambda s: s.density is not None and bool(torch.isfinite(s.density).all())
+    and bool((s.density > 0).all()),
 }
 
 
@@ -87,7 +95,9 @@ class MetricSpec:
     kind, 'exact', or '' for none); absurd: how a value no working solver produces is recognised
     ('floor': more than ABSURD_FACTOR times its first floor, 'relative': |value| above ABSURD_FACTOR);
     cache_key(snapshot) -> (name, n, seed) for a floor cached on disk; label: a floor's row label; plotted:
-    drawn in the per-time figures."""
+    drawn in the per-time figures; fold_sensitive: the value reads a density or a score of the solver's particle
+    law, which a folded flow map (det J <= 0 somewhere) leaves undefined: the report shows it as 'folded' from the
+    first snapshot where the cell's map folds (harness.report.folds)."""
 
     name: str
     what: str
@@ -109,6 +119,7 @@ class MetricSpec:
     #: 'accuracy': an error against the truth (convergence and work-precision fits, regressions in `compare`);
     #: 'regression': watched by `compare` only (a drift whose rise is a regression)
     roles: tuple[Role, ...] = ()
+    fold_sensitive: bool = False
 
     def __post_init__(self):
         """Every Literal-typed field holds one of its declared values (a typo would silently hide a metric)."""
@@ -238,6 +249,18 @@ def _core_mass_floor(s: Snapshot) -> float:
     return core_mass_floor(mass_within(_core_reference(s), _core_center(s), s.problem.core_radius), s.x.shape[0])
 
 
+def _min_det_j(s: Snapshot) -> float:
+    return float(s.det_j.min())
+
+
+def _fold_fraction(s: Snapshot) -> float:
+    return float((s.det_j <= 0).to(torch.float64).mean())
+
+
+def _entropy_pushforward(s: Snapshot) -> float:
+    return float(-torch.log(s.density.to(torch.float64)).mean())
+
+
 def _register_defaults() -> None:
     add = register_metric
     add(MetricSpec("kinetic_energy", "mean |v|^2 / 2", lambda s: kinetic_energy(s.x), better="", show="parquet",
@@ -247,7 +270,7 @@ def _register_defaults() -> None:
     add(MetricSpec("momentum_drift", "|mean v - mean v0|", lambda s: momentum_drift(s.x, s.initial), column=5))
     add(MetricSpec("entropy_dissipation", "the solver's entropy dissipation with its score",
                    lambda s: entropy_dissipation(s.x, s.score, s.problem.gamma, s.problem.C), needs=("score",),
-                   better="", show="parquet", plotted=True))
+                   better="", show="parquet", plotted=True, fold_sensitive=True))
     add(MetricSpec("cov_err", "relative error of the covariance against the closed moment system",
                    lambda s: cov_err(s.x, s.problem, s.t), needs=("maxwell",), scale="log", plotted=True,
                    absurd="relative", column=2, roles=("accuracy",)))
@@ -276,7 +299,7 @@ def _register_defaults() -> None:
     add(MetricSpec("kde_l2", "relative L2 error of the KDE of the density particles on the problem grid",
                    lambda s: kde_l2(s.density_x, s.judged, s.t), needs=("judged",),
                    floors=("kde_l2_mc_floor", "kde_l2_bias_floor"), scale="log", show="per_time", reference="judged",
-                   absurd="floor", plotted=True, roles=("accuracy",)))
+                   absurd="floor", plotted=True, roles=("accuracy",), fold_sensitive=True))
     add(MetricSpec("kde_l2_bias_floor", "KDE L2 error with infinitely many exact samples (the bandwidth's bias)",
                    lambda s: kde_l2_bias_floor(s.judged, s.t), needs=("judged",), show="floor", reference="judged",
                    cache_key=lambda s: ("kde_l2_bias_floor", None, None), label="bias floor (n = inf)"))
@@ -289,7 +312,15 @@ def _register_defaults() -> None:
                    plotted=True, column=0, roles=("accuracy",)))
     add(MetricSpec("rfd", "relative Fisher divergence of the solver's score to the exact score",
                    lambda s: rfd(s.score, s.problem.score(s.x, s.t), s.x), needs=("exact", "score"), scale="log",
-                   reference="exact", absurd="relative", plotted=True, column=1, roles=("accuracy",)))
+                   reference="exact", absurd="relative", plotted=True, column=1, roles=("accuracy",),
+                   fold_sensitive=True))
+    add(MetricSpec("min_det_j", "min over the particles of det J of the flow map v -> Phi(v, t) (<= 0: it folds)",
+                   _min_det_j, needs=("flow_map",), better="", show="parquet"))
+    add(MetricSpec("fold_fraction", "fraction of the particles where det J of the flow map is <= 0",
+                   _fold_fraction, needs=("flow_map",), better="", show="parquet"))
+    add(MetricSpec("entropy_pushforward", "-mean log f_t(x_i) at the particles, f_t(x_i) = f0(V_i) / |det J(V_i)| "
+                   "(no KDE)", _entropy_pushforward, needs=("pushforward_density",), better="", show="parquet",
+                   plotted=True, fold_sensitive=True))
 
 
 _register_defaults()

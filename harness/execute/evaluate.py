@@ -110,8 +110,10 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAU
     dens = traj.density_particles or traj.particles
     named = {"judged": kind or "", "exact": "exact"}  # a spec's `reference` -> what the row names
     rows: list[dict] = []
-    for t, x, s, xd in zip(traj.times, traj.particles, traj.scores, dens):
-        snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed)
+    dets = traj.det_j or [None] * len(traj.times)
+    densities = traj.densities or [None] * len(traj.times)
+    for t, x, s, xd, det, density in zip(traj.times, traj.particles, traj.scores, dens, dets, densities):
+        snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed, det, density)
         for spec in specs.applicable(snap):
             try:
                 value = _floor(spec, snap) if spec.cache_key is not None else spec.compute(snap)

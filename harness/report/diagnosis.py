@@ -140,8 +140,11 @@ def variant_labels_of(manifest: dict) -> dict[str, dict[str, str]]:
 
 
 def diagnosis_lines(table: pd.DataFrame, manifest: dict) -> list[str]:
-    """Markdown of every problem's diagnosis in a diagnosis run (empty for other runs)."""
+    """Markdown of every problem's diagnosis in a diagnosis run (empty for other runs); a variant whose flow map
+    folds has its RFD hidden from the fold on (harness.report.folds: '-' in the table)."""
+    from harness.report.folds import mask_folds
     out = []
+    table = mask_folds(table) if variant_labels_of(manifest) else table
     for problem, labels in sorted(variant_labels_of(manifest).items()):
         out += markdown(diagnosis_table(table, problem, labels), problem)
     return out

@@ -23,6 +23,7 @@ import pandas as pd
 from metrics.specs import METRICS, W1_SUB, LiveView, with_show
 
 from harness.report.convergence import FLOORS, cheapest_within, rung_stats, slope_fits
+from harness.report.folds import FOLDED, first_folds, fold_note, mask_certificates, mask_folds, validity_table
 from harness.report.thresholds import AT_FLOOR, percent_over
 
 #: metric tables (one column per snapshot time), in order: metric -> its floor rows and whether lower |value| is
@@ -59,14 +60,23 @@ def _fmt(mean: float, std: float = float("nan")) -> str:
 
 
 def _stats(df: pd.DataFrame) -> pd.DataFrame:
-    g = df.groupby(["solver", "overrides", "metric", "t"], sort=True)["value"]
-    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "count": g.count()}).reset_index()
+    """mean, sd and count over seeds per (solver, overrides, metric, t); 'folded': some seed's value there is hidden
+    because its flow map folds (harness.report.folds.mask_folds)."""
+    if "folded" not in df.columns:
+        df = df.assign(folded=False)
+    grouped = df.groupby(["solver", "overrides", "metric", "t"], sort=True)
+    g = grouped["value"]
+    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "count": g.count(),
+                         "folded": grouped["folded"].any()}).reset_index()
 
 
 def _stat_text(hit: pd.DataFrame, best: float | None) -> str:
-    """'mean ± sd' of one row of `_stats` (sd where there are several seeds), bold when |mean| == best."""
+    """'mean ± sd' of one row of `_stats` (sd where there are several seeds), bold when |mean| == best; 'folded' where
+    a seed's flow map folds there (its value hidden)."""
     if hit.empty:
         return ""
+    if "folded" in hit.columns and bool(hit["folded"].iloc[0]):
+        return FOLDED
     mean = float(hit["mean"].iloc[0])
     std = float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else math.nan
     text = _fmt(mean, std)
@@ -153,7 +163,8 @@ def training_lines(timings: pd.DataFrame) -> list[str]:
     if trained.empty:
         return []
     cols = [c for c in TRAINING_COLUMNS if c[0] in trained.columns]
-    out = ["One training serves both PINN-PM variants; training s is the full training of the model used.", "",
+    out = ["One training serves pinn_pm_particle and pinn_pm_score (pinn_pm_sc trains its own, drift_score=flow); "
+           "training s is the full training of the model used.", "",
            "| problem | solver | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 2) + "|"]
     agg = trained.assign(overrides=trained.overrides.fillna("")).groupby(
         ["problem", "solver", "overrides"], sort=True)[[c[0] for c in cols]].mean().reset_index()
@@ -214,8 +225,11 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
            "floor). Wide data: metrics.csv / metrics.parquet.", ""]
     from harness.report.diagnosis import LEGEND, diagnosis_lines
     from harness.report.verdict import verdict_frame, verdict_lines
+    folds = first_folds(table)
+    table = mask_folds(table, folds)  # density-based values of a folded flow map: hidden from its first fold on
+    certs = mask_certificates(certs, folds)
     if not table.empty:
-        out += verdict_lines(verdict_frame(table, timings))
+        out += verdict_lines(verdict_frame(table, timings), folds)
     diagnosis = diagnosis_lines(table, manifest) if not table.empty else []
     if diagnosis:
         out += ["## PINN-PM diagnosis", "", LEGEND, ""] + diagnosis
@@ -233,12 +247,21 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
                 against = f" (against the {'exact solution' if kinds == ['exact'] else ', '.join(kinds) + ' reference'})" \
                     if kinds and metric in FLOORS else ""
                 out += [f"### {metric}{against}", ""] + metric_table(stats, metric) + [""]
+                if stats[stats.metric == metric].folded.any():
+                    out += [fold_note(folds, problem), ""]
                 if metric.startswith(FIGURE_UNDER_TABLE) and f"{problem}_{metric}.png" in figs:
                     out += [f"![{problem} {metric}](figures/{problem}_{metric}.png)", ""]
+            validity = validity_table(df, problem, MAX_TIMES)
+            if validity:
+                out += ["### Flow map validity (min det J of v -> Phi(v, t) over the particles; fold fraction where it "
+                        "folds)", ""] + validity + [""]
             for name in (f"{problem}_marginals.png", f"{problem}_density2d.png"):
                 if name in figs:
                     out += [f"![{name[:-4]}](figures/{name})", ""]
-            out += last_snapshot_lines(stats)
+            last = last_snapshot_lines(stats)
+            out += last
+            if last and stats[stats.metric.isin(list(LAST_SNAPSHOT)) & np.isclose(stats.t, stats.t.max())].folded.any():
+                out += [fold_note(folds, problem), ""]
             out += sweep_lines(table, timings, problem, figs)
     if not timings.empty:
         out += ["## Cost (solve seconds by phase, mean over seeds)", ""] + timing_lines(timings) + [""]
@@ -260,6 +283,8 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
 
 
 def _cert_cell(r) -> str:
+    if bool(getattr(r, "folded", False)):
+        return f"not reported ({FOLDED})"
     if r.certificate == "lemma2":
         return f"{r.bound:.3g} vs {r.observed:.3g} (±{r.mc_se:.1g}) {'ok' if r.holds else 'GAP'}"
     bound = f"1e{r.log10_bound:.0f}" if not math.isfinite(r.bound) or r.bound > 1e6 else f"{r.bound:.3g}"

@@ -89,10 +89,28 @@ def _problem_order(frame: pd.DataFrame) -> list[str]:
     return sorted(frame.problem.unique())
 
 
-def verdict_lines(frame: pd.DataFrame) -> list[str]:
-    """The verdict section: the W1/floor table, the energy drift / covariance table, a sentence per problem."""
-    if frame.empty or frame.ratio.isna().all():
+def fold_sentences(folds: pd.DataFrame | None) -> list[str]:
+    """One sentence per (problem, solver setting) whose flow map folds (harness.report.folds.first_folds): 'S folds
+    at t = T on P (min det J = D): its densities, KDE and certificates are not reported.'"""
+    from harness.report.folds import fold_summary, row_label
+    if folds is None or folds.empty:
         return []
+    out = []
+    for r in fold_summary(folds).itertuples(index=False):
+        name = row_label(r.solver, r.overrides)
+        seeds = "" if r.seeds_run <= 1 else f"; in seed{'s' if len(r.seeds) > 1 else ''} {', '.join(map(str, r.seeds))} " \
+                                             f"of {r.seeds_run}"
+        out.append(f"{name} folds at t = {r.t:g} on {r.problem} (min det J = {r.min_det_j:.3g}{seeds}): its densities, "
+                   f"KDE and certificates are not reported.")
+    return out
+
+
+def verdict_lines(frame: pd.DataFrame, folds: pd.DataFrame | None = None) -> list[str]:
+    """The verdict section: the W1/floor table, the energy drift / covariance table, a sentence per problem, and a
+    sentence per flow map that folds (`fold_sentences`; `folds` from harness.report.folds.first_folds)."""
+    folded = [f"- {sentence}" for sentence in fold_sentences(folds)]
+    if frame.empty or frame.ratio.isna().all():
+        return ["## Verdict", ""] + folded + [""] if folded else []
     solvers = sorted(frame.solver.unique())
     out = ["## Verdict", "",
            f"W1 / Monte Carlo floor at the last snapshot (solve seconds). **Bold**: best of the row; ✓: within "
@@ -120,7 +138,7 @@ def verdict_lines(frame: pd.DataFrame) -> list[str]:
         out += ["Settings shown where a solver ran several: " + "; ".join(notes) + ".", ""]
     out += _drift_table(frame, solvers)
     out += [f"- {sentence}" for sentence in map(lambda p: problem_sentence(frame[frame.problem == p]),
-                                                _problem_order(frame)) if sentence] + [""]
+                                                _problem_order(frame)) if sentence] + folded + [""]
     return out
 
 
