@@ -8,9 +8,14 @@ For initial particles V (N, d) and collocation times t_1..t_K, with x_ki = Phi(V
     L      = L_phys + lambda_score * L_ISM                                                  (2.12)
 
 Everything is one batched computation over the K x N points (no Python loop over times):
-d_t Phi by forward-mode autodiff (one jvp with tangent 1 in t), div_v s exact (forward mode over
-the d unit tangents on CUDA, d reverse passes on the CPU: `score_and_divergence`), the drift by one `problems.drift` call on
-(K, N, d) tensors (O(N) per time for gamma = 0). The callables may be networks or exact maps
+d_t Phi by forward-mode autodiff (one jvp with tangent 1 in t), div_v s exact (`score_and_divergence`), the drift by
+one `problems.drift` call on (K, N, d) tensors (O(N) per time for gamma = 0). The networks of
+solvers.pinn_networks write their forward mode out (`FlowMap.value_and_velocity`, `ScoreNet.value_and_jacobian`):
+d_t Phi, the divergence and the Jacobian then cost first-order autograd only, and the score at the particles is
+computed once for both terms (its gradient into the flow by the chain rule through that Jacobian). On one CPU thread
+an iteration of the quick profile takes 0.71-0.84x the time of jvp, d reverse passes and a second forward pass
+(`benchmarks/bench_pinn_iteration.py`), with the same loss and gradients at round-off
+(tests/test_pinn_pm.py: against the naive loop in float64 to 1e-9). The callables may be networks or exact maps
 (tests substitute Phi = identity and s = the exact score).
 """
 from __future__ import annotations
@@ -29,7 +34,11 @@ Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def flow_and_velocity(flow: Flow, v0: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Phi(v0, t), d/dt Phi(v0, t)) by one forward-mode pass; t broadcastable to v0[..., :1]."""
+    """(Phi(v0, t), d/dt Phi(v0, t)) by one forward-mode pass; t broadcastable to v0[..., :1]. A flow that writes
+    its forward mode out (`value_and_velocity`, solvers.pinn_networks.FlowMap) uses it: the same values at
+    round-off, and its gradient needs no functorch dual tensors; any other callable goes through torch.func.jvp."""
+    if hasattr(flow, "value_and_velocity"):
+        return flow.value_and_velocity(v0, t)
     t = t.contiguous()
     return jvp(lambda tt: flow(v0, tt), (t,), (torch.ones_like(t),))
 
@@ -40,16 +49,21 @@ def score_and_divergence(score: Score, x: torch.Tensor, t: torch.Tensor, mode: s
 
     mode 'forward': one forward-mode pass vmapped over the d unit tangents (the primal once, the
     d tangents as one batch: fewest kernel launches, for GPUs); 'reverse': d reverse-mode passes
-    with create_graph (about 8% less arithmetic, faster on a compute-bound CPU); 'auto' picks
-    forward on CUDA and reverse elsewhere. Both are exact and agree to round-off.
+    with create_graph (about 8% less arithmetic than 'forward', faster on a compute-bound CPU); 'written':
+    the score's own written-out forward mode (`value_and_divergence`, solvers.pinn_networks.ScoreNet), whose
+    gradient is first-order autograd with no double backward (on the CPU the ISM term's forward and backward
+    take about half the time of 'reverse'); 'auto' picks 'written' where the score has it, else forward on
+    CUDA and reverse elsewhere. All are exact and agree to round-off (tests/test_pinn_written_forward.py).
     """
     if mode == "auto":
-        mode = "forward" if x.is_cuda else "reverse"
+        mode = "written" if hasattr(score, "value_and_divergence") else "forward" if x.is_cuda else "reverse"
     d = x.shape[-1]
+    if mode == "written":
+        return score.value_and_divergence(x, t)
     if mode == "reverse":
         return divergence(lambda xx: score(xx, t), x)
     if mode != "forward":
-        raise ValueError(f"unknown divergence mode {mode!r}; valid: auto, forward, reverse")
+        raise ValueError(f"unknown divergence mode {mode!r}; valid: auto, forward, reverse, written")
     x = x.contiguous()
     tangents = torch.eye(d, dtype=x.dtype, device=x.device).view(d, *([1] * (x.dim() - 1)), d).expand(d, *x.shape)
     s, ds = vmap(lambda tangent: jvp(lambda xx: score(xx, t), (x,), (tangent,)))(tangents)
@@ -103,6 +117,12 @@ def pinn_losses(flow: Flow, score: Score, v0: torch.Tensor, times: torch.Tensor,
     if ism_through_flow:
         s_ism, div = score_and_divergence(score, x, t, "forward")
         s = s_ism if not detach_drift_positions else score(x_drift, t)
+    elif ism_points is None and drift_score is None and hasattr(score, "value_and_jacobian"):
+        s_ism, jac_t = score.value_and_jacobian(x.detach(), t)
+        div = torch.diagonal(jac_t, dim1=-2, dim2=-1).sum(-1)
+        # the drift's score s(x): the same values as s_ism, and the gradient that a second forward pass at x would
+        # carry to the flow (dL/ds . ds/dx . dx/dphi, the chain rule with the Jacobian already built); exact
+        s = s_ism if detach_drift_positions else s_ism + ((x - x.detach()).unsqueeze(-2) @ jac_t.detach()).squeeze(-2)
     else:
         s_ism, div = score_and_divergence(score, x.detach() if ism_points is None else ism_points.to(v0), t)
         s = score(x_drift, t) if drift_score is None else None

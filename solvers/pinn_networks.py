@@ -62,6 +62,27 @@ def _silu_stack(d_in: int, width: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _tangent_stack(stack: nn.Sequential, h: torch.Tensor, dh: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(stack(h), its derivatives along tangents): h (..., w_in), dh (..., k, w_in) the derivatives of h along k
+    directions (None: all zero). Forward mode written out for Linear (dh W^T) and SiLU (dh * silu'(z),
+    silu'(z) = sig(z) + silu(z) (1 - sig(z))); the value is computed by the layers themselves, so it equals
+    stack(h) bit for bit. TypeError for any other layer."""
+    for layer in stack:
+        if isinstance(layer, nn.Linear):
+            h = layer(h)
+            dh = None if dh is None else dh @ layer.weight.T
+        elif isinstance(layer, nn.SiLU):
+            y = layer(h)
+            if dh is not None:  # silu'(z) = sig + silu(z) (1 - sig)
+                sig = torch.sigmoid(h)
+                dh = dh * torch.addcmul(sig, y, 1 - sig).unsqueeze(-2)
+            h = y
+        else:
+            raise TypeError(f"no written-out forward mode for {type(layer).__name__}")
+    return h, dh
+
+
 class EmbeddedNet(nn.Module):
     """net(v, tau): separate velocity and time embeddings, concatenated, shared SiLU layers, linear out."""
 
@@ -80,6 +101,29 @@ class EmbeddedNet(nn.Module):
         tau = tau.expand(*v.shape[:-1], 1)
         return self.out(self.hidden(torch.cat([self.vel(v), self.time(tau)], dim=-1)))
 
+    def with_derivative(self, v: torch.Tensor, tau: torch.Tensor, wrt: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(net(v, tau), its derivative) by forward mode written out layer by layer (first-order autograd can
+        then differentiate both, with no double backward): wrt='v' gives D (..., d, d) with D[..., k, j] =
+        d out_j / d v_k (the transposed Jacobian); wrt='tau' gives d out / d tau (..., d). v: (..., d), tau
+        broadcastable to (..., 1). The value equals forward(v, tau) bit for bit."""
+        tau = tau.expand(*v.shape[:-1], 1)
+        if wrt == "v":
+            d = v.shape[-1]
+            eye = torch.eye(d, dtype=v.dtype, device=v.device).expand(*v.shape[:-1], d, d)
+            ev, dev = _tangent_stack(self.vel, v, eye)
+            et, _ = _tangent_stack(self.time, tau, None)
+            dt = torch.zeros(*dev.shape[:-1], et.shape[-1], dtype=v.dtype, device=v.device)
+        elif wrt == "tau":
+            ev, _ = _tangent_stack(self.vel, v, None)
+            et, det = _tangent_stack(self.time, tau, torch.ones_like(tau).unsqueeze(-1))
+            dev = torch.zeros(*det.shape[:-1], ev.shape[-1], dtype=v.dtype, device=v.device)
+        else:
+            raise ValueError(f"wrt must be 'v' or 'tau', got {wrt!r}")
+        h, dh = _tangent_stack(self.hidden, torch.cat([ev, et], dim=-1), torch.cat([dev, dt if wrt == "v" else det],
+                                                                                      dim=-1))
+        out, dout = _tangent_stack(nn.Sequential(self.out), h, dh)
+        return out, (dout if wrt == "v" else dout.squeeze(-2))
+
 
 class FlowMap(nn.Module):
     """Phi(v0, t) = v0 + (t - t0) * net(v0, tau(t)): the global-in-time characteristic map (eq. 2.9)."""
@@ -96,6 +140,13 @@ class FlowMap(nn.Module):
         dt = t - self.t0
         return v0 + dt * self.net(v0, dt / self.span)
 
+    def value_and_velocity(self, v0: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Phi(v0, t), d/dt Phi(v0, t)) = (v0 + dt net, net + (dt / (T - t0)) d net / d tau), dt = t - t0, by the
+        written-out forward mode (EmbeddedNet.with_derivative); the same shapes as forward."""
+        dt = t - self.t0
+        out, dtau = self.net.with_derivative(v0, dt / self.span, "tau")
+        return v0 + dt * out, out + (dt / self.span) * dtau
+
 
 class ScoreNet(nn.Module):
     """s(v, t) = net(v, tau(t)): the global-in-time score model."""
@@ -108,3 +159,13 @@ class ScoreNet(nn.Module):
     def forward(self, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """v: (..., d); t: (..., 1) broadcastable. Returns (..., d)."""
         return self.net(v, (t - self.t0) / self.span)
+
+    def value_and_jacobian(self, v: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(s(v, t) (..., d), D (..., d, d)) with D[..., k, j] = d s_j / d v_k, by the written-out forward mode
+        (EmbeddedNet.with_derivative): exact, differentiable by first-order autograd."""
+        return self.net.with_derivative(v, (t - self.t0) / self.span, "v")
+
+    def value_and_divergence(self, v: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(s(v, t) (..., d), div_v s(v, t) (...,)): the trace of `value_and_jacobian`'s D."""
+        out, jac_t = self.value_and_jacobian(v, t)
+        return out, torch.diagonal(jac_t, dim1=-2, dim2=-1).sum(-1)

@@ -114,8 +114,33 @@ def test_forward_and_reverse_divergence_agree():
     torch.testing.assert_close(div_f, div_r, rtol=1e-11, atol=1e-12)
     jac = torch.autograd.functional.jacobian(lambda y: score(y, t[0]).sum(0), x[0])  # (3, 50, 3)
     torch.testing.assert_close(div_f[0], torch.einsum("knk->n", jac), rtol=1e-11, atol=1e-12)
-    with pytest.raises(ValueError, match="valid: auto, forward, reverse"):
+    s_w, div_w = score_and_divergence(score, x, t, "written")
+    assert torch.equal(s_w, score(x, t))  # the written-out forward mode's value is the network's, bit for bit
+    torch.testing.assert_close(div_w, div_r, rtol=1e-11, atol=1e-12)
+    with pytest.raises(ValueError, match="valid: auto, forward, reverse, written"):
         score_and_divergence(score, x, t, "central")
+
+
+def test_written_forward_mode_equals_autograd_in_float64():
+    """ScoreNet.value_and_jacobian against torch.func.jacrev at every point, and FlowMap.value_and_velocity against
+    torch.func.jvp in t (3D, group C's two architectures, points (4, 30, 3), times (4, 1, 1)), to 1e-12; the
+    values equal forward's bit for bit."""
+    from torch.func import jacrev, jvp, vmap
+    torch.manual_seed(3)
+    flow = FlowMap(3, GROUPS["C"][0], 0.5, 4.0).double()
+    score = ScoreNet(3, GROUPS["C"][1], 0.5, 4.0).double()
+    x = torch.randn(4, 30, 3, dtype=torch.float64)
+    t = 0.5 + 3.5 * torch.rand(4, 1, 1, dtype=torch.float64)
+    s, jac_t = score.value_and_jacobian(x, t)
+    assert torch.equal(s, score(x, t))
+    for k in range(4):
+        want = vmap(jacrev(lambda y: score(y, t[k].view(1))))(x[k])  # (30, d_out, d_in)
+        torch.testing.assert_close(jac_t[k], want.transpose(-1, -2), rtol=1e-12, atol=1e-12)
+    phi, vel = flow.value_and_velocity(x, t)
+    assert torch.equal(phi, flow(x, t))
+    want_phi, want_vel = jvp(lambda tt: flow(x, tt), (t,), (torch.ones_like(t),))
+    torch.testing.assert_close(vel, want_vel, rtol=1e-12, atol=1e-12)
+    assert torch.equal(flow.value_and_velocity(x, torch.full_like(t, 0.5))[0], x)  # Phi(v, t0) = v exactly
 
 
 def _tiny_cfg(**kw) -> PINNConfig:
