@@ -25,7 +25,7 @@ from metrics.errors import rfd, trajectory_error
 from metrics.invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum_drift
 from metrics.kde import kde_l2, kde_l2_bias_floor, kde_l2_mc_floor
 from metrics.moments import cov_err, moment4_err
-from metrics.regions import REFERENCE_SAMPLES, core_mass_error, core_mass_floor, mass_within
+from metrics.regions import REFERENCE_SAMPLES, core_mass_error, core_mass_floor, hdr_mass_error, mass_within
 from metrics.wasserstein import w1, w1_mc_floor, w1_subsampled
 
 #: exact W1 up to this many points a side; above it, the mean over subsamples of this size (`w1_sub4000`)
@@ -249,6 +249,12 @@ def _core_mass_floor(s: Snapshot) -> float:
     return core_mass_floor(mass_within(_core_reference(s), _core_center(s), s.problem.core_radius), s.x.shape[0])
 
 
+def _hdr_mass(s: Snapshot) -> tuple[float, float]:
+    """(error, reference mass) of the particles' mass in the reference's highest-density region (metrics.regions),
+    against the region-mass reference sample (the core mass's: one stream for both region masses)."""
+    return hdr_mass_error(s.x, _core_reference(s), lambda v: s.judged.density(v, s.t))
+
+
 def _min_det_j(s: Snapshot) -> float:
     return float(s.det_j.min())
 
@@ -296,6 +302,13 @@ def _register_defaults() -> None:
     add(MetricSpec("core_mass_mc_floor", "expected |error| of that mass for exact samples of the same n",
                    _core_mass_floor, needs=("judged", "core_region"), show="floor", reference="judged",
                    label="MC floor"))
+    add(MetricSpec("hdr_mass_err", "|particles' - reference's mass in the reference's highest-density region "
+                   "{f_t >= level} holding half its mass| (the modes, the bulk)", lambda s: _hdr_mass(s)[0],
+                   needs=("judged",), floors=("hdr_mass_mc_floor",), reference="judged", absurd="floor",
+                   show="parquet", roles=("accuracy",)))
+    add(MetricSpec("hdr_mass_mc_floor", "expected |error| of that mass for exact samples of the same n",
+                   lambda s: core_mass_floor(_hdr_mass(s)[1], s.x.shape[0]), needs=("judged",), show="floor",
+                   reference="judged", label="MC floor"))
     add(MetricSpec("kde_l2", "relative L2 error of the KDE of the density particles on the problem grid",
                    lambda s: kde_l2(s.density_x, s.judged, s.t), needs=("judged",),
                    floors=("kde_l2_mc_floor", "kde_l2_bias_floor"), scale="log", show="per_time", reference="judged",

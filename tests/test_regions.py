@@ -90,3 +90,20 @@ def test_exact_samples_sit_at_the_hdr_floor_and_a_spread_law_misses_the_modes():
     assert sum(errors) / len(errors) == pytest.approx(floor, rel=0.25)
     spread, _ = hdr_mass_error(1.5 * p.sample_at(t, n, 1), reference, density)
     assert spread > 10 * floor
+
+
+def test_the_hdr_metric_is_registered_for_judged_cells_and_reads_the_region_sample():
+    """hdr_mass_err applies to a snapshot with a judged solution (not without one) and equals hdr_mass_error against
+    the core-mass reference stream's sample; its floor is the binomial floor of that sample's region mass."""
+    from infra import seeds
+    p = problems.get_problem("bkw2d")
+    x = p.sample_at(1.0, 500, 3)
+    snap = Snapshot(1.0, x, None, x, x, p, p, "exact", None, 0)
+    assert {"hdr_mass_err", "hdr_mass_mc_floor"} <= {m.name for m in applicable(snap)}
+    unjudged = Snapshot(1.0, x, None, x, x, p, None, "", None, 0)
+    assert "hdr_mass_err" not in {m.name for m in applicable(unjudged)}
+    reference = p.sample_at(1.0, 50_000, seeds.CORE_MASS_REFERENCE.seed(0))
+    err, mass = hdr_mass_error(2.0 * x, reference, lambda v: p.density(v, 1.0))
+    moved = dataclasses.replace(snap, x=2.0 * x)
+    assert METRICS["hdr_mass_err"].compute(moved) == err
+    assert METRICS["hdr_mass_mc_floor"].compute(moved) == core_mass_floor(mass, 500)
