@@ -27,7 +27,11 @@ Flow = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def jacobian(flow: Flow, v0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """J (..., d, d), J[..., a, b] = d Phi_a / d v_b, of the point-wise map v -> flow(v, t) at every point of
-    v0 (..., d) (t broadcastable to v0[..., :1]): d forward-mode passes over the batch, differentiable."""
+    v0 (..., d) (t broadcastable to v0[..., :1]): d forward-mode passes over the batch, differentiable. A flow that
+    writes its forward mode out (`value_and_jacobian`, solvers.pinn_networks.FlowMap) gives it directly (equal at
+    round-off; its gradients need first-order autograd only)."""
+    if hasattr(flow, "value_and_jacobian"):
+        return flow.value_and_jacobian(v0, t)[1]
     d = v0.shape[-1]
     columns = []
     for b in range(d):

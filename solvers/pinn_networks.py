@@ -140,6 +140,14 @@ class FlowMap(nn.Module):
         dt = t - self.t0
         return v0 + dt * self.net(v0, dt / self.span)
 
+    def value_and_jacobian(self, v0: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Phi(v0, t) (..., d), J (..., d, d)) with J[..., a, b] = d Phi_a / d v0_b = delta_ab + dt d net_a / d v_b,
+        by the written-out forward mode (EmbeddedNet.with_derivative): exact, differentiable by first-order autograd."""
+        dt = t - self.t0
+        out, jac_t = self.net.with_derivative(v0, dt / self.span, "v")
+        eye = torch.eye(v0.shape[-1], dtype=v0.dtype, device=v0.device)
+        return v0 + dt * out, eye + dt.unsqueeze(-1) * jac_t.transpose(-1, -2)
+
     def value_and_velocity(self, v0: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(Phi(v0, t), d/dt Phi(v0, t)) = (v0 + dt net, net + (dt / (T - t0)) d net / d tau), dt = t - t0, by the
         written-out forward mode (EmbeddedNet.with_derivative); the same shapes as forward."""

@@ -285,10 +285,54 @@ def test_verdict_names_the_source_the_numbers_point_to():
                              drift_score__flow={"w1_over_floor": 1.02, "energy_drift": 0.0039})
     assert verdict(self_consistent).endswith(" Without an oracle, the flow's own push-forward score in the drift "
                                              "(drift_score=flow) gives 1.02x the floor and energy drift +0.4%: the "
-                                             "score network is what the default gets wrong.")
+                                             "score network is what the default gets wrong. Dominant cause: the "
+                                             "learned score inside the drift (drift_score=flow reaches the floor and "
+                                             "keeps energy with the same flow training).")
     off = _frame(default={"w1_over_floor": 1.35, "energy_drift": -0.115, "residual_to_signal": 1.08},
                  drift_score__flow={"w1_over_floor": 1.5, "energy_drift": 0.0039})
-    assert verdict(off).endswith("gives 1.50x the floor and energy drift +0.4%.")
+    assert "gives 1.50x the floor and energy drift +0.4%. Dominant cause: undertrained" in verdict(off)
+
+
+def test_dominant_cause_follows_the_numbers_in_its_order():
+    """Each cause of harness.report.diagnosis.dominant_cause from a table built to show it, and the precedence: a fold
+    first (even where a variant would fix the drift), then the hole's mass, then 'none' at the floor."""
+    from harness.report.diagnosis import dominant_cause
+    cause = lambda **v: dominant_cause(_frame(**v))[0]
+    base = {"w1_over_floor": 1.4, "energy_drift": -0.1, "residual_to_signal": 0.1, "drift_rel_err": 0.1}
+    fixed = {"w1_over_floor": 1.05, "energy_drift": 0.004}
+    assert cause(default={**base, "min_det_j": -0.28, "fold_t": 40.0}, drift_score__flow=fixed) == "fold"
+    folded = dominant_cause(_frame(default={**base, "min_det_j": -0.28, "fold_t": 40.0}))[1]
+    assert "min det J -0.28, first <= 0 at t = 40" in folded
+    assert cause(default={**base, "core_mass_over_floor": 12.0}, drift_score__flow=fixed) == "singular initial score"
+    assert cause(default={**base, "core_mass_over_floor": 2.9}, drift_score__flow=fixed) == "score drift"
+    assert cause(default={**base, "w1_over_floor": 1.1, "energy_drift": -0.01}) == "none"
+    assert cause(default=base, drift_score__exact=fixed) == "score drift"
+    assert cause(default=base, drift_score__exact={**fixed, "energy_drift": 0.02}) == "particle error"
+    assert cause(default={**base, "residual_to_signal": 0.31}) == "undertrained"
+    assert cause(default={**base, "drift_rel_err": 0.31}) == "score error"
+    assert cause(default={**base, "hdr_mass_over_floor": 3.5, "hdr_t": 2.5}) == "misplaced mass"
+    assert cause(drift_score__flow=fixed) == "none run"
+
+
+def test_diagnosis_table_reads_det_j_and_the_hdr_mass_over_every_snapshot():
+    """A long table of one default variant at t = 1, 2, 3: min det J 0.5, -0.2, -0.4 gives -0.4 with the first fold at
+    t = 2; HDR mass errors 0.02, 0.09, 0.03 over floors 0.01, 0.03, 0.03 give the worst ratio 3 at t = 2; core mass
+    and W1 at the last snapshot (0.3 / 0.02 = 15, 0.2 / 0.1 = 2)."""
+    import pandas as pd
+    from harness.report.diagnosis import diagnosis_table, markdown
+    per_t = {1.0: dict(min_det_j=0.5, hdr_mass_err=0.02, hdr_mass_mc_floor=0.01),
+             2.0: dict(min_det_j=-0.2, hdr_mass_err=0.09, hdr_mass_mc_floor=0.03),
+             3.0: dict(min_det_j=-0.4, hdr_mass_err=0.03, hdr_mass_mc_floor=0.03, core_mass_err=0.3,
+                       core_mass_mc_floor=0.02, w1=0.2, w1_mc_floor=0.1, energy_drift=-0.05)}
+    rows = [dict(solver="pinn_pm_particle", problem="p", seed=0, overrides="iters=9", t=t, metric=m, value=v)
+            for t, vals in per_t.items() for m, v in vals.items()]
+    frame = diagnosis_table(pd.DataFrame(rows), "p", {"iters=9": "default"})
+    r = frame.iloc[0]
+    assert (r.t, r.min_det_j, r.fold_t, r.hdr_mass_over_floor, r.hdr_t) == (3.0, -0.4, 2.0, 3.0, 2.0)
+    assert r.core_mass_over_floor == pytest.approx(15.0, rel=1e-12) and r.w1_over_floor == pytest.approx(2.0, rel=1e-12)
+    text = "\n".join(markdown(frame, "p"))
+    assert "| -0.4 (folds at t = 2) | 15 | 3 (t = 2) |" in text
+    assert "Dominant cause: the flow map folds (min det J -0.4, first <= 0 at t = 2)" in text
 
 
 @pytest.mark.slow

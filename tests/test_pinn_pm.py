@@ -141,6 +141,15 @@ def test_written_forward_mode_equals_autograd_in_float64():
     want_phi, want_vel = jvp(lambda tt: flow(x, tt), (t,), (torch.ones_like(t),))
     torch.testing.assert_close(vel, want_vel, rtol=1e-12, atol=1e-12)
     assert torch.equal(flow.value_and_velocity(x, torch.full_like(t, 0.5))[0], x)  # Phi(v, t0) = v exactly
+    from solvers.flow_score import jacobian, self_consistent_score
+    phi_j, jac = flow.value_and_jacobian(x, t)
+    assert torch.equal(phi_j, flow(x, t))
+    by_jvp = jacobian(lambda v, tt: flow(v, tt), x, t)  # a plain callable: d forward-mode passes
+    torch.testing.assert_close(jac, by_jvp, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(jacobian(flow, x, t), by_jvp, rtol=1e-12, atol=1e-12)
+    f0_score = lambda v: -v
+    torch.testing.assert_close(self_consistent_score(flow, f0_score, x, t),
+                               self_consistent_score(lambda v, tt: flow(v, tt), f0_score, x, t), rtol=1e-10, atol=1e-10)
 
 
 def _tiny_cfg(**kw) -> PINNConfig:

@@ -10,17 +10,27 @@ import math
 import pandas as pd
 
 from harness.plan.diagnosis import SOLVER, VARIANTS
-from harness.report.thresholds import AT_FLOOR as NEAR_FLOOR, ENERGY_FLAG, LARGE_DRIFT_ERROR, LARGE_RESIDUAL
+from harness.report.thresholds import (AT_FLOOR as NEAR_FLOOR, ENERGY_FLAG, LARGE_DRIFT_ERROR, LARGE_RESIDUAL,
+                                       REGION_MASS_FLAG)
 
 #: table columns: (metric or ratio, heading)
 COLUMNS = [("w1_over_floor", "W1/floor"), ("energy_drift", "energy drift"), ("cov_err", "cov err"), ("rfd", "RFD"),
            ("score_rel_err", "score err"), ("drift_rel_err", "drift err"),
-           ("residual_to_signal", "resid/signal"), ("residual_to_exact", "resid/exact")]
+           ("residual_to_signal", "resid/signal"), ("residual_to_exact", "resid/exact"),
+           ("min_det_j", "min det J"), ("core_mass_over_floor", "core mass/floor"),
+           ("hdr_mass_over_floor", "HDR mass/floor")]
+#: the columns read over every snapshot, not the last one: the smallest det J (and the first t where the map
+#: folds) and the worst highest-density-region mass
+OVER_TIME = ("min_det_j", "hdr_mass_over_floor")
 LEGEND = ("Last snapshot, seed 0, every variant at the same budget. W1/floor: W1 against exact (reference) samples "
           "over the W1 of exact samples of the same n. score err / drift err: relative L2 error of the learned score "
           "and of the particle drift built from it, at i.i.d. samples of the true f_t. resid/signal: L_phys over "
           "E|U_theta|^2 on held-out particles (1 = the flow ignores its drift); resid/exact: the same against the "
-          "drift of the true score. Bold: best W1/floor and smallest |energy drift|.")
+          "drift of the true score. min det J: the smallest det J of the flow map over the particles and snapshots, with "
+          "the first t where it is <= 0 (the map folds: its densities are not reported). core mass/floor: the error of "
+          "the mass in the ball |v - m| < core_radius (truncated2d's hole) over its Monte Carlo floor, last snapshot; "
+          "HDR mass/floor: the error of the mass in the reference's highest-density region (half its mass: the modes, "
+          "the bulk) over its floor, worst snapshot. Bold: best W1/floor and smallest |energy drift|.")
 
 
 def diagnosis_table(table: pd.DataFrame, problem: str, variant_labels: dict[str, str]) -> pd.DataFrame:
@@ -36,18 +46,87 @@ def diagnosis_table(table: pd.DataFrame, problem: str, variant_labels: dict[str,
         if d.empty:
             continue
         vals = d.groupby("metric").value.mean().to_dict()
-        w1, floor = vals.get("w1", math.nan), vals.get("w1_mc_floor", math.nan)
-        row = {"variant": name, "t": float(t_last), "w1_over_floor": w1 / floor if floor and floor > 0 else math.nan}
-        row.update({c: vals.get(c, math.nan) for c, _ in COLUMNS if c != "w1_over_floor"})
+        row = {"variant": name, "t": float(t_last), "w1_over_floor": _ratio(vals, "w1", "w1_mc_floor"),
+               "core_mass_over_floor": _ratio(vals, "core_mass_err", "core_mass_mc_floor")}
+        row.update({c: vals.get(c, math.nan) for c, _ in COLUMNS if c not in row and c not in OVER_TIME})
+        row.update(_over_time(df[df.overrides == label]))
         rows.append(row)
     order = {name: k for k, name in enumerate(VARIANTS)}
     return pd.DataFrame(rows).sort_values("variant", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
+def _ratio(vals: dict, metric: str, floor: str) -> float:
+    value, below = vals.get(metric, math.nan), vals.get(floor, math.nan)
+    return value / below if _finite(below) and below > 0 else math.nan
+
+
+def _over_time(df: pd.DataFrame) -> dict:
+    """{'min_det_j', 'fold_t', 'hdr_mass_over_floor', 'hdr_t'} of one variant's rows over every snapshot: the smallest
+    det J and the first t where it is <= 0 (NaN if never), the largest HDR mass error over its floor and its t."""
+    per_t = df.groupby(["t", "metric"]).value.mean().unstack("metric") if not df.empty else pd.DataFrame()
+    out = {"min_det_j": math.nan, "fold_t": math.nan, "hdr_mass_over_floor": math.nan, "hdr_t": math.nan}
+    if "min_det_j" in per_t:
+        det = per_t["min_det_j"].dropna()
+        if len(det):
+            out["min_det_j"] = float(det.min())
+            folded = det[det <= 0]
+            out["fold_t"] = float(folded.index.min()) if len(folded) else math.nan
+    if {"hdr_mass_err", "hdr_mass_mc_floor"} <= set(per_t.columns):
+        ratio = (per_t["hdr_mass_err"] / per_t["hdr_mass_mc_floor"].where(per_t["hdr_mass_mc_floor"] > 0)).dropna()
+        if len(ratio):
+            out["hdr_mass_over_floor"], out["hdr_t"] = float(ratio.max()), float(ratio.idxmax())
+    return out
+
+
+def dominant_cause(frame: pd.DataFrame) -> tuple[str, str]:
+    """(cause, sentence) of the default variant's error, from the numbers, the first that holds of:
+    'fold' (its flow map folds: min det J <= 0 at some snapshot), 'singular initial score' (the mass in the hole
+    around the mean is off by more than REGION_MASS_FLAG times its floor: f0 vanishes there and its score is
+    singular, and a smooth invertible map cannot move mass in), 'none' (W1 at its floor and energy kept),
+    'score drift' (a variant that replaces only the score inside the drift, the exact score or the flow's own
+    push-forward score, reaches the floor and keeps energy), 'undertrained' (the flow does not follow its own drift:
+    resid/signal above LARGE_RESIDUAL), 'score error' (the learned drift off by more than LARGE_DRIFT_ERROR),
+    'misplaced mass' (the highest-density region's mass off by more than REGION_MASS_FLAG floors), else
+    'particle error'."""
+    frame = frame.reindex(columns=list(dict.fromkeys(list(frame.columns) + ["variant", "t", "fold_t", "hdr_t"]
+                                                     + [c for c, _ in COLUMNS])))
+    rows = {r.variant: r for r in frame.itertuples(index=False)}
+    d = rows.get("default")
+    if d is None:
+        return "none run", "No default PINN-PM cell finished: no cause to name."
+    if _finite(d.fold_t):
+        return "fold", (f"Dominant cause: the flow map folds (min det J {d.min_det_j:.3g}, first <= 0 at t = "
+                        f"{d.fold_t:g}): characteristics cross, so its densities, KDE and certificates are not a "
+                        f"transport of f0.")
+    if _finite(d.core_mass_over_floor) and d.core_mass_over_floor > REGION_MASS_FLAG:
+        return "singular initial score", (
+            f"Dominant cause: the singular initial score: the mass in the hole around the mean is off by "
+            f"{d.core_mass_over_floor:.0f}x its floor; f0 vanishes there, its score's singular part is not in "
+            f"initial_score, and a smooth invertible map cannot move mass into a region f0 leaves empty.")
+    kept = lambda r: (_finite(r.w1_over_floor) and r.w1_over_floor <= NEAR_FLOOR and _finite(r.energy_drift)
+                      and abs(r.energy_drift) <= ENERGY_FLAG)
+    if kept(d):
+        return "none", "Dominant cause: none at this N (W1 at its floor, energy kept)."
+    fixes = [name for name in ("drift_score=exact", "drift_score=flow") if name in rows and kept(rows[name])]
+    if fixes:
+        return "score drift", (f"Dominant cause: the learned score inside the drift ({' and '.join(fixes)} "
+                               f"{'reaches' if len(fixes) == 1 else 'reach'} the floor and keep"
+                               f"{'s' if len(fixes) == 1 else ''} energy with the same flow training).")
+    if _finite(d.residual_to_signal) and d.residual_to_signal > LARGE_RESIDUAL:
+        return "undertrained", (f"Dominant cause: undertrained: the flow does not follow its own drift (resid/signal "
+                                f"{d.residual_to_signal:.2f}) and no variant here reaches the floor.")
+    if _finite(d.drift_rel_err) and d.drift_rel_err > LARGE_DRIFT_ERROR:
+        return "score error", f"Dominant cause: the learned score (its drift is off by {d.drift_rel_err:.0%})."
+    if _finite(d.hdr_mass_over_floor) and d.hdr_mass_over_floor > REGION_MASS_FLAG:
+        return "misplaced mass", (f"Dominant cause: misplaced mass: the highest-density region's mass is off by "
+                                  f"{d.hdr_mass_over_floor:.0f}x its floor (t = {d.hdr_t:g}).")
+    return "particle error", "Dominant cause: particle (Monte Carlo) error: no larger source is measured."
+
+
 def verdict(frame: pd.DataFrame) -> str:
     """One sentence from a diagnosis table: where the default stands and which source dominates; and, where the
     table has the drift_score=flow row (no oracle: the flow's own push-forward score in the drift), one on it."""
-    return _source_sentence(frame) + _flow_sentence(frame)
+    return _source_sentence(frame) + _flow_sentence(frame) + " " + dominant_cause(frame)[1]
 
 
 def _flow_sentence(frame: pd.DataFrame) -> str:
@@ -115,6 +194,16 @@ def _fmt(x: float, column: str) -> str:
     return f"{x:.3g}"
 
 
+def _cell(r, column: str) -> str:
+    """A table cell: min det J with the t of the first fold, the HDR ratio with its t, else _fmt."""
+    text = _fmt(r[column], column)
+    if column == "min_det_j" and _finite(r.get("fold_t")):
+        return f"{text} (folds at t = {r['fold_t']:g})"
+    if column == "hdr_mass_over_floor" and _finite(r[column]) and _finite(r.get("hdr_t")):
+        return f"{text} (t = {r['hdr_t']:g})"
+    return text
+
+
 def markdown(frame: pd.DataFrame, problem: str) -> list[str]:
     """The diagnosis of one problem as markdown lines: a table (rows: variants) and the verdict; the best
     W1/floor and the smallest |energy drift| in bold."""
@@ -127,7 +216,7 @@ def markdown(frame: pd.DataFrame, problem: str) -> list[str]:
     for i, r in frame.iterrows():
         cells = []
         for c, _ in present:
-            text = _fmt(r[c], c)
+            text = _cell(r, c)
             cells.append(f"**{text}**" if best.get(c) == i else text)
         lines.append(f"| {r.variant} | " + " | ".join(cells) + " |")
     return lines + ["", verdict(frame), ""]

@@ -24,6 +24,9 @@ COV_FLAG = 0.3
 LARGE_RESIDUAL = 0.3
 #: a learned particle drift off by more than this (relative L2) dominates the error (diagnosis)
 LARGE_DRIFT_ERROR = 0.3
+#: a region's mass (core_mass_err, hdr_mass_err) off by more than this factor times its Monte Carlo floor is
+#: misplaced mass the diagnosis names (truncated2d's hole never entered, the mixture's modes or bulk misplaced)
+REGION_MASS_FLAG = 3.0
 #: `compare`: B is worse than A in an accuracy metric when |B| > |A| (1 + this) + the seed spread (--rtol)
 REGRESSION_RTOL = 0.1
 #: `compare`: a difference |B| - |A| at most this is never a regression (differences in the last bits)
