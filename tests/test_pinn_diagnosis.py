@@ -310,28 +310,28 @@ def test_dominant_cause_follows_the_numbers_in_its_order():
     assert cause(default=base, drift_score__exact={**fixed, "energy_drift": 0.02}) == "particle error"
     assert cause(default={**base, "residual_to_signal": 0.31}) == "undertrained"
     assert cause(default={**base, "drift_rel_err": 0.31}) == "score error"
-    assert cause(default={**base, "hdr_mass_over_floor": 3.5, "hdr_t": 2.5}) == "misplaced mass"
+    assert cause(default={**base, "hdr_mass_over_floor": 3.5}) == "misplaced mass"
     assert cause(drift_score__flow=fixed) == "none run"
 
 
-def test_diagnosis_table_reads_det_j_and_the_hdr_mass_over_every_snapshot():
+def test_diagnosis_table_reads_det_j_over_every_snapshot_and_the_rest_at_the_last():
     """A long table of one default variant at t = 1, 2, 3: min det J 0.5, -0.2, -0.4 gives -0.4 with the first fold at
-    t = 2; HDR mass errors 0.02, 0.09, 0.03 over floors 0.01, 0.03, 0.03 give the worst ratio 3 at t = 2; core mass
-    and W1 at the last snapshot (0.3 / 0.02 = 15, 0.2 / 0.1 = 2)."""
+    t = 2; the HDR mass (errors 0.02, 0.09, 0.03 over floors 0.01, 0.03, 0.02: 1.5 at the last snapshot, not the
+    worst 3), core mass and W1 at the last snapshot (0.3 / 0.02 = 15, 0.2 / 0.1 = 2)."""
     import pandas as pd
     from harness.report.diagnosis import diagnosis_table, markdown
     per_t = {1.0: dict(min_det_j=0.5, hdr_mass_err=0.02, hdr_mass_mc_floor=0.01),
              2.0: dict(min_det_j=-0.2, hdr_mass_err=0.09, hdr_mass_mc_floor=0.03),
-             3.0: dict(min_det_j=-0.4, hdr_mass_err=0.03, hdr_mass_mc_floor=0.03, core_mass_err=0.3,
+             3.0: dict(min_det_j=-0.4, hdr_mass_err=0.03, hdr_mass_mc_floor=0.02, core_mass_err=0.3,
                        core_mass_mc_floor=0.02, w1=0.2, w1_mc_floor=0.1, energy_drift=-0.05)}
     rows = [dict(solver="pinn_pm_particle", problem="p", seed=0, overrides="iters=9", t=t, metric=m, value=v)
             for t, vals in per_t.items() for m, v in vals.items()]
     frame = diagnosis_table(pd.DataFrame(rows), "p", {"iters=9": "default"})
     r = frame.iloc[0]
-    assert (r.t, r.min_det_j, r.fold_t, r.hdr_mass_over_floor, r.hdr_t) == (3.0, -0.4, 2.0, 3.0, 2.0)
+    assert (r.t, r.min_det_j, r.fold_t) == (3.0, -0.4, 2.0) and r.hdr_mass_over_floor == pytest.approx(1.5, rel=1e-12)
     assert r.core_mass_over_floor == pytest.approx(15.0, rel=1e-12) and r.w1_over_floor == pytest.approx(2.0, rel=1e-12)
     text = "\n".join(markdown(frame, "p"))
-    assert "| -0.4 (folds at t = 2) | 15 | 3 (t = 2) |" in text
+    assert "| -0.4 (folds at t = 2) | 15 | 1.5 |" in text
     assert "Dominant cause: the flow map folds (min det J -0.4, first <= 0 at t = 2)" in text
 
 
