@@ -306,6 +306,10 @@ def test_dominant_cause_follows_the_numbers_in_its_order():
     assert cause(default={**base, "core_mass_over_floor": 12.0}, drift_score__flow=fixed) == "singular initial score"
     assert cause(default={**base, "core_mass_over_floor": 2.9}, drift_score__flow=fixed) == "score drift"
     assert cause(default={**base, "w1_over_floor": 1.1, "energy_drift": -0.01}) == "none"
+    at_floor = {**base, "w1_over_floor": 1.07, "energy_drift": -0.007}
+    assert dominant_cause(_frame(default={**at_floor, "hdr_mass_over_floor": 5.47}))[1].endswith(
+        "energy kept); but the highest-density region's mass is off by 5.5x its floor, which W1 does not see here.")
+    assert dominant_cause(_frame(default={**at_floor, "hdr_mass_over_floor": 2.9}))[1].endswith("energy kept).")
     assert cause(default=base, drift_score__exact=fixed) == "score drift"
     assert cause(default=base, drift_score__exact={**fixed, "energy_drift": 0.02}) == "particle error"
     assert cause(default={**base, "residual_to_signal": 0.31}) == "undertrained"

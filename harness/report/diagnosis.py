@@ -103,7 +103,10 @@ def dominant_cause(frame: pd.DataFrame) -> tuple[str, str]:
     kept = lambda r: (_finite(r.w1_over_floor) and r.w1_over_floor <= NEAR_FLOOR and _finite(r.energy_drift)
                       and abs(r.energy_drift) <= ENERGY_FLAG)
     if kept(d):
-        return "none", "Dominant cause: none at this N (W1 at its floor, energy kept)."
+        hdr = d.hdr_mass_over_floor
+        return "none", ("Dominant cause: none at this N (W1 at its floor, energy kept)" + (
+            f"; but the highest-density region's mass is off by {hdr:.1f}x its floor, which W1 does not see here."
+            if _finite(hdr) and hdr > REGION_MASS_FLAG else "."))
     fixes = [name for name in ("drift_score=exact", "drift_score=flow") if name in rows and kept(rows[name])]
     if fixes:
         return "score drift", (f"Dominant cause: the learned score inside the drift ({' and '.join(fixes)} "
