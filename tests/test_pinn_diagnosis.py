@@ -304,6 +304,7 @@ def test_dominant_cause_follows_the_numbers_in_its_order():
     folded = dominant_cause(_frame(default={**base, "min_det_j": -0.28, "fold_t": 40.0}))[1]
     assert "min det J -0.28, first <= 0 at t = 40" in folded
     assert cause(default={**base, "core_mass_over_floor": 12.0}, drift_score__flow=fixed) == "singular initial score"
+    assert cause(default={**base, "core_mass_over_floor": 3.1}, drift_score__flow=fixed) == "singular initial score"
     assert cause(default={**base, "core_mass_over_floor": 2.9}, drift_score__flow=fixed) == "score drift"
     assert cause(default={**base, "w1_over_floor": 1.1, "energy_drift": -0.01}) == "none"
     at_floor = {**base, "w1_over_floor": 1.07, "energy_drift": -0.007}
