@@ -43,6 +43,12 @@ def ball_points(d: int, R: float, n: int, seed: int) -> torch.Tensor:
     return x * r
 
 
+def _finite_max(values: torch.Tensor) -> float:
+    """max of the finite entries of values (0.0 if none)."""
+    values = values[torch.isfinite(values)]
+    return float(values.max()) if values.numel() else 0.0
+
+
 def jacobian_sup(fn: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, chunk: int = 4096) -> float:
     """max over points of the spectral norm of the Jacobian of fn: (M, d) -> (M, d), by autograd."""
     best = 0.0
@@ -51,10 +57,7 @@ def jacobian_sup(fn: Callable[[torch.Tensor], torch.Tensor], points: torch.Tenso
         out = fn(x)
         rows = [torch.autograd.grad(out[:, k].sum(), x, retain_graph=k < x.shape[1] - 1)[0] for k in range(x.shape[1])]
         jac = torch.stack(rows, dim=1)  # (M, d_out, d_in)
-        norms = torch.linalg.matrix_norm(jac.to(torch.float64), ord=2)
-        norms = norms[torch.isfinite(norms)]
-        if norms.numel():
-            best = max(best, float(norms.max()))
+        best = max(best, _finite_max(torch.linalg.matrix_norm(jac.to(torch.float64), ord=2)))
     return MARGIN * best
 
 
@@ -74,17 +77,8 @@ def gradient_sup_of_ism_integrand(fn: Callable[[torch.Tensor], torch.Tensor], po
         div = sum(torch.autograd.grad(s[:, k].sum(), x, create_graph=True)[0][:, k] for k in range(x.shape[1]))
         h = (s * s).sum(-1) + 2 * div
         (g,) = torch.autograd.grad(h.sum(), x)
-        norms = g.norm(dim=1)
-        norms = norms[torch.isfinite(norms)]
-        if norms.numel():
-            best = max(best, float(norms.max()))
+        best = max(best, _finite_max(g.norm(dim=1)))
     return MARGIN * best
-
-
-def _finite_max(values: torch.Tensor) -> float:
-    """max of the finite entries of values (0.0 if none)."""
-    values = values[torch.isfinite(values)]
-    return float(values.max()) if values.numel() else 0.0
 
 
 def lipschitz_sups(model: Callable[[torch.Tensor], torch.Tensor], truth: Callable[[torch.Tensor], torch.Tensor],

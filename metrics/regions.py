@@ -39,19 +39,26 @@ def core_mass_floor(p: float, n: int) -> float:
 HDR_SHARE = 0.5
 
 
+def _level(values: torch.Tensor, share: float) -> float:
+    """The (1 - share) quantile of density values (M,): the level whose super-level set holds `share` of them."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must be in (0, 1), got {share}")
+    return float(torch.quantile(values, 1 - share))
+
+
 def hdr_level(reference: torch.Tensor, density, share: float = HDR_SHARE) -> float:
     """The density level whose super-level set {f >= level} holds `share` of the mass: the (1 - share) quantile of
     f over the reference sample (M, d); density: (M', d) -> (M',)."""
-    if not 0 < share < 1:
-        raise ValueError(f"share must be in (0, 1), got {share}")
-    return float(torch.quantile(density(reference).to(torch.float64), 1 - share))
+    return _level(density(reference).to(torch.float64), share)
 
 
 def hdr_mass_error(x: torch.Tensor, reference: torch.Tensor, density, share: float = HDR_SHARE) -> tuple[float, float]:
     """(|P_x(f >= level) - P_ref(f >= level)|, P_ref(f >= level)) with level = hdr_level(reference, density,
     share): the particles' mass (x (N, d)) in the reference's highest-density region against the reference's own
-    (about `share`), and that reference mass (for its floor, core_mass_floor(p, N))."""
-    level = hdr_level(reference, density, share)
-    p_ref = float((density(reference).to(torch.float64) >= level).double().mean())
+    (about `share`), and that reference mass (for its floor, core_mass_floor(p, N)). f is evaluated once per
+    sample."""
+    f_ref = density(reference).to(torch.float64)
+    level = _level(f_ref, share)
+    p_ref = float((f_ref >= level).double().mean())
     p_x = float((density(x).to(torch.float64) >= level).double().mean())
     return abs(p_x - p_ref), p_ref

@@ -107,22 +107,20 @@ class EmbeddedNet(nn.Module):
         d out_j / d v_k (the transposed Jacobian); wrt='tau' gives d out / d tau (..., d). v: (..., d), tau
         broadcastable to (..., 1). The value equals forward(v, tau) bit for bit."""
         tau = tau.expand(*v.shape[:-1], 1)
-        if wrt == "v":
+        if wrt == "v":  # tangents e_1..e_d of v; the time embedding does not depend on v
             d = v.shape[-1]
-            eye = torch.eye(d, dtype=v.dtype, device=v.device).expand(*v.shape[:-1], d, d)
-            ev, dev = _tangent_stack(self.vel, v, eye)
+            ev, d_ev = _tangent_stack(self.vel, v, torch.eye(d, dtype=v.dtype, device=v.device).expand(*v.shape, d))
             et, _ = _tangent_stack(self.time, tau, None)
-            dt = torch.zeros(*dev.shape[:-1], et.shape[-1], dtype=v.dtype, device=v.device)
-        elif wrt == "tau":
+            d_et = ev.new_zeros(*d_ev.shape[:-1], et.shape[-1])
+        elif wrt == "tau":  # one tangent, of tau; the velocity embedding does not depend on it
             ev, _ = _tangent_stack(self.vel, v, None)
-            et, det = _tangent_stack(self.time, tau, torch.ones_like(tau).unsqueeze(-1))
-            dev = torch.zeros(*det.shape[:-1], ev.shape[-1], dtype=v.dtype, device=v.device)
+            et, d_et = _tangent_stack(self.time, tau, torch.ones_like(tau).unsqueeze(-1))
+            d_ev = ev.new_zeros(*d_et.shape[:-1], ev.shape[-1])
         else:
             raise ValueError(f"wrt must be 'v' or 'tau', got {wrt!r}")
-        h, dh = _tangent_stack(self.hidden, torch.cat([ev, et], dim=-1), torch.cat([dev, dt if wrt == "v" else det],
-                                                                                      dim=-1))
-        out, dout = _tangent_stack(nn.Sequential(self.out), h, dh)
-        return out, (dout if wrt == "v" else dout.squeeze(-2))
+        h, dh = _tangent_stack(self.hidden, torch.cat([ev, et], dim=-1), torch.cat([d_ev, d_et], dim=-1))
+        dout = dh @ self.out.weight.T
+        return self.out(h), (dout if wrt == "v" else dout.squeeze(-2))
 
 
 class FlowMap(nn.Module):

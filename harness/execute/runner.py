@@ -185,13 +185,19 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
     return counts
 
 
-class _Deferred:
-    """A call made later, in this process: the result of `_beside` when no process runs it alongside."""
+class _Pending:
+    """fn(*args)'s result, from `future` (a forked process's) when there is one and it succeeded, else by calling fn
+    here: a child that failed or died is not a lost report (its exception, if fn fails here too, is the caller's)."""
 
-    def __init__(self, fn, args):
-        self.fn, self.args = fn, args
+    def __init__(self, fn, args: tuple, future=None):
+        self.fn, self.args, self.future = fn, args, future
 
     def result(self):
+        if self.future is not None:
+            try:
+                return self.future.result()
+            except Exception:  # noqa: BLE001  (drawn here instead: the figures are not lost)
+                pass
         return self.fn(*self.args)
 
 
@@ -205,24 +211,13 @@ def _single_threaded(fn, *args):
 @contextmanager
 def _beside(fn, args: tuple, jobs: int):
     """Run fn(*args) in a forked process while the body runs (jobs > 1 and fork available), else after it in this
-    process; yields an object whose .result() is fn's return. A child that fails or dies is not a lost report:
-    the call is made again here (its exception, if it fails here too, is the caller's)."""
+    process; yields a `_Pending` whose .result() is fn's return."""
     if jobs <= 1 or "fork" not in mp.get_all_start_methods():
-        yield _Deferred(fn, args)
+        yield _Pending(fn, args)
         return
     pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"))
-    future = pool.submit(_single_threaded, fn, *args)
-
-    class _Joined:
-        @staticmethod
-        def result():
-            try:
-                return future.result()
-            except Exception:  # noqa: BLE001  (drawn here instead: the figures are not lost)
-                return fn(*args)
-
     try:
-        yield _Joined
+        yield _Pending(fn, args, pool.submit(_single_threaded, fn, *args))
     finally:
         pool.shutdown(wait=True)
 
