@@ -69,13 +69,15 @@ def simulate(problem: Problem, times, paths: int, dt: float, seed: int = SEED, p
     targets = sorted(set(float(s) for s in times))
     steps = sum(math.ceil((b - a) / dt - 1e-9) for a, b in zip([t0] + targets[:-1], targets))
     bar = tqdm(total=steps, desc=f"sde reference {problem.name}", disable=not progress, leave=False, mininterval=1.0)
+    z = torch.empty(paths, 2 * d, dtype=dtype)  # refilled in place each step: a fresh tensor per step spent 14 of its
+    # 32 ms (10^6 paths, 3D, one thread) faulting in new pages; normal_ draws the numbers torch.randn would
     for target in targets:
         while t < target - 1e-12:
             h = min(dt, target - t)
             sig = maxwell_covariance(cov0, C, t + h / 2, t0)
             evals, evecs = torch.linalg.eigh(torch.trace(sig) * torch.eye(d, dtype=torch.float64) - sig)
             root = (evecs * evals.clamp_min(0).sqrt()) @ evecs.T  # (tr Sigma I - Sigma)^(1/2)
-            z = torch.randn(paths, 2 * d, generator=gen, dtype=dtype)  # one draw per step: the stream is chunk-free
+            z.normal_(generator=gen)  # one draw per step (the numbers of torch.randn): the stream is chunk-free
             for vs, zs in zip(v.split(STEP_CHUNK), z.split(STEP_CHUNK)):  # cache-sized blocks, each in place
                 _em_step(vs, mean, root.to(dtype), 2 * (d - 1) * C * h, math.sqrt(2 * C * h), zs)
             t += h
