@@ -14,9 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import math
+import warnings
+
 import torch
 
 from problems import drift
+from problems.particle_drift import fused
 
 from solvers.base import (QUICK_MAX_MOVE_BLOB, Solver, Trajectory, initial_particles, quick_steps, reduced_dt,
                    resolve_device, step_rule)
@@ -33,7 +37,60 @@ def _row_blocks(n: int, d: int, itemsize: int):
 
 def blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
     """Blob score s_i = sum_j g_ij / sum_j k_ij + sum_j g_ij / K_j, with k_ij = exp(-|v_i - v_j|^2/2eps),
-    g_ij = grad_x k(x - v_j)|_{x = v_i} = -(v_i - v_j)/eps k_ij and K_j = sum_l k_jl."""
+    g_ij = grad_x k(x - v_j)|_{x = v_i} = -(v_i - v_j)/eps k_ij and K_j = sum_l k_jl; v (N, d) -> (N, d).
+    On the CPU without autograd and N >= fused.CPU_MIN_N: `compiled_blob_score`, else `blockwise_blob_score`."""
+    key = (v.dtype, v.shape[-1])
+    if (v.device.type == "cpu" and v.dim() == 2 and v.shape[0] >= fused.CPU_MIN_N and key not in _blob_disabled
+            and not (torch.is_grad_enabled() and v.requires_grad)):
+        try:
+            return compiled_blob_score(v, eps)
+        except Exception as exc:  # compiler missing or failing: remember and fall back
+            _blob_disabled.add(key)
+            warnings.warn(f"compiled blob score unavailable ({type(exc).__name__}: {exc}); using the blockwise sum")
+    return blockwise_blob_score(v, eps)
+
+
+_blob_disabled: set = set()
+_blob_kernels: dict = {}
+
+
+def _blob_density_rows(xi: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+    """K_i = sum_j exp(-|x_i - x_j|^2 / 2) for rows xi (R, d) against xt (d, N), as (R, 1); written component by
+    component so that inductor fuses the pair terms and the sum over j (no (R, N, d) buffers)."""
+    r2 = (xi[:, 0:1] - xt[0:1]) ** 2
+    for k in range(1, xi.shape[1]):
+        r2 = r2 + (xi[:, k:k + 1] - xt[k:k + 1]) ** 2
+    return torch.exp(-0.5 * r2).sum(1, keepdim=True)
+
+
+def _blob_score_rows(xi: torch.Tensor, inv_ki: torch.Tensor, xt: torch.Tensor, inv_kt: torch.Tensor) -> torch.Tensor:
+    """sum_j (x_i - x_j) exp(-|x_i - x_j|^2 / 2) (1/K_i + 1/K_j) for rows xi (R, d), inv_ki (R, 1) against
+    xt (d, N), inv_kt (1, N): (R, d)."""
+    z = [xi[:, k:k + 1] - xt[k:k + 1] for k in range(xi.shape[1])]
+    r2 = z[0] * z[0]
+    for zk in z[1:]:
+        r2 = r2 + zk * zk
+    w = torch.exp(-0.5 * r2) * (inv_ki + inv_kt)
+    return torch.cat([(zk * w).sum(1, keepdim=True) for zk in z], dim=1)
+
+
+def compiled_blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
+    """`blob_score` by two compiled row-block passes (torch.compile, dynamic N) in the coordinates x = v / sqrt(eps):
+    K_j = sum_l exp(-|x_j - x_l|^2 / 2), then s_i = -(1/sqrt eps) sum_j (x_i - x_j) k_ij (1/K_i + 1/K_j).
+    Equal to `blockwise_blob_score` at round-off (5e-16 relative at N = 1,000) and, on one CPU thread, 3.4 ms
+    against 51 ms there in 2D (3.7 against 59 ms in 3D). v (N, d)."""
+    if not _blob_kernels:
+        _blob_kernels["density"] = torch.compile(_blob_density_rows, dynamic=True, fullgraph=True)
+        _blob_kernels["score"] = torch.compile(_blob_score_rows, dynamic=True, fullgraph=True)
+    root = math.sqrt(eps)
+    x = v / root
+    xt = x.T.contiguous()
+    inv_k = 1.0 / fused.in_row_blocks(_blob_kernels["density"], (x,), (xt,))
+    return fused.in_row_blocks(_blob_kernels["score"], (x, inv_k), (xt, inv_k.T.contiguous())) / -root
+
+
+def blockwise_blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
+    """`blob_score` by blocks of rows with (rows, N, d) temporaries of at most BLOCK_BYTES (autograd-friendly)."""
     n, d = v.shape
     blocks = _row_blocks(n, d, v.element_size())
     dens = torch.empty(n, dtype=v.dtype, device=v.device)
