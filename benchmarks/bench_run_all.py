@@ -4,7 +4,8 @@
                                                    [--solvers S1,S2]
 
 Runs the harness in a subprocess into a temporary run directory, with LANDAU_REFERENCE_CACHE pointing
-at a new empty directory (so the reference builds and floors count, as on a fresh machine), and prints
+at a new empty directory and TORCHINDUCTOR_CACHE_DIR at another (so the reference builds, floors and
+compilations count, as on a fresh machine), and prints
 the total wall time, then one line per cell (solve seconds = training + stepping, evaluation seconds,
 cell total) and the five most expensive cells. Run it on an otherwise idle machine.
 
@@ -62,8 +63,10 @@ def calibrate(repeats: int = 3) -> float:
 def run_main_job(source: Path, profile: str, jobs: str, run_dir: Path, cache: Path, solvers: list[str] = ()
                  ) -> tuple[float, int, str]:
     """(wall seconds, exit code, stderr tail) of `run --all` with the code of `source` (its directory first on
-    PYTHONPATH), into `run_dir`, with an empty reference cache `cache`."""
-    env = {**os.environ, "LANDAU_REFERENCE_CACHE": str(cache), "PYTHONPATH": str(source)}
+    PYTHONPATH), into `run_dir`, with an empty reference cache `cache` and an empty torch.compile cache beside it
+    (a new user's machine has compiled nothing: the compiled CPU kernels cost about 12 s a process the first time)."""
+    env = {**os.environ, "LANDAU_REFERENCE_CACHE": str(cache), "PYTHONPATH": str(source),
+           "TORCHINDUCTOR_CACHE_DIR": str(cache.with_name(cache.name + "-inductor"))}
     cmd = [sys.executable, "-m", "harness", "run", "--all", "--profile", profile, "--jobs", str(jobs),
            "--out", str(run_dir), "--quiet"] + [arg for name in solvers for arg in ("-s", name)]
     start = time.perf_counter()
