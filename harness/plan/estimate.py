@@ -20,17 +20,19 @@ from harness.plan.profiles import PROFILES, get_profile
 CELL_SECONDS: dict[str, dict[str, dict[str, float]]] = {
     "smoke": {"sbp": {"gaussian_mixture3d": 29.0, "*": 2.0}, "blob": {"gaussian_mixture3d": 16.0, "*": 1.0},
               "*": {"*": 3.0}},
-    "quick": {
-        "sbp": {"gaussian_mixture3d": 193.0, "anisotropic2d": 45.0, "rosenbluth3d": 29.0, "*": 10.0},
-        "blob": {"anisotropic2d": 31.0, "gaussian_mixture3d": 33.0, "rosenbluth3d": 19.0, "*": 9.0},
-        "exact_flow": {"*": 3.5},
-        "pinn_pm_particle": {"bkw2d": 63.0, "bkw3d": 58.0, "*": 40.0},
-        "pinn_pm_score": {"bkw2d": 13.0, "*": 6.0},
+    "quick": {  # the mean of two bench_run_all.py runs, 2026-12-02 at 8f0f87c
+        "sbp": {"gaussian_mixture3d": 24.0, "anisotropic2d": 24.0, "rosenbluth3d": 9.0, "*": 7.0},
+        "blob": {"anisotropic2d": 3.6, "gaussian_mixture3d": 5.9, "*": 1.2},
+        "exact_flow": {"*": 2.5},
+        "pinn_pm_particle": {"bkw2d": 39.0, "bkw3d": 37.0, "gaussian_mixture3d": 31.0, "truncated2d": 31.0,
+                             "rosenbluth3d": 25.0, "anisotropic2d": 21.0, "*": 30.0},
+        "pinn_pm_score": {"bkw2d": 7.2, "bkw3d": 3.8, "*": 2.0},
+        "pinn_pm_sc": {"anisotropic2d": 14.0, "rosenbluth3d": 18.0, "*": 28.0},  # 2026-12-02 at 9f37f3b
     },
 }
 #: one reference build by (resolution, kind), seconds on one core of the 2-core CPU (inside a cell)
 REFERENCE_SECONDS = {"coarse": {"sde": 5.0, "grid": 5.0, "radial": 1.0},
-                     "fine": {"sde": 120.0, "grid": 88.0, "radial": 1.0}}
+                     "fine": {"sde": 105.0, "grid": 40.0, "radial": 1.0}}  # 2026-12-02 at c3c4e4f (sde: 3D)
 
 
 
