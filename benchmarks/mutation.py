@@ -38,7 +38,7 @@ EQUIVALENT_FILE = ROOT / "benchmarks" / "mutation_equivalent.txt"
 #: module -> (pytest arguments selecting its tests, pytest marker expression): the fast tests that exercise it
 MAPPING: dict[str, tuple[list[str], str]] = {
     "problems/equation/kernel.py": (["tests/test_kernel.py"], "not slow"),
-    # the fused path needs N >= 2048 and a compilation: its one slow test is part of the drift's set
+    # the fused path needs N >= fused.CPU_MIN_N (512) and a compilation: its one slow test is part of the drift's set
     "problems/particle_drift/dispatch.py": (["tests/test_drift.py",
                            "tests/test_problems.py::test_mean_field_drift_is_the_limit_of_the_particle_drift"], ""),
     "metrics/moments.py": (["tests/test_metrics.py", "-k", "moment or cov_err or covariance_rate"], "not slow"),

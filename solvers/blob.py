@@ -78,7 +78,8 @@ def compiled_blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
     """`blob_score` by two compiled row-block passes (torch.compile, dynamic N) in the coordinates x = v / sqrt(eps):
     K_j = sum_l exp(-|x_j - x_l|^2 / 2), then s_i = -(1/sqrt eps) sum_j (x_i - x_j) k_ij (1/K_i + 1/K_j).
     Equal to `blockwise_blob_score` at round-off (5e-16 relative at N = 1,000) and, on one CPU thread, 3.4 ms
-    against 51 ms there in 2D (3.7 against 59 ms in 3D). v (N, d)."""
+    against 51 ms there in 2D (3.7 against 59 ms in 3D). v (N, d). No autograd: the result carries no gradient
+    (`blob_score` sends inputs that require one to `blockwise_blob_score`)."""
     if not _blob_kernels:
         _blob_kernels["density"] = torch.compile(_blob_density_rows, dynamic=True, fullgraph=True)
         _blob_kernels["score"] = torch.compile(_blob_score_rows, dynamic=True, fullgraph=True)

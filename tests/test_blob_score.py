@@ -1,6 +1,4 @@
 """The compiled blob score against the blockwise one, and which one `blob_score` takes."""
-import sys
-
 import pytest
 import torch
 
@@ -13,16 +11,20 @@ def _cloud(n, d, seed):
     return 1.3 * torch.randn(n, d, generator=g, dtype=torch.float64)
 
 
+@pytest.mark.slow  # compiles two kernels: about 12 s from an empty torch.compile cache
 @pytest.mark.parametrize("d,eps", [(2, 0.0225), (3, 0.09)])
 def test_compiled_blob_score_equals_blockwise_and_is_the_default(d, eps, monkeypatch):
     v = _cloud(fused.CPU_MIN_N + 37, d, d)  # not a multiple of the row block: exercises the padding
+    ref = blob.blockwise_blob_score(v, eps)
+    compiled = blob.compiled_blob_score(v, eps)  # called directly: a compiler failure fails the test
+    assert float((compiled - ref).abs().max() / ref.abs().max()) < 1e-12
     calls = []
     real = blob.compiled_blob_score
     monkeypatch.setattr(blob, "compiled_blob_score", lambda *a: calls.append(1) or real(*a))
     out = blob.blob_score(v, eps)
     assert calls, "blob_score did not take the compiled path for a no-grad CPU input with N >= CPU_MIN_N"
-    ref = blob.blockwise_blob_score(v, eps)
-    assert float((out - ref).abs().max() / ref.abs().max()) < 1e-12
+    assert (v.dtype, d) not in blob._blob_disabled  # and did not fall back
+    torch.testing.assert_close(out, compiled, rtol=0, atol=0)
 
 
 def test_blockwise_blob_score_below_the_threshold_and_with_gradients(monkeypatch):

@@ -27,6 +27,7 @@ def test_compiled_cpu_kernel_equals_reference_and_is_the_default(gamma, d, monke
     monkeypatch.setattr(sys.modules["problems.particle_drift.dispatch"], "fused_drift", lambda *a: calls.append(1) or real(*a))
     out = drift(v, s, gamma, 1 / 24)
     assert calls, "drift() did not take the fused path for a no-grad (N, d) input with N >= CPU_MIN_N"
+    assert ("cpu", v.dtype, gamma) not in fused._disabled  # the compiled kernel ran, no silent fallback
     ref = pairwise_drift(v, s, gamma, 1 / 24)
     assert float((out - ref).abs().max() / ref.abs().max()) < 1e-12
     assert float(out.sum(0).abs().max()) < 1e-12 * float(ref.abs().sum())  # momentum conserved

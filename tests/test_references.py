@@ -238,3 +238,16 @@ def test_reference_samples_match_the_reference_density():
         kde = metrics.kde_l2(view.sample_at(t, 100_000, 1), view, t)
         floor = metrics.kde_l2_bias_floor(view, t)
         assert kde < floor + 0.05, (name, kde, floor)
+
+
+def test_grid_evolve_refuses_a_density_that_is_not_finite():
+    """An unstable step would fill the grid with inf/nan: evolve stops with a message naming the CFL, not a NaN
+    reference written to the cache."""
+    from problems.references import grid
+    p = problems.get_problem("anisotropic2d")
+    solver = grid.make_solver(p, 16, 8.0)
+    f = grid.initial_grid(p, solver)
+    f[3, 4] = float("nan")
+    with pytest.raises(FloatingPointError, match="not finite at t = 0 .*CFL"):
+        solver.evolve(f, 0.0, [1.0])
+    assert solver.evolve(grid.initial_grid(p, solver), 0.0, [0.5])[0.5].isfinite().all()

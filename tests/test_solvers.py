@@ -131,10 +131,10 @@ def test_sbp_smoke_reaches_t40_on_anisotropic2d():
 
 def test_blob_score_matches_gaussian_score_for_many_particles():
     """For N(0, I) samples and small eps the blob score approaches the exact score -v."""
-    from solvers.blob import blob_score
+    from solvers.blob import blockwise_blob_score  # the formula itself (tests/test_blob_score.py: the compiled one)
     v = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     inner = v.norm(dim=1) < 1.5
-    assert metrics.rfd(blob_score(v, 0.09)[inner], -v[inner], v[inner]) < 0.1
+    assert metrics.rfd(blockwise_blob_score(v, 0.09)[inner], -v[inner], v[inner]) < 0.1
 
 
 def test_trajectories_are_reproducible():

@@ -59,7 +59,7 @@ def drift(
     """Particle drift of paper eq. 2.7 for particles v and scores s, both (..., N, d).
 
     U_i = -(1/N) sum_j A(v_i - v_j)(s_i - s_j). gamma = 0 uses the exact O(N d^2) moment form.
-    Any other gamma: the fused kernel (`problems.particle_drift.fused`: compiled on CPU for N >= 2048,
+    Any other gamma: the fused kernel (`problems.particle_drift.fused`: compiled on CPU for N >= fused.CPU_MIN_N = 512,
     Triton on CUDA) when nothing needs gradients and `fused` is True, else the blockwise
     pairwise sum (autograd-friendly). Works on CPU and CUDA, float32 and float64.
     """

@@ -34,10 +34,11 @@ RESOLUTION = {"coarse": {"cells": 32, "half_width": 8.0}, "fine": {"cells": 128,
 #: cubic Lagrange weights at a quarter cell (fine centre from coarse centres i-1, i, i+1, i+2)
 QUARTER = (-21 / 384, 105 / 128, 35 / 128, -15 / 384)
 #: SSP-RK3's stability interval on the negative real axis is [-2.51, 0] and the discrete diffusion operator's spectral
-#: radius is at most 8 max|a| / h^2, so steps up to 2.51 / 8 = 0.31 h^2 / max|a| are stable. Measured on anisotropic2d's
-#: 256^2 run to t = 10: 0.35 stable, 0.4 not (1.7e-2 from the CFL 0.2 result, NaN at 0.45); 0.3 moved the density by
-#: 2.9e-11 relative L2 from 0.2's (the reference's self-convergence is 4.5e-5 to 8.7e-5) and takes 0.67x the steps
-CFL = 0.3
+#: radius is at most 8 max|a| / h^2 (frozen coefficients, transport term left out), so steps up to 2.51 / 8 = 0.31
+#: h^2 / max|a| are stable; 0.25 keeps 20% of margin for the transport term and for max|a| moving between the
+#: recomputations of the step (every 20 steps). Measured on anisotropic2d's 256^2 run to t = 10: 0.35 stable, 0.4 not
+#: (1.7e-2 from the CFL 0.2 result, NaN at 0.45). 0.25 takes 0.8x the steps of 0.2 (the stored densities: docs/references.md)
+CFL = 0.25
 NEAR = 2  # cells within this many of the origin get 16 x 16 Gauss points (else 4 x 4)
 
 
@@ -121,7 +122,7 @@ class GridSolver:
         gx, gy = self._grad(f, self.h)
         fh, gxh, gyh = self._hat(torch.stack([f, gx, gy])).unbind(0)
         k = self.khat
-        acc = torch.empty((5,) + fh.shape, dtype=fh.dtype)
+        acc = torch.empty((5,) + fh.shape, dtype=fh.dtype, device=fh.device)
         torch.mul(k, fh, out=acc[:3])
         torch.mul(k[:2], gxh, out=acc[3:])
         acc[3:] += k[1:] * gyh
@@ -167,6 +168,10 @@ class GridSolver:
         for target in targets:
             while t < target - 1e-12:
                 if step % 20 == 0:
+                    if not bool(torch.isfinite(f).all()):
+                        raise FloatingPointError(f"{desc}: the density is not finite at t = {t:.4g} (SSP-RK3 at CFL "
+                                                 f"{CFL} unstable for this problem; a smaller CFL in "
+                                                 "problems/references/grid.py is the remedy)")
                     dt_max = CFL * self.h**2 / max(self.max_diffusion(f), 1e-300)
                 dt = min(dt_max, target - t)
                 f1 = f + dt * self.rhs(f)
