@@ -40,8 +40,7 @@ def blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
     g_ij = grad_x k(x - v_j)|_{x = v_i} = -(v_i - v_j)/eps k_ij and K_j = sum_l k_jl; v (N, d) -> (N, d).
     On the CPU without autograd and N >= fused.CPU_MIN_N: `compiled_blob_score`, else `blockwise_blob_score`."""
     key = (v.dtype, v.shape[-1])
-    if (v.device.type == "cpu" and v.dim() == 2 and v.shape[0] >= fused.CPU_MIN_N and key not in _blob_disabled
-            and not (torch.is_grad_enabled() and v.requires_grad)):
+    if fused.cpu_kernel_applies((v,), key, _blob_disabled):
         try:
             return compiled_blob_score(v, eps)
         except Exception as exc:  # compiler missing or failing: remember and fall back

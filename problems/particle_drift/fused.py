@@ -68,7 +68,16 @@ def fused_available(v: torch.Tensor, s: torch.Tensor, gamma: float) -> bool:
     if v.is_cuda:
         from problems.particle_drift import triton_kernel as triton_drift
         return triton_drift.available()
-    return v.device.type == "cpu" and v.shape[0] >= CPU_MIN_N and ("cpu", v.dtype, gamma) not in _disabled
+    return cpu_kernel_applies((v, s), ("cpu", v.dtype, gamma), _disabled)
+
+
+def cpu_kernel_applies(tensors: tuple, key, disabled: set) -> bool:
+    """The one rule for a compiled CPU row-block kernel (the drift's here, the blob score's in solvers/blob.py):
+    tensors (N, d) on the CPU with N >= CPU_MIN_N, none of them requiring grad while autograd records, and `key`
+    not in `disabled` (the kernels whose compilation failed in this process)."""
+    v = tensors[0]
+    return (v.device.type == "cpu" and v.dim() == 2 and v.shape[0] >= CPU_MIN_N and key not in disabled
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
 
 
 def fused_drift(v: torch.Tensor, s: torch.Tensor, gamma: float, C: float) -> torch.Tensor:
