@@ -389,3 +389,14 @@ def test_verdict_table_and_sentences_from_a_long_table():
     assert "at the W1 floor (this N cannot rank them): blob 0.94, sbp 1.00; sbp is the cheapest of them (6.0 s)" in text
     assert "above it: pinn_pm_particle 2.00x; pinn_pm_particle drifts -5.0% in energy" in text
     assert "x better" not in text
+
+
+def test_diagnose_plans_every_variant_at_every_seed():
+    """Issue 40: a diagnosis over seeds 0, 3 plans each applicable variant once per seed (it ran seed 0 only)."""
+    from harness.plan.diagnosis import plan_diagnosis
+    one, names_one = plan_diagnosis(["bkw2d"], "smoke", {}, seeds=(0,), only=["default", "drift_score=exact"])
+    two, names_two = plan_diagnosis(["bkw2d"], "smoke", {}, seeds=(0, 3), only=["default", "drift_score=exact"])
+    assert [c.seed for c in one] == [0, 0]
+    assert sorted(c.seed for c in two) == [0, 0, 3, 3]
+    assert len({(c.overrides, c.seed) for c in two}) == 4
+    assert names_one == names_two and sorted(names_two.values()) == ["default", "drift_score=exact"]

@@ -101,7 +101,7 @@ def diagnosis_cells(args, options, profile: str, seeds):
     if len(grid) != 1:
         raise UsageError("diagnose takes one value per --set field (the budget every variant shares), not a grid")
     only = _variants(args.variants)
-    cells, names = plan_diagnosis(args.problem, profile, dict(grid[0]), seed=(seeds or [0])[0], only=only)
+    cells, names = plan_diagnosis(args.problem, profile, dict(grid[0]), seeds=tuple(seeds or [0]), only=only)
     if not cells:
         raise UsageError(f"no variant of {', '.join(only or [])} applies to {', '.join(args.problem)}")
     diagnosis: dict[str, dict[str, str]] = {}

@@ -70,16 +70,17 @@ def applicable_variants(problem, profile: str, base: dict | None = None, only: l
     return out
 
 
-def plan_diagnosis(problem_names: list[str], profile: str, base: dict | None = None, seed: int = 0,
+def plan_diagnosis(problem_names: list[str], profile: str, base: dict | None = None, seeds: tuple[int, ...] = (0,),
                    only: list[str] | None = None) -> tuple[list[Cell], dict[tuple, str]]:
     """(cells, {(problem, overrides): variant name}) of a diagnosis of each problem (the variants in `only`, or
-    all), at the profile's diagnosis budget unless `base` sets `iters`."""
+    all) at every seed of `seeds`, at the profile's diagnosis budget unless `base` sets `iters`."""
     import problems  # as `solvers` in applicable_variants: only when a diagnosis is planned
     cells, names = [], {}
     base = diagnosis_budget(profile, dict(base or {}))
     for p_name in problem_names:
         problem = problems.get_problem(p_name)
         for name, overrides in applicable_variants(problem, profile, base, only).items():
-            cells.append(Cell(SOLVER, p_name, seed, overrides))
-            names[(p_name, cells[-1].overrides)] = name
+            for seed in seeds:
+                cells.append(Cell(SOLVER, p_name, seed, overrides))
+                names[(p_name, cells[-1].overrides)] = name
     return cells, names
