@@ -86,3 +86,63 @@ class CertificateRow:
         bad = [k for k in CERTIFICATE_NUMBERS if k in data and not _number(data[k])]
         if bad or not isinstance(data.get("holds", True), bool):
             raise ValueError(f"certificate row {data['certificate']!r} has a non-number {bad[0] if bad else 'holds'}")
+
+
+@dataclass(frozen=True)
+class FloorDistribution:
+    """A metric's floor as a distribution (issue 40): the metric's value for R independent draws of exact (or
+    reference) samples of the cell's n at time t, i.e. what the measurement gives for a solver with no error.
+
+    t: snapshot time; metric: the measured metric ('w1'); floor: its Monte Carlo floor metric ('w1_mc_floor'),
+    whose table value is `mean`; n: particles a side; values: (R,) the R draws; reference: what the draws came
+    from ('exact', 'sde', ...). mean = (1/R) sum values (the denominator of every '/floor' ratio), se = sd / sqrt(R)
+    its standard error."""
+
+    t: float
+    metric: str
+    floor: str
+    n: int
+    values: tuple
+    reference: str = ""
+
+    @property
+    def pairs(self) -> int:
+        """R, the number of draws."""
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        """(1/R) sum_r values_r: the floor."""
+        return math.fsum(self.values) / len(self.values)
+
+    @property
+    def se(self) -> float:
+        """sd(values) / sqrt(R) (sd with ddof 1): the floor's standard error; NaN for R < 2."""
+        r = len(self.values)
+        if r < 2:
+            return math.nan
+        m = self.mean
+        return math.sqrt(math.fsum((v - m) ** 2 for v in self.values) / (r - 1) / r)
+
+    def to_json(self) -> dict:
+        return {"t": float(self.t), "metric": self.metric, "floor": self.floor, "n": int(self.n),
+                "values": [float(v) for v in self.values], "reference": self.reference}
+
+    @classmethod
+    def from_json(cls, data) -> "FloorDistribution":
+        """The distribution a JSON object holds; ValueError naming what is wrong otherwise (no draws, a draw that
+        is not a finite non-negative number, a non-positive n)."""
+        if not (isinstance(data, dict) and _number(data.get("t")) and isinstance(data.get("metric"), str)
+                and isinstance(data.get("floor"), str)):
+            raise ValueError("not a floor distribution {t, metric, floor, n, values}")
+        n, values = data.get("n"), data.get("values")
+        if not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
+            raise ValueError(f"floor distribution of {data['metric']!r}: n = {n!r} is not a positive int")
+        if not (isinstance(values, list) and values
+                and all(_number(v) and math.isfinite(v) and v >= 0 for v in values)):
+            raise ValueError(f"floor distribution of {data['metric']!r}: 'values' is not a non-empty list of finite "
+                             f"non-negative numbers")
+        if not isinstance(data.get("reference", ""), str):
+            raise ValueError(f"floor distribution of {data['metric']!r}: 'reference' is not a string")
+        return cls(float(data["t"]), data["metric"], data["floor"], n, tuple(float(v) for v in values),
+                   data.get("reference", ""))

@@ -76,6 +76,10 @@ DIAGNOSIS_SAMPLES = _stream("diagnosis_samples", 81_000, width=9_000,
                             what="training diagnostics: exact (reference) samples at snapshot k")
 CORE_MASS_REFERENCE = _stream("core_mass_reference", 110_000,
                               what="reference sample the core-mass fraction is measured against")
+REGION_NULL = _stream("region_null", 120_000, scale=2, width=2,
+                      what="region masses' null law: binomial counts of the core (index 0) and HDR (1) regions")
+NULL_BAND = _stream("null_band", 150_000, scale=0,
+                    what="report: resampling a floor distribution's draws for the band of a mean over K seeds")
 SDE_INITIAL = _stream("sde_reference_initial", 424_242, scale=0, what="SDE reference: its paths' initial points")
 SDE_NOISE = _stream("sde_reference_noise", 424_243, scale=0, what="SDE reference: its Brownian increments")
 

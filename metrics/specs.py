@@ -6,8 +6,11 @@ better, its plot scale and where the summary shows it. `register_metric(spec)` a
 registration is the order of a cell's rows. `applicable(snapshot)` is the list of metrics that apply,
 decided from declared capabilities only (no attribute sniffing).
 
-Floors (`is_floor`) depend on the problem, t, n and seed only, never on a solver; `cache_key` names
-the (name, n, seed) under which the harness caches one on disk.
+Floors (`is_floor`) depend on the problem, t, n and seed only, never on a solver. A metric with a floor declares
+its null law (`NullLaw`: its value for exact samples); R draws of it are the floor distribution
+(`null_distribution`, cached on disk by metrics.floor_distribution) whose mean is the floor's value and whose spread
+is the band the report tests against (issue 40). `cache_key` names the (name, n, seed) under which the harness
+caches any other floor (the KDE's bias) on disk.
 """
 from __future__ import annotations
 
@@ -22,10 +25,12 @@ from infra import seeds
 from infra.files import check_name
 
 from metrics.errors import rfd, trajectory_error
+from metrics.floor_distribution import FLOOR_PAIRS, cached_values, distribution
+from infra.rows import FloorDistribution
 from metrics.invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum_drift
 from metrics.kde import kde_l2, kde_l2_bias_floor, kde_l2_mc_floor
 from metrics.moments import cov_err, moment4_err
-from metrics.regions import REFERENCE_SAMPLES, core_mass_error, core_mass_floor, hdr_mass_error, mass_within
+from metrics.regions import REFERENCE_SAMPLES, core_mass_error, hdr_mass_error, mass_within
 from metrics.wasserstein import w1, w1_mc_floor, w1_subsampled
 
 #: exact W1 up to this many points a side; above it, the mean over subsamples of this size (`w1_sub4000`)
@@ -77,6 +82,20 @@ NEEDS: dict[str, Callable[[Snapshot], bool]] = {
 }
 
 
+@dataclass(frozen=True)
+class NullLaw:
+    """How a metric with a floor is drawn for exact (reference) samples: draws(snapshot, R) -> R values of the
+    metric for R independent exact samples of n(snapshot) particles (the cell's n, or what the metric measures at);
+    pairs: R; cached: the draws depend only on the judged problem, t and n (not on the cell), so they are computed
+    once and cached on disk (metrics.floor_distribution.cached_values); else they are drawn per cell (a closed-form
+    law, cheap). The distribution's mean is the metric's first floor (`MetricSpec.floors[0]`)."""
+
+    draws: Callable[["Snapshot", int], list]
+    n: Callable[["Snapshot"], int]
+    pairs: int = FLOOR_PAIRS
+    cached: bool = True
+
+
 Better = Literal["lower", "higher", ""]
 Scale = Literal["log", "linear"]
 Show = Literal["per_time", "last", "floor", "parquet", "diagnosis"]
@@ -120,6 +139,8 @@ class MetricSpec:
     #: 'regression': watched by `compare` only (a drift whose rise is a regression)
     roles: tuple[Role, ...] = ()
     fold_sensitive: bool = False
+    #: the metric's null law (its value for exact samples), whose draws make its floor a distribution (issue 40)
+    null: NullLaw | None = None
 
     def __post_init__(self):
         """Every Literal-typed field holds one of its declared values (a typo would silently hide a metric)."""
@@ -131,6 +152,11 @@ class MetricSpec:
                                      f"{', '.join(repr(a) for a in allowed)}")
         if self.absurd == "floor" and not self.floors:
             raise ValueError(f"metric {self.name!r}: absurd = 'floor' needs a floor in `floors`")
+        if self.null is not None and not self.floors:
+            raise ValueError(f"metric {self.name!r}: a null law needs a floor in `floors` (its mean is that floor)")
+        if self.null is not None and self.null.pairs < FLOOR_PAIRS:
+            raise ValueError(f"metric {self.name!r}: a null law needs at least {FLOOR_PAIRS} draws, got "
+                             f"{self.null.pairs}")
 
     def applies(self, snapshot: Snapshot) -> bool:
         """True if the metric is computed per snapshot (compute is not None: others, such as the training
@@ -186,6 +212,24 @@ def with_show(show: str) -> list[str]:
 def with_role(role: str) -> list[str]:
     """Names of the metrics with `role` ('accuracy', 'regression'), in registration order."""
     return [m.name for m in METRICS.values() if role in m.roles]
+
+
+def null_distribution(spec: MetricSpec, s: Snapshot) -> FloorDistribution:
+    """The floor distribution of `spec` (a metric with a null law) at snapshot s: R draws of the metric for exact
+    (reference) samples of spec.null.n(s) particles, cached on disk when the law depends on the problem, t and n
+    only (metrics.floor_distribution); its mean is the metric's first floor."""
+    law = spec.null
+    n = int(law.n(s))
+    if law.cached:
+        values = cached_values(spec.name, s.judged, s.t, n, law.pairs, lambda: law.draws(s, law.pairs))
+    else:
+        values = law.draws(s, law.pairs)
+    return distribution(spec.name, spec.floors[0], s.t, n, values, s.reference)
+
+
+def floor_of_null(metric: str) -> Callable[[Snapshot], float]:
+    """compute() of the floor of `metric`: the mean of its floor distribution (null_distribution)."""
+    return lambda s: null_distribution(METRICS[metric], s).mean
 
 
 def mc_floor(name: str) -> str | None:
@@ -245,14 +289,60 @@ def _core_mass_err(s: Snapshot) -> float:
     return core_mass_error(s.x, _core_reference(s), _core_center(s), s.problem.core_radius)
 
 
-def _core_mass_floor(s: Snapshot) -> float:
-    return core_mass_floor(mass_within(_core_reference(s), _core_center(s), s.problem.core_radius), s.x.shape[0])
+#: the last snapshot whose _hdr_mass was computed and its value (the metric, its floor and its null law read it)
+_HDR_LAST: list = [None, None]
 
 
 def _hdr_mass(s: Snapshot) -> tuple[float, float]:
     """(error, reference mass) of the particles' mass in the reference's highest-density region (metrics.regions),
-    against the region-mass reference sample (the core mass's: one stream for both region masses)."""
-    return hdr_mass_error(s.x, _core_reference(s), lambda v: s.judged.density(v, s.t))
+    against the region-mass reference sample (the core mass's: one stream for both region masses); computed once
+    per snapshot object."""
+    if _HDR_LAST[0] is not s:
+        _HDR_LAST[:] = [s, hdr_mass_error(s.x, _core_reference(s), lambda v: s.judged.density(v, s.t))]
+    return _HDR_LAST[1]
+
+
+def _w1_null(s: Snapshot, pairs: int) -> list:
+    """W1 between the two exact samples of pair r (the floor streams at index r), r < pairs, n = s.x's."""
+    return [w1_mc_floor(s.judged, s.t, s.x.shape[0], r) for r in range(pairs)]
+
+
+def _w1_sub_null(s: Snapshot, pairs: int) -> list:
+    """W1 between two exact samples of W1_MAX_EXACT points, r < pairs: a random subset of an i.i.d. sample is an
+    i.i.d. sample, so each of the metric's subsample W1 has exactly this law; their mean over 3 overlapping subsets
+    varies less, so this band is the wider (conservative) one."""
+    return [w1_mc_floor(s.judged, s.t, W1_MAX_EXACT, r) for r in range(pairs)]
+
+
+def _kde_null(s: Snapshot, pairs: int) -> list:
+    """KDE L2 of the exact sample r of the density particles' n, r < pairs."""
+    return [kde_l2_mc_floor(s.judged, s.t, s.density_x.shape[0], r) for r in range(pairs)]
+
+
+#: draws of a region mass's null law (binomial counts: cheap, so many)
+REGION_NULL_PAIRS = 200
+
+
+def _binomial_null(p: float, n: int, seed: int, pairs: int) -> list:
+    """|B/n - B'/M| with B ~ Binomial(n, p) and B' ~ Binomial(M, p), M = REFERENCE_SAMPLES: the error of a region's
+    mass for n exact samples against the reference sample's (p: the region's mass, estimated by the reference)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    p = min(max(float(p), 0.0), 1.0)
+    return list(np.abs(rng.binomial(n, p, pairs) / n - rng.binomial(REFERENCE_SAMPLES, p, pairs) / REFERENCE_SAMPLES))
+
+
+def _core_null(s: Snapshot, pairs: int) -> list:
+    p = mass_within(_core_reference(s), _core_center(s), s.problem.core_radius)
+    return _binomial_null(p, s.x.shape[0], seeds.REGION_NULL.seed(s.seed), pairs)
+
+
+def _hdr_null(s: Snapshot, pairs: int) -> list:
+    return _binomial_null(_hdr_mass(s)[1], s.x.shape[0], seeds.REGION_NULL.seed(s.seed, 1), pairs)
+
+
+def _particles_n(s: Snapshot) -> int:
+    return int(s.x.shape[0])
 
 
 def _min_det_j(s: Snapshot) -> float:
@@ -285,42 +375,43 @@ def _register_defaults() -> None:
     add(MetricSpec("w1", "exact W1 (POT) to a sample of the same n of the exact or reference solution",
                    lambda s: w1(s.x, _w1_reference(s, s.x.shape[0])), needs=("judged", "w1_exact_size"),
                    floors=("w1_mc_floor",), scale="log", show="per_time", reference="judged", absurd="floor",
-                   plotted=True, family="w1", roles=("accuracy",)))
-    add(MetricSpec("w1_mc_floor", "W1 between two exact samples of the same n", lambda s: w1_mc_floor(
-        s.judged, s.t, s.x.shape[0], s.seed), needs=("judged", "w1_exact_size"), show="floor", reference="judged",
-        cache_key=lambda s: ("w1_mc_floor", s.x.shape[0], s.seed), label="MC floor"))
+                   plotted=True, family="w1", roles=("accuracy",), null=NullLaw(_w1_null, _particles_n)))
+    add(MetricSpec("w1_mc_floor", f"mean W1 between two exact samples of the same n over {FLOOR_PAIRS} pairs",
+                   floor_of_null("w1"), needs=("judged", "w1_exact_size"), show="floor", reference="judged",
+                   label="MC floor"))
     add(MetricSpec(W1_SUB, f"mean W1 over 3 subsamples of {W1_MAX_EXACT} a side", _w1_sub,
                    needs=("judged", "w1_subsampled_size"), floors=(f"{W1_SUB}_mc_floor",), scale="log",
-                   show="per_time", reference="judged", absurd="floor", family="w1", roles=("accuracy",)))
-    add(MetricSpec(f"{W1_SUB}_mc_floor", f"W1 between two exact samples of {W1_MAX_EXACT}",
-                   lambda s: w1_mc_floor(s.judged, s.t, W1_MAX_EXACT, s.seed), needs=("judged", "w1_subsampled_size"),
-                   show="floor", reference="judged", cache_key=lambda s: ("w1_mc_floor", W1_MAX_EXACT, s.seed),
-                   label="MC floor"))
+                   show="per_time", reference="judged", absurd="floor", family="w1", roles=("accuracy",),
+                   null=NullLaw(_w1_sub_null, lambda s: W1_MAX_EXACT)))
+    add(MetricSpec(f"{W1_SUB}_mc_floor", f"mean W1 between two exact samples of {W1_MAX_EXACT} over {FLOOR_PAIRS} "
+                   f"pairs", floor_of_null(W1_SUB), needs=("judged", "w1_subsampled_size"), show="floor",
+                   reference="judged", label="MC floor"))
     add(MetricSpec("core_mass_err", "|particles' - reference's mass in the ball |v - m| < core_radius|",
                    _core_mass_err, needs=("judged", "core_region"), floors=("core_mass_mc_floor",),
-                   reference="judged", absurd="floor", plotted=True, roles=("accuracy",)))
-    add(MetricSpec("core_mass_mc_floor", "expected |error| of that mass for exact samples of the same n",
-                   _core_mass_floor, needs=("judged", "core_region"), show="floor", reference="judged",
+                   reference="judged", absurd="floor", plotted=True, roles=("accuracy",),
+                   null=NullLaw(_core_null, _particles_n, REGION_NULL_PAIRS, cached=False)))
+    add(MetricSpec("core_mass_mc_floor", "mean |error| of that mass for exact samples of the same n (binomial law)",
+                   floor_of_null("core_mass_err"), needs=("judged", "core_region"), show="floor", reference="judged",
                    label="MC floor"))
     add(MetricSpec("hdr_mass_err", "|particles' - reference's mass in the reference's highest-density region "
                    "{f_t >= level} holding half its mass| (the modes, the bulk)", lambda s: _hdr_mass(s)[0],
                    needs=("judged",), floors=("hdr_mass_mc_floor",), reference="judged", absurd="floor",
-                   show="parquet"))  # no 'accuracy' role: a Monte Carlo count near its floor at one seed; compare and
-    # the convergence fits would read its noise as a trend (a 2.6x 'regression' of sbp n=60 against n=100 at t = 2.5)
-    add(MetricSpec("hdr_mass_mc_floor", "expected |error| of that mass for exact samples of the same n",
-                   lambda s: core_mass_floor(_hdr_mass(s)[1], s.x.shape[0]), needs=("judged",), show="floor",
-                   reference="judged", label="MC floor"))
+                   show="parquet", null=NullLaw(_hdr_null, _particles_n, REGION_NULL_PAIRS, cached=False)))
+    # no 'accuracy' role: a Monte Carlo count near its floor at one seed; compare and the convergence fits would
+    # read its noise as a trend (a 2.6x 'regression' of sbp n=60 against n=100 at t = 2.5)
+    add(MetricSpec("hdr_mass_mc_floor", "mean |error| of that mass for exact samples of the same n (binomial law)",
+                   floor_of_null("hdr_mass_err"), needs=("judged",), show="floor", reference="judged",
+                   label="MC floor"))
     add(MetricSpec("kde_l2", "relative L2 error of the KDE of the density particles on the problem grid",
                    lambda s: kde_l2(s.density_x, s.judged, s.t), needs=("judged",),
                    floors=("kde_l2_mc_floor", "kde_l2_bias_floor"), scale="log", show="per_time", reference="judged",
-                   absurd="floor", plotted=True, roles=("accuracy",), fold_sensitive=True))
+                   absurd="floor", plotted=True, roles=("accuracy",), fold_sensitive=True,
+                   null=NullLaw(_kde_null, lambda s: int(s.density_x.shape[0]))))
     add(MetricSpec("kde_l2_bias_floor", "KDE L2 error with infinitely many exact samples (the bandwidth's bias)",
                    lambda s: kde_l2_bias_floor(s.judged, s.t), needs=("judged",), show="floor", reference="judged",
                    cache_key=lambda s: ("kde_l2_bias_floor", None, None), label="bias floor (n = inf)"))
-    add(MetricSpec("kde_l2_mc_floor", "KDE L2 error of exact samples of the same n",
-                   lambda s: kde_l2_mc_floor(s.judged, s.t, s.density_x.shape[0], s.seed), needs=("judged",),
-                   show="floor", reference="judged",
-                   cache_key=lambda s: ("kde_l2_mc_floor", s.density_x.shape[0], s.seed), label="MC floor"))
+    add(MetricSpec("kde_l2_mc_floor", f"mean KDE L2 error of exact samples of the same n over {FLOOR_PAIRS} draws",
+                   floor_of_null("kde_l2"), needs=("judged",), show="floor", reference="judged", label="MC floor"))
     add(MetricSpec("trajectory_error", "rms distance to the exact characteristics from the same initial particles",
                    lambda s: trajectory_error(s.x, s.exact_x), needs=("exact",), scale="log", reference="exact",
                    plotted=True, column=0, roles=("accuracy",)))

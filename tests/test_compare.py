@@ -153,7 +153,7 @@ def test_runs_with_several_settings_a_cell_are_compared_setting_by_setting(tmp_p
     code, out, err = compare(capsys, a, write_run(tmp_path / "b", {**grid, ("sbp", 0, (("n", 200),)): 0.5}))
     worse = [line for line in out.splitlines() if line.startswith("| ") and "**worse**" in line]
     assert code == 1 and len(worse) == 2 and all(line.startswith("| sbp / bkw2d [n=200] |") for line in worse), out
-    assert "| sbp / bkw2d [n=100] | 1 | w1 | 0.4 | 0.4 | 1 |  |" in out
+    assert "| sbp / bkw2d [n=100] | 1 | w1 | 0.4 | 0.4 | 1 | 1/1 | same seeds, none moved |  |" in out
     assert "2 of 6 accuracy values over 3 matched cells are worse in B" in out
 
 
@@ -172,8 +172,9 @@ def test_failed_in_both_and_new_in_b_are_listed_not_regressions(tmp_path, capsys
     assert cell_table(out) == {("sbp / bkw2d", 1): ("failed: sbp blew up", "failed: sbp blew up", "failed in both"),
                                ("blob / bkw2d", 1): ("missing", "ok", "new in B"),
                                ("blob / bkw2d", 2): ("missing", "failed: blob blew up", "new in B")}
-    # the metric means are over the seeds ok in both: blob seed 1 (w1 0.3, new in B) does not make blob worse
-    assert "| blob / bkw2d | 1 | w1 | 0.4 | 0.4 | 1 |  |" in out
+    # the means are over each run's ok seeds: B's new seed 1 (w1 0.3) puts B's mean 1.25x A's, but with 1 and 2 seeds
+    # no test can tell them apart (issue 40: asv's rule) and seed 0, in both, did not move: not worse
+    assert "| blob / bkw2d | 1 | w1 | 0.4 | 0.5 | 1.25 | 1/2 | too few seeds for a test |  |" in out
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -181,16 +182,19 @@ def test_failed_in_both_and_new_in_b_are_listed_not_regressions(tmp_path, capsys
        st.lists(st.sampled_from([0.1, "failed", None]), min_size=3, max_size=3))
 @pytest.mark.slow
 def test_exit_code_is_1_exactly_when_an_ok_cell_of_a_is_not_ok_in_b(capsys, in_a, in_b):
-    """Three cells, each ok (same w1), failed or absent in A and in B: exit 2 when A has no ok cell or no cell
-    of A has a record in B; else 1 exactly when a cell ok in A is failed or absent in B."""
+    """Three cells, each ok (same w1), failed or absent (not planned) in A and in B: exit 2 when A has no ok cell or
+    the runs share no (solver, problem); else 1 exactly when a cell ok in A is failed in B, or its solver has no ok
+    cell in B (issue 40: a seed B did not plan, beside other ok seeds of it, is 'not run in B', not a regression)."""
     keys = [("sbp", 0), ("sbp", 1), ("blob", 0)]
     with tempfile.TemporaryDirectory() as tmp:
         a = write_run(Path(tmp, "a"), {k: v for k, v in zip(keys, in_a) if v is not None})
         b = write_run(Path(tmp, "b"), {k: v for k, v in zip(keys, in_b) if v is not None})
         code, out, err = compare(capsys, a, b)
     ok_a = [k for k, v in enumerate(in_a) if v == 0.1]
-    shared = [k for k in range(3) if in_a[k] is not None and in_b[k] is not None]
-    expected = 2 if not ok_a or not shared else 1 if any(in_b[k] != 0.1 for k in ok_a) else 0
+    solvers = lambda side: {keys[k][0] for k in range(3) if side[k] is not None}
+    ok_b = {keys[k][0] for k in range(3) if in_b[k] == 0.1}
+    lost = [k for k in ok_a if in_b[k] == "failed" or keys[k][0] not in ok_b]
+    expected = 2 if not ok_a or not solvers(in_a) & solvers(in_b) else 1 if lost else 0
     assert code == expected, out + err
     if code == 2:
         assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err

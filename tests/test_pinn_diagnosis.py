@@ -262,21 +262,27 @@ def _frame(**variants):
 
 
 def test_verdict_names_the_source_the_numbers_point_to():
+    """Issue 40: one diagnosis, every sentence rendered from it: the status sentence gives numbers only, the cause
+    sentence names the cause the numbers decide (the old second decision tree said "the physics residual dominates"
+    beside "Dominant cause: the flow map folds")."""
     from harness.report.diagnosis import verdict
     score_bound = _frame(default={"w1_over_floor": 1.6, "energy_drift": -0.05, "drift_rel_err": 0.9, "score_rel_err": 0.05,
                                   "residual_to_signal": 0.2},
                          drift_score__exact={"w1_over_floor": 1.02, "energy_drift": -0.003, "residual_to_exact": 0.01})
-    assert "the learned score" in verdict(score_bound) and "90%" in verdict(score_bound)
+    assert verdict(score_bound) == ("At t = 5 the default is 1.60x its W1 floor with energy drift -5.0%. Dominant cause: "
+                                    "the learned score inside the drift (drift_score=exact reaches the floor and keeps "
+                                    "energy with the same flow training).")
     undertrained = _frame(default={"w1_over_floor": 1.6, "energy_drift": -0.05, "residual_to_signal": 1.0},
                           drift_score__exact={"w1_over_floor": 1.5, "energy_drift": -0.04, "residual_to_exact": 0.9})
-    assert "physics residual" in verdict(undertrained) and "90%" in verdict(undertrained)
-    no_oracle = _frame(default={"w1_over_floor": 4.0, "energy_drift": -0.5, "residual_to_signal": 0.8})
-    assert "flow does not follow its own drift" in verdict(no_oracle)
+    assert verdict(undertrained).endswith("Dominant cause: the flow does not follow its own drift (resid/signal 1.00: "
+                                          "undertrained) and no variant that changes only the score in the drift "
+                                          "reaches the floor.")
     drift_bound = _frame(default={"w1_over_floor": 2.0, "energy_drift": -0.01, "residual_to_signal": 0.05,
                                   "drift_rel_err": 0.7})
-    assert "the learned score dominates" in verdict(drift_bound)
+    assert verdict(drift_bound).endswith("the learned score's drift error: the drift built from the learned score is "
+                                         "off by 70%.")
     at_floor = _frame(default={"w1_over_floor": 1.0, "energy_drift": 0.0, "residual_to_signal": 0.01, "drift_rel_err": 0.05})
-    assert "nothing to attribute at this N" in verdict(at_floor)
+    assert "Dominant cause: nothing to attribute at this N (W1 at its floor, energy kept)." in verdict(at_floor)
     residual_at_floor = _frame(default={"w1_over_floor": 1.05, "energy_drift": -0.03, "residual_to_signal": 0.05,
                                         "drift_rel_err": 0.05})
     assert "particle (Monte Carlo) error" in verdict(residual_at_floor)
@@ -284,13 +290,20 @@ def test_verdict_names_the_source_the_numbers_point_to():
     self_consistent = _frame(default={"w1_over_floor": 1.35, "energy_drift": -0.115, "residual_to_signal": 1.08},
                              drift_score__flow={"w1_over_floor": 1.02, "energy_drift": 0.0039})
     assert verdict(self_consistent).endswith(" Without an oracle, the flow's own push-forward score in the drift "
-                                             "(drift_score=flow) gives 1.02x the floor and energy drift +0.4%: the "
-                                             "score network is what the default gets wrong. Dominant cause: the "
-                                             "learned score inside the drift (drift_score=flow reaches the floor and "
-                                             "keeps energy with the same flow training).")
+                                             "(drift_score=flow) gives 1.02x its W1 floor and energy drift +0.4%. "
+                                             "Dominant cause: the learned score inside the drift (drift_score=flow "
+                                             "reaches the floor and keeps energy with the same flow training).")
     off = _frame(default={"w1_over_floor": 1.35, "energy_drift": -0.115, "residual_to_signal": 1.08},
                  drift_score__flow={"w1_over_floor": 1.5, "energy_drift": 0.0039})
-    assert "gives 1.50x the floor and energy drift +0.4%. Dominant cause: undertrained" in verdict(off)
+    assert "gives 1.50x its W1 floor and energy drift +0.4%. Dominant cause: the flow does not follow" in verdict(off)
+    # with the band's evidence: at the floor is the band's verdict, not 1.1
+    banded = _frame(default={"w1_over_floor": 1.15, "w1_place": "at", "energy_drift": 0.001, "k": 5, "w1_lo": 1.05,
+                             "w1_hi": 1.25, "w1_band": (0.93, 1.18)})
+    assert verdict(banded) == ("At t = 5 the default is 1.15x its W1 floor (95% interval 1.05-1.25 over 5 seeds), inside "
+                               "its floor band 0.93-1.18 with energy drift +0.1%. Dominant cause: nothing to attribute "
+                               "at this N (W1 at its floor, energy kept).")
+    above = _frame(default={"w1_over_floor": 1.05, "w1_place": "above", "energy_drift": 0.001, "residual_to_signal": 0.5})
+    assert "Dominant cause: the flow does not follow its own drift" in verdict(above)
 
 
 def test_dominant_cause_follows_the_numbers_in_its_order():
@@ -309,7 +322,8 @@ def test_dominant_cause_follows_the_numbers_in_its_order():
     assert cause(default={**base, "w1_over_floor": 1.1, "energy_drift": -0.01}) == "none"
     at_floor = {**base, "w1_over_floor": 1.07, "energy_drift": -0.007}
     assert dominant_cause(_frame(default={**at_floor, "hdr_mass_over_floor": 5.47}))[1].endswith(
-        "energy kept); but the highest-density region's mass is off by 5.5x its floor, which W1 does not see here.")
+        "energy kept); but the highest-density region's mass is off by 5.5x its floor (above its band), which W1 does not "
+        "see here.")
     assert dominant_cause(_frame(default={**at_floor, "hdr_mass_over_floor": 2.9}))[1].endswith("energy kept).")
     assert cause(default=base, drift_score__exact=fixed) == "score drift"
     assert cause(default=base, drift_score__exact={**fixed, "energy_drift": 0.02}) == "particle error"
@@ -336,7 +350,7 @@ def test_diagnosis_table_reads_det_j_over_every_snapshot_and_the_rest_at_the_las
     assert (r.t, r.min_det_j, r.fold_t) == (3.0, -0.4, 2.0) and r.hdr_mass_over_floor == pytest.approx(1.5, rel=1e-12)
     assert r.core_mass_over_floor == pytest.approx(15.0, rel=1e-12) and r.w1_over_floor == pytest.approx(2.0, rel=1e-12)
     text = "\n".join(markdown(frame, "p"))
-    assert "| -0.4 (folds at t = 2) | 15 | 1.5 |" in text
+    assert "| -0.4 (folds at t = 2) | 15 ▲ | 1.5 |" in text  # one floor draw: REGION_MASS_FLAG (3) floors
     assert "Dominant cause: the flow map folds (min det J -0.4, first <= 0 at t = 2)" in text
 
 
@@ -366,8 +380,8 @@ def test_diagnose_runs_every_applicable_variant_and_its_table_is_the_long_tables
 
 
 def test_verdict_table_and_sentences_from_a_long_table():
-    """The verdict (issue 24): W1/floor per problem and solver with the best bold and ✓ at the floor, and a
-    sentence that groups the solvers at their floor and names a large energy drift."""
+    """The verdict (issue 24, issue 40) of a one-seed run without floor distributions: W1/floor per problem and
+    solver, ✓ within 10% of the one floor draw, no solver bold and no ranking (no test is possible with one seed)."""
     import pandas as pd
     from harness.report.verdict import verdict_frame, verdict_lines
     rows = []
@@ -385,10 +399,64 @@ def test_verdict_table_and_sentences_from_a_long_table():
     frame = verdict_frame(table, timings)
     assert dict(zip(frame.solver, frame.ratio.round(6))) == {"blob": 0.9375, "pinn_pm_particle": 2.0, "sbp": 1.0}
     text = "\n".join(verdict_lines(frame))
-    assert "| bkw2d (t = 5, exact) | **0.94 ✓** (9.0 s) | 2.00 (50 s) | 1.00 ✓ (6.0 s) |" in text
-    assert "at the W1 floor (this N cannot rank them): blob 0.94, sbp 1.00; sbp is the cheapest of them (6.0 s)" in text
-    assert "above it: pinn_pm_particle 2.00x; pinn_pm_particle drifts -5.0% in energy" in text
-    assert "x better" not in text
+    assert "| bkw2d (t = 5, exact) | one draw (✓: <= 1.1) | 0.94 ✓ (9.0 s) | 2.00 (50 s) | 1.00 ✓ (6.0 s) |" in text
+    assert "One seed: the values carry no interval, and no test can rank two solvers" in text
+    assert ("**bkw2d** (1 seed): at the W1 floor (within 10% of one floor draw): blob 0.94, sbp 1.00; above it: "
+            "pinn_pm_particle 2.00x; one seed: no test can rank them; pinn_pm_particle drifts -5% in energy.") in text
+    assert "**" not in text.split("| bkw2d")[1].split("\n")[0]  # nothing bold with one seed
+
+
+def _five_seed_run(w1_of: dict, floor_draws: list[float]):
+    """(table, timings, floors) of a five-seed run on bkw2d at t = 5: w1_of {solver: [w1 of seeds 0-4]}, every
+    cell's floor distribution the same draws (N = 1000)."""
+    import numpy as np
+    import pandas as pd
+    rows, floors = [], []
+    mean = float(np.mean(floor_draws))
+    for solver, values in w1_of.items():
+        for seed, w in enumerate(values):
+            rows += [dict(solver=solver, problem="bkw2d", seed=seed, overrides="", t=5.0, metric="w1", value=w,
+                          reference="exact"),
+                     dict(solver=solver, problem="bkw2d", seed=seed, overrides="", t=5.0, metric="w1_mc_floor",
+                          value=mean, reference="exact"),
+                     dict(solver=solver, problem="bkw2d", seed=seed, overrides="", t=5.0, metric="energy_drift",
+                          value=1e-4 * (seed + 1), reference="")]
+            floors.append(dict(solver=solver, problem="bkw2d", seed=seed, overrides="", t=5.0, metric="w1",
+                               floor="w1_mc_floor", n=1000, pairs=len(floor_draws), mean=mean,
+                               se=float(np.std(floor_draws, ddof=1) / np.sqrt(len(floor_draws))), reference="exact",
+                               values=tuple(floor_draws)))
+    timings = pd.DataFrame([dict(solver=s, problem="bkw2d", seed=k, overrides="", solve_s=1.0 + k)
+                            for s in w1_of for k in range(5)])
+    return pd.DataFrame(rows), timings, pd.DataFrame(floors)
+
+
+def test_five_seed_verdict_shows_intervals_bands_and_ranks_only_what_its_test_supports():
+    """Issue 40: five seeds, floor draws of mean 0.2: sbp and blob at the floor (inside the band), pinn 1.5x above it
+    with a paired t test at p < 0.05 against both; sbp and blob indistinguishable, so both bold."""
+    import numpy as np
+    from harness.report.evidence import null_band
+    from harness.report.verdict import verdict_frame, verdict_lines
+    draws = [0.2 * (1 + 0.09 * z) for z in np.random.default_rng(0).standard_normal(30)]
+    w1_of = {"sbp": [0.19, 0.21, 0.20, 0.185, 0.205], "blob": [0.20, 0.19, 0.21, 0.20, 0.19],
+             "pinn_pm_particle": [0.30, 0.31, 0.29, 0.30, 0.33]}
+    table, timings, floors = _five_seed_run(w1_of, draws)
+    frame = verdict_frame(table, timings, floors).set_index("solver")
+    mean = float(np.mean(draws))
+    lo, hi = null_band([np.array(draws) / mean] * 5)
+    assert frame.loc["sbp", "band_lo"] == pytest.approx(lo, abs=1e-12) and frame.loc["sbp", "band_hi"] == pytest.approx(hi, abs=1e-12)
+    assert 0.85 < lo < 0.98 < 1.02 < hi < 1.15  # the band of a mean over 5 seeds: about 1 ± 1.96 x 0.09 / sqrt(5)
+    assert frame.loc["sbp", "ratio"] == pytest.approx(np.mean(w1_of["sbp"]) / mean, rel=1e-12)
+    assert list(frame.place[["sbp", "blob", "pinn_pm_particle"]]) == ["at", "at", "above"]
+    text = "\n".join(verdict_lines(frame.reset_index()))
+    row = next(line for line in text.splitlines() if line.startswith("| bkw2d"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == f"{lo:.2f}-{hi:.2f}"
+    assert cells[2].startswith("**") and cells[4].startswith("**") and not cells[3].startswith("**")  # blob, sbp bold
+    assert "pinn_pm_particle" in text and "blob is more accurate than pinn_pm_particle (paired t over 5 seeds, Holm p =" in text
+    assert "sbp is more accurate than pinn_pm_particle (paired t over 5 seeds" in text
+    assert "the other pairs are indistinguishable at N = 1,000, 5 seeds" in text
+    assert "blob is more accurate than sbp" not in text and "sbp is more accurate than blob" not in text
+    assert "K = 5 seeds per cell" in text
 
 
 def test_diagnose_plans_every_variant_at_every_seed():

@@ -66,9 +66,11 @@ def _numbers(path: Path) -> list:
 
 
 def test_the_judgement_thresholds_are_written_only_in_thresholds_py():
-    """1.1 (at the floor, on par), 0.01 (energy kept), 0.3 and 0.1 appear as numbers in no other report module."""
-    declared = {thresholds.AT_FLOOR, thresholds.ON_PAR, thresholds.ENERGY_FLAG, thresholds.COV_FLAG,
-                thresholds.LARGE_RESIDUAL, thresholds.LARGE_DRIFT_ERROR, thresholds.REGRESSION_RTOL}
+    """1.1 (one floor draw), 0.01 (energy kept), 0.3 and 0.1, and the levels of the tests (0.95 band and interval,
+    0.05, 0.002, 0.99) appear as numbers in no other report module."""
+    declared = {thresholds.AT_FLOOR, thresholds.ENERGY_FLAG, thresholds.COV_FLAG, thresholds.LARGE_RESIDUAL,
+                thresholds.LARGE_DRIFT_ERROR, thresholds.REGRESSION_RTOL, thresholds.BAND_LEVEL, thresholds.CI_LEVEL,
+                thresholds.RANK_ALPHA, thresholds.COMPARE_P, thresholds.COMPARE_CI}
     for path in sorted((ROOT / "harness" / "report").rglob("*.py")):
         if path.name != "thresholds.py":
             assert not declared & set(_numbers(path)), path

@@ -95,13 +95,15 @@ def judged_problem(problem: Problem, profile: str = DEFAULT_PROFILE, progress: b
 
 
 def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAULT_PROFILE,
-             failures: list[str] | None = None) -> list[dict]:
+             failures: list[str] | None = None, floors: list[dict] | None = None) -> list[dict]:
     """All applicable registered metrics of `traj` at each snapshot time, as rows {t, metric, value, reference}.
 
     `reference` names what W1 and KDE numbers were measured against: 'exact', or the kind of the
     problem's reference ('sde', 'radial', ...); '' for metrics that need none. With a `failures` list, a
     metric that raises (a plugin's, say) loses only its own row: one line naming it, t and the error is
-    appended there and the other metrics go on; without one, the error propagates."""
+    appended there and the other metrics go on; without one, the error propagates. With a `floors` list, the
+    floor distribution (infra.rows.FloorDistribution, as JSON) of every metric with a null law is appended there;
+    its mean is the value of that metric's floor row (computed once per snapshot)."""
     v0 = traj.initial
     exact = {}
     if problem.has_exact_solution:
@@ -114,9 +116,26 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAU
     densities = traj.densities or [None] * len(traj.times)
     for t, x, s, xd, det, density in zip(traj.times, traj.particles, traj.scores, dens, dets, densities):
         snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed, det, density)
-        for spec in specs.applicable(snap):
+        applicable = specs.applicable(snap)
+        means = {}  # floor name -> the mean of its metric's distribution at this snapshot
+        for spec in applicable:
+            if spec.null is None or spec.floors[0] not in {m.name for m in applicable}:
+                continue
             try:
-                value = _floor(spec, snap) if spec.cache_key is not None else spec.compute(snap)
+                dist = specs.null_distribution(spec, snap)
+            except Exception as exc:
+                if failures is None:
+                    raise
+                failures.append(one_line(f"floor distribution of {spec.name} failed at t = {float(t):g}: "
+                                         f"{type(exc).__name__}: {exc}"))
+                continue
+            means[spec.floors[0]] = dist.mean
+            if floors is not None:
+                floors.append(dist.to_json())
+        for spec in applicable:
+            try:
+                value = means[spec.name] if spec.name in means else (
+                    _floor(spec, snap) if spec.cache_key is not None else spec.compute(snap))
             except Exception as exc:
                 if failures is None:
                     raise

@@ -57,7 +57,8 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
             cls(cfg).run(problem, seed=cell.seed, device=device, progress=progress, workdir=workdir), problem)
         t_eval = time.perf_counter()
         metric_failures: list[str] = []
-        rows = evaluate(traj, problem, cell.seed, profile, failures=metric_failures)
+        floors: list[dict] = []
+        rows = evaluate(traj, problem, cell.seed, profile, failures=metric_failures, floors=floors)
         diag_rows, diag_error = _diagnostics(traj, problem, cls, cell.seed, profile)
         rows += diag_rows
         if diag_error:
@@ -71,7 +72,7 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
             raise FloatingPointError(f"non-finite metric {bad[0]['metric']} at t = {bad[0]['t']}")
         info = {k: v for k, v in traj.info.items() if isinstance(v, (int, float, str, type(None)))}
         record["warnings"] = metric_failures + absurd_metrics(rows)
-        record.update(status="ok", rows=rows, wall_time={**traj.wall_time, "evaluation": time.perf_counter() - t_eval},
+        record.update(status="ok", rows=rows, floors=floors, wall_time={**traj.wall_time, "evaluation": time.perf_counter() - t_eval},
                       info=info, curves=_curves(traj.info.get("curves")), solve_s=solve_seconds(traj.wall_time, info))
     except (Exception, SystemExit) as exc:  # recorded, the run goes on (a plugin's sys.exit() too)
         what = f"SystemExit: the solver called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) \

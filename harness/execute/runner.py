@@ -91,23 +91,25 @@ def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
     records = trusted_records(store.load_records(run_dir), profile)
     table, timings, failures = store.collect_tables(run_dir, records)
     certs = store.collect_certificates(run_dir, records)
+    floors = store.collect_floors(run_dir, records)
     store.atomic_write_frame(certs, run_dir / "certificates.csv")
+    store.atomic_write_frame(store.floors_csv(floors), run_dir / "floors.csv")
     store.atomic_write_frame(table, run_dir / "metrics.csv")
     store.atomic_write_frame(table, run_dir / "metrics.parquet")
     store.atomic_write_frame(timings, run_dir / "timings.csv")
     fig_dir = run_dir / "figures"
     with _beside(write_particle_figures, (run_dir, fig_dir, records, profile), jobs) as particle_figures:
-        figures = (write_figures(table, fig_dir) + write_sweep_figures(table, timings, fig_dir)
+        figures = (write_figures(table, fig_dir, floors) + write_sweep_figures(table, timings, fig_dir)
                    + write_training_figures(run_dir, fig_dir, records)
                    + write_certificate_figures(certs, fig_dir))
     figures += particle_figures.result()
     raw = manifest.to_json()  # what the report's readers take
-    diagnosis = diagnosis_lines(table, raw)
+    diagnosis = diagnosis_lines(table, raw, floors)
     if diagnosis:
         store.atomic_write_text(run_dir / "diagnosis.md", "\n".join(["# PINN-PM diagnosis", "", DIAGNOSIS_LEGEND, ""]
                                                                     + diagnosis))
     summary = render_summary(table, timings, failures, raw, certs, store.set_aside_records(run_dir),
-                             sorted(p.name for p in figures))
+                             sorted(p.name for p in figures), floors)
     store.atomic_write_text(run_dir / "summary.md", summary)
     store.atomic_write_text(run_dir / "index.html", markdown_to_html(summary, f"landau-bench: {run_dir.name}"))
     return {"rows": len(table), "failed": len(failures)}

@@ -28,7 +28,9 @@ import pandas as pd
 
 from metrics.specs import METRICS, LiveView, with_role
 
-from harness.report.thresholds import REGRESSION_ABS_TOL as ABS_TOL, REGRESSION_RTOL as DEFAULT_RTOL
+from harness.report.evidence import t_interval
+from harness.report.thresholds import (COMPARE_CI, COMPARE_P, REGRESSION_ABS_TOL as ABS_TOL,
+                                       REGRESSION_RTOL as DEFAULT_RTOL)
 
 #: metrics for which lower |value| is better and a rise is a regression (metrics.specs roles)
 ACCURACY = LiveView(lambda: tuple(with_role("accuracy") + with_role("regression")))
@@ -61,6 +63,11 @@ class RunTables:
     commit: str
     profile: str
     cells: pd.DataFrame
+    #: why metrics.parquet does not hold what the cell records hold ('' if it does): compare then reads the
+    #: records' rows and says so, and the run counts as a regression until `harness report` rebuilds its table
+    stale: str = ""
+    #: the cells its manifest planned, as (solver, problem, seed, overrides label)
+    planned: frozenset = frozenset()
 
 
 def _checked(frame: pd.DataFrame, path: Path, columns: dict) -> pd.DataFrame:
@@ -130,8 +137,46 @@ def load_run(path: str | Path) -> RunTables:
     timings = _read_table(p / "timings.csv", TIMINGS_COLUMNS)
     provenance = manifest.get("provenance") if isinstance(manifest.get("provenance"), dict) else {}
     config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
-    return RunTables(p, metrics, timings, str(provenance.get("git_commit", "unknown")),
-                     str(config.get("profile", "?")), _cell_statuses(p))
+    from harness.store.tables import collect_tables, load_records
+    records = load_records(p)
+    recorded = _checked(collect_tables(p, records)[0], metrics_path, METRICS_COLUMNS)
+    stale = _stale(metrics, recorded)
+    return RunTables(p, recorded if stale else metrics, timings, str(provenance.get("git_commit", "unknown")),
+                     str(config.get("profile", "?")), _cell_statuses(p), stale, _planned(manifest))
+
+
+def _planned(manifest: dict) -> frozenset:
+    """{(solver, problem, seed, overrides label)} of the manifest's cell list (malformed entries left out)."""
+    from harness.plan.cell import Cell
+    from harness.store.identity import label
+    out = set()
+    for item in manifest.get("cells") or []:
+        try:
+            cell = Cell.from_json(item)
+        except (ValueError, TypeError):
+            continue
+        out.add((cell.solver, cell.problem, int(cell.seed), label(cell.overrides)))
+    return frozenset(out)
+
+
+def _stale(table: pd.DataFrame, recorded: pd.DataFrame) -> str:
+    """'' if the long `table` (metrics.parquet) holds exactly the (cell, t, metric, value) rows of the cell records
+    (`recorded`), else a phrase saying how it differs."""
+    keys = list(METRICS_COLUMNS)
+
+    def rows(frame):
+        frame = frame[keys].copy()
+        frame["value"] = frame["value"].astype(float).map(lambda v: "nan" if v != v else repr(float(v)))
+        frame["t"] = frame["t"].astype(float).map(repr)
+        frame["seed"] = frame["seed"].astype(int)
+        return set(map(tuple, frame.astype(str).itertuples(index=False)))
+
+    have, want = rows(table), rows(recorded)
+    if have == want:
+        return ""
+    missing, extra = len(want - have), len(have - want)
+    return (f"its metrics.parquet is out of date with its cell records ({missing} recorded row"
+            f"{'' if missing == 1 else 's'} missing or changed, {extra} not in a record); compared from the records")
 
 
 def _one_setting(frame: pd.DataFrame) -> bool:
@@ -148,29 +193,49 @@ def _keyed(frame: pd.DataFrame, with_setting: bool) -> pd.DataFrame:
     return frame.assign(_key=frame[keys].astype(str).agg("/".join, axis=1) if len(frame) else pd.Series(dtype=str))
 
 
-def _ok_in_both(frame: pd.DataFrame, cells: pd.DataFrame, with_setting: bool) -> pd.DataFrame:
-    """The rows of a metrics or timings `frame` that belong to a cell ok in both runs (`compare_cells`; matched by
-    setting, its overrides_a and overrides_b are the one setting of the cell)."""
-    ok = cells[(cells.a == "ok") & (cells.b == "ok")]
-    keys = set(_keyed(ok.assign(overrides=ok.overrides_a), with_setting)._key)
-    return frame[_keyed(frame, with_setting)._key.isin(keys)]
+def _ok_in_both(frame: pd.DataFrame, cells: pd.DataFrame, with_setting: bool, side: str) -> pd.DataFrame:
+    """The rows of run `side`'s ('a' or 'b') metrics or timings `frame` that belong to a cell ok in that run, of a
+    (solver, problem[, setting]) with an ok cell in both runs (`compare_cells`): the seeds each run has."""
+    ok = cells[cells[side] == "ok"]
+    keys = set(_keyed(ok.assign(overrides=ok[f"overrides_{side}"]), with_setting)._key)
+    group = ["solver", "problem"] + (["overrides"] if with_setting else [])
+    both = cells[(cells.a == "ok") | (cells.b == "ok")]
+    shared = set()
+    for g, rows in both.assign(overrides=both.overrides_a.where(both.a == "ok", both.overrides_b)).groupby(group):
+        if (rows.a == "ok").any() and (rows.b == "ok").any():
+            shared.add(tuple(map(str, g if isinstance(g, tuple) else (g,))))
+    mine = frame[_keyed(frame, with_setting)._key.isin(keys)]
+    in_shared = mine[group].astype(str).apply(tuple, axis=1).isin(shared) if len(mine) else pd.Series(dtype=bool)
+    return mine[in_shared] if len(mine) else mine
 
 
 def compare_cells(a: RunTables, b: RunTables) -> pd.DataFrame:
     """Rows (solver, problem, seed, overrides_a, overrides_b, a, b, error_a, error_b, change, regression), one per
-    cell of either run: a and b are 'ok', 'failed' or 'missing' (no record); change is 'ok in both',
-    'regression' (ok in A, failed or missing in B), 'failed in both', 'fixed in B', 'new in B' or 'only in A'."""
+    cell of either run: a and b are 'ok', 'failed', 'missing' (planned in that run's manifest, or the run has no ok
+    cell of that solver, problem and setting, but no record) or 'not run' (not planned there while other seeds of it
+    are ok: runs of different seed sets are compared over their seeds). change is 'ok in both', 'regression' (ok in
+    A, failed or missing in B), 'failed in both', 'fixed in B', 'new in B', 'not run in B' or 'only in A'."""
     with_setting = _by_setting(a, b)
     keys = ["solver", "problem", "seed"] + (["overrides"] if with_setting else [])
     both = a.cells.merge(b.cells, on=keys, how="outer", suffixes=("_a", "_b"))
     if with_setting:
         both = both.assign(overrides_a=both.overrides, overrides_b=both.overrides)
     sa, sb = both.status_a.fillna("missing"), both.status_b.fillna("missing")
+    group = ["solver", "problem"] + (["overrides"] if with_setting else [])
+    ok_groups_b = set(map(tuple, b.cells[b.cells.status == "ok"][group].astype(str).itertuples(index=False))) \
+        if len(b.cells) else set()
+    for i in both.index[(sa == "ok") & (sb == "missing")]:
+        r = both.loc[i]
+        label = r["overrides"] if with_setting else r["overrides_a"]
+        planned = (r.solver, r.problem, int(r.seed), label) in b.planned
+        if not planned and tuple(str(r[c]) for c in group) in ok_groups_b:
+            sb[i] = "not run"
     change = pd.Series("only in A", index=both.index, dtype=object)
     change[sb != "missing"] = "new in B"
+    change[(sa == "ok") & (sb == "not run")] = "not run in B"
     change[(sa == "failed") & (sb == "ok")] = "fixed in B"
     change[(sa == "failed") & (sb == "failed")] = "failed in both"
-    change[(sa == "ok") & (sb != "ok")] = "regression"
+    change[(sa == "ok") & sb.isin(["failed", "missing"])] = "regression"
     change[(sa == "ok") & (sb == "ok")] = "ok in both"
     out = pd.DataFrame({"solver": both.solver, "problem": both.problem, "seed": both.seed,
                         "overrides_a": both.overrides_a.fillna(""), "overrides_b": both.overrides_b.fillna(""),
@@ -187,34 +252,116 @@ def is_floor(names: pd.Series) -> pd.Series:
     return names.isin(tuple(FLOOR_METRICS)) | (unknown & names.str.endswith(UNREGISTERED_FLOOR_SUFFIX))
 
 
+def is_different(a: list[float], b: list[float], p_threshold: float = COMPARE_P,
+                 ci_level: float = COMPARE_CI) -> tuple[bool, str]:
+    """(whether A's and B's values differ by a test, which test and its result): asv's rule
+    (asv.statistics.is_different): the exact two-sided Mann-Whitney U test at p < p_threshold where the sample sizes
+    let it reach that (its smallest p, 2 / binom(m + n, m), below p_threshold: from 7 + 7 values), else the
+    non-overlap of the two `ci_level` Student t intervals over seeds (each side at least 2 values), else no test.
+    One deviation from asv's code, which checks the one-sided 1 / binom(m + n, m) and so, at 6 + 6, runs a test that
+    can never return True (2/924 = 0.0022) and skips the interval check: here the interval check decides there."""
+    from scipy import stats
+    a = [x for x in a if math.isfinite(x)]
+    b = [x for x in b if math.isfinite(x)]
+    if not a or not b:
+        return False, "no values"
+    if 2 / math.comb(len(a) + len(b), min(len(a), len(b))) < p_threshold:
+        p = float(stats.mannwhitneyu(b, a, alternative="two-sided", method="exact").pvalue)
+        return p < p_threshold, f"Mann-Whitney U p = {p:.2g}"
+    if len(a) >= 2 and len(b) >= 2:
+        _, lo_a, hi_a = t_interval(a, ci_level)
+        _, lo_b, hi_b = t_interval(b, ci_level)
+        apart = lo_b > hi_a or lo_a > hi_b
+        return apart, f"{ci_level:.0%} intervals {'apart' if apart else 'overlap'}"
+    return False, "too few seeds for a test"
+
+
+#: the columns of compare_metrics
+METRIC_ROW_COLUMNS = ["solver", "problem", "overrides_a", "overrides_b", "t", "metric", "a", "b", "ratio", "seeds_a",
+                      "seeds_b", "test", "worse", "issue"]
+
+
+def _groups(frame: pd.DataFrame, group: list[str]) -> dict:
+    """{group key: {seed: value}} of a long table."""
+    out: dict = {}
+    for key, g in frame.groupby(group, sort=True, dropna=False):
+        out[key] = dict(zip(g.seed.astype(int), g.value.astype(float)))
+    return out
+
+
+def _seeds_ok(cells: pd.DataFrame, named: dict, side: str) -> set:
+    """The seeds of (solver, problem) ok in run `side` (cells of compare_cells)."""
+    hit = cells[(cells.solver == named["solver"]) & (cells.problem == named["problem"]) & (cells[side] == "ok")]
+    return set(hit.seed.astype(int))
+
+
+def _new_fold(metric: str, a: dict, b: dict) -> bool:
+    """A flow map that folds in B where it did not in A: fold_fraction 0 -> > 0, or min det J > 0 -> <= 0."""
+    fa, fb = [v for v in a.values() if math.isfinite(v)], [v for v in b.values() if math.isfinite(v)]
+    if not fa or not fb:
+        return False
+    if metric == "fold_fraction":
+        return max(fa) <= 0 < max(fb)
+    if metric == "min_det_j":
+        return min(fa) > 0 >= min(fb)
+    return False
+
+
 def compare_metrics(a: RunTables, b: RunTables, rtol: float = DEFAULT_RTOL, cells: pd.DataFrame | None = None
                     ) -> pd.DataFrame:
-    """Rows (solver, problem, overrides_a, overrides_b, t, metric, a, b, ratio, spread, worse) for every
-    (cell, t, metric) present in both runs (floors left out), means over the seeds ok in both (`cells`:
-    compare_cells(a, b))."""
+    """Rows (METRIC_ROW_COLUMNS) for every (cell setting, t, metric) of A over the cells ok in both runs (floors left
+    out): a, b the means over their seeds, test the test that decided, worse whether B regressed there, issue what
+    else is wrong ('missing in B', 'NaN in B', 'new fold' for fold_fraction / min_det_j), each of which is a
+    regression. An accuracy metric (ACCURACY) is worse when, on |value|, either a seed in both runs (the same random
+    streams: a difference is a change of the code) has |B| > |A| (1 + rtol) and |B| - |A| > ABS_TOL, or
+    mean |B| > mean |A| (1 + rtol) and `is_different` says B's values are larger (asv's rule); the tolerance is never
+    widened by either run's spread."""
     with_setting = _by_setting(a, b)
     cells = compare_cells(a, b) if cells is None else cells
-    ma = _ok_in_both(a.metrics[~is_floor(a.metrics.metric)], cells, with_setting)
-    mb = _ok_in_both(b.metrics[~is_floor(b.metrics.metric)], cells, with_setting)
+    ma = _ok_in_both(a.metrics[~is_floor(a.metrics.metric)], cells, with_setting, "a")
+    mb = _ok_in_both(b.metrics[~is_floor(b.metrics.metric)], cells, with_setting, "b")
     group = ["solver", "problem"] + (["overrides"] if with_setting else []) + ["t", "metric"]
-
-    def agg(m):
-        g = m.groupby(group, sort=True)
-        return pd.DataFrame({"mean": g.value.mean(), "sd": g.value.std(ddof=1), "n": g.value.count(),
-                             "setting": g.overrides.first()}).reset_index()
-
-    both = agg(ma).merge(agg(mb), on=group, suffixes=("_a", "_b"))
-    if both.empty:
-        return pd.DataFrame(columns=["solver", "problem", "overrides_a", "overrides_b", "t", "metric", "a", "b",
-                                     "ratio", "spread", "worse"]).astype({"worse": bool})
-    spread = 2 * ((both.sd_a.fillna(0) ** 2 + both.sd_b.fillna(0) ** 2) / 2) ** 0.5
-    spread = spread.where((both.n_a > 1) & (both.n_b > 1), 0.0)
-    aa, bb = both.mean_a.abs(), both.mean_b.abs()
-    worse = both.metric.isin(tuple(ACCURACY)) & (bb > aa * (1 + rtol) + spread) & (bb - aa > ABS_TOL)
-    ratio = (both.mean_b / both.mean_a).where(both.mean_a != 0, math.nan)
-    return pd.DataFrame({"solver": both.solver, "problem": both.problem, "overrides_a": both.setting_a,
-                         "overrides_b": both.setting_b, "t": both.t, "metric": both.metric, "a": both.mean_a,
-                         "b": both.mean_b, "ratio": ratio, "spread": spread, "worse": worse})
+    ga, gb = _groups(ma, group), _groups(mb, group)
+    setting_a = ma.groupby(["solver", "problem"]).overrides.first().to_dict() if len(ma) else {}
+    setting_b = mb.groupby(["solver", "problem"]).overrides.first().to_dict() if len(mb) else {}
+    accuracy = set(ACCURACY)
+    rows = []
+    for key, va in ga.items():
+        named = dict(zip(group, key))
+        vb = gb.get(key, {})
+        sa, sb = (named["overrides"],) * 2 if with_setting else (setting_a.get((named["solver"], named["problem"]), ""),
+                                                                 setting_b.get((named["solver"], named["problem"]), ""))
+        metric = named["metric"]
+        finite_a = {s: v for s, v in va.items() if math.isfinite(v)}
+        issue, test, worse = "", "", False
+        ok_in_b = _seeds_ok(cells, named, "b")
+        if not vb or any(s in ok_in_b and s not in vb for s in va):
+            issue = "missing in B"
+        elif any(not math.isfinite(vb[s]) for s in finite_a if s in vb):
+            issue = "NaN in B"
+        elif _new_fold(metric, va, vb):
+            issue = "new fold"
+        elif metric in accuracy:
+            shared = [s for s in finite_a if s in vb]
+            moved = [s for s in shared if abs(vb[s]) > abs(va[s]) * (1 + rtol) and abs(vb[s]) - abs(va[s]) > ABS_TOL]
+            if moved:
+                worse, test = True, f"same seed{'s' if len(moved) > 1 else ''} {', '.join(map(str, moved))}"
+            else:
+                xa = [abs(v) for v in finite_a.values()]
+                xb = [abs(v) for v in vb.values() if math.isfinite(v)]
+                mean_a, mean_b = sum(xa) / len(xa), sum(xb) / len(xb)
+                differs, test = is_different(xa, xb)
+                worse = differs and mean_b > mean_a * (1 + rtol) and mean_b - mean_a > ABS_TOL
+                if shared and set(shared) == set(finite_a) == set(vb):
+                    test = "same seeds, none moved" + ("; " + test if worse else "")
+        mean = lambda v: sum(v.values()) / len(v) if v else math.nan
+        ma_, mb_ = mean(va), mean(vb)
+        rows.append({"solver": named["solver"], "problem": named["problem"], "overrides_a": sa, "overrides_b": sb,
+                     "t": float(named["t"]), "metric": metric, "a": ma_, "b": mb_,
+                     "ratio": mb_ / ma_ if ma_ not in (0, 0.0) and math.isfinite(ma_) else math.nan,
+                     "seeds_a": len(va), "seeds_b": len(vb), "test": test, "worse": worse or bool(issue),
+                     "issue": issue})
+    return pd.DataFrame(rows, columns=METRIC_ROW_COLUMNS).astype({"worse": bool})
 
 
 def compare_seconds(a: RunTables, b: RunTables, cells: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -225,8 +372,8 @@ def compare_seconds(a: RunTables, b: RunTables, cells: pd.DataFrame | None = Non
     with_setting = _by_setting(a, b)
     cells = compare_cells(a, b) if cells is None else cells
     group = ["solver", "problem"] + (["overrides"] if with_setting else [])
-    sa = _ok_in_both(a.timings, cells, with_setting).groupby(group).solve_s.mean().rename("a")
-    sb = _ok_in_both(b.timings, cells, with_setting).groupby(group).solve_s.mean().rename("b")
+    sa = _ok_in_both(a.timings, cells, with_setting, "a").groupby(group).solve_s.mean().rename("a")
+    sb = _ok_in_both(b.timings, cells, with_setting, "b").groupby(group).solve_s.mean().rename("b")
     both = pd.concat([sa, sb], axis=1, join="inner").reset_index()
     return both.assign(ratio=both.b / both.a)
 
@@ -244,10 +391,14 @@ class Comparison:
         """The cells ok in A and failed or missing in B."""
         return self.cells[self.cells.regression]
 
+    #: the runs (A, B) whose metrics.parquet is out of date with their cell records, with why
+    stale: tuple = ()
+
     @property
     def regressed(self) -> bool:
-        """Whether B lost a cell of A or got worse in an accuracy metric (compare's exit 1)."""
-        return bool(self.cells.regression.any() or self.rows.worse.any())
+        """Whether B lost a cell of A, got worse in an accuracy metric, lost a metric of A or got a NaN or a new fold
+        where A had none, or a run's table is out of date with its records (compare's exit 1)."""
+        return bool(self.cells.regression.any() or self.rows.worse.any() or self.stale)
 
 
 def compare(a: RunTables, b: RunTables, rtol: float = DEFAULT_RTOL) -> Comparison:
@@ -257,9 +408,11 @@ def compare(a: RunTables, b: RunTables, rtol: float = DEFAULT_RTOL) -> Compariso
     if not (cells.a == "ok").any():
         raise CompareError(f"{str(a.path)!r} has no ok cell ({int((cells.a == 'failed').sum())} failed): "
                            f"nothing to compare {str(b.path)!r} against; give a run with an ok cell as A")
-    if not ((cells.a != "missing") & (cells.b != "missing")).any():
-        raise CompareError(f"{str(a.path)!r} and {str(b.path)!r} share no cell (solver, problem, seed); nothing to compare")
-    comparison = Comparison(cells, compare_metrics(a, b, rtol, cells), compare_seconds(a, b, cells))
+    groups = lambda cs: set(map(tuple, cs[["solver", "problem"]].itertuples(index=False))) if len(cs) else set()
+    if not groups(a.cells) & groups(b.cells):
+        raise CompareError(f"{str(a.path)!r} and {str(b.path)!r} share no cell (solver, problem); nothing to compare")
+    stale = tuple(f"{str(r.path)!r}: {r.stale}" for r in (a, b) if r.stale)
+    comparison = Comparison(cells, compare_metrics(a, b, rtol, cells), compare_seconds(a, b, cells), stale)
     if comparison.rows.empty and not comparison.regressed:
         raise CompareError(f"{str(a.path)!r} and {str(b.path)!r} share no (cell, time, metric); nothing to compare")
     return comparison
@@ -287,6 +440,8 @@ def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float
         out += ["The two runs were made at different commits.", ""]
     if a.profile != b.profile:
         out += [f"The two runs used different profiles ({a.profile} vs {b.profile}).", ""]
+    for line in comparison.stale:
+        out += [f"**Out of date**: {line}; `python -m harness report` of that run rebuilds its table.", ""]
     listed = cells[cells.change != "ok in both"].sort_values("regression", ascending=False, kind="mergesort")
     if not listed.empty:
         out += ["Cells not ok in both runs (**regression**: ok in A, failed or missing in B):", "",
@@ -301,13 +456,18 @@ def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float
     else:
         t_last = rows.groupby(["solver", "problem"]).t.transform("max")
         shown = rows[rows.worse | (show_all | ((rows.t == t_last) & rows.metric.isin(tuple(ACCURACY))))]
-        out += [f"Accuracy (lower is better; cells ok in both); **worse** = B above A by more than {rtol:.0%} "
-                f"(and the seed spread):", "", "| solver / problem | t | metric | A | B | B/A | |", "|---" * 7 + "|"]
+        out += [f"Accuracy (lower is better; cells ok in both; means over seeds, K = seeds of A / B); **worse** = "
+                f"B above A by more than {rtol:.0%} where a test says they differ (a cell of the same seed in both "
+                f"runs, else the exact two-sided Mann-Whitney U at p < {COMPARE_P:g} where the seeds let it reach that, "
+                f"else non-overlap of {COMPARE_CI:.0%} t intervals over seeds), or a metric missing, NaN or newly "
+                f"folded in B:", "",
+                "| solver / problem | t | metric | A | B | B/A | K | test | |", "|---" * 9 + "|"]
         for r in shown.itertuples(index=False):
             setting = _setting(r.overrides_a, r.overrides_b)
-            mark = "**worse**" if r.worse else ""
+            mark = f"**{r.issue}**" if r.issue else "**worse**" if r.worse else ""
             ratio = f"{r.ratio:.3g}" if math.isfinite(r.ratio) else "-"
-            out.append(f"| {r.solver} / {r.problem}{setting} | {r.t:g} | {r.metric} | {r.a:.4g} | {r.b:.4g} | {ratio} | {mark} |")
+            out.append(f"| {r.solver} / {r.problem}{setting} | {r.t:g} | {r.metric} | {r.a:.4g} | {r.b:.4g} | {ratio} "
+                       f"| {r.seeds_a}/{r.seeds_b} | {r.test or '-'} | {mark} |")
         out.append("")
     if not seconds.empty:
         out += ["Solve seconds (noisy; never flagged):", "", "| solver / problem | A | B | B/A |", "|---" * 4 + "|"]
@@ -315,9 +475,15 @@ def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float
             setting = _setting(getattr(r, "overrides", ""), getattr(r, "overrides", ""))
             out.append(f"| {r.solver} / {r.problem}{setting} | {r.a:.3g} | {r.b:.3g} | {r.ratio:.2f} |")
         out.append("")
-    n_lost, n_worse = len(comparison.lost), int(rows.worse.sum())
+    n_lost = len(comparison.lost)
+    n_worse = int((rows.worse & (rows.issue == "")).sum()) if not rows.empty else 0
+    n_issue = int((rows.issue != "").sum()) if not rows.empty else 0
     matched = rows.groupby(["solver", "problem", "overrides_a", "overrides_b"]).ngroups if not rows.empty else 0
     out.append(f"{n_lost} cell{'' if n_lost == 1 else 's'} ok in A {'is' if n_lost == 1 else 'are'} failed or missing in B; "
-               f"{n_worse} of {int(rows.metric.isin(tuple(ACCURACY)).sum())} accuracy values over {matched} matched "
-               f"cells are worse in B" + ("." if comparison.regressed else "; no regression."))
+               f"{n_worse} of {int(rows.metric.isin(tuple(ACCURACY)).sum()) if not rows.empty else 0} accuracy values "
+               f"over {matched} matched cells are worse in B"
+               + (f"; {n_issue} value{'' if n_issue == 1 else 's'} of A missing, NaN or newly folded in B" if n_issue else "")
+               + (f"; {len(comparison.stale)} table{'' if len(comparison.stale) == 1 else 's'} out of date"
+                  if comparison.stale else "")
+               + ("." if comparison.regressed else "; no regression."))
     return out

@@ -109,14 +109,15 @@ def slope_fits(table: pd.DataFrame, problem: str, metric: str, t: float | None =
 
 
 def cheapest_within(stats: pd.DataFrame, factor: float = AT_FLOOR) -> pd.DataFrame:
-    """Per solver: the cheapest rung (by mean solve_s) whose mean metric <= factor x its mean floor,
-    or, if none, the rung closest to its floor; column `reached` says which."""
+    """Per solver: the cheapest rung (by mean solve_s) at its floor, or, if none, the rung closest to its floor;
+    column `reached` says which. At its floor: where `stats` has a boolean column `at_floor` (inside the floor band:
+    harness.report.evidence), that; else mean metric <= factor x its mean floor (a run with one floor draw)."""
     rows = []
     if stats.empty:
         return pd.DataFrame()
     for solver, g in stats.dropna(subset=["floor"]).groupby("solver", sort=True):
         g = g.sort_values("solve_s")
-        ok = g[g.y <= factor * g.floor]
+        ok = g[g["at_floor"].fillna(False).astype(bool)] if "at_floor" in g.columns else g[g.y <= factor * g.floor]
         best = ok.iloc[0] if not ok.empty else g.loc[(g.y / g.floor).idxmin()]
         rows.append({"solver": solver, "overrides": best.overrides, "solve_s": best.solve_s, "y": best.y,
                      "floor": best.floor, "ratio": best.y / best.floor, "reached": not ok.empty})

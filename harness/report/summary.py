@@ -10,7 +10,8 @@ and, for a diagnosis run, the PINN-PM diagnosis (`harness.report.diagnosis`). Th
   `harness.report.thresholds.AT_FLOOR`),
   the fitted W1-vs-N slopes, and the work-precision figures.
 No table is wider than 8 columns; the wide data stay in metrics.csv / metrics.parquet. Values are
-means over seeds (± sd over seeds where there are several). Built only from files in the run
+means over seeds with their t interval [lo, hi] where there are several (harness.report.evidence); Monte Carlo
+floors are the means of their floor distributions ± their standard error. Built only from files in the run
 directory, so `report` reproduces it byte for byte.
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ from metrics.specs import METRICS, W1_SUB, LiveView, with_show
 
 from harness.report.convergence import FLOORS, cheapest_within, rung_stats, slope_fits
 from harness.report.folds import FOLDED, first_folds, fold_note, mask_certificates, mask_folds, validity_table
-from harness.report.thresholds import AT_FLOOR, percent_over
+from harness.report.evidence import row_evidence, t_interval
+from harness.report.thresholds import AT_FLOOR, BAND_LEVEL, CI_LEVEL, percent_over
 
 #: metric tables (one column per snapshot time), in order: metric -> its floor rows and whether lower |value| is
 #: better (metrics.specs: show='per_time')
@@ -52,39 +54,52 @@ def row_label(solver: str, overrides: str) -> str:
     return solver if not overrides else f"{solver} [{overrides}]"
 
 
-def _fmt(mean: float, std: float = float("nan")) -> str:
+def _fmt(mean: float, lo: float = float("nan"), hi: float = float("nan")) -> str:
+    """'0.1234' or, with an interval, '0.1234 [0.11, 0.14]'."""
     if not math.isfinite(mean):
         return "nan"
     s = f"{mean:.4g}"
-    return s if not math.isfinite(std) else f"{s} ± {std:.2g}"
+    return s if not math.isfinite(lo) else f"{s} [{lo:.2g}, {hi:.2g}]"
 
 
 def _stats(df: pd.DataFrame) -> pd.DataFrame:
-    """mean, sd and count over seeds per (solver, overrides, metric, t); 'folded': some seed's value there is hidden
-    because its flow map folds (harness.report.folds.mask_folds)."""
+    """mean, its t interval (lo, hi: harness.report.evidence.t_interval, NaN for one seed) and count over seeds per
+    (solver, overrides, metric, t); 'folded': some seed's value there is hidden because its flow map folds
+    (harness.report.folds.mask_folds)."""
     if "folded" not in df.columns:
         df = df.assign(folded=False)
     grouped = df.groupby(["solver", "overrides", "metric", "t"], sort=True)
-    g = grouped["value"]
-    return pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "count": g.count(),
-                         "folded": grouped["folded"].any()}).reset_index()
+    ci = grouped["value"].apply(lambda v: t_interval(list(v)))
+    return pd.DataFrame({"mean": ci.map(lambda c: c[0]), "lo": ci.map(lambda c: c[1]), "hi": ci.map(lambda c: c[2]),
+                         "count": grouped["value"].count(), "folded": grouped["folded"].any()}).reset_index()
 
 
 def _stat_text(hit: pd.DataFrame, best: float | None) -> str:
-    """'mean ± sd' of one row of `_stats` (sd where there are several seeds), bold when |mean| == best; 'folded' where
-    a seed's flow map folds there (its value hidden)."""
+    """'mean [lo, hi]' of one row of `_stats` (the interval where there are several seeds), bold when |mean| == best;
+    'folded' where a seed's flow map folds there (its value hidden)."""
     if hit.empty:
         return ""
     if "folded" in hit.columns and bool(hit["folded"].iloc[0]):
         return FOLDED
     mean = float(hit["mean"].iloc[0])
-    std = float(hit["std"].iloc[0]) if hit["count"].iloc[0] > 1 else math.nan
-    text = _fmt(mean, std)
+    text = _fmt(mean, float(hit["lo"].iloc[0]), float(hit["hi"].iloc[0]))
     return f"**{text}**" if best is not None and abs(mean) == best else text
 
 
-def metric_table(stats: pd.DataFrame, metric: str) -> list[str]:
-    """Markdown lines of one metric's table: solver settings x times, floor rows, best in bold."""
+def _floor_text(g: pd.DataFrame, t: float, se: pd.Series | None) -> str:
+    """A floor row's cell: the mean over seeds, '± se' where its floor distribution gives one."""
+    if not (g.t == t).any():
+        return ""
+    text = _fmt(float(g[g.t == t]["mean"].iloc[0]))
+    key = (g.solver.iloc[0], g.overrides.iloc[0], t)
+    if se is not None and key in se.index and math.isfinite(se[key]):
+        text += f" ± {se[key]:.1g}"
+    return text
+
+
+def metric_table(stats: pd.DataFrame, metric: str, floor_table: pd.DataFrame | None = None) -> list[str]:
+    """Markdown lines of one metric's table: solver settings x times, floor rows (the Monte Carlo floor ± its
+    standard error where `floors`, the run's floor distributions, has it), best in bold."""
     floors, lower_better = TABLES[metric]
     m = stats[stats.metric == metric]
     times = sorted(m.t.unique())[:MAX_TIMES]
@@ -99,13 +114,17 @@ def metric_table(stats: pd.DataFrame, metric: str) -> list[str]:
     for (solver, overrides), g in rows:
         cells = [_stat_text(g[g.t == t], best.get(t)) for t in times]
         lines.append(f"| {row_label(solver, overrides)} | " + " | ".join(cells) + " |")
+    se = None
+    if floor_table is not None and not floor_table.empty:
+        mine = floor_table[floor_table.metric == metric]
+        se = mine.groupby(["solver", "overrides", "t"]).se.mean() if not mine.empty else None
     for floor in floors:
         f = stats[stats.metric == floor]
         if f.empty:
             continue
         groups: dict[tuple, list[str]] = {}
         for (solver, overrides), g in f.groupby(["solver", "overrides"], sort=True):
-            vals = tuple(_fmt(float(g[g.t == t]["mean"].iloc[0])) if (g.t == t).any() else "" for t in times)
+            vals = tuple(_floor_text(g, t, se if floor == floors[0] else None) for t in times)
             groups.setdefault(vals, []).append(row_label(solver, overrides))
         for vals, who in groups.items():
             name = FLOOR_NAMES.get(floor, floor)
@@ -174,8 +193,11 @@ def training_lines(timings: pd.DataFrame) -> list[str]:
     return out
 
 
-def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figures: set[str]) -> list[str]:
-    """Work-precision section of a problem whose run has several settings of a solver."""
+def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figures: set[str],
+                floors: pd.DataFrame | None = None) -> list[str]:
+    """Work-precision section of a problem whose run has several settings of a solver; a setting is at its floor
+    when its mean ratio is inside the floor band (harness.report.evidence; within AT_FLOOR of one floor draw for a
+    run made before floor distributions)."""
     df = table[table.problem == problem]
     if df.groupby("solver").overrides.nunique().max() < 2:
         return []
@@ -183,11 +205,18 @@ def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figure
     out = ["### Work-precision", ""]
     if w1 is not None:
         stats = rung_stats(table, timings, problem, w1)
+        banded = floors is not None and not floors.empty
+        if not stats.empty:
+            t_last = float(df.t.max())
+            evidence = [row_evidence(table, floors, problem, r.solver, r.overrides, t_last, w1, FLOORS.get(w1))
+                        for r in stats.itertuples()]
+            stats = stats.assign(at_floor=[e is not None and e.at_floor for e in evidence])
         best = cheapest_within(stats, AT_FLOOR)
         if not best.empty:
-            out += [f"Cheapest setting of each solver whose {w1} at t = {df.t.max():g} is within "
-                    f"{percent_over(AT_FLOOR)} of its Monte Carlo floor (else the setting closest to it). Cost = solve "
-                    f"seconds (training + stepping).", "",
+            where = (f"inside its floor band (the central {BAND_LEVEL:.0%} of exact samples' W1 over the floor)"
+                     if banded else f"within {percent_over(AT_FLOOR)} of its one-draw Monte Carlo floor")
+            out += [f"Cheapest setting of each solver whose {w1} at t = {df.t.max():g} is {where} (else the setting "
+                    f"closest to it). Cost = solve seconds (training + stepping).", "",
                     f"| solver | setting | solve (s) | {w1} | floor | ratio |", "|---" * 6 + "|"]
             for _, r in best.iterrows():
                 setting = (r.overrides or "(profile)") + ("" if r.reached else " (not reached)")
@@ -210,27 +239,36 @@ def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figure
 
 def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict,
                    certs: pd.DataFrame | None = None, set_aside: list[str] | None = None,
-                   figures: list[str] | None = None) -> str:
-    """The whole summary.md text. `figures`: names of the files in RUN/figures (embedded where relevant)."""
+                   figures: list[str] | None = None, floors: pd.DataFrame | None = None) -> str:
+    """The whole summary.md text. `figures`: names of the files in RUN/figures (embedded where relevant); `floors`:
+    the run's floor distributions (store.collect_floors; None or empty for a run made before them)."""
     cfg = manifest.get("config", {})
     figs = set(figures or [])
+    k = int(table.seed.nunique()) if not table.empty else 0
+    has_floors = floors is not None and not floors.empty
+    pairs = sorted({int(p) for p in floors.pairs}) if has_floors else []
     out = ["# landau-bench summary", "",
-           f"profile `{cfg.get('profile')}`, device `{cfg.get('device')}`, seeds {cfg.get('seeds')}, "
+           f"profile `{cfg.get('profile')}`, device `{cfg.get('device')}`, seeds {cfg.get('seeds')} (K = {k}), "
            f"commit `{str(manifest.get('provenance', {}).get('git_commit', 'unknown'))[:12]}`"
            + (f", overrides `{' '.join(cfg['overrides'])}`" if cfg.get("overrides") else ""), "",
-           "Values are means over seeds (± standard deviation over seeds where there are several); the best "
-           "value of each column is bold. Floors (italic rows): the *MC floor* is the error of the same number "
-           "of exact i.i.d. samples, the *bias floor* the KDE error with infinitely many. A number at its floor "
-           "is as good as the measurement can tell (a deterministic method such as Blob can sit below the i.i.d. "
-           "floor). Wide data: metrics.csv / metrics.parquet.", ""]
+           (f"Values are means over the K = {k} seeds with their {CI_LEVEL:.0%} Student t interval [lo, hi]"
+            if k > 1 else "One seed: values without intervals (`--seeds 0,1,2,3,4` gives intervals and tests)")
+           + "; the best value of each column is bold. Floors (italic rows): the *MC floor* is the error of the same "
+           "number of exact i.i.d. samples"
+           + (f" (the mean of {'/'.join(map(str, pairs))} independent draws ± its standard error; their central "
+              f"{BAND_LEVEL:.0%} is the floor band the verdict tests against)" if has_floors else
+              " (one draw per cell: a run made before floor distributions)")
+           + ", the *bias floor* the KDE error with infinitely many. A number at its floor is as good as the "
+           "measurement can tell (a deterministic method such as Blob can sit below the i.i.d. floor). Wide data: "
+           "metrics.csv / metrics.parquet; floor draws: floors.csv.", ""]
     from harness.report.diagnosis import LEGEND, diagnosis_lines
     from harness.report.verdict import verdict_frame, verdict_lines
     folds = first_folds(table)
     table = mask_folds(table, folds)  # density-based values of a folded flow map: hidden from its first fold on
     certs = mask_certificates(certs, folds)
     if not table.empty:
-        out += verdict_lines(verdict_frame(table, timings), folds)
-    diagnosis = diagnosis_lines(table, manifest) if not table.empty else []
+        out += verdict_lines(verdict_frame(table, timings, floors), folds)
+    diagnosis = diagnosis_lines(table, manifest, floors) if not table.empty else []
     if diagnosis:
         out += ["## PINN-PM diagnosis", "", LEGEND, ""] + diagnosis
     if not table.empty:
@@ -246,7 +284,7 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
                 kinds = sorted(set(df[df.metric == metric].get("reference", pd.Series(dtype=str)).dropna()) - {""})
                 against = f" (against the {'exact solution' if kinds == ['exact'] else ', '.join(kinds) + ' reference'})" \
                     if kinds and metric in FLOORS else ""
-                out += [f"### {metric}{against}", ""] + metric_table(stats, metric) + [""]
+                out += [f"### {metric}{against}", ""] + metric_table(stats, metric, floors) + [""]
                 if stats[stats.metric == metric].folded.any():
                     out += [fold_note(folds, problem), ""]
                 if metric.startswith(FIGURE_UNDER_TABLE) and f"{problem}_{metric}.png" in figs:
@@ -262,7 +300,7 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
             out += last
             if last and stats[stats.metric.isin(list(LAST_SNAPSHOT)) & np.isclose(stats.t, stats.t.max())].folded.any():
                 out += [fold_note(folds, problem), ""]
-            out += sweep_lines(table, timings, problem, figs)
+            out += sweep_lines(table, timings, problem, figs, floors)
     if not timings.empty:
         out += ["## Cost (solve seconds by phase, mean over seeds)", ""] + timing_lines(timings) + [""]
         train = training_lines(timings)

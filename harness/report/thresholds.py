@@ -8,12 +8,20 @@ a threshold ("within 10%") format it from here.
 """
 from __future__ import annotations
 
-#: an accuracy metric (W1) at most this factor times its Monte Carlo floor is *at its floor*: the measurement
-#: cannot tell it from exact samples of the same N (the verdict's ✓, the diagnosis' "at the floor", the
-#: cheapest setting of a sweep "within 10% of its floor")
+#: the null band of a ratio to its floor (harness.report.evidence): the central BAND_LEVEL of the ratio for exact
+#: samples (of its mean over the K seeds of a row). Inside it a value is *at its floor* (the verdict's ✓, the
+#: diagnosis' "at the floor", the region-mass flags); above it, *above the floor*
+BAND_LEVEL = 0.95
+#: resamples of the floor draws for the band of a mean over K seeds (deterministic: stream seeds.NULL_BAND)
+BAND_RESAMPLES = 20_000
+#: intervals over seeds: a two-sided Student t interval at this level (mean ± t sd / sqrt K)
+CI_LEVEL = 0.95
+#: the verdict ranks two solvers only when a test over seeds (paired t where they share seeds, else Welch's t,
+#: Holm-adjusted over the pairs of a problem) gives a p below this; otherwise "indistinguishable"
+RANK_ALPHA = 0.05
+#: where no floor distribution exists (a run made before issue 40: one floor draw per cell), an accuracy metric
+#: at most this factor times its floor reads as at its floor; such a judgement is labelled "one floor draw"
 AT_FLOOR = 1.1
-#: two W1/floor ratios within this factor of each other are *on par* (the verdict never ranks them)
-ON_PAR = 1.1
 #: a relative energy drift whose magnitude exceeds this is named in the verdict; the diagnosis counts a drift
 #: at most this as energy kept
 ENERGY_FLAG = 0.01
@@ -24,11 +32,16 @@ COV_FLAG = 0.3
 LARGE_RESIDUAL = 0.3
 #: a learned particle drift off by more than this (relative L2) dominates the error (diagnosis)
 LARGE_DRIFT_ERROR = 0.3
-#: a region's mass (core_mass_err, hdr_mass_err) off by more than this factor times its Monte Carlo floor is
-#: misplaced mass the diagnosis names (truncated2d's hole never entered, the mixture's modes or bulk misplaced)
+#: without a floor distribution, a region's mass (core_mass_err, hdr_mass_err) off by more than this factor times
+#: its floor is misplaced mass the diagnosis names; with one, the test is "above its null band" (BAND_LEVEL)
 REGION_MASS_FLAG = 3.0
-#: `compare`: B is worse than A in an accuracy metric when |B| > |A| (1 + this) + the seed spread (--rtol)
+#: `compare` (asv's rule): B is worse than A when |B| > |A| (1 + this) (--rtol) and a test says they differ:
+#: a cell of the same seed in both runs (the same random streams: a difference is a change of the code, not
+#: sampling), else the exact one-sided Mann-Whitney U at p < COMPARE_P where 1 / binom(m + n, m) < COMPARE_P,
+#: else the non-overlap of COMPARE_CI t intervals over seeds
 REGRESSION_RTOL = 0.1
+COMPARE_P = 0.002
+COMPARE_CI = 0.99
 #: `compare`: a difference |B| - |A| at most this is never a regression (differences in the last bits)
 REGRESSION_ABS_TOL = 1e-12
 

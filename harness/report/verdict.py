@@ -1,15 +1,17 @@
-"""The verdict at a glance: which method is more accurate, at what cost, on which problem (top of summary.md).
+"""The verdict at a glance: which method is more accurate, at what cost, on which problem (top of summary.md),
+saying only what its evidence supports (issue 40).
 
-One table, rows = problems, columns = solvers: W1 at the last snapshot over its Monte Carlo floor (the W1 of
-exact or reference samples of the same n; the reference kind beside the problem) and the cell's solve
-seconds (training + stepping, evaluation excluded). Bold marks the best ratio of a row, a trailing ✓ a
-ratio within FLOOR_TOLERANCE of 1 or below ("at its floor": the measurement cannot tell it from exact
-samples). A second table gives the energy drift and, on Maxwell problems, the covariance error. Then one
-sentence per problem. Ties are "on par" (within ON_PAR of each other). The thresholds (FLOOR_TOLERANCE, ON_PAR,
-ENERGY_FLAG, COV_FLAG) are declared in `harness.report.thresholds`.
+One table, rows = problems, columns = solvers: W1 at the last snapshot over its Monte Carlo floor (the mean W1 of
+R pairs of exact or reference samples of the same n: metrics.floor_distribution), the mean over the K seeds with
+its t interval, and the cell's solve seconds (training + stepping, evaluation excluded). A column gives the floor
+band (what exact samples read, for a mean over K seeds); ✓ marks a ratio inside it (*at the floor*), ↓ one below
+it. **Bold** marks the best ratio and every solver that no test over seeds shows to be worse than it (paired t,
+Holm-adjusted: harness.report.evidence); with one seed no test is possible and nothing is bold. A second table gives
+the energy drift and, on Maxwell problems, the covariance error, with their intervals. Then one sentence per problem
+from the same numbers and tests. The levels are declared in `harness.report.thresholds`.
 
 A solver with several settings in the run (a grid or a sweep) is shown at its most expensive setting (the
-most resolved rung), named in a footnote; means over seeds.
+most resolved rung), named in a footnote.
 """
 from __future__ import annotations
 
@@ -21,12 +23,14 @@ import pandas as pd
 from metrics.specs import METRICS, LiveView
 
 from harness.report.convergence import FLOORS
-from harness.report.thresholds import AT_FLOOR as FLOOR_TOLERANCE, COV_FLAG, ENERGY_FLAG, ON_PAR, percent_over
+from harness.report.evidence import RowEvidence, best_set, rankings, row_evidence, t_interval
+from harness.report.thresholds import AT_FLOOR, BAND_LEVEL, CI_LEVEL, COV_FLAG, ENERGY_FLAG, RANK_ALPHA, percent_over
 
 W1_METRICS = LiveView(lambda: tuple(m for m in METRICS if METRICS[m].family == "w1"))
 
 
-def _w1_metric(df: pd.DataFrame) -> str | None:
+def w1_metric(df: pd.DataFrame) -> str | None:
+    """The first metric of the W1 family (metrics.specs: family 'w1') with a row in `df`, or None."""
     present = set(df.metric)
     return next((m for m in W1_METRICS if m in present), None)
 
@@ -46,9 +50,11 @@ def chosen_settings(table: pd.DataFrame, timings: pd.DataFrame) -> dict[tuple[st
     return out
 
 
-def verdict_frame(table: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
-    """Rows (problem, solver, setting, reference, t, ratio, w1, floor, solve_s, energy_drift, cov_err): the
-    numbers of the verdict tables (last snapshot, means over seeds)."""
+def verdict_frame(table: pd.DataFrame, timings: pd.DataFrame, floors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows (problem, solver, setting, reference, t, k, n, ratio, lo, hi, band_lo, band_hi, place, one_draw, seeds,
+    ratios, w1, floor, solve_s, energy_drift, energy_lo, energy_hi, cov_err, cov_lo, cov_hi): the numbers of the
+    verdict tables at the last snapshot: W1's RowEvidence (harness.report.evidence) and the means over seeds with
+    their t intervals. `floors`: the run's floor distributions (store.collect_floors; None: judged on one draw)."""
     if table.empty:
         return pd.DataFrame()
     table = table.assign(overrides=table.overrides.fillna(""))
@@ -58,24 +64,28 @@ def verdict_frame(table: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
         df = table[(table.problem == problem) & (table.solver == solver) & (table.overrides == setting)]
         t_last = float(df.t.max())
         at = df[np.isclose(df.t, t_last)]
-        vals = at.groupby("metric").value.mean()
-        w1 = _w1_metric(at)
-        ratio = w1_value = floor = math.nan
-        ref = ""
-        if w1 is not None and FLOORS.get(w1) in vals.index:
-            w1_value, floor = float(vals[w1]), float(vals[FLOORS[w1]])
-            ratio = w1_value / floor if floor > 0 else math.nan
-            kinds = sorted(set(at[at.metric == w1].reference.dropna()) - {""}) if "reference" in at else []
-            ref = ", ".join(kinds)
+        w1 = w1_metric(at)
+        ev = row_evidence(table, floors, problem, solver, setting, t_last, w1, FLOORS.get(w1)) if w1 else None
+        kinds = sorted(set(at[at.metric == w1].reference.dropna()) - {""}) if w1 and "reference" in at else []
         solve = math.nan
         if not timings.empty and "solve_s" in timings.columns:
             tm = timings[(timings.problem == problem) & (timings.solver == solver)
                          & (timings.overrides.fillna("") == setting)]
             solve = float(tm.solve_s.mean()) if len(tm) else math.nan
-        rows.append({"problem": problem, "solver": solver, "setting": setting, "reference": ref, "t": t_last,
-                     "ratio": ratio, "w1": w1_value, "floor": floor, "solve_s": solve,
-                     "energy_drift": float(vals.get("energy_drift", math.nan)),
-                     "cov_err": float(vals.get("cov_err", math.nan))})
+        energy = t_interval(at[at.metric == "energy_drift"].value)
+        cov = t_interval(at[at.metric == "cov_err"].value)
+        seeds = sorted(at.seed.unique())
+        rows.append({"problem": problem, "solver": solver, "setting": setting, "reference": ", ".join(kinds),
+                     "t": t_last, "k": ev.k if ev else len(seeds), "n": ev.n if ev else 0,
+                     "ratio": ev.ratio if ev else math.nan, "lo": ev.lo if ev else math.nan,
+                     "hi": ev.hi if ev else math.nan, "band_lo": ev.band_lo if ev else math.nan,
+                     "band_hi": ev.band_hi if ev else math.nan, "place": ev.place if ev else "",
+                     "one_draw": bool(ev.one_draw) if ev else False, "seeds": ev.seeds if ev else tuple(seeds),
+                     "ratios": ev.ratios if ev else (),
+                     "w1": float(np.mean(ev.values)) if ev else math.nan,
+                     "floor": float(np.mean(ev.floors)) if ev else math.nan, "solve_s": solve,
+                     "energy_drift": energy[0], "energy_lo": energy[1], "energy_hi": energy[2],
+                     "cov_err": cov[0], "cov_lo": cov[1], "cov_hi": cov[2]})
     return pd.DataFrame(rows)
 
 
@@ -105,34 +115,79 @@ def fold_sentences(folds: pd.DataFrame | None) -> list[str]:
     return out
 
 
+def _evidence(f: pd.DataFrame) -> dict[str, RowEvidence]:
+    """{solver: RowEvidence} rebuilt from one problem's verdict rows (for the tests: seeds and ratios)."""
+    return {r.solver: RowEvidence(r.problem, r.solver, r.setting, r.t, "", tuple(r.seeds), (), (), tuple(r.ratios),
+                                  r.ratio, r.lo, r.hi, r.band_lo, r.band_hi, r.place, r.one_draw, r.n, math.nan)
+            for r in f.itertuples(index=False) if math.isfinite(r.ratio)}
+
+
+def _ratio_text(r) -> str:
+    """'0.94 [0.85, 1.03]' (the interval where there are several seeds) or '0.94'."""
+    text = f"{r.ratio:.2f}"
+    return text + (f" [{r.lo:.2f}, {r.hi:.2f}]" if math.isfinite(r.lo) else "")
+
+
+def _bands(f: pd.DataFrame) -> str:
+    """The floor band(s) of one problem's rows: '0.91-1.09', or one per N where the solvers' N differ."""
+    bands = {}
+    for r in f.itertuples(index=False):
+        if math.isfinite(r.band_lo):
+            bands.setdefault((r.n, round(r.band_lo, 2), round(r.band_hi, 2)), None)
+    if not bands:
+        return f"one draw (✓: <= {AT_FLOOR:g})" if f.one_draw.any() else "-"
+    ns = {n for n, _, _ in bands}
+    return "; ".join(f"{lo:.2f}-{hi:.2f}" + (f" (N = {n:,})" if len(ns) > 1 else "") for n, lo, hi in sorted(bands))
+
+
+def _k_line(frame: pd.DataFrame) -> str:
+    ks = sorted({int(k) for k in frame.k if k})
+    if not ks:
+        return ""
+    if ks == [1]:
+        return ("One seed: the values carry no interval, and no test can rank two solvers, so none is marked best. "
+                "Run with `--seeds 0,1,2,3,4` for intervals and tests.")
+    return (f"K = {'-'.join(map(str, (ks[0], ks[-1]))) if len(ks) > 1 else ks[0]} seeds per cell: means with their "
+            f"{CI_LEVEL:.0%} t interval over seeds.")
+
+
 def verdict_lines(frame: pd.DataFrame, folds: pd.DataFrame | None = None) -> list[str]:
-    """The verdict section: the W1/floor table, the energy drift / covariance table, a sentence per problem, and a
-    sentence per flow map that folds (`fold_sentences`; `folds` from harness.report.folds.first_folds)."""
+    """The verdict section: the W1/floor table with intervals and floor bands, the energy drift / covariance table,
+    a sentence per problem, and a sentence per flow map that folds (`fold_sentences`; `folds` from
+    harness.report.folds.first_folds)."""
     folded = [f"- {sentence}" for sentence in fold_sentences(folds)]
-    if frame.empty or frame.ratio.isna().all():
+    if frame.empty:
         return ["## Verdict", ""] + folded + [""] if folded else []
+    if frame.ratio.isna().all():
+        return ["## Verdict", "", "No cell has a W1 row and its floor at the last snapshot (see the failed cells and "
+                "the cells' warnings): there is nothing to rank.", ""] + folded + ([""] if folded else [])
     solvers = sorted(frame.solver.unique())
-    out = ["## Verdict", "",
-           f"W1 / Monte Carlo floor at the last snapshot (solve seconds). **Bold**: best of the row; ✓: within "
-           f"{percent_over(FLOOR_TOLERANCE)} of the floor or below it (exact samples of the same N would do no better).", "",
-           "| problem (t, reference) | " + " | ".join(solvers) + " |", "|---" * (len(solvers) + 1) + "|"]
+    out = ["## Verdict", "", _k_line(frame), "",
+           f"W1 / Monte Carlo floor at the last snapshot (solve seconds). The floor is the mean W1 of independent pairs "
+           f"of exact (reference) samples of the same N; the floor band is the central {BAND_LEVEL:.0%} of what exact "
+           f"samples read for a mean over the row's seeds. ✓: inside the band (at the floor: the measurement cannot "
+           f"tell it from exact samples); ↓: below it. **Bold**: the best and every solver no test shows to be worse "
+           f"(paired t over seeds, Holm-adjusted, p < {RANK_ALPHA:g}).", "",
+           "| problem (t, reference) | floor band | " + " | ".join(solvers) + " |", "|---" * (len(solvers) + 2) + "|"]
     notes = []
     for problem in _problem_order(frame):
-        f = frame[frame.problem == problem].set_index("solver")
-        best = f.ratio.min() if f.ratio.notna().any() else math.nan
+        f = frame[frame.problem == problem]
+        fi = f.set_index("solver")
+        bold = set(best_set(_evidence(f), rankings(_evidence(f))))
         ref = next((r for r in f.reference if r), "")
         cells = []
         for s in solvers:
-            if s not in f.index or not math.isfinite(f.ratio.get(s, math.nan)):
-                cells.append("-" if s not in f.index else f"n/a ({_seconds(f.solve_s[s])})")
+            if s not in fi.index or not math.isfinite(fi.ratio.get(s, math.nan)):
+                cells.append("-" if s not in fi.index else f"n/a ({_seconds(fi.solve_s[s])})")
                 continue
-            r = f.loc[s]
-            text = f"{r.ratio:.2f}" + (" ✓" if r.ratio <= FLOOR_TOLERANCE else "")
-            text = f"**{text}**" if r.ratio == best else text
-            cells.append(f"{text} ({_seconds(r.solve_s)})")
+            r = fi.loc[s]
+            mark = {"at": " ✓", "below": " ↓"}.get(r.place, "")
+            text = _ratio_text(r) + mark
+            cells.append(f"{f'**{text}**' if s in bold else text} ({_seconds(r.solve_s)})")
             if r.setting:
                 notes.append(f"{problem} / {s}: setting `{r.setting}`")
-        out.append(f"| {problem} (t = {f.t.iloc[0]:g}, {ref or 'no reference'}) | " + " | ".join(cells) + " |")
+        out.append(f"| {problem} (t = {f.t.iloc[0]:g}, {ref or 'no reference'}) | {_bands(f)} | " + " | ".join(cells)
+                   + " |")
     out.append("")
     if notes:
         out += ["Settings shown where a solver ran several: " + "; ".join(notes) + ".", ""]
@@ -142,10 +197,17 @@ def verdict_lines(frame: pd.DataFrame, folds: pd.DataFrame | None = None) -> lis
     return out
 
 
+def _interval_text(mean: float, lo: float, hi: float, percent: bool) -> str:
+    if not math.isfinite(mean):
+        return "-"
+    fmt = (lambda x: f"{100 * x:+.2g}%") if percent else (lambda x: f"{x:.2g}")
+    return fmt(mean) + (f" [{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else "")
+
+
 def _drift_table(frame: pd.DataFrame, solvers: list[str]) -> list[str]:
     has_cov = frame.cov_err.notna().any()
     head = "relative energy drift (%)" + (" / covariance error (Maxwell problems)" if has_cov else "")
-    out = [f"{head[0].upper() + head[1:]} at the last snapshot:", "",
+    out = [f"{head[0].upper() + head[1:]} at the last snapshot (mean [{CI_LEVEL:.0%} t interval] over seeds):", "",
            "| problem | " + " | ".join(solvers) + " |", "|---" * (len(solvers) + 1) + "|"]
     for problem in _problem_order(frame):
         f = frame[frame.problem == problem].set_index("solver")
@@ -154,48 +216,66 @@ def _drift_table(frame: pd.DataFrame, solvers: list[str]) -> list[str]:
             if s not in f.index:
                 cells.append("-")
                 continue
-            e, c = f.energy_drift[s], f.cov_err[s]
-            text = f"{100 * e:+.2g}%" if math.isfinite(e) else "-"
-            if math.isfinite(c):
-                text += f" / {c:.2g}"
+            r = f.loc[s]
+            text = _interval_text(r.energy_drift, r.energy_lo, r.energy_hi, True)
+            if math.isfinite(r.cov_err):
+                text += " / " + _interval_text(r.cov_err, r.cov_lo, r.cov_hi, False)
             cells.append(text)
         out.append(f"| {problem} | " + " | ".join(cells) + " |")
     return out + [""]
 
 
+def _beyond(mean: float, lo: float, hi: float, level: float) -> bool:
+    """|mean| beyond `level`, and with an interval, the whole interval beyond it on that side (a t test at 5%)."""
+    if not math.isfinite(mean) or abs(mean) <= level:
+        return False
+    if not math.isfinite(lo):
+        return True
+    return lo > level if mean > 0 else hi < -level
+
+
 def problem_sentence(f: pd.DataFrame) -> str:
-    """One plain sentence for one problem's verdict rows: who is at the floor (W1 cannot rank them further), else
-    who is most accurate and who is on par (within ON_PAR); who is above the floor by how much; the cheapest solver
-    at the floor; energy drifts beyond ENERGY_FLAG and covariance errors beyond COV_FLAG by name."""
+    """One plain sentence for one problem's verdict rows, every judgement from a stated test: who is inside the floor
+    band (at the floor) or below it, who is above it with the ratio and interval; which pairs a test over seeds
+    ranks (paired t or Welch, Holm-adjusted p), and that the rest are indistinguishable at this N and K (with one
+    seed: that no test can rank them); energy drifts beyond ENERGY_FLAG and covariance errors beyond COV_FLAG (the
+    whole interval beyond, with several seeds)."""
     f = f[f.ratio.notna()].sort_values(["ratio", "solve_s"])
     if f.empty:
         return ""
     problem = f.problem.iloc[0]
-    at_floor = f[f.ratio <= FLOOR_TOLERANCE]
-    above = f[f.ratio > FLOOR_TOLERANCE]
+    ks = sorted({int(k) for k in f.k})
+    ns = sorted({int(n) for n in f.n if n})
+    scope = (f"N = {', '.join(f'{n:,}' for n in ns)}, " if ns else "") + (
+        f"{ks[0]} seed{'s' if ks[0] > 1 else ''}" if len(ks) == 1 else f"{ks[0]}-{ks[-1]} seeds")
+    one_draw = bool(f.one_draw.any())
+    band = "within " + percent_over(AT_FLOOR) + " of one floor draw" if one_draw else "inside its band"
     parts = []
-    if len(at_floor) == 1:
-        parts.append(f"only {at_floor.solver.iloc[0]} is at its W1 floor ({at_floor.ratio.iloc[0]:.2f})")
-    elif len(at_floor):
-        names = ", ".join(f"{r.solver} {r.ratio:.2f}" for r in at_floor.itertuples())
-        parts.append(f"at the W1 floor (this N cannot rank them): {names}")
-        cheapest = at_floor.sort_values("solve_s").iloc[0]
-        if len(at_floor) > 1 and math.isfinite(cheapest.solve_s):
-            parts.append(f"{cheapest.solver} is the cheapest of them ({_seconds(cheapest.solve_s)})")
-    else:
-        best = f.iloc[0]
-        par = f[(f.ratio <= best.ratio * ON_PAR) & (f.solver != best.solver)]
-        text = f"{best.solver} is most accurate ({best.ratio:.2f}x its floor)"
-        if len(par):
-            text += f", {', '.join(par.solver)} on par (within {percent_over(ON_PAR)})"
-        parts.append(text)
-        above = above[~above.solver.isin([best.solver, *par.solver])]
+    at = f[f.place == "at"]
+    below = f[f.place == "below"]
+    above = f[f.place == "above"]
+    if len(at):
+        parts.append(f"at the W1 floor ({band}): " + ", ".join(f"{r.solver} {_ratio_text(r)}" for r in at.itertuples()))
+    if len(below):
+        parts.append("below the band (closer to the reference than exact samples): "
+                     + ", ".join(f"{r.solver} {_ratio_text(r)}" for r in below.itertuples()))
     if len(above):
-        parts.append("above it: " + ", ".join(f"{r.solver} {r.ratio:.2f}x" for r in above.itertuples()))
-    flags = [f"{r.solver} drifts {r.energy_drift:+.1%} in energy" for r in f.itertuples()
-             if math.isfinite(r.energy_drift) and abs(r.energy_drift) > ENERGY_FLAG]
+        parts.append("above it: " + ", ".join(f"{r.solver} {_ratio_text(r)}x" for r in above.itertuples()))
+    ranked = rankings(_evidence(f))
+    significant = [r for r in ranked if r.significant]
+    if len(f) > 1:
+        if not ranked:
+            parts.append("one seed: no test can rank them")
+        else:
+            for r in significant:
+                parts.append(f"{r.better} is more accurate than {r.worse} ({r.test}, Holm p = {r.p:.2g})")
+            rest = "the other pairs are" if significant else "all pairs are"
+            if len(significant) < len(ranked):
+                parts.append(f"{rest} indistinguishable at {scope}")
+    flags = [f"{r.solver} drifts {100 * r.energy_drift:+.2g}% in energy" for r in f.itertuples()
+             if _beyond(r.energy_drift, r.energy_lo, r.energy_hi, ENERGY_FLAG)]
     flags += [f"{r.solver}'s covariance is off by {r.cov_err:.0%}" for r in f.itertuples()
-              if math.isfinite(r.cov_err) and r.cov_err > COV_FLAG]
+              if _beyond(r.cov_err, r.cov_lo, r.cov_hi, COV_FLAG)]
     if flags:
         parts.append(", ".join(flags))
-    return f"**{problem}**: " + "; ".join(parts) + "."
+    return f"**{problem}** ({scope}): " + "; ".join(parts) + "."

@@ -18,7 +18,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from infra.rows import CertificateRow, MetricRow
+from infra.rows import CertificateRow, FloorDistribution, MetricRow
 
 from harness.store.identity import cell_id, label as overrides_label
 
@@ -47,7 +47,8 @@ class CellRecord:
     rows: metric rows {t, metric, value, reference} (long format); wall_time: {phase: seconds} of the
     solver's phases and 'evaluation'; solve_s: the cost on a work-precision axis
     (`harness.execute.run_cell.solve_seconds`); total_s: the cell's whole wall time; certificates: rows of
-    `certificates.certify`; warnings: one line per absurd metric value; error/traceback: why a
+    `certificates.certify`; floors: the floor distributions (infra.rows.FloorDistribution as JSON) of its metrics
+    with a null law (records written before issue 40 have none); warnings: one line per absurd metric value; error/traceback: why a
     failed cell failed; *_error: a part that failed without failing the cell.
     """
 
@@ -67,6 +68,7 @@ class CellRecord:
     total_s: float | None = None
     warnings: list = field(default_factory=list)
     certificates: list = field(default_factory=list)
+    floors: list = field(default_factory=list)
     error: str = ""
     traceback: str = ""
     certificates_error: str = ""
@@ -176,6 +178,7 @@ def _validate(rec, stem: str | None) -> None:
     if not all(is_number(v) for v in rec.get("wall_time", {}).values()):
         raise DamagedRecord("'wall_time' holds a non-number")
     _check_rows(rec.get("certificates", []), "certificates", CertificateRow.validate_json, "certificate rows")
+    _check_rows(rec.get("floors", []), "floors", FloorDistribution.from_json, "floor distributions")
     for key in ("total_s", "solve_s"):
         if key in rec and not is_number(rec[key]):
             raise DamagedRecord(f"field {key!r} is not a number")

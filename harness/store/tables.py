@@ -20,6 +20,7 @@ import pandas as pd
 
 from infra.files import replacing, set_aside_file
 
+from infra.rows import FloorDistribution
 from infra.text import one_line
 from harness.store.record import CellRecord, DamagedRecord, is_number  # noqa: F401  (DamagedRecord re-exported)
 
@@ -214,3 +215,28 @@ def collect_certificates(run_dir: Path, records: list[CellRecord] | None = None)
         df = df[CERTIFICATE_COLUMNS + [c for c in df.columns if c not in CERTIFICATE_COLUMNS]]
         df = df.sort_values(["problem", "solver", "overrides", "seed", "certificate", "t"], kind="mergesort").reset_index(drop=True)
     return df
+
+
+FLOOR_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "floor", "n", "pairs", "mean", "se",
+                 "reference", "values"]
+
+
+def collect_floors(run_dir: Path, records: list[CellRecord] | None = None) -> pd.DataFrame:
+    """The floor distributions of every ok cell (infra.rows.FloorDistribution), one row per (cell, t, metric):
+    FLOOR_COLUMNS, `values` the tuple of its R draws (empty frame for records written before distributions)."""
+    rows = []
+    for rec in load_records(run_dir) if records is None else records:
+        if not rec.ok:
+            continue
+        for data in rec.floors:
+            d = FloorDistribution.from_json(data)
+            rows.append({**rec.key, "t": d.t, "metric": d.metric, "floor": d.floor, "n": d.n, "pairs": d.pairs,
+                         "mean": d.mean, "se": d.se, "reference": d.reference, "values": d.values})
+    df = pd.DataFrame(rows, columns=FLOOR_COLUMNS)
+    return df.sort_values(["problem", "solver", "overrides", "seed", "metric", "t"], kind="mergesort"
+                          ).reset_index(drop=True) if rows else df
+
+
+def floors_csv(floors: pd.DataFrame) -> pd.DataFrame:
+    """`floors` as floors.csv stores it: the draws as one space-separated column of reprs."""
+    return floors.assign(values=floors["values"].map(lambda v: " ".join(repr(float(x)) for x in v)))

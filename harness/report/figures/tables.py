@@ -17,13 +17,38 @@ PLOTTED = LiveView(lambda: {m.name: mc_floor(m.name) for m in METRICS.values() i
 LOG_SCALE = LiveView(lambda: {m.name for m in METRICS.values() if m.scale == "log"})
 
 
-def metric_over_time(table: pd.DataFrame, problem: str, metric: str, floor: str | None, path: Path) -> None:
-    """Mean over seeds of `metric` against t per solver setting; its floor dashed in the same colour."""
+def _floor_band(floors: pd.DataFrame | None, problem: str, metric: str) -> pd.DataFrame:
+    """Per (n, t): the central BAND_LEVEL of the metric for exact samples (its floor draws), absolute values."""
+    import numpy as np
+    from harness.report.thresholds import BAND_LEVEL
+    if floors is None or floors.empty:
+        return pd.DataFrame(columns=["n", "t", "lo", "hi"])
+    f = floors[(floors.problem == problem) & (floors.metric == metric)].drop_duplicates(["n", "t"])
+    q = ((1 - BAND_LEVEL) / 2, (1 + BAND_LEVEL) / 2)
+    rows = [{"n": r.n, "t": r.t, "lo": float(np.quantile(r.values, q[0])), "hi": float(np.quantile(r.values, q[1]))}
+            for r in f.itertuples(index=False)]
+    return pd.DataFrame(rows, columns=["n", "t", "lo", "hi"])
+
+
+def metric_over_time(table: pd.DataFrame, problem: str, metric: str, floor: str | None, path: Path,
+                     floors: pd.DataFrame | None = None) -> None:
+    """Mean over seeds of `metric` against t per solver setting with its 95% t interval over seeds as a band (K > 1);
+    its floor dashed in the same colour, and the central 95% of exact samples' values (its floor draws, `floors`) as
+    a grey band per N."""
+    from harness.report.evidence import t_interval
     df = table[table.problem == problem]
     fig, ax = plt.subplots(figsize=(5, 3.5))
+    for j, ((n, band)) in enumerate(_floor_band(floors, problem, metric).groupby("n")):
+        band = band.sort_values("t")
+        ax.fill_between(band.t, band.lo, band.hi, color="0.5", alpha=0.15, lw=0,
+                        label="exact samples, central 95%" if j == 0 else None)
     for i, ((solver, overrides), g) in enumerate(df[df.metric == metric].groupby(["solver", "overrides"])):
-        m = g.groupby("t")["value"].mean()
+        ci = g.groupby("t")["value"].apply(lambda v: t_interval(list(v)))
+        m = ci.map(lambda c: c[0])
         ax.plot(m.index, m.values, "o-", color=f"C{i % 10}", label=setting_label(solver, overrides))
+        lo, hi = ci.map(lambda c: c[1]), ci.map(lambda c: c[2])
+        if lo.notna().any():
+            ax.fill_between(lo.index, lo.values, hi.values, color=f"C{i % 10}", alpha=0.2, lw=0)
         if floor:
             f = df[(df.metric == floor) & (df.solver == solver) & (df.overrides == overrides)].groupby("t")["value"].mean()
             if not f.empty:
@@ -114,8 +139,9 @@ def write_sweep_figures(table: pd.DataFrame, timings: pd.DataFrame, fig_dir: Pat
     return paths
 
 
-def write_figures(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
-    """Every (problem, metric) figure the table supports; returns the paths written."""
+def write_figures(table: pd.DataFrame, fig_dir: Path, floors: pd.DataFrame | None = None) -> list[Path]:
+    """Every (problem, metric) figure the table supports (`floors`: the run's floor distributions, drawn as bands);
+    returns the paths written."""
     paths = []
     if table.empty:
         return paths
@@ -124,6 +150,6 @@ def write_figures(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
         for metric, floor in PLOTTED.items():
             path = figure_path(fig_dir, f"{problem}_{metric}.png") if metric in present else None
             if path is not None:
-                metric_over_time(table, problem, metric, floor if floor in present else None, path)
+                metric_over_time(table, problem, metric, floor if floor in present else None, path, floors)
                 paths.append(path)
     return paths
