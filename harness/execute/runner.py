@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 import problems
 import solvers
 
+from infra.files import make_dirs
 from harness.store import tables as store
 from harness.store.manifest import RunConfig, RunManifest, read_manifest, write_manifest
 from harness.plan.trust import record_mismatch
@@ -86,6 +87,7 @@ def finished(run_dir: Path, cell: Cell, profile: str) -> bool:
 def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
     """Write metrics.{csv,parquet}, timings.csv, failures, summary.md, index.html and figures from cell files.
     With jobs > 1 the particle figures (about half the figure time) are drawn in a forked process meanwhile."""
+    run_dir = Path(run_dir).resolve()
     manifest = read_manifest(run_dir)
     profile = manifest.config.profile
     records = trusted_records(store.load_records(run_dir), profile)
@@ -126,10 +128,10 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
     if isinstance(config, dict):
         config = RunConfig.from_json(config)
     executor = executor or ("process" if jobs > 1 else "local")
-    run_dir = Path(os.path.abspath(run_dir))  # workers in other directories (Dask) write their files into it
+    run_dir = Path(run_dir).resolve()  # workers elsewhere (Dask) write into it; below it no link is followed
     if executor == "process" or (executor == "dask" and scheduler is None):  # worker processes on this machine
         jobs = memory_bounded_jobs(jobs)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(run_dir)
     clear_scratch(run_dir)
     write_manifest(run_dir, RunManifest(config, store.provenance(config.device), [c.to_json() for c in cells]))
     todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile)], config.profile)

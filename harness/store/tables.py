@@ -12,13 +12,14 @@ warning line and treated as not done, so it runs again on --resume.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 
-from infra.files import replacing, set_aside_file
+from infra.files import UnsafePath, make_dirs, read_text, replacing, set_aside_file
 
 from infra.text import one_line
 from harness.store.record import CellRecord, DamagedRecord, is_number  # noqa: F401  (DamagedRecord re-exported)
@@ -88,7 +89,9 @@ def set_aside(path: Path, reason: str, warn=None) -> Path | None:
 
 def _load(path: Path) -> CellRecord:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
+    except UnsafePath:
+        raise DamagedRecord("not a regular file (a pipe, a device or a socket)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DamagedRecord(f"unreadable: {type(exc).__name__}") from None
     try:
@@ -102,7 +105,7 @@ def _load(path: Path) -> CellRecord:
 def read_cell(run_dir: Path, cell_id: str) -> CellRecord | None:
     """The stored record of a cell, or None if there is none; a damaged one is set aside (None)."""
     path = cell_path(run_dir, cell_id)
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     try:
         return _load(path)

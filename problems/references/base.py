@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from problems.cases.base import NoExactReference, Problem, make_generator
-from infra.files import exclusive_lock, replacing, set_aside_file
+from infra.files import exclusive_lock, open_regular, replacing, set_aside_file
 from problems.references.grid_density import GridDensity
 
 #: resolutions: 'coarse' (the smoke profile, CI) and 'fine' (quick and paper)
@@ -46,9 +46,10 @@ RESOLUTIONS = ("coarse", "fine")
 
 
 def cache_dir() -> Path:
-    """Where references are cached: $LANDAU_REFERENCE_CACHE or ~/.cache/landau-bench/references."""
+    """Where references are cached: $LANDAU_REFERENCE_CACHE or ~/.cache/landau-bench/references, resolved (a
+    symbolic link the user put above it is followed here, once; none below it is, `infra.files`)."""
     env = os.environ.get("LANDAU_REFERENCE_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "landau-bench" / "references"
+    return (Path(env) if env else Path.home() / ".cache" / "landau-bench" / "references").resolve()
 
 
 @dataclass
@@ -238,9 +239,9 @@ class _Unfit(ValueError):
 def _load_cached(path: Path, keys) -> dict[str, np.ndarray] | None:
     """The arrays of the cache file `path`, None if there is none; _Unfit (or the loader's error) if it is
     damaged: unreadable, lacking one of `keys`, or holding a non-finite number."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
-    with np.load(path, allow_pickle=False) as z:
+    with open_regular(path) as fh, np.load(fh, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     missing = [k for k in keys if k not in arrays]
     if missing:
