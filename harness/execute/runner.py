@@ -22,7 +22,7 @@ from infra.files import make_dirs
 from harness.store import tables as store
 from harness.store.manifest import RunConfig, RunManifest, read_manifest, write_manifest
 from harness.plan.trust import record_mismatch
-from harness.plan.cell import Cell, Skipped
+from harness.plan.cell import Cell, Skipped, merged_plan, unique_cells
 from harness.execute.run_cell import run_cell  # noqa: F401  (run_cell re-exported)
 from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
 from harness.execute.executors import clear_scratch, memory_bounded_jobs, run_cells
@@ -117,14 +117,16 @@ def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
 
 def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
         echo=print, executor: str | None = None, scheduler: str | None = None,
-        cell_timeout: float | None = None) -> dict:
+        cell_timeout: float | None = None, planned: list[Cell] | None = None) -> dict:
     """Run every cell not already finished in run_dir on `executor` (local, process or dask; default
     local, or process when jobs > 1), each stopped after `cell_timeout` s if given; returns counts
     {cells, already_done, failed}. The references those cells need and the cache lacks are built first, each as
     a task of its own (`harness.execute.reference_tasks`; one line says which); one that fails is a warning line,
     and its cells build it themselves as they always could. The caller holds the run directory's lock (`harness.store.lock`).
     `config` is written to the manifest; a dict is read as RunConfig.from_json reads one (defaults for
-    what it lacks)."""
+    what it lacks). `planned` (default `cells`) is the plan the manifest records: a resume with a selection runs
+    `cells` and keeps the whole plan there. A cell given twice runs once."""
+    cells = unique_cells(cells)[0]
     if isinstance(config, dict):
         config = RunConfig.from_json(config)
     executor = executor or ("process" if jobs > 1 else "local")
@@ -133,7 +135,8 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
         jobs = memory_bounded_jobs(jobs)
     make_dirs(run_dir)
     clear_scratch(run_dir)
-    write_manifest(run_dir, RunManifest(config, store.provenance(config.device), [c.to_json() for c in cells]))
+    write_manifest(run_dir, RunManifest(config, store.provenance(config.device),
+                                             [c.to_json() for c in merged_plan(planned or [], cells)]))
     todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile)], config.profile)
     references = plan_references(todo, config.profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
