@@ -186,10 +186,19 @@ def with_reference(problem: Problem, reference: Reference) -> ReferencedProblem:
 _BUILDERS: list[tuple[str, Callable[[Problem], bool], Callable[[Problem, str, bool], Reference]]] = []
 
 
-def register_reference(kind: str, applies: Callable[[Problem], bool]):
-    """Decorator: `builder(problem, resolution, progress) -> Reference` for problems where applies(problem)."""
+#: kind -> `cache_params(problem, resolution) -> dict`: the builder's cache key, the one place it is written
+_CACHE_PARAMS: dict[str, Callable[[Problem, str], dict]] = {}
+
+
+def register_reference(kind: str, applies: Callable[[Problem], bool],
+                       cache_params: Callable[[Problem, str], dict] | None = None):
+    """Decorator: `builder(problem, resolution, progress) -> Reference` for problems where applies(problem).
+    `cache_params(problem, resolution)` gives the parameters the builder's cache file is keyed on
+    (`reference_cache_path`); a builder registered without it is never taken as cached by the planner."""
     def deco(builder):
         _BUILDERS.append((kind, applies, builder))
+        if cache_params is not None:
+            _CACHE_PARAMS[kind] = cache_params
         return builder
     return deco
 
@@ -230,6 +239,28 @@ def cache_path(problem: Problem, kind: str, resolution: str, params: dict) -> Pa
     blob = json.dumps({"problem": repr(problem), "kind": kind, "resolution": resolution, "params": params},
                       sort_keys=True, default=str)
     return cache_dir() / f"{problem.name}-{kind}-{resolution}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
+
+
+def reference_cache_path(problem: Problem, resolution: str, kind: str | None = None) -> Path | None:
+    """The one cache file of `problem`'s reference of `kind` (default: its own kind) at `resolution`: what the builder
+    reads and writes, what the planner and `harness references` look for. None for a problem with an exact
+    solution or no method, or a builder registered without `cache_params`. A file of the same problem, kind and
+    resolution under another key (older builder parameters, other constants) is not this file."""
+    kind = kind or reference_kind(problem)
+    if kind in (None, "exact") or kind not in _CACHE_PARAMS:
+        return None
+    return cache_path(problem, kind, resolution, _CACHE_PARAMS[kind](problem, resolution))
+
+
+def is_cached(problem: Problem, resolution: str, kind: str | None = None) -> bool:
+    """Whether `reference_cache_path` names a regular file (nothing is loaded or opened: a damaged one is
+    found, set aside and rebuilt when it is read)."""
+    import stat as _stat
+    path = reference_cache_path(problem, resolution, kind)
+    try:
+        return path is not None and _stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 class _Unfit(ValueError):
