@@ -71,19 +71,18 @@ def _add_reading_verbs(sub) -> None:
 
 
 def package_version() -> str:
-    """The installed landau-bench version (package metadata), else the one pyproject.toml beside the package states."""
+    """The version pyproject.toml beside the package states (this checkout's), else the installed package's."""
     from importlib import metadata
     from pathlib import Path
-    try:
-        return metadata.version("landau-bench")
-    except metadata.PackageNotFoundError:
-        pass
     try:
         import tomllib
         with open(Path(__file__).resolve().parents[2] / "pyproject.toml", "rb") as fh:
             return str(tomllib.load(fh)["project"]["version"])
     except (OSError, KeyError, ValueError, ImportError):
-        return "unknown"
+        try:
+            return metadata.version("landau-bench")
+        except metadata.PackageNotFoundError:
+            return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
