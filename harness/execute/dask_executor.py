@@ -25,7 +25,7 @@ from harness.execute.tasks import ExecutorError, failed_record, run_task
 
 
 #: what --scheduler takes: PROTOCOL://HOST[:PORT] (checked before a Client is made, which cannot be made of less)
-SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx|inproc)://[A-Za-z0-9._\-\[\]:]+/?")
+SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx|inproc)://[^\s/][^\s]*")
 
 
 def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
