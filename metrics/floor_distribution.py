@@ -7,9 +7,11 @@ draw, so a ratio to it carries that noise. Here each metric with a floor declare
 draws of its value for exact samples. Their mean is the floor (the denominator of every '/floor' ratio, with its
 standard error) and their spread is the null band the report tests against (harness.report.evidence).
 
-Cost (measured 2026-12-07 on the 2-core CPU, one thread): R = 30 exact W1 at N = 1,000 about 2 s in 2D and 3D,
-at N = 2,000 about 9 s; the KDE draws 0.3 s (3D) to 3 s (2D). A distribution is computed by the first cell that
-needs it and read from the cache by the others (`distribution`, locked so two processes never compute one twice).
+Cost (measured 2026-12-07 on the loaded 2-core CPU, one thread, so upper bounds): one exact W1 at N = 1,000 takes
+0.7-0.8 s there (R = 30: about 20 s a snapshot), a KDE draw 0.03 s (2D) to 0.06 s (3D) at N = 1,000, and 0.02-0.17 s
+from 2,000 samples scaled (metrics.kde.kde_l2_null_draw) where PINN-PM's 10^5 density particles would cost 1.4-5.6 s
+a draw. A distribution is computed by the first cell that needs it and read from the cache by the others
+(`cached_values`, locked so two processes never compute one twice).
 """
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ from infra.rows import FloorDistribution
 
 #: R, the draws of a floor distribution (the issue asks for at least 30)
 FLOOR_PAIRS = 30
-#: bump when a null draw's definition or arithmetic changes: every cached distribution is then recomputed
-DISTRIBUTION_CACHE_VERSION = 1
+#: bump when a null draw's definition or arithmetic changes: every cached distribution is then recomputed. 2: KDE
+#: draws above metrics.specs.KDE_NULL_MAX_N density particles from that many samples, scaled (b76548e)
+DISTRIBUTION_CACHE_VERSION = 2
 
 
 def cache_dir() -> Path:

@@ -85,3 +85,21 @@ def kde_l2_bias_floor(problem: Problem, t: float, bandwidth: float | None = None
 def kde_l2_mc_floor(problem: Problem, t: float, n: int, seed: int = 0, bandwidth: float | None = None) -> float:
     """KDE relative L2 error of n exact i.i.d. samples of f(., t) (same n and bandwidth as a solver)."""
     return kde_l2(problem.sample_at(t, n, seed=seeds.KDE_FLOOR.seed(seed)), problem, t, bandwidth)
+
+
+def kde_l2_null_draw(problem: Problem, t: float, n: int, m: int, seed: int = 0,
+                     bandwidth: float | None = None) -> float:
+    """One draw of the KDE relative L2 error of n exact samples, computed from m <= n of them (m = n: exactly
+    kde_l2_mc_floor). The KDE of n i.i.d. samples is K_h * f plus a mean of n i.i.d. zero-mean kernel vectors, so
+    K_h * f + sqrt(m / n) (KDE_m - K_h * f) has the same mean and covariance as KDE_n (and is Gaussian to the same
+    order): the error ||K_h * f + sqrt(m/n) (KDE_m - K_h * f) - f|| / ||f|| on the problem grid, K_h * f by
+    Gauss-Hermite quadrature (`smoothed_on_grid`, as the bias floor). Costs a KDE of m points instead of n."""
+    if m >= n:
+        return kde_l2_mc_floor(problem, t, n, seed, bandwidth)
+    h = problem.kde_bandwidth if bandwidth is None else bandwidth
+    _, axes = problem.eval_grid()
+    sample = problem.sample_at(t, m, seed=seeds.KDE_FLOOR.seed(seed))
+    kde_m = kde_on_axes(sample, axes, h).reshape(-1).to(torch.float64)
+    smooth = smoothed_on_grid(problem, t, h).to(torch.float64)
+    exact = exact_on_grid(problem, t).reshape(-1).to(torch.float64)
+    return relative_l2(smooth + math.sqrt(m / n) * (kde_m - smooth), exact)

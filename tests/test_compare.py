@@ -153,7 +153,7 @@ def test_runs_with_several_settings_a_cell_are_compared_setting_by_setting(tmp_p
     code, out, err = compare(capsys, a, write_run(tmp_path / "b", {**grid, ("sbp", 0, (("n", 200),)): 0.5}))
     worse = [line for line in out.splitlines() if line.startswith("| ") and "**worse**" in line]
     assert code == 1 and len(worse) == 2 and all(line.startswith("| sbp / bkw2d [n=200] |") for line in worse), out
-    assert "| sbp / bkw2d [n=100] | 1 | w1 | 0.4 | 0.4 | 1 | 1/1 | same seeds, none moved |  |" in out
+    assert "| sbp / bkw2d [n=100] | 1 | w1 | 0.4 | 0.4 | 1 | 1/1 | same commit, same values |  |" in out
     assert "2 of 6 accuracy values over 3 matched cells are worse in B" in out
 
 

@@ -27,9 +27,9 @@ def exact_w1(seed: int, t: float, n: int = 100) -> float:
     return w1(p.sample_at(t, n, 1_000 + 2 * seed), p.sample_at(t, n, 1_001 + 2 * seed))
 
 
-def write_run(run: Path, values: dict, extra: dict | None = None) -> Path:
-    """A finished run on bkw2d: values {(solver, seed): {t: w1}} or 'failed'; extra {(solver, seed): {metric: value}}
-    adds rows at every t; the manifest plans exactly these cells."""
+def write_run(run: Path, values: dict, extra: dict | None = None, commit: str = "c0") -> Path:
+    """A finished run on bkw2d at `commit`: values {(solver, seed): {t: w1}} or 'failed'; extra {(solver, seed):
+    {metric: value}} adds rows at every t; the manifest plans exactly these cells."""
     run.mkdir(parents=True, exist_ok=True)
     planned = []
     for (solver, seed), w in values.items():
@@ -43,7 +43,7 @@ def write_run(run: Path, values: dict, extra: dict | None = None) -> Path:
             rec = CellRecord(solver, "bkw2d", seed, cell.id, "quick", "ok", rows=rows, wall_time={"solve": 1.0},
                              solve_s=1.0, total_s=1.0)
         store.write_cell(run, rec)
-    manifest = {"config": {"profile": "quick"}, "provenance": {"git_commit": "c0"}, "cells": planned}
+    manifest = {"config": {"profile": "quick"}, "provenance": {"git_commit": commit}, "cells": planned}
     store.atomic_write_text(run / "manifest.json", json.dumps(manifest))
     metrics, timings, _ = store.collect_tables(run)
     store.atomic_write_frame(metrics, run / "metrics.parquet")
@@ -95,7 +95,7 @@ def test_a_planted_20_percent_w1_increase_on_one_cell_is_flagged(tmp_path, capsy
     code, out = compare(capsys, a, write_run(tmp_path / "b", planted))
     worse = [line for line in out.splitlines() if line.startswith("| ") and "**worse**" in line]
     assert code == 1 and len(worse) == 1 and worse[0].startswith("| sbp / bkw2d | 5 | w1 |"), out
-    assert "same seed 3" in worse[0]
+    assert "same commit, seed 3 moved" in worse[0]
     # 20% on every seed of a cell: flagged as well; 5% on every seed (under --rtol 0.1): not
     for factor, code_expected in ((1.2, 1), (1.05, 0)):
         scaled = {k: ({t: v * factor for t, v in w.items()} if k[0] == "blob" else w) for k, w in base.items()}
@@ -107,7 +107,7 @@ def test_one_of_two_seeds_ten_times_worse_is_flagged_not_hidden_by_b_spread(tmp_
     bad = {k: dict(v) for k, v in base.items()}
     bad["sbp", 1] = {t: 10 * v for t, v in bad["sbp", 1].items()}
     code, out = compare(capsys, write_run(tmp_path / "a", base), write_run(tmp_path / "b", bad))
-    assert code == 1 and "same seed 1" in out
+    assert code == 1 and "same commit, seed 1 moved" in out
 
 
 def test_a_metric_missing_from_every_cell_of_b_is_a_regression(tmp_path, capsys):
@@ -147,4 +147,26 @@ def test_a_table_out_of_date_with_its_records_is_a_regression(tmp_path, capsys):
     store.atomic_write_frame(old, b / "metrics.parquet")  # the table of before
     code, out = compare(capsys, a, b)
     assert code == 1 and "**Out of date**" in out and "1 table out of date" in out
-    assert "same seed 0" in out  # compared from the records, which hold the change
+    assert "same commit, seed 0 moved" in out  # compared from the records, which hold the change
+
+
+def test_at_another_commit_a_seed_is_a_fresh_draw_and_the_paired_test_decides(tmp_path, capsys):
+    """Review of issue 40: at a different commit the same seed label is a fresh draw (a changed stream or float order
+    re-draws it), so one seed moving by 12% is not a regression: 10 pairs of runs with seeds 0-5 whose B values are
+    other exact-law draws show none; B = A x 1.2 on every seed is flagged by the paired t test on log(B / A)."""
+    for r in range(10):
+        a = write_run(tmp_path / f"a{r}", run_of(range(6)), commit="c0")
+        fresh = {("sbp", k): {t: exact_w1(100 + 6 * r + k, t) for t in TIMES} for k in range(6)}
+        code, out = compare(capsys, a, write_run(tmp_path / f"b{r}", fresh, commit="c1"))
+        assert code == 0 and "paired t over 6 seeds" in out, out
+    scaled = {k: {t: 1.2 * v for t, v in w.items()} for k, w in run_of(range(6)).items()}
+    code, out = compare(capsys, tmp_path / "a0", write_run(tmp_path / "scaled", scaled, commit="c1"))
+    assert code == 1 and "paired t over 6 seeds p = 0" in out
+    # one seed up 12% and the other halved (B better on average): not worse at another commit; at the same commit
+    # the same computation changed, which compare flags (non-determinism is a defect of its own)
+    one_up = {("sbp", 0): {1.0: 1.12, 5.0: 1.12}, ("sbp", 1): {1.0: 0.5, 5.0: 0.5}}
+    a = write_run(tmp_path / "small_a", {("sbp", 0): {1.0: 1.0, 5.0: 1.0}, ("sbp", 1): {1.0: 1.0, 5.0: 1.0}})
+    code, out = compare(capsys, a, write_run(tmp_path / "small_b_c1", one_up, commit="c1"))
+    assert code == 0, out
+    code, out = compare(capsys, a, write_run(tmp_path / "small_b_c0", one_up, commit="c0"))
+    assert code == 1 and "same commit, seed 0 moved" in out

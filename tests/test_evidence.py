@@ -196,3 +196,47 @@ def test_evaluate_attaches_the_distributions_and_the_floor_rows_are_their_means(
         assert by[d.floor] == d.mean, metric
     assert dists["hdr_mass_err"].pairs == 200 and dists["w1"].pairs == 30
     fd.clear_memo()
+
+
+def _ev(name, ratios, seeds=None, metric="w1", n=1000):
+    seeds = tuple(range(len(ratios))) if seeds is None else tuple(seeds)
+    finite = [r for r in ratios if math.isfinite(r)]
+    return evidence.RowEvidence("p", name, "", 1.0, metric, seeds, (), (), tuple(ratios), float(np.mean(finite)),
+                                math.nan, math.nan, 0.9, 1.1, "at", False, n, 0.0)
+
+
+def test_the_better_side_comes_from_the_seeds_the_test_used():
+    """Review: A's mean over all its seeds is lower (three failed-looking low seeds), but on the 3 seeds B has, A is
+    worse by 0.2 every time: the paired test says B is better."""
+    a = _ev("A", [1.20, 1.22, 1.19, 0.5, 0.5, 0.5])
+    b = _ev("B", [1.00, 1.01, 0.99])
+    (r,) = evidence.rankings({"A": a, "B": b})
+    assert (r.better, r.worse, r.test) == ("B", "A", "paired t over 3 seeds") and r.significant
+
+
+def test_bold_is_every_row_no_significant_test_beats_and_never_a_one_seed_row():
+    rng = np.random.default_rng(3)
+    rows = {"A": _ev("A", [0.6, 1.4, 0.7, 1.3, 1.0]), "C": _ev("C", list(1.0 + 0.01 * rng.standard_normal(5))),
+            "B": _ev("B", list(1.1 + 0.01 * rng.standard_normal(5)))}
+    ranked = evidence.rankings(rows)
+    assert {(r.better, r.worse) for r in ranked if r.significant} == {("C", "B")}
+    assert evidence.best_set(rows, ranked) == ["C", "A"]  # B is beaten by C; A is beaten by none
+    rows["D"] = _ev("D", [0.5], seeds=[9])
+    assert "D" not in evidence.best_set(rows, evidence.rankings(rows))
+
+
+def test_rows_at_another_n_or_w1_variant_are_not_ranked():
+    a = _ev("A", [1.0, 1.01, 0.99, 1.0], n=1000)
+    b = _ev("B", [1.5, 1.51, 1.49, 1.5], n=4000, metric="w1_sub4000")
+    c = _ev("C", [1.5, 1.51, 1.49, 1.5], n=2000)
+    assert evidence.rankings({"A": a, "B": b, "C": c}) == []
+    assert not evidence.comparable(a, c) and not evidence.comparable(a, b)
+
+
+def test_a_row_with_a_seed_without_floor_distribution_claims_no_band():
+    draws = list(np.linspace(0.8, 1.2, 41))
+    table, floors = _rows({0: 1.08, 1: 1.05, 2: 1.07}, draws)
+    floors = floors[floors.seed != 2]  # seed 2's floor distribution is missing
+    ev = evidence.row_evidence(table, floors, "p", "s", "", 1.0, "w1", "w1_mc_floor")
+    assert ev.one_draw and math.isnan(ev.band_lo) and ev.place == "at" and ev.k == 3
+    assert evidence.pair_test({0: 1.0, 1: float("nan"), 2: 1.1}, {0: 1.2, 1: 1.3, 2: 1.25})[0] == "paired t over 2 seeds"

@@ -28,9 +28,9 @@ def diagnosis_frames(draw):
         row["fold_t"] = draw(st.one_of(st.just(math.nan), st.sampled_from([1.0, 15.0, 40.0])))
         for short in ("w1", "core", "hdr"):
             row[f"{short}_place"] = draw(st.sampled_from(PLACES))
+            row[f"{short}_band"] = draw(st.sampled_from([(math.nan, math.nan), (0.8, 1.2)]))
         lo = draw(finite_or_nan(0.5, 2.0))
         row["w1_lo"], row["w1_hi"] = lo, lo + 0.2
-        row["w1_band"] = draw(st.sampled_from([(math.nan, math.nan), (0.8, 1.2)]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -38,11 +38,24 @@ def diagnosis_frames(draw):
 @settings(max_examples=300, deadline=None)
 @given(diagnosis_frames())
 def test_no_two_sentences_name_different_causes(frame):
+    """One cause phrase, and what the sentences say of the rows holds of the rows: a band is named only where the
+    row has one, "no variant ... reaches the floor while keeping energy" only where none does, and a variant said to
+    fix the drift does reach the floor and keep energy."""
+    from harness.report.diagnosis import _banded, _kept
     diag = diagnose(frame)
     text = render(diag)
     named = {cause for cause, phrase in CAUSES.items() if phrase in text}
     assert named == {diag.cause}, (named, text)
     assert text.count("Dominant cause") == 1
+    rows = {r["variant"]: r for r in frame.to_dict("records")}
+    if "its floor band" in text:
+        assert any(_banded(r, "w1") for r in rows.values())
+    if "above its band" in text:
+        assert any(_banded(r, s) for r in rows.values() for s in ("core", "hdr"))
+    if "reaches the floor while keeping energy" in text:
+        assert not any(_kept(rows[v]) for v in ("drift_score=exact", "drift_score=flow") if v in rows)
+    for fix in diag.fixes:
+        assert _kept(rows[fix])
 
 
 def test_the_causes_are_tested_in_their_order_from_the_bands():

@@ -276,7 +276,7 @@ def test_verdict_names_the_source_the_numbers_point_to():
                           drift_score__exact={"w1_over_floor": 1.5, "energy_drift": -0.04, "residual_to_exact": 0.9})
     assert verdict(undertrained).endswith("Dominant cause: the flow does not follow its own drift (resid/signal 1.00: "
                                           "undertrained) and no variant that changes only the score in the drift "
-                                          "reaches the floor.")
+                                          "reaches the floor while keeping energy.")
     drift_bound = _frame(default={"w1_over_floor": 2.0, "energy_drift": -0.01, "residual_to_signal": 0.05,
                                   "drift_rel_err": 0.7})
     assert verdict(drift_bound).endswith("the learned score's drift error: the drift built from the learned score is "
@@ -322,8 +322,8 @@ def test_dominant_cause_follows_the_numbers_in_its_order():
     assert cause(default={**base, "w1_over_floor": 1.1, "energy_drift": -0.01}) == "none"
     at_floor = {**base, "w1_over_floor": 1.07, "energy_drift": -0.007}
     assert dominant_cause(_frame(default={**at_floor, "hdr_mass_over_floor": 5.47}))[1].endswith(
-        "energy kept); but the highest-density region's mass is off by 5.5x its floor (above its band), which W1 does not "
-        "see here.")
+        "energy kept); but the highest-density region's mass is off by 5.5x its floor (over 3 floors of one floor draw), "
+        "which W1 does not see here.")
     assert dominant_cause(_frame(default={**at_floor, "hdr_mass_over_floor": 2.9}))[1].endswith("energy kept).")
     assert cause(default=base, drift_score__exact=fixed) == "score drift"
     assert cause(default=base, drift_score__exact={**fixed, "energy_drift": 0.02}) == "particle error"
@@ -454,7 +454,7 @@ def test_five_seed_verdict_shows_intervals_bands_and_ranks_only_what_its_test_su
     assert cells[2].startswith("**") and cells[4].startswith("**") and not cells[3].startswith("**")  # blob, sbp bold
     assert "pinn_pm_particle" in text and "blob is more accurate than pinn_pm_particle (paired t over 5 seeds, Holm p =" in text
     assert "sbp is more accurate than pinn_pm_particle (paired t over 5 seeds" in text
-    assert "the other pairs are indistinguishable at N = 1,000, 5 seeds" in text
+    assert "the other tested pairs are indistinguishable at N = 1,000, 5 seeds" in text
     assert "blob is more accurate than sbp" not in text and "sbp is more accurate than blob" not in text
     assert "K = 5 seeds per cell" in text
 

@@ -166,6 +166,6 @@ def test_run_all_summary_has_no_table_wider_than_8_columns(tmp_path):
     # the verdict: W1/floor 0.2/0.19 (a) and 0.4/0.38 (b) are both 1.05x, at the floor; no "Nx better" wording
     assert ("| bkw2d (t = 5, no reference) | one draw (✓: <= 1.1) | **1.05 [1.05, 1.05] ✓** (6.6 s) | "
             "**1.05 [1.05, 1.05] ✓** (6.6 s) |") in text  # a tie (paired t: p = 1): both bold
-    assert ("at the W1 floor (within 10% of one floor draw): a 1.05 [1.05, 1.05], b 1.05 [1.05, 1.05]; all pairs are "
+    assert ("at the W1 floor (within 10% of one floor draw): a 1.05 [1.05, 1.05], b 1.05 [1.05, 1.05]; all tested pairs are "
             "indistinguishable at 2 seeds.") in text and "x better" not in text
     assert np.isclose(float(text.split("| *MC floor of a* | *")[1].split("*")[0]), 0.19)

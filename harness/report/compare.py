@@ -1,21 +1,25 @@
 """`python -m harness compare RUN_A RUN_B`: the same cells in two runs, cell by cell and metric by metric, and
-whether B got worse.
+whether B got worse (issue 40: a regression gate with a real test; docs/evidence.md).
 
 Cells are matched by (solver, problem, seed, overrides); where each run has one setting per (solver, problem),
-the setting is not part of the match and a differing one is named beside the row. The status of every cell
-comes from its record (RUN/cells/*.json, `harness.store.load_records`): a cell ok in A and failed or missing
-in B is a **regression**; a cell failed in both, fixed in B, new in B or failed in A and absent from B is
-listed beside it and is not one. For every (t, metric) of the cells ok in both, the comparison gives A, B and
-B/A (means over those seeds), and flags B as worse when, for an accuracy metric (ACCURACY: lower |value| is
-better),
+the setting is not part of the match and a differing one is named beside the row. The status of every cell comes
+from its record (RUN/cells/*.json): a cell ok in A and failed in B, planned in B without a record, or of a solver
+setting with no ok cell left in B is a **regression**; a seed B did not plan beside other ok seeds of it is "not run
+in B" (runs of different seed sets are compared over their seeds). For every (solver setting, t, metric) of A,
+`compare_metrics` gives A, B and B/A (means over each run's ok seeds) and flags B as worse, for an accuracy metric
+(lower |value| is better), when mean |B| > mean |A| (1 + rtol) and a test says so:
 
-    |B| > |A| (1 + rtol) + spread,   spread = 2 x (sd over seeds of A and of B, pooled) where both have several seeds,
+* runs at the same commit, a seed in both: the same code and random streams, so a seed whose |B| > |A| (1 + rtol)
+  is a change (the planted-change check);
+* runs at different commits, seeds in both (at least 3): the paired t test on log(|B| / |A|) at p < COMPARE_P;
+* else asv's rule (`is_different`: the exact two-sided Mann-Whitney U at p < COMPARE_P where the seed counts let it
+  reach that, else non-overlapping COMPARE_CI t intervals).
 
-and |B| - |A| exceeds ABS_TOL (differences in the last bits are never a regression). Solve seconds are
-compared in a second table and never flagged (machines are noisy). `compare` exits 1 when a cell regressed
-or an accuracy metric got worse (for CI), 0 otherwise, and 2 (one line, CompareError) when the runs cannot
-be compared: a missing or foreign directory, a damaged manifest.json, metrics.parquet or timings.csv (or one
-without the columns compare reads), a run A without an ok cell, or two runs that share no cell.
+A metric of A missing in B, NaN in B where A has a number, a new fold, and a metrics.parquet out of date with its
+cell records are regressions too. Solve seconds are compared in a second table and never flagged. `compare` exits 1
+on a regression, 0 otherwise, and 2 (one line, CompareError) when the runs cannot be compared: a missing or foreign
+directory, a damaged manifest.json, metrics.parquet or timings.csv (or one without the columns compare reads), a run
+A without an ok cell, or two runs that share no (solver, problem).
 """
 from __future__ import annotations
 
@@ -256,7 +260,7 @@ def is_different(a: list[float], b: list[float], p_threshold: float = COMPARE_P,
                  ci_level: float = COMPARE_CI) -> tuple[bool, str]:
     """(whether A's and B's values differ by a test, which test and its result): asv's rule
     (asv.statistics.is_different): the exact two-sided Mann-Whitney U test at p < p_threshold where the sample sizes
-    let it reach that (its smallest p, 2 / binom(m + n, m), below p_threshold: from 7 + 7 values), else the
+    let it reach that (its smallest p, 2 / binom(m + n, m), below p_threshold: 6 + 7 values or more), else the
     non-overlap of the two `ci_level` Student t intervals over seeds (each side at least 2 values), else no test.
     One deviation from asv's code, which checks the one-sided 1 / binom(m + n, m) and so, at 6 + 6, runs a test that
     can never return True (2/924 = 0.0022) and skips the interval check: here the interval check decides there."""
@@ -289,10 +293,43 @@ def _groups(frame: pd.DataFrame, group: list[str]) -> dict:
     return out
 
 
-def _seeds_ok(cells: pd.DataFrame, named: dict, side: str) -> set:
-    """The seeds of (solver, problem) ok in run `side` (cells of compare_cells)."""
+def _seeds_ok(cells: pd.DataFrame, named: dict, side: str, with_setting: bool) -> set:
+    """The seeds of (solver, problem[, setting]) ok in run `side` (cells of compare_cells)."""
     hit = cells[(cells.solver == named["solver"]) & (cells.problem == named["problem"]) & (cells[side] == "ok")]
+    if with_setting:
+        hit = hit[hit[f"overrides_{side}"] == named["overrides"]]
     return set(hit.seed.astype(int))
+
+
+def _accuracy_worse(va: dict, vb: dict, rtol: float, same_commit: bool) -> tuple[bool, str]:
+    """(worse, the test that decided) for one row of an accuracy metric, on |value| by seed ({seed: value} of A and
+    B, finite values only): mean |B| > mean |A| (1 + rtol) (and by more than ABS_TOL) and a test: at the same commit,
+    a seed in both that moved by more than rtol (the same code and streams: any move is a change); at different
+    commits with at least 3 seeds in both, the paired t test on log(|B| / |A|) at p < COMPARE_P (one-sided, B
+    larger); else asv's rule (`is_different`)."""
+    from scipy import stats
+    if not va or not vb:
+        return False, "no values"
+    xa, xb = {k: abs(v) for k, v in va.items()}, {k: abs(v) for k, v in vb.items()}
+    mean_a, mean_b = sum(xa.values()) / len(xa), sum(xb.values()) / len(xb)
+    shared = sorted(set(xa) & set(xb))
+    if same_commit and shared:
+        moved = [k for k in shared if xb[k] > xa[k] * (1 + rtol) and xb[k] - xa[k] > ABS_TOL]
+        if moved:
+            return True, f"same commit, seed{'s' if len(moved) > 1 else ''} {', '.join(map(str, moved))} moved"
+        if all(xa[k] == xb[k] for k in shared) and set(shared) == set(xa) == set(xb):
+            return False, "same commit, same values"
+    larger = mean_b > mean_a * (1 + rtol) and mean_b - mean_a > ABS_TOL
+    positive = [k for k in shared if xa[k] > 0 and xb[k] > 0]
+    if not same_commit and len(positive) >= 3:
+        logs = [math.log(xb[k] / xa[k]) for k in positive]
+        if max(logs) == min(logs):
+            p = 0.0 if logs[0] > 0 else 1.0
+        else:
+            p = float(stats.ttest_1samp(logs, 0.0, alternative="greater").pvalue)
+        return larger and p < COMPARE_P, f"paired t over {len(positive)} seeds p = {p:.2g}"
+    differs, test = is_different(list(xa.values()), list(xb.values()))
+    return larger and differs, test
 
 
 def _new_fold(metric: str, a: dict, b: dict) -> bool:
@@ -334,26 +371,16 @@ def compare_metrics(a: RunTables, b: RunTables, rtol: float = DEFAULT_RTOL, cell
         metric = named["metric"]
         finite_a = {s: v for s, v in va.items() if math.isfinite(v)}
         issue, test, worse = "", "", False
-        ok_in_b = _seeds_ok(cells, named, "b")
+        ok_in_b = _seeds_ok(cells, named, "b", with_setting)
         if not vb or any(s in ok_in_b and s not in vb for s in va):
             issue = "missing in B"
-        elif any(not math.isfinite(vb[s]) for s in finite_a if s in vb):
+        elif finite_a and any(not math.isfinite(v) for v in vb.values()):
             issue = "NaN in B"
         elif _new_fold(metric, va, vb):
             issue = "new fold"
         elif metric in accuracy:
-            shared = [s for s in finite_a if s in vb]
-            moved = [s for s in shared if abs(vb[s]) > abs(va[s]) * (1 + rtol) and abs(vb[s]) - abs(va[s]) > ABS_TOL]
-            if moved:
-                worse, test = True, f"same seed{'s' if len(moved) > 1 else ''} {', '.join(map(str, moved))}"
-            else:
-                xa = [abs(v) for v in finite_a.values()]
-                xb = [abs(v) for v in vb.values() if math.isfinite(v)]
-                mean_a, mean_b = sum(xa) / len(xa), sum(xb) / len(xb)
-                differs, test = is_different(xa, xb)
-                worse = differs and mean_b > mean_a * (1 + rtol) and mean_b - mean_a > ABS_TOL
-                if shared and set(shared) == set(finite_a) == set(vb):
-                    test = "same seeds, none moved" + ("; " + test if worse else "")
+            worse, test = _accuracy_worse(finite_a, {k: v for k, v in vb.items() if math.isfinite(v)}, rtol,
+                                          a.commit == b.commit and a.commit != "unknown")
         mean = lambda v: sum(v.values()) / len(v) if v else math.nan
         ma_, mb_ = mean(va), mean(vb)
         rows.append({"solver": named["solver"], "problem": named["problem"], "overrides_a": sa, "overrides_b": sb,
@@ -457,10 +484,10 @@ def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float
         t_last = rows.groupby(["solver", "problem"]).t.transform("max")
         shown = rows[rows.worse | (show_all | ((rows.t == t_last) & rows.metric.isin(tuple(ACCURACY))))]
         out += [f"Accuracy (lower is better; cells ok in both; means over seeds, K = seeds of A / B); **worse** = "
-                f"B above A by more than {rtol:.0%} where a test says they differ (a cell of the same seed in both "
-                f"runs, else the exact two-sided Mann-Whitney U at p < {COMPARE_P:g} where the seeds let it reach that, "
-                f"else non-overlap of {COMPARE_CI:.0%} t intervals over seeds), or a metric missing, NaN or newly "
-                f"folded in B:", "",
+                f"B above A by more than {rtol:.0%} where a test says so (at the same commit a seed in both runs that "
+                f"moved; at another commit the paired t on log(B/A) over the seeds in both at p < {COMPARE_P:g}; else "
+                f"the exact two-sided Mann-Whitney U at p < {COMPARE_P:g} where the seeds let it reach that, else "
+                f"non-overlap of {COMPARE_CI:.0%} t intervals), or a metric missing, NaN or newly folded in B:", "",
                 "| solver / problem | t | metric | A | B | B/A | K | test | |", "|---" * 9 + "|"]
         for r in shown.itertuples(index=False):
             setting = _setting(r.overrides_a, r.overrides_b)

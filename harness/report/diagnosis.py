@@ -71,9 +71,9 @@ def diagnosis_table(table: pd.DataFrame, problem: str, variant_labels: dict[str,
                               ) if metric in vals else None
             row[column] = ev.ratio if ev else math.nan
             row[f"{short}_place"] = ev.place if ev else ""
+            row[f"{short}_band"] = (ev.band_lo, ev.band_hi) if ev else (math.nan, math.nan)
             if short == "w1":
                 row["w1_lo"], row["w1_hi"] = (ev.lo, ev.hi) if ev else (math.nan, math.nan)
-                row["w1_band"] = (ev.band_lo, ev.band_hi) if ev else (math.nan, math.nan)
         row.update({c: vals.get(c, math.nan) for c, _ in COLUMNS if c not in row and c not in OVER_TIME})
         row.update(_over_time(df[df.overrides == label]))
         rows.append(row)
@@ -144,6 +144,17 @@ def _above(r: dict, short: str, column: str, factor: float) -> bool:
     return _finite(r.get(column)) and r[column] > factor
 
 
+def _banded(r: dict, short: str) -> bool:
+    """Whether the row's `short` ratio was judged against a floor band (else against one floor draw)."""
+    band = r.get(f"{short}_band")
+    return isinstance(band, tuple) and len(band) == 2 and _finite(band[0])
+
+
+def _over_text(r: dict, short: str) -> str:
+    """'above its band', or for a run with one floor draw 'over REGION_MASS_FLAG one-draw floors'."""
+    return "above its band" if _banded(r, short) else f"over {REGION_MASS_FLAG:g} floors of one floor draw"
+
+
 def _kept(r: dict) -> bool:
     """W1 at its floor and energy kept (|mean drift| <= ENERGY_FLAG)."""
     return (_at_floor(r, "w1", "w1_over_floor", AT_FLOOR) and _finite(r.get("energy_drift"))
@@ -186,10 +197,12 @@ def _w1_text(r: dict) -> str:
     text = f"{r['w1_over_floor']:.2f}x its W1 floor" if _finite(r.get("w1_over_floor")) else "without a W1 floor"
     if _finite(r.get("w1_lo")):
         text += f" (95% interval {r['w1_lo']:.2f}-{r['w1_hi']:.2f} over {int(r.get('k', 0))} seeds)"
-    band = r.get("w1_band")
-    if isinstance(band, tuple) and len(band) == 2 and _finite(band[0]):
+    if _banded(r, "w1"):
+        band = r["w1_band"]
         text += (f", {'inside' if _at_floor(r, 'w1', 'w1_over_floor', AT_FLOOR) else 'outside'} its floor band "
                  f"{band[0]:.2f}-{band[1]:.2f}")
+    elif _finite(r.get("w1_over_floor")) and isinstance(r.get("w1_place"), str) and r.get("w1_place"):
+        text += " (against one floor draw)"
     return text
 
 
@@ -209,13 +222,13 @@ def _cause_sentence(diag: Diagnosis) -> str:
         return (f"{head} (min det J {d['min_det_j']:.3g}, first <= 0 at t = {d['fold_t']:g}): characteristics cross, "
                 f"so its densities, KDE and certificates are not a transport of f0.")
     if diag.cause == "singular initial score":
-        return (f"{head}: the mass in the hole around the mean is off by {d['core_mass_over_floor']:.0f}x its floor "
-                f"(above its band); f0 vanishes there, its score's singular part is not in initial_score, and a smooth "
+        return (f"{head}: the mass in the hole around the mean is off by {d['core_mass_over_floor']:.1f}x its floor "
+                f"({_over_text(d, 'core')}); f0 vanishes there, its score's singular part is not in initial_score, and a smooth "
                 f"invertible map cannot move mass into a region f0 leaves empty.")
     if diag.cause == "none":
         hdr = d.get("hdr_mass_over_floor")
-        extra = (f"; but the highest-density region's mass is off by {hdr:.1f}x its floor (above its band), which W1 "
-                 f"does not see here" if _above(d, "hdr", "hdr_mass_over_floor", REGION_MASS_FLAG) else "")
+        extra = (f"; but the highest-density region's mass is off by {hdr:.1f}x its floor ({_over_text(d, 'hdr')}), "
+                 f"which W1 does not see here" if _above(d, "hdr", "hdr_mass_over_floor", REGION_MASS_FLAG) else "")
         resid = d.get("residual_to_signal")
         extra += (f"; resid/signal is {resid:.2f}, but what that leaves is below what W1 sees at this N"
                   if _finite(resid) and resid > LARGE_RESIDUAL else "")
@@ -226,12 +239,12 @@ def _cause_sentence(diag: Diagnosis) -> str:
                 f"keep{'s' if n == 1 else ''} energy with the same flow training).")
     if diag.cause == "undertrained":
         return (f"{head} (resid/signal {d['residual_to_signal']:.2f}: undertrained) and no variant that changes only "
-                f"the score in the drift reaches the floor.")
+                f"the score in the drift reaches the floor while keeping energy.")
     if diag.cause == "score error":
         return f"{head}: the drift built from the learned score is off by {d['drift_rel_err']:.0%}."
     if diag.cause == "misplaced mass":
-        return (f"{head}: the highest-density region's mass is off by {d['hdr_mass_over_floor']:.0f}x its floor "
-                f"(above its band).")
+        return (f"{head}: the highest-density region's mass is off by {d['hdr_mass_over_floor']:.1f}x its floor "
+                f"({_over_text(d, 'hdr')}).")
     return f"{head}: no larger source is measured."
 
 

@@ -65,10 +65,12 @@ def null_band(draws: list, level: float = BAND_LEVEL, resamples: int = BAND_RESA
 
 
 def pair_test(a: dict, b: dict) -> tuple[str, float]:
-    """(test, two-sided p) of 'the ratios of a and b differ' over seeds ({seed: ratio} each): the paired t test over
-    the seeds both have when there are at least 2, else Welch's t test (each side at least 2 seeds), else ('', NaN).
-    Identical samples give p = 1; a constant nonzero difference (no spread) p = 0."""
+    """(test, two-sided p) of 'the ratios of a and b differ' over seeds ({seed: ratio} each, non-finite ones left
+    out): the paired t test over the seeds both have when there are at least 2, else Welch's t test (each side at
+    least 2 seeds), else ('', NaN). Identical samples give p = 1; a constant nonzero difference (no spread) p = 0."""
     from scipy import stats
+    a = {k: v for k, v in a.items() if math.isfinite(v)}
+    b = {k: v for k, v in b.items() if math.isfinite(v)}
     shared = sorted(set(a) & set(b))
     if len(shared) >= 2:
         d = np.array([a[s] - b[s] for s in shared])
@@ -126,7 +128,8 @@ class RowEvidence:
 
     @property
     def k(self) -> int:
-        return len(self.seeds)
+        """The seeds with a finite ratio."""
+        return sum(1 for r in self.ratios if math.isfinite(r))
 
     @property
     def at_floor(self) -> bool:
@@ -169,9 +172,9 @@ def row_evidence(table: pd.DataFrame, floors: pd.DataFrame | None, problem: str,
     for seed, x in m.sort_index().items():
         dist = floor_draws(floors, {"solver": solver, "problem": problem, "seed": seed, "overrides": overrides}, t,
                            metric) if floor_metric else None
-        if dist is not None:
+        if dist is not None and float(dist["mean"]) > 0:
             mean = float(dist["mean"])
-            draws.append(np.asarray(dist["values"], dtype=float) / mean if mean > 0 else [])
+            draws.append(np.asarray(dist["values"], dtype=float) / mean)
             ses.append(float(dist["se"]))
             ns.append(int(dist["n"]))
         elif f_rows is not None and seed in f_rows.index:
@@ -183,6 +186,9 @@ def row_evidence(table: pd.DataFrame, floors: pd.DataFrame | None, problem: str,
         floor_means.append(mean)
     ratios = [x / f if math.isfinite(f) and f > 0 else math.nan for x, f in zip(values, floor_means)]
     ratio, lo, hi = t_interval(ratios)
+    # a seed without a floor distribution (a run before them, or a floor that failed): no band for the row; it is
+    # judged on its floor values and says so ("one floor draw")
+    one_draw = one_draw or (0 < len(draws) < len(seeds_))
     if one_draw or len(draws) < len(seeds_):
         band_lo, band_hi = math.nan, math.nan
         place = "" if not math.isfinite(ratio) else ("at" if ratio <= one_draw_factor else "above")
@@ -197,8 +203,9 @@ def row_evidence(table: pd.DataFrame, floors: pd.DataFrame | None, problem: str,
 
 @dataclass(frozen=True)
 class Ranking:
-    """A tested pair of rows of one problem: `better` has the smaller mean ratio; test names the test, p its Holm-
-    adjusted p over the problem's pairs; significant: p < RANK_ALPHA."""
+    """A tested pair of rows of one problem: `better` has the smaller mean ratio on the seeds the test used (the
+    shared seeds of a paired test, each row's seeds for Welch's); test names the test, p its Holm-adjusted p over the
+    problem's pairs; significant: p < RANK_ALPHA."""
 
     better: str
     worse: str
@@ -210,33 +217,49 @@ class Ranking:
         return math.isfinite(self.p) and self.p < RANK_ALPHA
 
 
+def comparable(a: RowEvidence, b: RowEvidence) -> bool:
+    """Whether two rows may be ranked: the same metric at the same floor n (W1 and its floor compare only at equal
+    N; w1 and w1_sub4000 are different measurements)."""
+    return a.metric == b.metric and a.n == b.n
+
+
+def _direction(ra: dict, rb: dict, test: str) -> float:
+    """mean(a - b) over the seeds the test used: the shared finite seeds of a paired test, each side's for Welch's."""
+    ra = {k: v for k, v in ra.items() if math.isfinite(v)}
+    rb = {k: v for k, v in rb.items() if math.isfinite(v)}
+    if test.startswith("paired"):
+        shared = sorted(set(ra) & set(rb))
+        return float(np.mean([ra[k] - rb[k] for k in shared]))
+    return float(np.mean(list(ra.values())) - np.mean(list(rb.values())))
+
+
 def rankings(rows: dict[str, RowEvidence]) -> list[Ranking]:
-    """Every pair of the rows ({name: RowEvidence} of one problem and metric) tested on their per-seed ratios
-    (`pair_test`), Holm-adjusted over the pairs; pairs with no possible test (a side with one seed and no shared
-    seeds) are left out."""
+    """Every comparable pair of the rows ({name: RowEvidence} of one problem; `comparable`) tested on their per-seed
+    ratios (`pair_test`), Holm-adjusted over the tested pairs, the better side from the seeds the test used; pairs
+    with no possible test (a side with one seed and no shared seeds) are left out."""
     names = sorted(rows)
     pairs, tests, ps = [], [], []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
+            if not comparable(rows[a], rows[b]):
+                continue
             ra = dict(zip(rows[a].seeds, rows[a].ratios))
             rb = dict(zip(rows[b].seeds, rows[b].ratios))
             test, p = pair_test(ra, rb)
             if not test:
                 continue
-            first, second = (a, b) if rows[a].ratio <= rows[b].ratio else (b, a)
-            pairs.append((first, second))
+            pairs.append((a, b) if _direction(ra, rb, test) <= 0 else (b, a))
             tests.append(test)
             ps.append(p)
     return [Ranking(a, b, test, p) for (a, b), test, p in zip(pairs, tests, holm(ps))]
 
 
 def best_set(rows: dict[str, RowEvidence], ranked: list[Ranking]) -> list[str]:
-    """The row with the smallest mean ratio and every row no test shows to be worse than it (sorted by ratio); empty
-    when no pair could be tested (one seed): with one seed the verdict marks no best."""
-    finite = {k: r for k, r in rows.items() if math.isfinite(r.ratio)}
-    if not finite or not ranked:
-        return []
-    best = min(finite, key=lambda k: finite[k].ratio)
-    beaten = {r.worse for r in ranked if r.better == best and r.significant}
-    untested = {k for k in finite if k != best and not any({r.better, r.worse} == {best, k} for r in ranked)}
-    return sorted((k for k in finite if k not in beaten and k not in untested), key=lambda k: finite[k].ratio)
+    """The rows to mark best: those with at least 2 seeds that some test compared and that no significant test shows
+    to be worse than another row (sorted by ratio); empty when no pair could be tested (one seed: nothing is marked).
+    Among comparable rows this is the set no test separates from the top; a row tested against none is never
+    marked."""
+    tested = {r.better for r in ranked} | {r.worse for r in ranked}
+    beaten = {r.worse for r in ranked if r.significant}
+    keep = [k for k, r in rows.items() if k in tested and k not in beaten and r.k >= 2 and math.isfinite(r.ratio)]
+    return sorted(keep, key=lambda k: rows[k].ratio)

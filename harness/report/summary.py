@@ -244,16 +244,21 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
     the run's floor distributions (store.collect_floors; None or empty for a run made before them)."""
     cfg = manifest.get("config", {})
     figs = set(figures or [])
-    k = int(table.seed.nunique()) if not table.empty else 0
+    per_cell = table.groupby(["problem", "solver", "overrides"]).seed.nunique() if not table.empty else pd.Series([0])
+    k = int(per_cell.max())
+    k_text = str(k) if per_cell.min() == k else f"{int(per_cell.min())}-{k}"
     has_floors = floors is not None and not floors.empty
     pairs = sorted({int(p) for p in floors.pairs}) if has_floors else []
     out = ["# landau-bench summary", "",
-           f"profile `{cfg.get('profile')}`, device `{cfg.get('device')}`, seeds {cfg.get('seeds')} (K = {k}), "
+           f"profile `{cfg.get('profile')}`, device `{cfg.get('device')}`, seeds {cfg.get('seeds')} (K = {k_text} per "
+           f"cell), "
            f"commit `{str(manifest.get('provenance', {}).get('git_commit', 'unknown'))[:12]}`"
            + (f", overrides `{' '.join(cfg['overrides'])}`" if cfg.get("overrides") else ""), "",
-           (f"Values are means over the K = {k} seeds with their {CI_LEVEL:.0%} Student t interval [lo, hi]"
-            if k > 1 else "One seed: values without intervals (`--seeds 0,1,2,3,4` gives intervals and tests)")
-           + "; the best value of each column is bold. Floors (italic rows): the *MC floor* is the error of the same "
+           (f"Values are means over each cell's seeds (K = {k_text}) with their {CI_LEVEL:.0%} Student t interval "
+            f"[lo, hi]" if k > 1 else "One seed: values without intervals (`--seeds 0,1,2,3,4` gives intervals and "
+            "tests)")
+           + "; bold marks the smallest mean of each column (a mark, not a test: the verdict's sentences are the "
+           "tested claims). Floors (italic rows): the *MC floor* is the error of the same "
            "number of exact i.i.d. samples"
            + (f" (the mean of {'/'.join(map(str, pairs))} independent draws ± its standard error; their central "
               f"{BAND_LEVEL:.0%} is the floor band the verdict tests against)" if has_floors else

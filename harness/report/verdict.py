@@ -23,7 +23,7 @@ import pandas as pd
 from metrics.specs import METRICS, LiveView
 
 from harness.report.convergence import FLOORS
-from harness.report.evidence import RowEvidence, best_set, rankings, row_evidence, t_interval
+from harness.report.evidence import RowEvidence, best_set, comparable, rankings, row_evidence, t_interval
 from harness.report.thresholds import AT_FLOOR, BAND_LEVEL, CI_LEVEL, COV_FLAG, ENERGY_FLAG, RANK_ALPHA, percent_over
 
 W1_METRICS = LiveView(lambda: tuple(m for m in METRICS if METRICS[m].family == "w1"))
@@ -76,6 +76,7 @@ def verdict_frame(table: pd.DataFrame, timings: pd.DataFrame, floors: pd.DataFra
         cov = t_interval(at[at.metric == "cov_err"].value)
         seeds = sorted(at.seed.unique())
         rows.append({"problem": problem, "solver": solver, "setting": setting, "reference": ", ".join(kinds),
+                     "metric": w1 or "",
                      "t": t_last, "k": ev.k if ev else len(seeds), "n": ev.n if ev else 0,
                      "ratio": ev.ratio if ev else math.nan, "lo": ev.lo if ev else math.nan,
                      "hi": ev.hi if ev else math.nan, "band_lo": ev.band_lo if ev else math.nan,
@@ -117,7 +118,7 @@ def fold_sentences(folds: pd.DataFrame | None) -> list[str]:
 
 def _evidence(f: pd.DataFrame) -> dict[str, RowEvidence]:
     """{solver: RowEvidence} rebuilt from one problem's verdict rows (for the tests: seeds and ratios)."""
-    return {r.solver: RowEvidence(r.problem, r.solver, r.setting, r.t, "", tuple(r.seeds), (), (), tuple(r.ratios),
+    return {r.solver: RowEvidence(r.problem, r.solver, r.setting, r.t, r.metric, tuple(r.seeds), (), (), tuple(r.ratios),
                                   r.ratio, r.lo, r.hi, r.band_lo, r.band_hi, r.place, r.one_draw, r.n, math.nan)
             for r in f.itertuples(index=False) if math.isfinite(r.ratio)}
 
@@ -261,17 +262,25 @@ def problem_sentence(f: pd.DataFrame) -> str:
                      + ", ".join(f"{r.solver} {_ratio_text(r)}" for r in below.itertuples()))
     if len(above):
         parts.append("above it: " + ", ".join(f"{r.solver} {_ratio_text(r)}x" for r in above.itertuples()))
-    ranked = rankings(_evidence(f))
+    evidence = _evidence(f)
+    ranked = rankings(evidence)
     significant = [r for r in ranked if r.significant]
+    names = sorted(evidence)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    apart = sum(1 for a, b in pairs if not comparable(evidence[a], evidence[b]))
+    untested = len(pairs) - apart - len(ranked)
     if len(f) > 1:
-        if not ranked:
+        for r in significant:
+            parts.append(f"{r.better} is more accurate than {r.worse} ({r.test}, Holm p = {r.p:.2g})")
+        if len(significant) < len(ranked):
+            rest = "the other tested pairs are" if significant else "all tested pairs are"
+            parts.append(f"{rest} indistinguishable at {scope}")
+        if untested and not ranked and not apart:
             parts.append("one seed: no test can rank them")
-        else:
-            for r in significant:
-                parts.append(f"{r.better} is more accurate than {r.worse} ({r.test}, Holm p = {r.p:.2g})")
-            rest = "the other pairs are" if significant else "all pairs are"
-            if len(significant) < len(ranked):
-                parts.append(f"{rest} indistinguishable at {scope}")
+        elif untested:
+            parts.append(f"{untested} pair{'s' if untested > 1 else ''} not tested (a side with one seed)")
+        if apart:
+            parts.append(f"{apart} pair{'s' if apart > 1 else ''} at different N or W1 variant: not compared")
     flags = [f"{r.solver} drifts {100 * r.energy_drift:+.2g}% in energy" for r in f.itertuples()
              if _beyond(r.energy_drift, r.energy_lo, r.energy_hi, ENERGY_FLAG)]
     flags += [f"{r.solver}'s covariance is off by {r.cov_err:.0%}" for r in f.itertuples()

@@ -33,15 +33,15 @@ def _floor_band(floors: pd.DataFrame | None, problem: str, metric: str) -> pd.Da
 def metric_over_time(table: pd.DataFrame, problem: str, metric: str, floor: str | None, path: Path,
                      floors: pd.DataFrame | None = None) -> None:
     """Mean over seeds of `metric` against t per solver setting with its 95% t interval over seeds as a band (K > 1);
-    its floor dashed in the same colour, and the central 95% of exact samples' values (its floor draws, `floors`) as
-    a grey band per N."""
+    its floor dashed in the same colour, and the central 95% of one exact sample's values (its floor draws, `floors`)
+    as a grey band per N (the spread of one seed, not of a mean over K)."""
     from harness.report.evidence import t_interval
     df = table[table.problem == problem]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for j, ((n, band)) in enumerate(_floor_band(floors, problem, metric).groupby("n")):
         band = band.sort_values("t")
         ax.fill_between(band.t, band.lo, band.hi, color="0.5", alpha=0.15, lw=0,
-                        label="exact samples, central 95%" if j == 0 else None)
+                        label="one exact sample: central 95%" if j == 0 else None)
     for i, ((solver, overrides), g) in enumerate(df[df.metric == metric].groupby(["solver", "overrides"])):
         ci = g.groupby("t")["value"].apply(lambda v: t_interval(list(v)))
         m = ci.map(lambda c: c[0])
