@@ -163,7 +163,8 @@ def initial_rate(problem: Problem, n_radius: int | None = None, n_angle: int | N
 
     Mixtures of Gaussians (anisotropic2d, gaussian_mixture3d): `mixture_rate`, any gamma. Isotropic f0 (BKW, the
     ring, the truncated Gaussian): 0 exactly; scale 4C tr Sigma0 for gamma = 0, `radial_pair_moment` for the 3D ring.
-    Any other problem with gamma = 0 that states its covariance: 4C (tr Sigma0 I - d Sigma0). Else NotImplementedError."""
+    Any other problem with gamma = 0 that states its covariance: 4C (tr Sigma0 I - d Sigma0).
+    Else NotImplementedError."""
     d, gamma, C = problem.dim, problem.gamma, problem.C
     comps = gaussian_components(problem)
     if comps is not None:

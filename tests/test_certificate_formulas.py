@@ -1,8 +1,10 @@
 """certificates.evaluate's bound formulas against values computed by hand (issue 43 item 5).
 
 A flow probe on bkw2d started at t0 = 3 (where its score is smooth: at t = 0 it is singular at the origin, and the
-Lipschitz sups near it swamp every other term of the bounds), snapshots 3, 4, 5.5, 8, whose particles drift outward,
-x_i(t) = v_i (1 + K (t - t0)) (velocity K v_i), with the exact score plus g(x) = c + B x (so L_g = 1.1 |B|_2). Every series certify builds is
+Lipschitz sups near it swamp every other term of the bounds), snapshots 3, 4, 5.5, 8, whose particles move as
+x_i(t) = v_i + K (t - t0) v_i' with v' = (v_y, v_x) (a velocity not along x: the particle drift is orthogonal to the
+positions in sum, sum_i x_i . U_i = 0, so a velocity along x would not see the sign of U in |velocity - U|^2),
+with the exact score plus g(x) = c + B x (so L_g = 1.1 |B|_2). Every series certify builds is
 rebuilt here from its definition, every constant is read from the rows (t0's by `lipschitz_sups` on the same points),
 and Theorems 2 (as written and corrected), 4 and 5 are integrated by an independent trapezoidal Gronwall sum in log
 space: the rows must agree to 1e-9 in log10 of the bound. W1 subsampling and Lemma 2's 3-s.e. criterion are exercised
@@ -52,8 +54,9 @@ def run():
     p = problems.get_problem("bkw2d").replace(t0=3.0, snapshot_times=(3.0, 4.0, 5.5, 8.0))
     v0 = p.sample(30, 5)
     c = torch.tensor(SHIFT, dtype=torch.float64)
-    probe = FlowProbe(lambda v, t: v * (1 + K * (t - p.t0)), lambda x, t: p.score(x, float(t)) + perturbation(x), v0,
-                      p.t0, max(p.snapshot_times), intervals=10)
+    probe = FlowProbe(lambda v, t: v + K * (t - p.t0) * v[:, [1, 0]],
+                      lambda x, t: p.score(x, float(t)) + perturbation(x), v0, p.t0, max(p.snapshot_times),
+                      intervals=10)
     calls = []
 
     def fake_lemma2(score_fn, problem, t, m, seed):  # (rhs, lhs, se): |rhs - lhs| = 3 se exactly at t = 1
@@ -76,7 +79,7 @@ def test_certify_bound_formulas_of_theorems_2_4_5_by_hand(run):
     grid = sorted(set(probe.grid()) | set(p.snapshot_times))
     assert len(grid) == 11
     exact = integrate_characteristics(p, v0, grid, 1e-10, 1e-12)
-    xh = [v0 * (1 + K * (t - p.t0)) for t in grid]
+    xh = [v0 + K * (t - p.t0) * v0[:, [1, 0]] for t in grid]
     by = {}
     for r in rows:
         by.setdefault(r["certificate"], {})[r["t"]] = r
@@ -102,7 +105,8 @@ def test_certify_bound_formulas_of_theorems_2_4_5_by_hand(run):
     d2n = [float((perturbation(e) ** 2).sum(1).mean()) for e in exact]
     d2pop = [float((perturbation(p.sample_at(t, 2_000, seeds.CERT_POPULATION.seed(seed, k))) ** 2).sum(1).mean())
              for k, t in enumerate(grid)]
-    phys = [float(((K * v0 - problems.drift(x, model(t)(x), 0.0, C)) ** 2).sum(1).mean()) for t, x in zip(grid, xh)]
+    phys = [float(((K * v0[:, [1, 0]] - problems.drift(x, model(t)(x), 0.0, C)) ** 2).sum(1).mean())
+            for t, x in zip(grid, xh)]
     eism = [float(ism_integrand(model(t), x).mean() - ism_integrand(truth(t), x).mean()) for t, x in zip(grid, xh)]
     # W1 on W1_TIMES = 9 grid indices and the snapshots: round(linspace(0, 10, 9)) = 0 1 2 4 5 6 8 9 10 (0, 2, 5, 10
     # are the snapshots 3, 4, 5.5, 8), linearly interpolated at 3 and 7
@@ -156,7 +160,8 @@ def test_certify_lemma2_row_uses_its_samples_and_the_three_standard_error_criter
     grid = sorted(set(probe.grid()) | set(p.snapshot_times))
     assert calls == [(t, 20_000, seeds.CERT_LEMMA2.seed(3, grid.index(t))) for t in p.snapshot_times]
     lemma = {r["t"]: r for r in rows if r["certificate"] == "lemma2"}
-    assert [(lemma[t]["bound"], lemma[t]["observed"], lemma[t]["mc_se"], lemma[t]["holds"]) for t in p.snapshot_times] == [
+    got = [(lemma[t]["bound"], lemma[t]["observed"], lemma[t]["mc_se"], lemma[t]["holds"]) for t in p.snapshot_times]
+    assert got == [
         (1.75, 1.0, 0.25, True), (1.0, 0.0, 0.3, False), (-2.0, 0.5, 1.0, True), (0.0, 3.0, 1.0, True)]
 
 

@@ -103,7 +103,8 @@ def schwinger_moments(mean, cov, gamma):
 
 @pytest.mark.parametrize("d", [2, 3])
 def test_coulomb_gaussian_matches_an_independent_quadrature(d):
-    """gamma = -3 on an anisotropic Gaussian with a mean: polar Gauss-Jacobi against the Schwinger-parameter integral."""
+    """gamma = -3 on an anisotropic Gaussian with a mean: polar Gauss-Jacobi against the Schwinger-parameter
+    integral."""
     rng = np.random.default_rng(10 + d)
     mean, cov = rng.normal(size=d), random_spd(rng, d, 0.4, 2.5)
     e1, e2 = gaussian_pair_moments(mean, cov, -3.0)
