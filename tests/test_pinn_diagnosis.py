@@ -402,7 +402,7 @@ def test_verdict_table_and_sentences_from_a_long_table():
     assert "| bkw2d (t = 5, exact) | one draw (✓: <= 1.1) | 0.94 ✓ (9.0 s) | 2.00 (50 s) | 1.00 ✓ (6.0 s) |" in text
     assert "One seed: the values carry no interval, and no test can rank two solvers" in text
     assert ("**bkw2d** (1 seed): at the W1 floor (within 10% of one floor draw): blob 0.94, sbp 1.00; above it: "
-            "pinn_pm_particle 2.00x; one seed: no test can rank them; pinn_pm_particle drifts -5% in energy.") in text
+            "pinn_pm_particle 2.00; one seed: no test can rank them; pinn_pm_particle drifts -5% in energy.") in text
     assert "**" not in text.split("| bkw2d")[1].split("\n")[0]  # nothing bold with one seed
 
 
@@ -452,8 +452,8 @@ def test_five_seed_verdict_shows_intervals_bands_and_ranks_only_what_its_test_su
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == f"{lo:.2f}-{hi:.2f}"
     assert cells[2].startswith("**") and cells[4].startswith("**") and not cells[3].startswith("**")  # blob, sbp bold
-    assert "pinn_pm_particle" in text and "blob is more accurate than pinn_pm_particle (paired t over 5 seeds, Holm p =" in text
-    assert "sbp is more accurate than pinn_pm_particle (paired t over 5 seeds" in text
+    assert "blob is more accurate than pinn_pm_particle (paired t over 5 seeds on log ratios, Holm p <=" in text
+    assert "sbp is more accurate than pinn_pm_particle (paired t over 5 seeds on log ratios" in text
     assert "the other tested pairs are indistinguishable at N = 1,000, 5 seeds" in text
     assert "blob is more accurate than sbp" not in text and "sbp is more accurate than blob" not in text
     assert "K = 5 seeds per cell" in text

@@ -65,12 +65,14 @@ def null_band(draws: list, level: float = BAND_LEVEL, resamples: int = BAND_RESA
 
 
 def pair_test(a: dict, b: dict) -> tuple[str, float]:
-    """(test, two-sided p) of 'the ratios of a and b differ' over seeds ({seed: ratio} each, non-finite ones left
-    out): the paired t test over the seeds both have when there are at least 2, else Welch's t test (each side at
-    least 2 seeds), else ('', NaN). Identical samples give p = 1; a constant nonzero difference (no spread) p = 0."""
+    """(test, two-sided p) of 'the ratios of a and b differ' over seeds ({seed: ratio} each; non-finite and
+    non-positive ones left out), on log ratios (a ratio to a floor is multiplicative: 2x and 0.5x are as far from 1,
+    and one folded seed at 15x does not swamp four at 2-5x): the paired t test over the seeds both have when there
+    are at least 2, else Welch's t test (each side at least 2 seeds), else ('', NaN). Identical samples give p = 1; a
+    constant nonzero difference (no spread) p = 0."""
     from scipy import stats
-    a = {k: v for k, v in a.items() if math.isfinite(v)}
-    b = {k: v for k, v in b.items() if math.isfinite(v)}
+    a = {k: math.log(v) for k, v in a.items() if math.isfinite(v) and v > 0}
+    b = {k: math.log(v) for k, v in b.items() if math.isfinite(v) and v > 0}
     shared = sorted(set(a) & set(b))
     if len(shared) >= 2:
         d = np.array([a[s] - b[s] for s in shared])
@@ -224,9 +226,9 @@ def comparable(a: RowEvidence, b: RowEvidence) -> bool:
 
 
 def _direction(ra: dict, rb: dict, test: str) -> float:
-    """mean(a - b) over the seeds the test used: the shared finite seeds of a paired test, each side's for Welch's."""
-    ra = {k: v for k, v in ra.items() if math.isfinite(v)}
-    rb = {k: v for k, v in rb.items() if math.isfinite(v)}
+    """mean(log a - log b) over the seeds the test used: the shared seeds of a paired test, each side's for Welch's."""
+    ra = {k: math.log(v) for k, v in ra.items() if math.isfinite(v) and v > 0}
+    rb = {k: math.log(v) for k, v in rb.items() if math.isfinite(v) and v > 0}
     if test.startswith("paired"):
         shared = sorted(set(ra) & set(rb))
         return float(np.mean([ra[k] - rb[k] for k in shared]))
@@ -255,11 +257,15 @@ def rankings(rows: dict[str, RowEvidence]) -> list[Ranking]:
 
 
 def best_set(rows: dict[str, RowEvidence], ranked: list[Ranking]) -> list[str]:
-    """The rows to mark best: those with at least 2 seeds that some test compared and that no significant test shows
-    to be worse than another row (sorted by ratio); empty when no pair could be tested (one seed: nothing is marked).
-    Among comparable rows this is the set no test separates from the top; a row tested against none is never
-    marked."""
+    """The rows to mark best: the tested row (at least 2 seeds) with the smallest mean ratio, and every row whose
+    test against it is not significant (the same Holm-adjusted tests the sentences state), sorted by ratio; empty
+    when no pair could be tested (one seed: nothing is marked). A row with a wide spread can be marked: its seeds
+    cannot separate it from the best."""
     tested = {r.better for r in ranked} | {r.worse for r in ranked}
-    beaten = {r.worse for r in ranked if r.significant}
-    keep = [k for k, r in rows.items() if k in tested and k not in beaten and r.k >= 2 and math.isfinite(r.ratio)]
+    candidates = [k for k, r in rows.items() if k in tested and r.k >= 2 and math.isfinite(r.ratio)]
+    if not candidates:
+        return []
+    best = min(candidates, key=lambda k: rows[k].ratio)
+    keep = [best] + [k for k in candidates if k != best and any({r.better, r.worse} == {best, k} and not r.significant
+                                                               for r in ranked)]
     return sorted(keep, key=lambda k: rows[k].ratio)

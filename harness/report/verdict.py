@@ -166,9 +166,10 @@ def verdict_lines(frame: pd.DataFrame, folds: pd.DataFrame | None = None) -> lis
     out = ["## Verdict", "", _k_line(frame), "",
            f"W1 / Monte Carlo floor at the last snapshot (solve seconds). The floor is the mean W1 of independent pairs "
            f"of exact (reference) samples of the same N; the floor band is the central {BAND_LEVEL:.0%} of what exact "
-           f"samples read for a mean over the row's seeds. ✓: inside the band (at the floor: the measurement cannot "
-           f"tell it from exact samples); ↓: below it. **Bold**: the best and every solver no test shows to be worse "
-           f"(paired t over seeds, Holm-adjusted, p < {RANK_ALPHA:g}).", "",
+           f"samples read for a mean over the row's seeds. ✓: the mean inside the band (at the floor: the measurement "
+           f"cannot tell it from exact samples); ↓: below it. **Bold**: the smallest mean and every solver that no test "
+           f"separates from it (paired t on log ratios over seeds, Holm-adjusted over the problem's pairs, p < "
+           f"{RANK_ALPHA:g}); a solver with a wide interval can be bold because its seeds cannot separate it.", "",
            "| problem (t, reference) | floor band | " + " | ".join(solvers) + " |", "|---" * (len(solvers) + 2) + "|"]
     notes = []
     for problem in _problem_order(frame):
@@ -261,7 +262,7 @@ def problem_sentence(f: pd.DataFrame) -> str:
         parts.append("below the band (closer to the reference than exact samples): "
                      + ", ".join(f"{r.solver} {_ratio_text(r)}" for r in below.itertuples()))
     if len(above):
-        parts.append("above it: " + ", ".join(f"{r.solver} {_ratio_text(r)}x" for r in above.itertuples()))
+        parts.append("above it: " + ", ".join(f"{r.solver} {_ratio_text(r)}" for r in above.itertuples()))
     evidence = _evidence(f)
     ranked = rankings(evidence)
     significant = [r for r in ranked if r.significant]
@@ -270,8 +271,11 @@ def problem_sentence(f: pd.DataFrame) -> str:
     apart = sum(1 for a, b in pairs if not comparable(evidence[a], evidence[b]))
     untested = len(pairs) - apart - len(ranked)
     if len(f) > 1:
-        for r in significant:
-            parts.append(f"{r.better} is more accurate than {r.worse} ({r.test}, Holm p = {r.p:.2g})")
+        for better in sorted({r.better for r in significant}, key=lambda k: evidence[k].ratio):
+            beaten = sorted((r for r in significant if r.better == better), key=lambda r: evidence[r.worse].ratio)
+            tests = sorted({r.test for r in beaten})
+            parts.append(f"{better} is more accurate than {', '.join(r.worse for r in beaten)} ({' / '.join(tests)} on "
+                         f"log ratios, Holm p <= {max(r.p for r in beaten):.2g})")
         if len(significant) < len(ranked):
             rest = "the other tested pairs are" if significant else "all tested pairs are"
             parts.append(f"{rest} indistinguishable at {scope}")
