@@ -45,15 +45,19 @@ MAPPING: dict[str, tuple[list[str], str]] = {
     "metrics/wasserstein.py": (["tests/test_metrics.py", "-k", "w1"], "not slow"),
     "metrics/kde.py": (["tests/test_metrics.py", "-k", "kde or smoothed"], "not slow"),
     "metrics/errors.py": (["tests/test_metrics.py", "-k", "rfd or trajectory"], "not slow"),
-    "metrics/invariants.py": (["tests/test_metrics.py", "-k", "invariants or entropy"], "not slow"),
+    "metrics/invariants.py": (["tests/test_invariants_exact.py", "tests/test_metrics.py", "-k", "invariants or entropy"],
+                              "not slow"),
     "metrics/specs.py": (["tests/test_metric_plugin.py", "tests/test_harness.py"], "not slow"),
     "metrics/__init__.py": (["tests/test_metrics.py"], "not slow"),
     # test_log_gronwall_matches_the_closed_form (minutes on 4,001-point grids) is left out: test_core_values
     # checks log_gronwall on a three-point grid by hand
     "certificates/constants.py": (["tests/test_core_values.py", "tests/test_certificates.py", "-k",
                                    "not matches_the_closed_form"], "not slow"),
-    "certificates/evaluate.py": (["tests/test_core_values.py", "tests/test_certificates.py", "-k",
-                                  "not matches_the_closed_form"], "not slow"),
+    # the bound formulas by hand (tests/test_certificate_formulas.py, two slow tests sharing one certify run) first: they
+    # kill most mutants; the two slow tests of test_certificates.py (minutes) are left out by name
+    "certificates/evaluate.py": (["tests/test_certificate_formulas.py", "tests/test_core_values.py",
+                                  "tests/test_certificates.py", "-k", "not matches_the_closed_form and not "
+                                  "exact_substitution and not trained_network"], ""),
     "certificates/diagnostics.py": (["tests/test_pinn_diagnosis.py", "-k", "diagnostics"], "not slow"),
     "certificates/__init__.py": (["tests/test_certificates.py"], "not slow"),
 }

@@ -18,11 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import stat
 from pathlib import Path
 
-from infra.files import exclusive_lock, replacing
+from infra.files import exclusive_lock, read_text, replacing
 from infra.rows import FloorDistribution
 
 #: R, the draws of a floor distribution (the issue asks for at least 30)
@@ -39,22 +37,14 @@ def cache_dir() -> Path:
 
 
 def _read_regular(path: Path) -> str | None:
-    """The text of `path` if it is a regular file (never a link, a FIFO or a device: opened without following a
-    link and without blocking, then checked), else None."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    """The text of `path` if it is a regular file that is not a link (infra.files.read_text: a FIFO or a device is
+    never opened in a blocking way), else None: a cache entry is the harness's own file or nothing."""
     try:
-        fd = os.open(path, flags)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        if path.is_symlink():
             return None
-        with os.fdopen(os.dup(fd), "r", encoding="utf-8") as fh:
-            return fh.read()
+        return read_text(path)
     except (OSError, ValueError):
         return None
-    finally:
-        os.close(fd)
 
 
 def _key(metric: str, judged, t: float, n: int, pairs: int, extra: str) -> str:

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from problems import Problem, make_generator
 
 from infra import seeds
-from infra.files import exclusive_lock, set_aside_file
+from infra.files import exclusive_lock, make_dirs, open_regular, set_aside_file
 
 from solvers.networks import seeded
 from solvers.flow_score import self_consistent_score
@@ -206,7 +206,8 @@ def _set_aside(path: Path, reason: str) -> None:
 def _load_checkpoint(path: Path, key: str, device) -> dict:
     """A checkpoint's state, loaded with weights_only=True (no code runs); ValueError if it is not ours."""
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with open_regular(path) as fh:  # a FIFO or a device planted there is refused, never waited on
+            state = torch.load(fh, map_location=device, weights_only=True)
     except Exception as exc:  # unpickling refused or failed, truncated zip, ...
         raise ValueError(f"does not load with weights_only=True: {type(exc).__name__}") from None
     need = {"flow", "score", "optimizer", "iteration", "seconds", "history", "key"}
@@ -327,7 +328,7 @@ def _train(problem, cfg, seed, device, key, directory: Path | None, progress) ->
             run_signal.zero_()
             logged_from = done
             if directory is not None and (done % cfg.checkpoint_every == 0 or done == cfg.iters):
-                directory.mkdir(parents=True, exist_ok=True)
+                make_dirs(directory)
                 state = {"flow": flow.state_dict(), "score": score.state_dict(), "optimizer": opt.state_dict(),
                          "iteration": done, "seconds": elapsed, "history": history, "key": key}
                 # every checkpoint is kept: a shorter `iters` (a work-precision rung) loads it at no cost

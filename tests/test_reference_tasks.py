@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from problems import Problem, register_problem
-from problems.references.base import Reference, cache_path, cached_arrays, register_reference
+from problems.references.base import Reference, cached_arrays, reference_cache_path, register_reference
 from problems.references.grid_density import GridDensity
 from solvers import Solver, Trajectory, register_solver
 
@@ -72,7 +72,7 @@ for _name in ("plain2d", "slowref2d", "otherref2d"):
 AXES = (torch.linspace(-4, 4, 33, dtype=torch.float64),) * 2
 
 
-@register_reference("fake", lambda p: p.name in ("slowref2d", "otherref2d"))
+@register_reference("fake", lambda p: p.name in ("slowref2d", "otherref2d"), lambda p, r: {"v": 1})
 def fake_reference(problem, resolution="fine", progress=False):
     times = tuple(sorted(set(float(t) for t in problem.snapshot_times)))
 
@@ -95,7 +95,7 @@ def fake_reference(problem, resolution="fine", progress=False):
         log("ref-end", problem.name)
         return {**{f"x{k}": x for k in range(len(times))}, **{f"f{k}": f for k in range(len(times))}}
 
-    arrays = cached_arrays(cache_path(problem, "fake", resolution, {"v": 1}), compute,
+    arrays = cached_arrays(reference_cache_path(problem, resolution, "fake"), compute,
                            keys=[f"{a}{k}" for k in range(len(times)) for a in "xf"])
     samples = {t: torch.from_numpy(arrays[f"x{k}"].astype(np.float64)) for k, t in enumerate(times)}
     dens = {t: GridDensity(AXES, torch.from_numpy(arrays[f"f{k}"])) for k, t in enumerate(times)}

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from infra.env import SettingError, check_environment
 from harness.cli.common import RUN_IN_PROGRESS, UsageError
 from harness.cli.parser import build_parser
 from harness.execute.plugins import PluginError
@@ -36,6 +37,11 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a malformed command line (2, message printed)
         return exc.code if isinstance(exc.code, int) else 2
     _escape_unencodable_output()
+    try:
+        check_environment()  # LANDAU_FUSED_MIN_N and the like: one line, before any verb runs
+    except SettingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     previous = _terminate_as_interrupt()
     RUN_IN_PROGRESS[0] = None
     try:
@@ -47,6 +53,8 @@ def main(argv=None) -> int:
     except (UsageError, PluginError, OverrideError, RunDirInUse, ExecutorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output went away (`| head -1`): harness/__main__.py ends quietly
+        raise
     except OSError as exc:  # an unwritable or vanished path, a full disk: the user's environment, not a bug
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -70,9 +70,25 @@ def _add_reading_verbs(sub) -> None:
     refs.add_argument("--plugin", action="append", default=[], metavar="FILE.py", help="register a user's problems")
 
 
+def package_version() -> str:
+    """The version pyproject.toml beside the package states (this checkout's), else the installed package's."""
+    from importlib import metadata
+    from pathlib import Path
+    try:
+        import tomllib
+        with open(Path(__file__).resolve().parents[2] / "pyproject.toml", "rb") as fh:
+            return str(tomllib.load(fh)["project"]["version"])
+    except (OSError, KeyError, ValueError, ImportError):
+        try:
+            return metadata.version("landau-bench")
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every verb: list, run, sweep, diagnose, compare, report, references."""
     ap = argparse.ArgumentParser(prog="python -m harness", description="landau-bench: benchmark and verify Landau particle solvers.")
+    ap.add_argument("--version", action="version", version=f"landau-bench {package_version()}")
     sub = ap.add_subparsers(dest="verb", required=True)
     ls = sub.add_parser("list", help="solvers (with their config fields per profile), problems, metrics, profiles")
     ls.add_argument("--plugin", action="append", default=[], metavar="FILE.py", help="register a user's problems/solvers")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 import problems
-from problems.references.base import RESOLUTIONS, cache_dir
+from problems.references.base import RESOLUTIONS, cache_dir, is_cached, reference_cache_path
 
 from harness.cli.common import UsageError, check_names
 from harness.execute.plugins import load_plugins
@@ -27,9 +27,13 @@ def cmd_references(args) -> int:
             print(f"  {name}: {kind or 'no reference'}")
             continue
         t0 = time.perf_counter()
+        cached = is_cached(problem, args.resolution, kind)  # the builder's own key: a stale file is rebuilt
+        path = reference_cache_path(problem, args.resolution, kind)
         ref = problems.reference_for(problem, args.resolution, progress=True)
         acc = ", ".join(f"{k} {_shown(v)}" for k, v in (ref.accuracy or {}).items() if k in SHOWN)
-        print(f"  {name}: {ref.kind} ({args.resolution}) in {time.perf_counter() - t0:.1f} s; {acc}", flush=True)
+        how = "loaded" if cached else "built"
+        print(f"  {name}: {ref.kind} ({args.resolution}) {how} in {time.perf_counter() - t0:.1f} s"
+              f"{f' ({path.name})' if path is not None else ''}; {acc}", flush=True)
     return 0
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from metrics.specs import METRICS, with_show
 
+from infra.files import read_text
 from harness.cli.common import UsageError, load_named_plugins
 from harness.cli.resume import check_manifest_plugins, read_run_manifest
 from harness.execute import runner
@@ -16,7 +17,7 @@ from harness.store.manifest import manifest_path
 
 def cmd_report(args) -> int:
     """Rebuild the outputs of RUN from its cell records, with the plugins named here (never the manifest's)."""
-    run_dir = Path(args.run_dir)
+    run_dir = Path(args.run_dir).resolve()  # a link the user names is followed here, once; none below it
     if not manifest_path(run_dir).exists():
         raise UsageError(f"{args.run_dir!r} is not a run directory (no manifest.json)")
     manifest = read_run_manifest(run_dir, "report")
@@ -36,7 +37,7 @@ def print_diagnosis(run_dir: Path) -> None:
     """The diagnosis tables and verdicts of a diagnosis run, as written to RUN/diagnosis.md."""
     path = run_dir / "diagnosis.md"
     if path.exists():
-        print("\n" + path.read_text(encoding="utf-8"))
+        print("\n" + read_text(path))
 
 
 def print_cells(run_dir: Path, cells) -> None:

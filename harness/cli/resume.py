@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infra.seeds import MAX_CELL_SEED
 from harness.plan.profiles import PROFILES
 
 from harness.cli.common import UsageError
@@ -29,7 +30,12 @@ def manifest_cells(manifest: RunManifest, run_dir: Path) -> list[Cell]:
     if not manifest.cells:
         raise UsageError(f"--resume {str(run_dir)!r}: manifest.json 'cells' is [], not a non-empty list of cells; "
                          f"give the cells (--all, or -s and -p) to resume")
-    return [Cell.from_json(c) for c in manifest.cells]
+    cells = [Cell.from_json(c) for c in manifest.cells]
+    too_large = max((c.seed for c in cells), default=0)
+    if too_large > MAX_CELL_SEED:
+        raise UsageError(f"--resume {str(run_dir)!r}: manifest.json plans seed {too_large}; seeds 0..{MAX_CELL_SEED} "
+                         f"keep a cell's random streams apart (infra/seeds.py)")
+    return cells
 
 
 def check_manifest_plugins(manifest: RunManifest, given: list[str], where: str) -> list[str]:
@@ -57,3 +63,7 @@ def check_resume(args, manifest: RunManifest, selected: bool, seeds: list[int] |
         raise UsageError(f"--resume {args.resume!r}: manifest.json names profile {old_profile!r}; valid profiles: "
                          f"{', '.join(PROFILES)}")
     args.profile = old_profile
+    too_large = max(manifest.config.seeds, default=0)
+    if too_large > MAX_CELL_SEED:
+        raise UsageError(f"--resume {args.resume!r}: manifest.json names seed {too_large}; seeds 0..{MAX_CELL_SEED} "
+                         f"keep a cell's random streams apart (infra/seeds.py)")

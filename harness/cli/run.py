@@ -16,6 +16,7 @@ from harness.cli.planning import Planned, check_planned, plan_new, plan_resumed
 from harness.cli.report import print_cells, print_diagnosis
 from harness.cli.resume import check_manifest_plugins, check_resume, read_run_manifest
 from harness.execute import runner
+from harness.plan.cell import Cell, merged_plan, unique_cells
 from harness.plan.overrides import parse_set_options
 from harness.plan.profiles import DEFAULT_PROFILE
 from harness.store.lock import RunDirInUse, run_dir_lock
@@ -33,14 +34,17 @@ def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
     else:
         planned = plan_new(args, sweep, diagnose, options, profile, seeds,
                            manifest.config.diagnosis if manifest is not None else None)
+    once(planned)
     check_planned(planned.cells, profile, args.force)
     executor = choose_executor(args, jobs_given, len(planned.cells))
     run_dir = run_directory(args)
     verb = "diagnose" if diagnose else "sweep" if sweep else "run"
-    config = RunConfig(profile, args.device, sorted({c.seed for c in planned.cells}), planned.solver_names,
-                       planned.problem_names, list(args.overrides), verb, [str(Path(p).resolve()) for p in args.plugin],
-                       executor, planned.diagnosis)
-    counts = _execute(args, run_dir, planned, config)
+    whole = kept_plan(manifest, planned) if manifest is not None and selected else planned.cells
+    config = RunConfig(profile, args.device, sorted({c.seed for c in whole}), _union(whole, planned.solver_names, "solver"),
+                       _union(whole, planned.problem_names, "problem"),
+                       _union_text(manifest.config.overrides if manifest is not None and selected else [], args.overrides),
+                       verb, [str(Path(p).resolve()) for p in args.plugin], executor, planned.diagnosis)
+    counts = _execute(args, run_dir, planned, config, whole)
     return _finish(args, run_dir, planned, counts)
 
 
@@ -69,8 +73,39 @@ def _open(args, seeds) -> tuple[RunManifest | None, bool]:
     return manifest, selected
 
 
-def _execute(args, run_dir: Path, planned: Planned, config: RunConfig) -> dict:
-    """Run the planned cells in run_dir under its lock (harness.execute.runner.run); the counts."""
+def once(planned: Planned) -> None:
+    """Plan each cell once (`harness.plan.cell.unique_cells`), saying how many were named more than once."""
+    planned.cells, repeated = unique_cells(planned.cells)
+    if repeated:
+        shown = ", ".join(dict.fromkeys(c.describe() for c in repeated))
+        print(f"note: {len(repeated)} cell(s) named more than once are planned once: {shown}")
+
+
+def kept_plan(manifest: RunManifest, planned: Planned) -> list[Cell]:
+    """The plan a resume with a selection records: the manifest's cells, then the selected ones not among them
+    (`harness.plan.cell.merged_plan`; a resume never shrinks a plan). A manifest cell that does not parse is kept
+    out (it was checked when the manifest was read)."""
+    old = []
+    for c in manifest.cells:
+        try:
+            old.append(Cell.from_json(c))
+        except ValueError:
+            continue
+    return merged_plan(old, planned.cells)
+
+
+def _union(cells: list[Cell], names: list[str], what: str) -> list[str]:
+    """`names`, then the other solver (or problem) names of `cells`, each once."""
+    return list(dict.fromkeys([*names, *(getattr(c, what) for c in cells)]))
+
+
+def _union_text(old, new) -> list[str]:
+    return list(dict.fromkeys([*old, *new]))
+
+
+def _execute(args, run_dir: Path, planned: Planned, config: RunConfig, whole: list[Cell] | None = None) -> dict:
+    """Run the planned cells in run_dir under its lock (harness.execute.runner.run), recording `whole` (default:
+    the planned cells) as the run's plan in the manifest; the counts."""
     try:
         with run_dir_lock(run_dir):
             RUN_IN_PROGRESS[0] = run_dir  # from here on an interrupt keeps finished cells and --resume continues
@@ -80,7 +115,7 @@ def _execute(args, run_dir: Path, planned: Planned, config: RunConfig) -> dict:
                     print(f"  skipped: {s}")
             return runner.run(planned.cells, run_dir, config, plugin_files=config.plugins, jobs=args.jobs,
                               quiet=args.quiet, executor=config.executor, scheduler=args.scheduler,
-                              cell_timeout=args.cell_timeout)
+                              cell_timeout=args.cell_timeout, planned=whole)
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
 

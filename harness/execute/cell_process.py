@@ -12,7 +12,6 @@ training on in its directory).
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 
@@ -29,10 +28,12 @@ def main() -> int:
     else:
         result = run_task(spec["plugins"], spec["cell"], spec["profile"], spec["device"], spec["run_dir"], None,
                           spec.get("progress", False), spec.get("single_thread", False))
-    tmp = spec["out"] + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(result.to_json(), fh)
-    os.replace(tmp, spec["out"])
+    from pathlib import Path
+
+    from infra.files import replacing
+    with replacing(Path(spec["out"])) as tmp:  # never through a link planted in RUN/.scratch
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(result.to_json(), fh)
     return 0
 
 

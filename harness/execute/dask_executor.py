@@ -15,6 +15,7 @@ only the cells that wait, and a run rarely has more than a few references to bui
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Iterator
 
@@ -23,12 +24,19 @@ from harness.execute.reference_tasks import ReferenceResult, failed_reference, r
 from harness.execute.tasks import ExecutorError, failed_record, run_task
 
 
+#: what --scheduler takes: PROTOCOL://HOST[:PORT] (checked before a Client is made, which cannot be made of less)
+SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ws|wss|ucx|inproc)://[^\s/][^\s]*")
+
+
 def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
     """A distributed.Client for `scheduler`, or on a new LocalCluster of `jobs` workers; ExecutorError if unreachable."""
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise ExecutorError("--executor dask needs dask distributed: pip install 'landau-bench[dask]'") from exc
+    if scheduler and not SCHEDULER_ADDRESS.fullmatch(scheduler):
+        raise ExecutorError(f"--scheduler {scheduler!r} is not a scheduler address; give tcp://HOST:PORT (also "
+                            f"tls://, ws://, wss://) of a running 'dask scheduler'")
     try:
         if scheduler:
             return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)

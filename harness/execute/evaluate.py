@@ -20,6 +20,7 @@ from problems.cases.characteristics import integrate_characteristics
 from solvers import Trajectory
 
 from harness.store import tables as store
+from infra.files import read_text
 from infra.rows import MetricRow
 from infra.text import one_line
 from harness.plan.profiles import DEFAULT_PROFILE, get_profile
@@ -44,7 +45,7 @@ def cached_floor(name: str, problem, t: float, n: int | None, seed: int | None, 
     key = json.dumps([FLOOR_CACHE_VERSION, name, repr(problem), float(t), n, seed])
     path = floor_cache_dir() / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        stored = json.loads(read_text(path))  # infra.files: a FIFO at the name is refused, never waited on
         if isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("value"), float):
             return stored["value"]
     except (OSError, ValueError):

@@ -40,6 +40,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterator
 
+from infra.files import check_no_link, make_dirs, read_text, remove_file
 from harness.plan.cell import Cell
 from harness.plan.limits import available_memory
 from infra.text import one_line
@@ -150,7 +151,7 @@ def _run_pool(cells, profile, device, run_dir, plugin_files, jobs, references=No
     `jobs` tasks running). A worker that dies (a segfault, os._exit, the OOM killer) breaks the pool: the cell
     (or reference task) it was running is recorded failed, and the items cut short with the pool run again on a
     new pool. Every round ends at least one item, so a pool that keeps breaking cannot loop."""
-    scratch_dir(run_dir).mkdir(parents=True, exist_ok=True)
+    make_dirs(scratch_dir(run_dir))
     queue = DispatchQueue(cells, references)
     while len(queue):
         # spawned, not forked: a forked worker would inherit the run directory's lock and outlive a killed run
@@ -228,13 +229,14 @@ def _pool_reference_task(plugin_files: list[str], task: list, profile: str, run_
 def _marked(run_dir, item_id: str):
     """A marker file naming `item_id` while the block runs in this pool worker (_worker_marker)."""
     marker = _worker_marker(run_dir, os.getpid())
+    check_no_link(marker, "worker marker")
     fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(item_id)
     try:
         yield
     finally:
-        marker.unlink(missing_ok=True)
+        remove_file(marker)
 
 
 def _worker_marker(run_dir, pid: int) -> Path:
@@ -253,8 +255,8 @@ def _dead_worker_cells(workers: dict, run_dir, lost_ids: set[str]) -> dict[str, 
     for marker in scratch_dir(run_dir).glob("landau-cell-worker-*"):
         try:
             pid = int(marker.name.rsplit("-", 1)[1])
-            cell_id = marker.read_text(encoding="utf-8")
-            marker.unlink()
+            cell_id = read_text(marker)
+            remove_file(marker, missing_ok=False)
         except (OSError, ValueError):  # not a marker of ours
             continue
         if cell_id in lost_ids:

@@ -23,7 +23,10 @@ def load_plugins(paths) -> None:
         if not path.is_file():
             raise PluginError(f"plugin file {p!r} does not exist")
         name = f"landau_plugin_{len(_LOADED)}_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
+        spec = importlib.util.spec_from_file_location(name, path) if path.suffix == ".py" else None
+        if spec is None or spec.loader is None:
+            raise PluginError(f"plugin file {p!r} is not a Python file; give a FILE.py that registers problems, "
+                              f"solvers or metrics")
         module = importlib.util.module_from_spec(spec)
         try:
             sys.modules[name] = module

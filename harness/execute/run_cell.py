@@ -65,7 +65,6 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
             record["diagnostics_error"] = diag_error
         record.update(_certificates(traj, problem, cell.seed))
         if run_dir is not None:
-            (Path(run_dir) / "cells").mkdir(parents=True, exist_ok=True)
             store.write_particles(store.particles_path(Path(run_dir), cell.id), traj)
         bad = [r for r in rows if not math.isfinite(r["value"])]
         if bad:

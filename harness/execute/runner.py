@@ -18,10 +18,11 @@ from tqdm.auto import tqdm
 import problems
 import solvers
 
+from infra.files import make_dirs
 from harness.store import tables as store
 from harness.store.manifest import RunConfig, RunManifest, read_manifest, write_manifest
 from harness.plan.trust import record_mismatch
-from harness.plan.cell import Cell, Skipped
+from harness.plan.cell import Cell, Skipped, merged_plan, unique_cells
 from harness.execute.run_cell import run_cell  # noqa: F401  (run_cell re-exported)
 from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
 from harness.execute.executors import clear_scratch, memory_bounded_jobs, run_cells
@@ -86,6 +87,7 @@ def finished(run_dir: Path, cell: Cell, profile: str) -> bool:
 def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
     """Write metrics.{csv,parquet}, timings.csv, failures, summary.md, index.html and figures from cell files.
     With jobs > 1 the particle figures (about half the figure time) are drawn in a forked process meanwhile."""
+    run_dir = Path(run_dir).resolve()
     manifest = read_manifest(run_dir)
     profile = manifest.config.profile
     records = trusted_records(store.load_records(run_dir), profile)
@@ -117,23 +119,26 @@ def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
 
 def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
         echo=print, executor: str | None = None, scheduler: str | None = None,
-        cell_timeout: float | None = None) -> dict:
+        cell_timeout: float | None = None, planned: list[Cell] | None = None) -> dict:
     """Run every cell not already finished in run_dir on `executor` (local, process or dask; default
     local, or process when jobs > 1), each stopped after `cell_timeout` s if given; returns counts
     {cells, already_done, failed}. The references those cells need and the cache lacks are built first, each as
     a task of its own (`harness.execute.reference_tasks`; one line says which); one that fails is a warning line,
     and its cells build it themselves as they always could. The caller holds the run directory's lock (`harness.store.lock`).
     `config` is written to the manifest; a dict is read as RunConfig.from_json reads one (defaults for
-    what it lacks)."""
+    what it lacks). `planned` (default `cells`) is the plan the manifest records: a resume with a selection runs
+    `cells` and keeps the whole plan there. A cell given twice runs once."""
+    cells = unique_cells(cells)[0]
     if isinstance(config, dict):
         config = RunConfig.from_json(config)
     executor = executor or ("process" if jobs > 1 else "local")
-    run_dir = Path(os.path.abspath(run_dir))  # workers in other directories (Dask) write their files into it
+    run_dir = Path(run_dir).resolve()  # workers elsewhere (Dask) write into it; below it no link is followed
     if executor == "process" or (executor == "dask" and scheduler is None):  # worker processes on this machine
         jobs = memory_bounded_jobs(jobs)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(run_dir)
     clear_scratch(run_dir)
-    write_manifest(run_dir, RunManifest(config, store.provenance(config.device), [c.to_json() for c in cells]))
+    write_manifest(run_dir, RunManifest(config, store.provenance(config.device),
+                                             [c.to_json() for c in merged_plan(planned or [], cells)]))
     todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile)], config.profile)
     references = plan_references(todo, config.profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}

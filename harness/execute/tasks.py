@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from harness.plan.cell import Cell
+from infra.files import UnsafePath, check_no_link, make_dirs, open_regular, remove_file
 from harness.store.record import CellRecord
 
 
@@ -96,8 +97,7 @@ def run_child(spec: dict, run_dir, timeout: float | None, progress: bool = False
     """Run `python -m harness.execute.cell_process` on `spec` (a cell's or a reference task's; 'out' and 'parent'
     are added) in a process group of its own, killed after `timeout` s (None: no limit). Returns (the JSON the
     child wrote, its exit code): (None, None) when it timed out, (None, code) when it wrote nothing readable."""
-    scratch = scratch_dir(run_dir)
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch = make_dirs(scratch_dir(run_dir))
     fd, out_path = tempfile.mkstemp(prefix="landau-cell-", suffix=".json", dir=scratch)
     os.close(fd)
     spec = json.dumps({**spec, "out": out_path, "parent": os.getpid()})
@@ -109,21 +109,21 @@ def run_child(spec: dict, run_dir, timeout: float | None, progress: bool = False
         proc.communicate(spec, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        os.unlink(out_path)
+        remove_file(out_path)
         return None, None
     except BaseException:
         _kill_group(proc)
-        os.unlink(out_path)
+        remove_file(out_path)
         raise
     finally:
         _LIVE.discard(proc)
     try:
-        with open(out_path) as fh:
+        with open_regular(out_path, "r", encoding="utf-8") as fh:
             return json.load(fh), proc.returncode
     except (OSError, ValueError):
         return None, proc.returncode
     finally:
-        os.unlink(out_path)
+        remove_file(out_path)
 
 
 #: cell processes started by run_in_subprocess and not yet finished (killed when the run is interrupted)
@@ -137,9 +137,13 @@ def scratch_dir(run_dir: str | os.PathLike) -> Path:
 
 def clear_scratch(run_dir) -> None:
     """Remove what cell processes of an earlier, killed run left in RUN/.scratch (the caller holds the lock)."""
-    for p in scratch_dir(run_dir).glob("landau-cell-*"):
+    scratch = scratch_dir(run_dir)
+    check_no_link(scratch / "x", "scratch file")  # a linked .scratch: its target's files are never deleted
+    for p in scratch.glob("landau-cell-*"):
         try:
-            p.unlink()
+            remove_file(p)
+        except UnsafePath:
+            raise
         except OSError:
             pass
 

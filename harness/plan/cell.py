@@ -83,6 +83,25 @@ class Cell:
         return cls(solver, problem, seed, tuple(overrides.items()))
 
 
+def unique_cells(cells) -> tuple[list[Cell], list[Cell]]:
+    """(each cell once, in first-seen order; the cells that repeated one already there): a cell named twice (`-s
+    blob -s blob`, two diagnosis variants that coincide under --set) must never run twice writing the same files."""
+    seen, kept, repeated = set(), [], []
+    for cell in cells:
+        if cell.id in seen:
+            repeated.append(cell)
+        else:
+            seen.add(cell.id)
+            kept.append(cell)
+    return kept, repeated
+
+
+def merged_plan(kept: list[Cell], added: list[Cell]) -> list[Cell]:
+    """The cells of `kept` (a resumed manifest's plan) then those of `added` not among them: a resume with a
+    selection adds to a run's plan and never drops a cell from it, so a later --resume still retries it."""
+    return unique_cells([*kept, *added])[0]
+
+
 def distinct_configs(cells, profile: str):
     """(cell, problem, config) for the first cell of each distinct (solver, problem, overrides) whose config
     can be built (one that cannot fails later as its own cell, with its message)."""

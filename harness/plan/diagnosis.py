@@ -73,7 +73,9 @@ def applicable_variants(problem, profile: str, base: dict | None = None, only: l
 def plan_diagnosis(problem_names: list[str], profile: str, base: dict | None = None, seeds: tuple[int, ...] = (0,),
                    only: list[str] | None = None) -> tuple[list[Cell], dict[tuple, str]]:
     """(cells, {(problem, overrides): variant name}) of a diagnosis of each problem (the variants in `only`, or
-    all) at every seed of `seeds`, at the profile's diagnosis budget unless `base` sets `iters`."""
+    all) at every seed of `seeds`, at the profile's diagnosis budget unless `base` sets `iters`. Two variants that
+    are the same cell under `base` (`--set drift_score=exact` with the drift_score=exact variant) keep the first
+    one's name; the caller plans the cell once (`harness.plan.cell.unique_cells`)."""
     import problems  # as `solvers` in applicable_variants: only when a diagnosis is planned
     cells, names = [], {}
     base = diagnosis_budget(profile, dict(base or {}))
@@ -82,5 +84,5 @@ def plan_diagnosis(problem_names: list[str], profile: str, base: dict | None = N
         for name, overrides in applicable_variants(problem, profile, base, only).items():
             for seed in seeds:
                 cells.append(Cell(SOLVER, p_name, seed, overrides))
-                names[(p_name, cells[-1].overrides)] = name
+                names.setdefault((p_name, cells[-1].overrides), name)  # coinciding variants: the first one names it
     return cells, names

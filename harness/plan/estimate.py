@@ -66,17 +66,17 @@ def cell_seconds(cell: Cell, profile: str, scale_iters: bool = True) -> float:
 
 
 def missing_reference(problem, resolution: str) -> str | None:
-    """The kind of `problem`'s reference (a Problem, its constants applied) if none of its kind and resolution
-    is in the cache yet, else None (also for a problem with an exact solution or no reference method). The cache
-    is looked at by file name (problem-kind-resolution-*.npz), nothing is loaded: 'missing' is certain, while a
-    file of another hash (other constants, other builder parameters) counts as cached and its cells build the
-    reference themselves, as a cell always could."""
+    """The kind of `problem`'s reference (a Problem, its constants applied) if its cache file is not in the cache
+    yet, else None (also for a problem with an exact solution or no reference method). The file is the builder's
+    own (`problems.references.base.reference_cache_path`, the key the builder reads and writes), looked at without
+    loading it: a file of another key (other constants, older builder parameters) is not cached, so the reference
+    task rebuilds it rather than a cell. A builder registered without a cache key is always built by its task."""
     import problems
-    from problems.references.base import cache_dir
+    from problems.references.base import is_cached
     kind = problems.reference_kind(problem)
     if kind in (None, "exact"):
         return None
-    return None if any(cache_dir().glob(f"{problem.name}-{kind}-{resolution}-*.npz")) else kind
+    return None if is_cached(problem, resolution, kind) else kind
 
 
 def reference_seconds(kind: str, resolution: str) -> float:

@@ -46,12 +46,13 @@ def cell_memory_bytes(cfg, problem) -> int:
     """Estimated peak bytes of a cell with config `cfg` on `problem`: LIVE_ARRAYS live (N, d) float64 arrays
     plus two (particles and scores) per snapshot for the config's declared N (solvers.config.ConfigSize), its
     density sample set per snapshot where there is one, GRID_ARRAYS float64 arrays of the evaluation grid
-    (grid_points ** d points, times d + 1 numbers), and BASE_BYTES."""
+    (grid_points ** d points, times d + 1 numbers), LIVE_ARRAYS (N, d) arrays per training point (PINN-PM's
+    n x n_times, a lower bound: the networks' activations come on top), and BASE_BYTES."""
     d, snaps = problem.dim, len(problem.snapshot_times)
     size = _size(cfg)
     grid = GRID_ARRAYS * (d + 1) * problem.grid_points ** d
-    return BASE_BYTES + 8 * (d * (size.particles * (LIVE_ARRAYS + 2 * snaps) + size.density_samples * (snaps + 2))
-                             + grid)
+    return BASE_BYTES + 8 * (d * (size.particles * (LIVE_ARRAYS + 2 * snaps) + size.density_samples * (snaps + 2)
+                                  + LIVE_ARRAYS * size.training_points) + grid)
 
 
 def _size(cfg):
@@ -91,11 +92,18 @@ def check_cells(cells, profile: str, available: int | None = None) -> None:
             grid = problem.grid_points ** problem.dim
             lower = "n" if need - cell_memory_bytes(cfg, problem.replace(grid_points=2)) < need / 2 else \
                 f"{problem.name}.grid_points (the KDE grid has {grid:.3g} points)"
+            if 8 * problem.dim * LIVE_ARRAYS * size.training_points > need / 2:
+                lower = f"n or n_times (n x n_times = {size.training_points:.3g} training points)"
             raise SizeError(f"{cell.describe()} would need about {need / 2**30:.1f} GiB (N = {size.particles}, "
                             f"d = {problem.dim}) and {available / 2**30:.1f} GiB is available; lower {lower}, or --force")
         steps = fixed_steps(cfg, problem)
         if steps > MAX_STEPS:
             which, value = size.step
+            if size.step_length() < value:  # adaptive steps whose tol bounds the step below dt_max
+                which, value = "tol", size.adaptive_tol
+                raise SizeError(f"{cell.describe()} would take about {steps:.3g} adaptive steps at tol = {value:g} "
+                                f"(a step of about sqrt(tol), Euler's local error being O(h^2); at most "
+                                f"{MAX_STEPS:,} steps); raise tol, or --force")
             raise SizeError(f"{cell.describe()} would take at least {steps:.3g} steps of {which} = "
                             f"{value:g} (at most {MAX_STEPS:,}); raise {which}, or --force")
         fits = optimizer_steps(cfg, problem)

@@ -159,6 +159,9 @@ def grids(options: list[SetOption], solver_classes: dict[str, type]) -> dict[str
                 raise OverrideError(f"--set {opt.text!r}: no selected solver ({', '.join(solver_classes)}) has a "
                                     f"field {opt.field!r}; valid fields: {', '.join(valid)}")
         for s in targets:
+            if opt.field in per_solver[s] and per_solver[s][opt.field][0] == (opt.solver is not None):
+                raise OverrideError(f"--set {opt.text!r} repeats field {opt.field!r} of {s}, set by an earlier --set; "
+                                    f"give one --set {opt.field}=V1,V2 for a grid")
             if opt.solver is None and opt.field in per_solver[s] and per_solver[s][opt.field][0]:
                 continue  # a targeted option already set this field for this solver
             values = list(dict.fromkeys(parse_value(solver_classes[s], opt.field, v) for v in opt.values))
@@ -233,10 +236,14 @@ def problem_grids(options: list[SetOption], problem_names: list[str]) -> dict[st
         for value in values:
             try:
                 problems.get_problem(opt.solver, **{opt.field: value})
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, ArithmeticError) as exc:  # an overflow (t0 = -1e300) included
                 raise OverrideError(f"--set {opt.text!r}: {opt.field}={value!r} is not a valid constant of "
                                     f"{opt.solver} ({exc})") from None
-        per_problem[opt.solver][f"{opt.solver}.{opt.field}"] = values
+        key = f"{opt.solver}.{opt.field}"
+        if key in per_problem[opt.solver]:
+            raise OverrideError(f"--set {opt.text!r} repeats {key}, set by an earlier --set; give one --set "
+                                f"{key}=V1,V2 for a grid")
+        per_problem[opt.solver][key] = values
     out = {}
     for p, fields in per_problem.items():
         names = sorted(fields)

@@ -266,6 +266,8 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
            + ", the *bias floor* the KDE error with infinitely many. A number at its floor is as good as the "
            "measurement can tell (a deterministic method such as Blob can sit below the i.i.d. floor). Wide data: "
            "metrics.csv / metrics.parquet; floor draws: floors.csv.", ""]
+    from harness.plan.missing import missing_line  # planned cells with no record: said before any table
+    out += missing_line(manifest, timings, failures)
     from harness.report.diagnosis import LEGEND, diagnosis_lines
     from harness.report.verdict import verdict_frame, verdict_lines
     folds = first_folds(table)

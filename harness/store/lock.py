@@ -16,7 +16,8 @@ import os
 import platform
 from pathlib import Path
 
-from infra.files import open_lock_file
+from infra.files import make_dirs, open_lock_file
+from harness.store.layout import check_layout
 
 LOCK_NAME = ".lock"
 
@@ -37,10 +38,11 @@ def _holder(fh) -> str:
 @contextlib.contextmanager
 def run_dir_lock(run_dir: Path):
     """Hold RUN/.lock exclusively while the block runs; RunDirInUse (naming the holder) if it is held,
-    UnsafePath (an OSError naming it) if RUN/.lock is a symbolic link or not a regular file of its own."""
+    UnsafePath (an OSError naming it) if RUN/.lock is a symbolic link or not a regular file of its own, or if a
+    folder the harness writes into is a link (`harness.store.layout.check_layout`, run once the lock is held)."""
     import fcntl
 
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(run_dir)
     fh = os.fdopen(open_lock_file(run_dir / LOCK_NAME), "r+", encoding="utf-8")
     try:
         try:
@@ -53,6 +55,7 @@ def run_dir_lock(run_dir: Path):
         fh.write(json.dumps({"pid": os.getpid(), "host": platform.node(),
                              "since": dt.datetime.now().isoformat(timespec="seconds")}))
         fh.flush()
+        check_layout(run_dir)  # a linked cells/, figures/, artifacts/ or .scratch: one line before anything is written
         try:
             yield
         finally:

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from infra.files import replacing
+from infra.files import read_text, replacing
 
 MANIFEST_NAME = "manifest.json"
 
@@ -132,7 +132,7 @@ def read_manifest(run_dir: Path) -> RunManifest:
     """RUN/manifest.json; FileNotFoundError if there is none (other OSErrors as raised), DamagedManifest if
     it is not UTF-8 JSON of the manifest's shape."""
     try:
-        data = json.loads(manifest_path(run_dir).read_text(encoding="utf-8"))
+        data = json.loads(read_text(manifest_path(run_dir)))
     except UnicodeDecodeError:
         raise DamagedManifest("not UTF-8 text") from None
     except json.JSONDecodeError as exc:

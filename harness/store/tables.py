@@ -12,13 +12,14 @@ warning line and treated as not done, so it runs again on --resume.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 
-from infra.files import replacing, set_aside_file
+from infra.files import UnsafePath, make_dirs, read_text, replacing, set_aside_file
 
 from infra.rows import FloorDistribution
 from infra.text import one_line
@@ -89,7 +90,9 @@ def set_aside(path: Path, reason: str, warn=None) -> Path | None:
 
 def _load(path: Path) -> CellRecord:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
+    except UnsafePath:
+        raise DamagedRecord("not a regular file (a pipe, a device or a socket)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DamagedRecord(f"unreadable: {type(exc).__name__}") from None
     try:
@@ -103,7 +106,7 @@ def _load(path: Path) -> CellRecord:
 def read_cell(run_dir: Path, cell_id: str) -> CellRecord | None:
     """The stored record of a cell, or None if there is none; a damaged one is set aside (None)."""
     path = cell_path(run_dir, cell_id)
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     try:
         return _load(path)

@@ -14,17 +14,21 @@ inference). `problems.drift` picks them automatically (`fused_available`).
 """
 from __future__ import annotations
 
-import os
 import warnings
 
 import torch
 
+from infra.env import SettingError, fused_min_n
 from problems.particle_drift.pairwise import pairwise_drift
 
 #: smallest N for which the compiled CPU kernel is used (compilation costs about 12 s once per process with an empty
 #: inductor cache, about 2 s per further kernel). At N = 1,000 (sbp and blob in the quick profile) one drift takes
 #: 2.2 ms compiled against 84 ms blockwise (2D, float64, one thread; 3D 2.3 vs 111 ms): 200 steps repay it
-CPU_MIN_N = int(os.environ.get("LANDAU_FUSED_MIN_N", "512"))
+#: ($LANDAU_FUSED_MIN_N, infra/env.py; None when malformed: a kernel choice then raises its one-line SettingError)
+try:
+    CPU_MIN_N = fused_min_n()
+except SettingError:
+    CPU_MIN_N = None
 #: rows of v_i per compiled block
 BLOCK_ROWS = 64
 
@@ -76,6 +80,8 @@ def cpu_kernel_applies(tensors: tuple, key, disabled: set) -> bool:
     tensors (N, d) on the CPU with N >= CPU_MIN_N, none of them requiring grad while autograd records, and `key`
     not in `disabled` (the kernels whose compilation failed in this process)."""
     v = tensors[0]
+    if CPU_MIN_N is None:
+        fused_min_n()  # raises SettingError naming the malformed value and the allowed ones
     return (v.device.type == "cpu" and v.dim() == 2 and v.shape[0] >= CPU_MIN_N and key not in disabled
             and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
 

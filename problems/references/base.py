@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from problems.cases.base import NoExactReference, Problem, make_generator
-from infra.files import exclusive_lock, replacing, set_aside_file
+from infra.files import exclusive_lock, open_regular, replacing, set_aside_file
 from problems.references.grid_density import GridDensity
 
 #: resolutions: 'coarse' (the smoke profile, CI) and 'fine' (quick and paper)
@@ -46,9 +46,10 @@ RESOLUTIONS = ("coarse", "fine")
 
 
 def cache_dir() -> Path:
-    """Where references are cached: $LANDAU_REFERENCE_CACHE or ~/.cache/landau-bench/references."""
+    """Where references are cached: $LANDAU_REFERENCE_CACHE or ~/.cache/landau-bench/references, resolved (a
+    symbolic link the user put above it is followed here, once; none below it is, `infra.files`)."""
     env = os.environ.get("LANDAU_REFERENCE_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "landau-bench" / "references"
+    return (Path(env) if env else Path.home() / ".cache" / "landau-bench" / "references").resolve()
 
 
 @dataclass
@@ -185,10 +186,19 @@ def with_reference(problem: Problem, reference: Reference) -> ReferencedProblem:
 _BUILDERS: list[tuple[str, Callable[[Problem], bool], Callable[[Problem, str, bool], Reference]]] = []
 
 
-def register_reference(kind: str, applies: Callable[[Problem], bool]):
-    """Decorator: `builder(problem, resolution, progress) -> Reference` for problems where applies(problem)."""
+#: kind -> `cache_params(problem, resolution) -> dict`: the builder's cache key, the one place it is written
+_CACHE_PARAMS: dict[str, Callable[[Problem, str], dict]] = {}
+
+
+def register_reference(kind: str, applies: Callable[[Problem], bool],
+                       cache_params: Callable[[Problem, str], dict] | None = None):
+    """Decorator: `builder(problem, resolution, progress) -> Reference` for problems where applies(problem).
+    `cache_params(problem, resolution)` gives the parameters the builder's cache file is keyed on
+    (`reference_cache_path`); a builder registered without it is never taken as cached by the planner."""
     def deco(builder):
         _BUILDERS.append((kind, applies, builder))
+        if cache_params is not None:
+            _CACHE_PARAMS[kind] = cache_params
         return builder
     return deco
 
@@ -231,6 +241,28 @@ def cache_path(problem: Problem, kind: str, resolution: str, params: dict) -> Pa
     return cache_dir() / f"{problem.name}-{kind}-{resolution}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
 
 
+def reference_cache_path(problem: Problem, resolution: str, kind: str | None = None) -> Path | None:
+    """The one cache file of `problem`'s reference of `kind` (default: its own kind) at `resolution`: what the builder
+    reads and writes, what the planner and `harness references` look for. None for a problem with an exact
+    solution or no method, or a builder registered without `cache_params`. A file of the same problem, kind and
+    resolution under another key (older builder parameters, other constants) is not this file."""
+    kind = kind or reference_kind(problem)
+    if kind in (None, "exact") or kind not in _CACHE_PARAMS:
+        return None
+    return cache_path(problem, kind, resolution, _CACHE_PARAMS[kind](problem, resolution))
+
+
+def is_cached(problem: Problem, resolution: str, kind: str | None = None) -> bool:
+    """Whether `reference_cache_path` names a regular file (nothing is loaded or opened: a damaged one is
+    found, set aside and rebuilt when it is read)."""
+    import stat as _stat
+    path = reference_cache_path(problem, resolution, kind)
+    try:
+        return path is not None and _stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 class _Unfit(ValueError):
     """A cache file that loads but does not hold what its builder stores."""
 
@@ -238,9 +270,9 @@ class _Unfit(ValueError):
 def _load_cached(path: Path, keys) -> dict[str, np.ndarray] | None:
     """The arrays of the cache file `path`, None if there is none; _Unfit (or the loader's error) if it is
     damaged: unreadable, lacking one of `keys`, or holding a non-finite number."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
-    with np.load(path, allow_pickle=False) as z:
+    with open_regular(path) as fh, np.load(fh, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     missing = [k for k in keys if k not in arrays]
     if missing:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from problems.cases.base import Problem
 from problems.references.grid_density import GridDensity
-from problems.references.base import Reference, cache_path, cached_arrays, register_reference
+from problems.references.base import Reference, cached_arrays, reference_cache_path, register_reference
 
 #: Richardson pair R(n, 2n) with n = `cells`; its self-convergence is measured against R(n/2, n)
 RESOLUTION = {"coarse": {"cells": 32, "half_width": 8.0}, "fine": {"cells": 128, "half_width": 8.0}}
@@ -255,7 +255,7 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
     solvers = {m: make_solver(problem, m, res["half_width"]) for m in (n // 2, n, 2 * n)}
     fine = solvers[2 * n]
     times = tuple(sorted(set(float(t) for t in problem.snapshot_times)))
-    params = {**res, "cfl": CFL, "near": NEAR, "scheme": "landau-form/fv/ssprk3/richardson"}
+    params = cache_params(problem, resolution)
 
     def compute():
         runs = {}
@@ -274,7 +274,7 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
         arrays.update(mass=np.array(mass), energy=np.array(energy), selfconv=np.array(selfconv))
         return arrays
 
-    arrays = cached_arrays(cache_path(problem, "grid", resolution, params), compute,
+    arrays = cached_arrays(reference_cache_path(problem, resolution, "grid"), compute,
                            keys=[f"f{k}" for k in range(len(times))] + ["mass", "energy", "selfconv"])
     fs = {t: torch.from_numpy(np.asarray(arrays[f"f{k}"])) for k, t in enumerate(times)}
     samplers = {t: grid_sampler(fine, fs[t]) for t in times}
@@ -287,7 +287,12 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
                      accuracy=accuracy, has_score=True)
 
 
-@register_reference("grid", lambda p: p.dim == 2 and p.gamma != 0 and p.states_moments)
+def cache_params(problem: Problem, resolution: str) -> dict:
+    """What a grid reference's cache file is keyed on besides the problem (`reference_cache_path`)."""
+    return {**RESOLUTION[resolution], "cfl": CFL, "near": NEAR, "scheme": "landau-form/fv/ssprk3/richardson"}
+
+
+@register_reference("grid", lambda p: p.dim == 2 and p.gamma != 0 and p.states_moments, cache_params)
 def grid_reference(problem: Problem, resolution: str = "fine", progress: bool = False) -> Reference:
     """Registered builder: `build` for 2D non-Maxwell problems that state their initial mean."""
     return build(problem, resolution, progress)

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from problems.cases.base import Problem, uniform_directions
-from problems.references.base import Reference, cache_path, cached_arrays, register_reference
+from problems.references.base import Reference, cached_arrays, reference_cache_path, register_reference
 
 RESOLUTION = {"coarse": {"cells": 200, "R": 10.0}, "fine": {"cells": 400, "R": 10.0}}
 CFL = 0.25
@@ -149,7 +149,7 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
     res = RESOLUTION[resolution]
     solver = RadialSolver(problem.C, res["cells"], res["R"])
     times = tuple(sorted(set(float(t) for t in problem.snapshot_times)))
-    params = {**res, "cfl": CFL, "scheme": "landau-form/rk4"}
+    params = cache_params(problem, resolution)
 
     def compute():
         f0 = initial_profile(problem, solver)
@@ -159,7 +159,7 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
         arrays["energy"] = np.array([solver.energy(f0)] + [solver.energy(fs[t]) for t in times])
         return arrays
 
-    arrays = cached_arrays(cache_path(problem, "radial", resolution, params), compute,
+    arrays = cached_arrays(reference_cache_path(problem, resolution, "radial"), compute,
                            keys=[f"f{k}" for k in range(len(times))] + ["mass", "energy"])
     fs = {t: np.asarray(arrays[f"f{k}"]) for k, t in enumerate(times)}
     samplers = {t: radial_sampler(solver, fs[t]) for t in times}
@@ -176,7 +176,12 @@ def _applies(problem: Problem) -> bool:
     return isinstance(problem, Ring) and problem.dim == 3 and problem.gamma == -3
 
 
-@register_reference("radial", _applies)
+def cache_params(problem: Problem, resolution: str) -> dict:
+    """What a radial reference's cache file is keyed on besides the problem (`reference_cache_path`)."""
+    return {**RESOLUTION[resolution], "cfl": CFL, "scheme": "landau-form/rk4"}
+
+
+@register_reference("radial", _applies, cache_params)
 def radial_reference(problem: Problem, resolution: str = "fine", progress: bool = False) -> Reference:
     """Registered builder: `build` for isotropic 3D Coulomb problems (the Rosenbluth ring)."""
     return build(problem, resolution, progress)

@@ -37,7 +37,7 @@ from infra import seeds
 from problems.cases.base import Problem, make_generator
 from problems.references.grid_density import GridDensity
 from problems.equation.maxwell import maxwell_covariance
-from problems.references.base import Reference, cache_path, cached_arrays, register_reference
+from problems.references.base import Reference, cached_arrays, reference_cache_path, register_reference
 
 #: paths (per dimension), the Euler-Maruyama step (raised on long horizons so that there are at most
 #: max_steps steps), density grid spacing and smoothing bandwidth per resolution and dimension; the
@@ -183,9 +183,8 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
     """The SDE reference of a Maxwell problem at every snapshot time (cached on disk)."""
     res = RESOLUTION[resolution]
     d = problem.dim
-    dt = max(res["dt"], (problem.T - problem.t0) / res["max_steps"])  # long horizons: at most max_steps steps
-    params = {"paths": res["paths"][d], "dt": dt, "spacing": res["spacing"][d], "h": res["h"][d], "seed": SEED,
-              "pad": PAD, "dtype": "float32", "scheme": "euler-maruyama/moment-matched/binned-richardson"}
+    params = cache_params(problem, resolution)
+    dt = params["dt"]
     times = tuple(sorted(set(float(t) for t in problem.snapshot_times)))
     axes = density_axes(problem, res["spacing"][d])
 
@@ -197,14 +196,22 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
             arrays[f"f{k}"] = binned_density(paths[t], axes, res["h"][d]).numpy()
         return arrays
 
-    arrays = cached_arrays(cache_path(problem, "sde", resolution, params), compute,
+    arrays = cached_arrays(reference_cache_path(problem, resolution, "sde"), compute,
                            keys=[f"{a}{k}" for k in range(len(times)) for a in "xf"])
     samples = {t: torch.from_numpy(np.asarray(arrays[f"x{k}"], dtype=np.float64)) for k, t in enumerate(times)}
     dens = {t: GridDensity(tuple(axes), torch.from_numpy(arrays[f"f{k}"])) for k, t in enumerate(times)}
     return Reference("sde", problem.name, times, dens, samples=samples, accuracy={"resolution": resolution, **params})
 
 
-@register_reference("sde", lambda p: p.gamma == 0 and p.states_moments)
+def cache_params(problem: Problem, resolution: str) -> dict:
+    """What an SDE reference's cache file is keyed on besides the problem (`reference_cache_path`)."""
+    res, d = RESOLUTION[resolution], problem.dim
+    dt = max(res["dt"], (problem.T - problem.t0) / res["max_steps"])  # long horizons: at most max_steps steps
+    return {"paths": res["paths"][d], "dt": dt, "spacing": res["spacing"][d], "h": res["h"][d], "seed": SEED,
+            "pad": PAD, "dtype": "float32", "scheme": "euler-maruyama/moment-matched/binned-richardson"}
+
+
+@register_reference("sde", lambda p: p.gamma == 0 and p.states_moments, cache_params)
 def sde_reference(problem: Problem, resolution: str = "fine", progress: bool = False) -> Reference:
     """Registered builder: `build` for Maxwell problems that state their initial covariance."""
     return build(problem, resolution, progress)
