@@ -93,7 +93,8 @@ def cached_values(metric: str, judged, t: float, n: int, pairs: int, compute, ex
                 if values is None:
                     values = _computed(compute, pairs)
                     with replacing(path) as tmp:
-                        Path(tmp).write_text(json.dumps({"key": key, "values": list(values)}), encoding="utf-8")
+                        with open(tmp, "w", encoding="utf-8") as fh:
+                            fh.write(json.dumps({"key": key, "values": list(values)}))
         except OSError:  # a read-only or unsafe cache: compute, keep nothing
             values = _load(path, key) or _computed(compute, pairs)
     if len(_MEMO) >= 512:

@@ -221,11 +221,16 @@ def test_text_files_are_utf8_under_the_c_locale(tmp_path):
 @pytest.mark.slow
 def test_report_under_the_c_locale_writes_a_utf8_summary(tmp_path):
     run = finished_run(tmp_path / "run")
+    path = run / "cells" / "blob__bkw2d__seed0.json"  # with its W1 floor, so that the verdict marks it (✓)
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["rows"] += [{"t": r["t"], "metric": "w1_mc_floor", "value": r["value"], "reference": "exact"}
+                       for r in record["rows"] if r["metric"] == "w1"]
+    path.write_text(json.dumps(record), encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "harness", "report", str(run)], cwd=ROOT, env=c_locale(),
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-500:]
     summary = (run / "summary.md").read_bytes().decode("utf-8")
-    assert "±" in summary and "blob" in summary
+    assert "✓" in summary and "blob" in summary  # the verdict's mark: not ASCII
 
 
 # 5 -- strict JSON records ------------------------------------------------------------------------------------
