@@ -119,8 +119,9 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAU
         snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed, det, density)
         applicable = specs.applicable(snap)
         means = {}  # floor name -> the mean of its metric's distribution at this snapshot
+        names = {m.name for m in applicable}
         for spec in applicable:
-            if spec.null is None or spec.floors[0] not in {m.name for m in applicable}:
+            if spec.null is None or spec.floors[0] not in names:
                 continue
             try:
                 dist = specs.null_distribution(spec, snap)

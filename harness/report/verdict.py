@@ -175,7 +175,8 @@ def verdict_lines(frame: pd.DataFrame, folds: pd.DataFrame | None = None) -> lis
     for problem in _problem_order(frame):
         f = frame[frame.problem == problem]
         fi = f.set_index("solver")
-        bold = set(best_set(_evidence(f), rankings(_evidence(f))))
+        evidence = _evidence(f)
+        bold = set(best_set(evidence, rankings(evidence)))
         ref = next((r for r in f.reference if r), "")
         cells = []
         for s in solvers:
