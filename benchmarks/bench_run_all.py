@@ -16,6 +16,12 @@ thread, the two kinds of work the main job does) timed before and after the run 
 before this checkout, and the ratio new / old is printed: that ratio, not either number, is the comparison.
 `--solvers` restricts both runs to those solvers (`run --all -s ...`): a solver added since REV is then left out
 of the comparison (and timed on its own with `--solvers NEW`).
+
+The machine's speed drifts during a comparison (measured 2026-12-07 on the idle 2-core machine: the calibration read
+0.99 s before the old run, 1.36 s between and 1.42 s after, 34%), so with `--pairs K` the two commits run K times
+alternately (old, new, old, new, ...), each run is also divided by the mean of the calibrations just before and
+after it, and the ratio is printed both ways: raw (sum of new walls / sum of old walls) and calibrated (the same of
+calibrated units).
 """
 from __future__ import annotations
 
@@ -111,35 +117,55 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", default="auto")
     ap.add_argument("--keep", default=None, metavar="DIR", help="write the run directories here (default: a temp dir)")
     ap.add_argument("--against", default=None, metavar="REV", help="also run commit REV first and print new / old")
+    ap.add_argument("--pairs", type=int, default=1, metavar="K", help="with --against: K alternating old/new pairs")
     ap.add_argument("--solvers", default="", metavar="S1,S2", help="only these solvers (both runs)")
     args = ap.parse_args(argv)
     args.solvers = [name for name in args.solvers.split(",") if name]
+    if args.pairs < 1:
+        ap.error(f"--pairs must be a positive integer, got {args.pairs}")
+    if args.against:
+        check = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{args.against}^{{commit}}"], cwd=ROOT,
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            ap.error(f"--against {args.against!r} is not a commit of this repository (git rev-parse found none)")
     with tempfile.TemporaryDirectory(prefix="landau-bench-run-all-") as tmp_name:
         tmp = Path(tmp_name)
         calib = [calibrate()]
         print(f"calibration workload: {calib[0]:.3f} s (one thread)")
-        old = None
+        walls: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}  # (wall s, calibrated units)
+        worktree = tmp / "against"
         if args.against:
-            worktree = tmp / "against"
             subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.against], cwd=ROOT, check=True,
                            capture_output=True)
-            try:
-                old = timed(f"old-{args.against}", worktree, args, tmp)
-            finally:
+        try:
+            for k in range(args.pairs):
+                for side in (("old", "new") if args.against else ("new",)):
+                    source = worktree if side == "old" else ROOT
+                    label = f"{side}-{args.against}" if side == "old" else "new"
+                    wall = timed(label + (f"-{k}" if args.pairs > 1 else ""), source, args, tmp)
+                    if wall is None:
+                        return 1
+                    calib.append(calibrate())
+                    unit = (calib[-2] + calib[-1]) / 2
+                    print(f"[{label}] calibration before / after: {calib[-2]:.3f} / {calib[-1]:.3f} s: "
+                          f"{wall / unit:.0f} calibrated units")
+                    walls[side].append((wall, wall / unit))
+        finally:
+            if args.against:
                 subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, capture_output=True)
-            calib.append(calibrate())
-        new = timed("new", ROOT, args, tmp)
-        calib.append(calibrate())
-        unit = sum(calib) / len(calib)
-        spread = (max(calib) - min(calib)) / unit
-        print(f"calibration: {', '.join(f'{c:.3f}' for c in calib)} s (mean {unit:.3f} s, spread {spread:.0%}; a spread "
+        mean = sum(calib) / len(calib)
+        spread = (max(calib) - min(calib)) / mean
+        print(f"calibration: {', '.join(f'{c:.3f}' for c in calib)} s (mean {mean:.3f} s, spread {spread:.0%}; a spread "
               f"over 10% means the machine's speed changed during the runs)")
-        if new is None or (args.against and old is None):
-            return 1
-        print(f"main job (new): {new:.0f} s = {new / unit:.0f} calibration units")
-        if old is not None:
-            print(f"main job (old {args.against}): {old:.0f} s = {old / unit:.0f} calibration units")
-            print(f"ratio new / old: {new / old:.2f}")
+        for side, runs in walls.items():
+            if runs:
+                name = f"old {args.against}" if side == "old" else "new"
+                print(f"main job ({name}): {', '.join(f'{w:.0f}' for w, _ in runs)} s; calibrated "
+                      f"{', '.join(f'{u:.0f}' for _, u in runs)} units")
+        if walls["old"]:
+            raw = sum(w for w, _ in walls["new"]) / sum(w for w, _ in walls["old"])
+            cal = sum(u for _, u in walls["new"]) / sum(u for _, u in walls["old"])
+            print(f"ratio new / old over {args.pairs} pair(s): raw {raw:.2f}, calibrated {cal:.2f}")
     return 0
 
 

@@ -59,3 +59,14 @@ def test_the_gpu_check_dry_run_runs_every_step_on_the_cpu(tmp_path):
     cells = sorted(p.name for p in (tmp_path / "paper-bkw2d" / "cells").glob("*.json"))
     assert cells == [f"{s}__bkw2d__seed0__iters=10.json" if s.startswith("pinn") else f"{s}__bkw2d__seed0.json"
                      for s in ("blob", "pinn_pm_particle", "pinn_pm_score", "sbp")]
+
+
+@pytest.mark.parametrize("args, named", [(["--against", "no-such-rev-1234"], "no-such-rev-1234"),
+                                         (["--pairs", "0"], "got 0")])
+def test_the_main_job_benchmark_refuses_a_bad_revision_or_pair_count_before_running_anything(args, named):
+    """bench_run_all.py names a bad --against revision or --pairs count in one line (exit 2), before it
+    calibrates or starts a run (a run would take minutes)."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_run_all.py"), *args], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2 and named in done.stderr and "calibration" not in done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith("bench_run_all.py: error:")
