@@ -3,7 +3,10 @@ import os
 import torch
 from hypothesis import settings
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+#: under pytest-xdist (`-n 2`, the README's command) every worker is a process of its own: one torch thread each, so
+#: the workers do not oversubscribe the 2 cores; a single process keeps up to 2
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // WORKERS))
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -14,12 +17,21 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="session")
 def reference_cache(tmp_path_factory):
-    """References (problems.references.base) and floors are cached in a fresh directory per test session, so CI
-    computes them from scratch (coarse for the smoke profile) and never reads a user's cache. A developer's
+    """References (problems.references.base) and floors are cached in a fresh directory per test run, so CI
+    computes them from scratch (coarse for the smoke profile) and never reads a user's cache. Under pytest-xdist
+    the workers share it (the directory above each worker's base temp is the run's; both caches write under a
+    lock, so a reference or a floor distribution is computed once per run, not once per worker). A developer's
     loop may keep them between sessions: LANDAU_TEST_REFERENCE_CACHE=DIR (a directory of its own, never the
     user's cache) is used instead."""
     keep = os.environ.get("LANDAU_TEST_REFERENCE_CACHE")
-    os.environ["LANDAU_REFERENCE_CACHE"] = keep or str(tmp_path_factory.mktemp("reference-cache"))
+    if keep:
+        os.environ["LANDAU_REFERENCE_CACHE"] = keep
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "reference-cache"
+        shared.mkdir(exist_ok=True)
+        os.environ["LANDAU_REFERENCE_CACHE"] = str(shared)
+    else:
+        os.environ["LANDAU_REFERENCE_CACHE"] = str(tmp_path_factory.mktemp("reference-cache"))
     yield
 
 

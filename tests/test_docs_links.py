@@ -137,5 +137,5 @@ def test_the_readme_test_command_is_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     marker = next(i for i, line in enumerate(ci) if line.startswith("# --- the README's test command"))
     command = ci[marker + 1].strip()
-    assert command.endswith("python -m pytest -q")
+    assert " python -m pytest -q" in command and command.endswith("--dist loadfile")
     assert command in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
