@@ -68,7 +68,8 @@ def test_plugin_hashes_are_the_sha256_of_each_file(tmp_path):
     same_name.write_bytes(b"B = 3\n")
     assert plugin_hashes([one]) == {"mine.py": hashlib.sha256(b"print('a')\n").hexdigest()}
     both = plugin_hashes([two, same_name])  # two files of one name: keyed by their paths
-    assert both == {str(two): hashlib.sha256(b"B = 2\n").hexdigest(), str(same_name): hashlib.sha256(b"B = 3\n").hexdigest()}
+    assert both == {str(two): hashlib.sha256(b"B = 2\n").hexdigest(),
+                    str(same_name): hashlib.sha256(b"B = 3\n").hexdigest()}
     assert plugin_hashes([tmp_path / "gone.py"]) == {"gone.py": "unreadable (FileNotFoundError)"}
 
 
@@ -79,7 +80,8 @@ def test_the_environment_holds_landau_and_torch_variables_only(monkeypatch):
     env = environment()
     assert env["LANDAU_X"] == "7" and env["TORCH_TEST_44"] == "on" and "UNRELATED_44" not in env
     assert list(env) == sorted(env)
-    assert environment({"LANDAU_A": "1", "PATH": "/bin", "TORCHINDUCTOR_X": "2"}) == {"LANDAU_A": "1", "TORCHINDUCTOR_X": "2"}
+    given = {"LANDAU_A": "1", "PATH": "/bin", "TORCHINDUCTOR_X": "2"}
+    assert environment(given) == {"LANDAU_A": "1", "TORCHINDUCTOR_X": "2"}
 
 
 def test_a_run_provenance_keeps_the_old_keys_and_adds_the_new(repo, monkeypatch, tmp_path):
@@ -172,8 +174,8 @@ def test_the_summary_provenance_section_is_a_few_lines():
     assert "CPU `Fake CPU`, 2 cores, 2 torch threads" in text and "BLAS `mkl`, GPU none" in text
     assert "`LANDAU_FUSED_MIN_N=0`" in text and "`mine.py` sha256 `cdcdcdcdcdcd`" in text
     assert "peak resident memory up to 612 MiB" in text and "drift:maxwell 5, x 1" in text
-    assert provenance_lines({"provenance": {"git_commit": "c0"}}) == ["## Provenance", "",
-                                                                      "- commit `c0`; Python ?, torch ?, numpy ?, host `?`", ""]
+    old = provenance_lines({"provenance": {"git_commit": "c0"}})  # a run before issue 44: one line
+    assert old == ["## Provenance", "", "- commit `c0`; Python ?, torch ?, numpy ?, host `?`", ""]
 
 
 def test_provenance_differences_name_each_changed_key():
@@ -181,7 +183,8 @@ def test_provenance_differences_name_each_changed_key():
          "plugins": {"p.py": "ab" * 32}}
     assert provenance_differences(a, dict(a)) == []
     assert provenance_differences(a, {**a, "host": "b"}) == []  # a machine's name is left out
-    b = {**a, "threads": 4, "torch_threads": 4, "env": {"LANDAU_X": "1", "LANDAU_Y": "2"}, "plugins": {"p.py": "cd" * 32}}
+    b = {**a, "threads": 4, "torch_threads": 4, "env": {"LANDAU_X": "1", "LANDAU_Y": "2"},
+         "plugins": {"p.py": "cd" * 32}}
     assert provenance_differences(a, b) == ["`torch_threads`: 2 -> 4", "`plugins.p.py`: abababababab -> cdcdcdcdcdcd",
                                             "`env.LANDAU_Y`: unset -> 2"]  # A's keys first, then B's
     assert provenance_differences({"git_commit": "c1", "threads": 2}, a) == [
@@ -209,3 +212,12 @@ def test_a_dry_run_prints_the_plan_and_provenance_and_writes_nothing(argv, cells
     assert n == cells if cells is not None else n > 1
     assert "estimate: about" in out and "provenance the manifest would record:" in out
     assert re.search(r"^  git_dirty: (True|False|None)$", out, re.M) and "  env: " in out
+
+
+def test_a_real_cell_records_what_it_used():
+    from harness.execute.run_cell import run_cell
+    rec = run_cell(Cell("blob", "bkw2d", 0), "smoke", "cpu")
+    assert rec.ok, rec.error
+    blob_calls = sum(n for k, n in rec.kernels.items() if k.startswith("blob_score:"))
+    assert blob_calls > 0 and rec.kernels.get("drift:maxwell", 0) >= blob_calls  # bkw2d is Maxwellian: gamma = 0
+    assert rec.peak_rss_mb > 10 and set(rec.to_json()) >= {"peak_rss_mb", "kernels"}

@@ -39,8 +39,9 @@ def dry_run(cells: list[Cell], skipped: list, config: RunConfig, jobs: int, run_
         print(f"  skipped: {s}")
     references = plan_references(order, config.profile)
     refs = "; ".join(t.describe() for t in references.tasks)
+    first = f"; {len(references.tasks)} reference(s) to build first: {refs}" if refs else ""
     print(f"estimate: {describe_estimate(estimate_seconds(order, config.profile, jobs))} (rough, from cell times "
-          f"measured on a 2-core CPU)" + (f"; {len(references.tasks)} reference(s) to build first: {refs}" if refs else ""))
+          f"measured on a 2-core CPU){first}")
     print("provenance the manifest would record:")
     for key, value in provenance(config.device, config.plugins).items():
         print(f"  {key}: {_shown(value)}")

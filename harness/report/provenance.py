@@ -69,7 +69,8 @@ def compare_lines(a: dict, b: dict) -> list[str]:
     diffs = provenance_differences(a, b)
     if not diffs:
         return ["Provenance: the same in both runs (host names aside).", ""]
-    return ["Provenance differences (A -> B; they do not change the exit status):", ""] + [f"- {d}" for d in diffs] + [""]
+    head = "Provenance differences (A -> B; they do not change the exit status):"
+    return [head, ""] + [f"- {d}" for d in diffs] + [""]
 
 
 def provenance_lines(manifest: dict, timings: pd.DataFrame | None = None) -> list[str]:
@@ -106,8 +107,8 @@ def _usage_line(timings: pd.DataFrame | None) -> str:
     if timings is None or timings.empty:
         return ""
     parts = []
-    for column, what in (("peak_rss_mb", "peak resident memory up to {:.0f} MiB (a worker's peak so far)"),
-                         ("gpu_peak_mb", "GPU peak up to {:.0f} MiB")):
+    for column, what in (("peak_rss_mb", "peak resident memory up to {:.0f} MiB (a process's peak so far: an upper "
+                                         "bound per cell)"), ("gpu_peak_mb", "GPU peak up to {:.0f} MiB")):
         top = pd.to_numeric(timings[column], errors="coerce").max() if column in timings.columns else math.nan
         if pd.notna(top):
             parts.append(what.format(top))

@@ -96,7 +96,8 @@ def blas_text(config: str) -> str:
 
 
 def gpu_text(torch) -> str | None:
-    """'NAME (driver X, CUDA Y)' of CUDA device 0 (the driver from nvidia-smi where it answers), or None without CUDA."""
+    """'NAME (driver X, CUDA Y)' of CUDA device 0 (the driver from nvidia-smi where it answers), or None without
+    CUDA."""
     if not torch.cuda.is_available():
         return None
     smi = _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
