@@ -20,7 +20,7 @@ import warnings
 import torch
 
 from problems import drift
-from problems.particle_drift import fused
+from problems.particle_drift import fused, usage
 
 from solvers.base import (QUICK_MAX_MOVE_BLOB, Solver, Trajectory, initial_particles, quick_steps, reduced_dt,
                    resolve_device, step_rule)
@@ -38,14 +38,18 @@ def _row_blocks(n: int, d: int, itemsize: int):
 def blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
     """Blob score s_i = sum_j g_ij / sum_j k_ij + sum_j g_ij / K_j, with k_ij = exp(-|v_i - v_j|^2/2eps),
     g_ij = grad_x k(x - v_j)|_{x = v_i} = -(v_i - v_j)/eps k_ij and K_j = sum_l k_jl; v (N, d) -> (N, d).
-    On the CPU without autograd and N >= fused.CPU_MIN_N: `compiled_blob_score`, else `blockwise_blob_score`."""
+    On the CPU without autograd and N >= fused.CPU_MIN_N: `compiled_blob_score`, else `blockwise_blob_score`; the
+    kernel used is counted (`problems.particle_drift.usage`)."""
     key = (v.dtype, v.shape[-1])
     if fused.cpu_kernel_applies((v,), key, _blob_disabled):
         try:
-            return compiled_blob_score(v, eps)
+            out = compiled_blob_score(v, eps)
+            usage.note(usage.BLOB_COMPILED_CPU)
+            return out
         except Exception as exc:  # compiler missing or failing: remember and fall back
             _blob_disabled.add(key)
             warnings.warn(f"compiled blob score unavailable ({type(exc).__name__}: {exc}); using the blockwise sum")
+    usage.note(usage.BLOB_BLOCKWISE)
     return blockwise_blob_score(v, eps)
 
 

@@ -82,6 +82,8 @@ def command_lines(draw):
             argv += [opt, draw(values[opt])]
         if draw(st.booleans()):
             argv.append("--quiet")
+        if draw(st.integers(0, 4)) == 0:
+            argv.append("--dry-run")  # plans and checks as a run does, writes nothing
         if "--jobs" not in argv:
             argv += ["--jobs", "1"]  # worker processes have their own tests; keep the drawn lines fast
         where = draw(st.sampled_from(["out-new", "out-file", "out-below-file", "resume-new", "resume-damaged",
@@ -119,11 +121,15 @@ def test_no_command_line_ends_in_a_traceback_and_the_grammar_reaches_every_outco
             argv = argv + ["-p", "tiny2d"]  # --all alone would run every real solver: keep it fast
         if "--all" in argv and not any(a == "-s" for a in argv):
             argv = argv + ["-s", "still", "--plugin", PLUGIN]
+        out = argv[argv.index("--out") + 1] if "--out" in argv else None
+        new = out is not None and not Path(out).exists()
         code = main(argv)
         err = capsys.readouterr().err
         tried.append((argv, code))
         assert code in (0, 1, 2), (argv, code, err[-2000:])
         assert "Traceback" not in err, (argv, err[-3000:])
+        if "--dry-run" in argv and new:
+            assert not Path(out).exists(), (argv, "a dry run created its --out")
 
     one_line()
     codes = {c for _, c in tried}

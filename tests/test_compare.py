@@ -92,9 +92,10 @@ def test_compare_refuses_missing_and_foreign_directories(tmp_path, capsys):
         assert err.count("\n") == 0 and ("is not a directory" in err or "is not a finished run directory" in err)
 
 
-def write_run(run: Path, cells: dict, commit: str = "c0") -> Path:
+def write_run(run: Path, cells: dict, commit: str = "c0", provenance: dict | None = None) -> Path:
     """A minimal finished run directory at `run`: one record per {(solver, seed): w1 or 'failed'} cell on bkw2d
-    (an ok cell has w1 at t = 0 and 1), manifest.json, and metrics.parquet / timings.csv from the records."""
+    (an ok cell has w1 at t = 0 and 1), manifest.json (provenance: {git_commit: commit, **provenance}), and
+    metrics.parquet / timings.csv from the records."""
     run.mkdir(parents=True, exist_ok=True)
     planned = []
     for key, w1 in cells.items():
@@ -108,7 +109,8 @@ def write_run(run: Path, cells: dict, commit: str = "c0") -> Path:
                 {"t": t, "metric": "w1", "value": w1 * (1 + t)} for t in (0.0, 1.0)],
                 wall_time={"solve": 1.0}, solve_s=1.0, total_s=1.0)
         store.write_cell(run, rec)
-    manifest = {"config": {"profile": "smoke"}, "provenance": {"git_commit": commit}, "cells": planned}
+    manifest = {"config": {"profile": "smoke"}, "provenance": {"git_commit": commit, **(provenance or {})},
+                "cells": planned}
     store.atomic_write_text(run / "manifest.json", json.dumps(manifest))
     metrics, timings, _ = store.collect_tables(run)
     store.atomic_write_frame(metrics, run / "metrics.parquet")
@@ -141,6 +143,24 @@ def test_a_cell_failed_in_b_is_a_regression(tmp_path, capsys):
     assert code == 1
     assert cell_table(out) == {("sbp / bkw2d", 0): ("ok", "failed: sbp blew up", "**regression**")}
     assert "no regression" not in out and "1 cell ok in A is failed or missing in B" in out
+
+
+def test_compare_names_each_provenance_difference_before_its_verdict_and_keeps_its_exit_code(tmp_path, capsys):
+    """Issue 44: two runs of the same numbers whose manifests differ in one key (and in the host name, left out):
+    one difference line, before the closing verdict line, and exit 0; a regression still exits 1."""
+    same = {"cpu_model": "Xeon A", "cores": 2, "env": {"LANDAU_FUSED_MIN_N": "0"}, "host": "a"}
+    a = write_run(tmp_path / "a", BASE, provenance=same)
+    b = write_run(tmp_path / "b", BASE, provenance={**same, "cpu_model": "EPYC B", "host": "b"})
+    code, out, _ = compare(capsys, a, b)
+    lines = out.splitlines()
+    diffs = [line for line in lines if line.startswith("- `")]
+    assert code == 0 and diffs == ["- `cpu_model`: Xeon A -> EPYC B"]
+    assert lines.index(diffs[0]) < next(i for i, line in enumerate(lines) if "no regression" in line)
+    code, out, _ = compare(capsys, a, write_run(tmp_path / "same", BASE, provenance=same))
+    assert code == 0 and "Provenance: the same in both runs" in out and "- `" not in out
+    worse = write_run(tmp_path / "worse", {**BASE, ("sbp", 0): "failed"}, provenance={**same, "env": {}})
+    code, out, _ = compare(capsys, a, worse)
+    assert code == 1 and "- `env.LANDAU_FUSED_MIN_N`: 0 -> unset" in out
 
 
 def test_runs_with_several_settings_a_cell_are_compared_setting_by_setting(tmp_path, capsys):

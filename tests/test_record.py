@@ -38,6 +38,8 @@ def test_a_failed_record_keeps_only_what_it_has():
     ({"rows": [{"t": "soon", "metric": "w1", "value": 1.0}]}, "'rows' is not a list"),
     ({"wall_time": {"setup": "fast"}}, "'wall_time' holds a non-number"),
     ({"solve_s": "1"}, "'solve_s' is not a number"),
+    ({"peak_rss_mb": "big"}, "'peak_rss_mb' is not a number"),
+    ({"kernels": {"drift:maxwell": "many"}}, "'kernels' is not an object"),
     ({"problem": "bkw3d"}, "describes cell 'sbp__bkw3d__seed0', not 'sbp__bkw2d__seed0'"),
 ])
 def test_a_damaged_record_names_what_is_wrong(change, reason):

@@ -31,6 +31,8 @@ def _add_run_options(sub, sweep: bool) -> None:
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.add_argument("--force", action="store_true",
                      help="run cells the size check refuses (memory beyond what is available, over a million steps)")
+    sub.add_argument("--dry-run", action="store_true",
+                     help="print the plan, its estimate and the provenance it would record; run and write nothing")
 
 
 def _add_run_verbs(sub) -> None:

@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 from harness.cli.common import RUN_IN_PROGRESS, UsageError, load_named_plugins
+from harness.cli.dry_run import dry_run
 from harness.cli.options import check_run_flags, choose_executor, run_directory
 from harness.cli.planning import Planned, check_planned, plan_new, plan_resumed
 from harness.cli.report import print_cells, print_diagnosis
@@ -24,7 +25,8 @@ from harness.store.manifest import RunConfig, RunManifest
 
 
 def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
-    """parse -> plan -> check -> execute; returns the exit code (0, or 1 if a cell failed)."""
+    """parse -> plan -> check -> execute; returns the exit code (0, or 1 if a cell failed). With --dry-run: parse -> plan
+    -> check -> print what would run (harness.cli.dry_run), 0."""
     jobs_given, seeds = check_run_flags(args)
     options = parse_set_options(args.overrides)
     manifest, selected = _open(args, seeds)
@@ -44,6 +46,8 @@ def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
                        _union(whole, planned.problem_names, "problem"),
                        _union_text(manifest.config.overrides if manifest is not None and selected else [], args.overrides),
                        verb, [str(Path(p).resolve()) for p in args.plugin], executor, planned.diagnosis)
+    if args.dry_run:
+        return dry_run(planned.cells, planned.skipped, config, args.jobs, run_dir, manifest is not None)
     counts = _execute(args, run_dir, planned, config, whole)
     return _finish(args, run_dir, planned, counts)
 

@@ -21,6 +21,7 @@ import solvers
 
 from infra.text import one_line
 from harness.execute.evaluate import evaluate, judged_problem
+from harness.execute.resources import cell_usage, start_cell
 from harness.plan.cell import Cell
 from harness.store import tables as store
 from harness.store.record import CellRecord
@@ -44,8 +45,10 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
 
 
 def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: str | None) -> CellRecord:
-    """run_cell's body, on the threads run_cell set."""
+    """run_cell's body, on the threads run_cell set; the record holds what the cell used (peak memory, kernels:
+    `harness.execute.resources`), failed or not."""
     record: dict = {}
+    start_cell()
     t_start = time.perf_counter()
     try:
         problem = cell.make_problem()
@@ -77,9 +80,9 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
         what = f"SystemExit: the solver called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) \
             else f"{type(exc).__name__}: {exc}"
         return CellRecord.failed(cell, profile, one_line(what), traceback=traceback.format_exc(limit=6),
-                                 total_s=time.perf_counter() - t_start, config=record.get("config", {}))
+                                 total_s=time.perf_counter() - t_start, config=record.get("config", {}), **cell_usage())
     return CellRecord(cell.solver, cell.problem, cell.seed, cell.id, profile, total_s=time.perf_counter() - t_start,
-                      overrides=dict(cell.overrides), **record)
+                      overrides=dict(cell.overrides), **record, **cell_usage())
 
 
 #: a metric this many times its floor (or a relative metric this large) is flagged in the cell's warnings

@@ -137,8 +137,8 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
         jobs = memory_bounded_jobs(jobs)
     make_dirs(run_dir)
     clear_scratch(run_dir)
-    write_manifest(run_dir, RunManifest(config, store.provenance(config.device),
-                                             [c.to_json() for c in merged_plan(planned or [], cells)]))
+    provenance = store.provenance(config.device, config.plugins or tuple(plugin_files))
+    write_manifest(run_dir, RunManifest(config, provenance, [c.to_json() for c in merged_plan(planned or [], cells)]))
     todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile)], config.profile)
     references = plan_references(todo, config.profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}

@@ -15,6 +15,9 @@ in B" (runs of different seed sets are compared over their seeds). For every (so
 * else asv's rule (`is_different`: the exact two-sided Mann-Whitney U at p < COMPARE_P where the seed counts let it
   reach that, else non-overlapping COMPARE_CI t intervals).
 
+Before the tables `compare` names every provenance difference between A and B (harness.report.provenance: commit,
+dirty diff, hardware, threads, BLAS, GPU, environment, plugin hashes; never the exit status).
+
 A metric of A missing in B, NaN in B where A has a number, a new fold, and a metrics.parquet out of date with its
 cell records are regressions too. Solve seconds are compared in a second table and never flagged. `compare` exits 1
 on a regression, 0 otherwise, and 2 (one line, CompareError) when the runs cannot be compared: a missing or foreign
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +36,7 @@ import pandas as pd
 from metrics.specs import METRICS, LiveView, with_role
 
 from harness.report.evidence import t_interval
+from harness.report.provenance import compare_lines as provenance_compare_lines
 from harness.report.thresholds import (COMPARE_CI, COMPARE_P, REGRESSION_ABS_TOL as ABS_TOL,
                                        REGRESSION_RTOL as DEFAULT_RTOL)
 
@@ -72,6 +76,8 @@ class RunTables:
     stale: str = ""
     #: the cells its manifest planned, as (solver, problem, seed, overrides label)
     planned: frozenset = frozenset()
+    #: the manifest's provenance object (harness.store.provenance; {} for a manifest without one)
+    provenance: dict = field(default_factory=dict)
 
 
 def _checked(frame: pd.DataFrame, path: Path, columns: dict) -> pd.DataFrame:
@@ -146,7 +152,7 @@ def load_run(path: str | Path) -> RunTables:
     recorded = _checked(collect_tables(p, records)[0], metrics_path, METRICS_COLUMNS)
     stale = _stale(metrics, recorded)
     return RunTables(p, recorded if stale else metrics, timings, str(provenance.get("git_commit", "unknown")),
-                     str(config.get("profile", "?")), _cell_statuses(p), stale, _planned(manifest))
+                     str(config.get("profile", "?")), _cell_statuses(p), stale, _planned(manifest), provenance)
 
 
 def _planned(manifest: dict) -> frozenset:
@@ -458,8 +464,9 @@ def _setting(overrides_a: str, overrides_b: str) -> str:
 
 
 def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float, show_all: bool = False) -> list[str]:
-    """Markdown: provenance, the cells not ok in both runs (regressions first), the accuracy rows at the last
-    snapshot (every row with show_all; every worse row always), the seconds table, and one closing line."""
+    """Markdown: provenance (commits, profiles, and every provenance difference: harness.report.provenance), the
+    cells not ok in both runs (regressions first), the accuracy rows at the last snapshot (every row with show_all;
+    every worse row always), the seconds table, and one closing line."""
     rows, seconds, cells = comparison.rows, comparison.seconds, comparison.cells
     out = [f"# compare: A = {a.path} ({a.profile}, commit {a.commit[:12]}), B = {b.path} ({b.profile}, commit "
            f"{b.commit[:12]})", ""]
@@ -467,6 +474,7 @@ def report_lines(a: RunTables, b: RunTables, comparison: Comparison, rtol: float
         out += ["The two runs were made at different commits.", ""]
     if a.profile != b.profile:
         out += [f"The two runs used different profiles ({a.profile} vs {b.profile}).", ""]
+    out += provenance_compare_lines(a.provenance, b.provenance)
     for line in comparison.stale:
         out += [f"**Out of date**: {line}; `python -m harness report` of that run rebuilds its table.", ""]
     listed = cells[cells.change != "ok in both"].sort_values("regression", ascending=False, kind="mergesort")

@@ -9,6 +9,8 @@ and, for a diagnosis run, the PINN-PM diagnosis (`harness.report.diagnosis`). Th
 * for a sweep (a solver with several settings): the cheapest setting at its W1 floor (within
   `harness.report.thresholds.AT_FLOOR`),
   the fitted W1-vs-N slopes, and the work-precision figures.
+Last, a short Provenance section (`harness.report.provenance`): commit and dirty flag, hardware, threads, BLAS, GPU,
+environment, plugin hashes, and the cells' memory peaks and kernels.
 No table is wider than 8 columns; the wide data stay in metrics.csv / metrics.parquet. Values are
 means over seeds with their t interval [lo, hi] where there are several (harness.report.evidence); Monte Carlo
 floors are the means of their floor distributions ± their standard error. Built only from files in the run
@@ -26,6 +28,7 @@ from metrics.specs import METRICS, W1_SUB, LiveView, with_show
 from harness.report.convergence import FLOORS, cheapest_within, rung_stats, slope_fits
 from harness.report.folds import FOLDED, first_folds, fold_note, mask_certificates, mask_folds, validity_table
 from harness.report.evidence import row_evidence, t_interval
+from harness.report.provenance import provenance_lines
 from harness.report.thresholds import AT_FLOOR, BAND_LEVEL, CI_LEVEL, percent_over
 
 #: metric tables (one column per snapshot time), in order: metric -> its floor rows and whether lower |value| is
@@ -324,6 +327,7 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
                 "These records could not be read (truncated, not JSON, wrong shape, or another cell's); they were "
                 "renamed and are not in the tables. `run --resume` runs their cells again.", ""]
         out += [f"- cells/{name}" for name in set_aside] + [""]
+    out += provenance_lines(manifest, timings)
     return "\n".join(out)
 
 

@@ -90,8 +90,8 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class RunManifest:
-    """RUN/manifest.json: the run's config, where and with what it ran (provenance: versions, commit,
-    device, host; `harness.store.tables.provenance`), and its planned cells as Cell JSON lists."""
+    """RUN/manifest.json: the run's config, where and with what it ran (provenance: versions, commit and diff,
+    device, host, hardware, plugin hashes, environment; `harness.store.provenance`), and its planned cells as Cell JSON lists."""
 
     config: RunConfig = field(default_factory=RunConfig)
     provenance: dict = field(default_factory=dict)

@@ -50,6 +50,11 @@ class CellRecord:
     `certificates.certify`; floors: the floor distributions (infra.rows.FloorDistribution as JSON) of its metrics
     with a null law (records written before issue 40 have none); warnings: one line per absurd metric value; error/traceback: why a
     failed cell failed; *_error: a part that failed without failing the cell.
+    peak_rss_mb: the resident-set peak (MiB) of the process that ran the cell, `harness.execute.resources`: in a
+    worker process that ran cells before, the process's peak so far, an upper bound of the cell's; gpu_peak_mb: the
+    CUDA memory peak (MiB) allocated during the cell (None where the cell used no CUDA); kernels: {kernel name: calls}
+    of the drift and blob-score kernels the cell used (`problems.particle_drift.usage`). Records written before
+    issue 44 have none of these three (None, None, {}).
     """
 
     solver: str
@@ -73,6 +78,9 @@ class CellRecord:
     traceback: str = ""
     certificates_error: str = ""
     diagnostics_error: str = ""
+    peak_rss_mb: float | None = None
+    gpu_peak_mb: float | None = None
+    kernels: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -112,7 +120,7 @@ class CellRecord:
         kwargs.setdefault("cell_id", stem or cell_id(data["solver"], data["problem"], data["seed"],
                                                      tuple(data.get("overrides", {}).items())))
         kwargs.setdefault("profile", "")
-        for key in ("solve_s", "total_s"):
+        for key in ("solve_s", "total_s", "peak_rss_mb", "gpu_peak_mb"):
             if key in kwargs and kwargs[key] is not None:
                 kwargs[key] = float(kwargs[key])
         return cls(**kwargs)
@@ -165,6 +173,13 @@ def _validate(rec, stem: str | None) -> None:
     for key in ("cell_id", "profile", "error", "traceback", "certificates_error", "diagnostics_error"):
         if not isinstance(rec.get(key, ""), str):
             raise DamagedRecord(f"field {key!r} is not a string")
+    for key in ("peak_rss_mb", "gpu_peak_mb"):
+        if rec.get(key) is not None and not is_number(rec[key]):
+            raise DamagedRecord(f"field {key!r} is not a number")
+    kernels = rec.get("kernels", {})
+    if not isinstance(kernels, dict) or not all(isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool)
+                                                for k, n in kernels.items()):
+        raise DamagedRecord("'kernels' is not an object {kernel name: calls}")
     if stem is not None:
         own = cell_id(rec["solver"], rec["problem"], rec["seed"], tuple(rec.get("overrides", {}).items()))
         if own != stem:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +22,7 @@ from infra.files import UnsafePath, make_dirs, read_text, replacing, set_aside_f
 from infra.rows import FloorDistribution
 from infra.text import one_line
 from harness.store.record import CellRecord, DamagedRecord, is_number  # noqa: F401  (DamagedRecord re-exported)
+from harness.store.provenance import git_commit, provenance  # noqa: F401  (re-exported: runs call store.provenance)
 
 TABLE_COLUMNS = ["solver", "problem", "seed", "overrides", "t", "metric", "value", "reference"]
 
@@ -138,35 +137,13 @@ def write_cell(run_dir: Path, record: CellRecord) -> None:
                       json.dumps(record.to_json(), indent=1, sort_keys=True, allow_nan=False))
 
 
-def git_commit() -> str:
-    """The current git commit of the package checkout, or 'unknown'."""
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
-    except Exception:
-        return "unknown"
-
-
-def provenance(device: str) -> dict:
-    """Versions, commit, device and host, recorded in the manifest."""
-    import numpy
-    import ot
-    import scipy
-    import torch
-    return {
-        "git_commit": git_commit(), "python": platform.python_version(), "torch": torch.__version__,
-        "numpy": numpy.__version__, "scipy": scipy.__version__, "pot": ot.__version__,
-        "pandas": pd.__version__, "device": device, "host": platform.node(),
-        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "threads": torch.get_num_threads(),
-    }
-
-
 def collect_tables(run_dir: Path, records: list[CellRecord] | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(metrics, timings, failures) from every cell record, sorted deterministically.
 
     `overrides` is the cell's override label ('' for the profile's config); `p_*` are its config fields.
+    timings also holds what each ok cell used: peak_rss_mb, gpu_peak_mb (None: not recorded, or no CUDA) and kernels
+    (`kernels_text`).
     """
     rows, timings, failures = [], [], []
     for rec in load_records(run_dir) if records is None else records:
@@ -182,7 +159,8 @@ def collect_tables(run_dir: Path, records: list[CellRecord] | None = None
                          **params})
         info = {f"info_{k}": v for k, v in rec.info.items() if is_number(v)}
         timings.append({**key, **{f"{k}_s": v for k, v in rec.wall_time.items()},
-                        "solve_s": rec.solve_s, "total_s": rec.total_s, **info, "warnings": "; ".join(rec.warnings)})
+                        "solve_s": rec.solve_s, "total_s": rec.total_s, **info, "warnings": "; ".join(rec.warnings),
+                        "peak_rss_mb": rec.peak_rss_mb, "gpu_peak_mb": rec.gpu_peak_mb, "kernels": kernels_text(rec.kernels)})
     table = pd.DataFrame(rows)
     if not table.empty:
         table = uniform_columns(table)
@@ -243,3 +221,19 @@ def collect_floors(run_dir: Path, records: list[CellRecord] | None = None) -> pd
 def floors_csv(floors: pd.DataFrame) -> pd.DataFrame:
     """`floors` as floors.csv stores it: the draws as one space-separated column of reprs."""
     return floors.assign(values=floors["values"].map(lambda v: " ".join(repr(float(x)) for x in v)))
+
+
+def kernels_text(kernels: dict) -> str:
+    """A cell's {kernel name: calls} as timings.csv holds it: 'blob_score:compiled_cpu=20; drift:compiled_cpu=20'
+    ('' for none); `kernels_from_text` reads it back."""
+    return "; ".join(f"{name}={calls}" for name, calls in sorted(kernels.items()))
+
+
+def kernels_from_text(text) -> dict[str, int]:
+    """The {kernel name: calls} of a `kernels_text` string ({} for '', NaN or a malformed item)."""
+    out: dict[str, int] = {}
+    for item in text.split("; ") if isinstance(text, str) else []:
+        name, _, calls = item.rpartition("=")
+        if name and calls.isdigit():
+            out[name] = out.get(name, 0) + int(calls)
+    return out

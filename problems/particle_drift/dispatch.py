@@ -18,6 +18,7 @@ import torch
 from problems.particle_drift.fused import fused_available, fused_drift
 from problems.equation.kernel import kernel_apply
 from problems.particle_drift.pairwise import DEFAULT_BLOCK_BYTES, pairwise_drift
+from problems.particle_drift import usage
 
 __all__ = ["DEFAULT_BLOCK_BYTES", "drift", "maxwell_drift", "naive_pairwise_drift", "pairwise_drift"]
 
@@ -61,16 +62,19 @@ def drift(
     U_i = -(1/N) sum_j A(v_i - v_j)(s_i - s_j). gamma = 0 uses the exact O(N d^2) moment form.
     Any other gamma: the fused kernel (`problems.particle_drift.fused`: compiled on CPU for N >= fused.CPU_MIN_N = 512,
     Triton on CUDA) when nothing needs gradients and `fused` is True, else the blockwise
-    pairwise sum (autograd-friendly). Works on CPU and CUDA, float32 and float64.
+    pairwise sum (autograd-friendly). Works on CPU and CUDA, float32 and float64. Each call counts the kernel it
+    used (`problems.particle_drift.usage`).
     """
     if v.shape != s.shape:
         raise ValueError(f"v and s must have the same shape, got {tuple(v.shape)} and {tuple(s.shape)}")
     if v.dim() < 2:
         raise ValueError(f"v must have shape (..., N, d), got {tuple(v.shape)}")
     if gamma == 0:
+        usage.note(usage.DRIFT_MAXWELL)
         return maxwell_drift(v, s, C)
     if fused and fused_available(v, s, gamma):
-        return fused_drift(v, s, gamma, C)
+        return fused_drift(v, s, gamma, C)  # counts the kernel it used
+    usage.note(usage.DRIFT_BLOCKWISE)
     return pairwise_drift(v, s, gamma, C, block_bytes)
 
 

@@ -19,6 +19,7 @@ import warnings
 import torch
 
 from infra.env import SettingError, fused_min_n
+from problems.particle_drift import usage
 from problems.particle_drift.pairwise import pairwise_drift
 
 #: smallest N for which the compiled CPU kernel is used (compilation costs about 12 s once per process with an empty
@@ -87,9 +88,11 @@ def cpu_kernel_applies(tensors: tuple, key, disabled: set) -> bool:
 
 
 def fused_drift(v: torch.Tensor, s: torch.Tensor, gamma: float, C: float) -> torch.Tensor:
-    """The drift by the fused kernel of v's device (see module docstring); v, s of shape (N, d)."""
+    """The drift by the fused kernel of v's device (see module docstring); v, s of shape (N, d). Counts the kernel
+    that computed it (`problems.particle_drift.usage`; the blockwise sum after a failed compilation)."""
     if v.is_cuda:
         from problems.particle_drift.triton_kernel import triton_drift
+        usage.note(usage.DRIFT_TRITON)
         return triton_drift(v, s, gamma, C)
     n = v.shape[0]
     try:
@@ -97,7 +100,9 @@ def fused_drift(v: torch.Tensor, s: torch.Tensor, gamma: float, C: float) -> tor
     except Exception as exc:  # compiler missing or failing: remember and fall back
         _disabled.add(("cpu", v.dtype, gamma))
         warnings.warn(f"compiled CPU drift unavailable ({type(exc).__name__}: {exc}); using the blockwise sum")
+        usage.note(usage.DRIFT_BLOCKWISE)
         return pairwise_drift(v, s, gamma, C)
+    usage.note(usage.DRIFT_COMPILED_CPU)
     return -(C / n) * out
 
 
