@@ -217,3 +217,26 @@ def test_no_import_loops_between_packages():
 def test_cycle_finder_finds_a_loop():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def _reached_from(start: str) -> set[str]:
+    """Every project module `start` imports, directly or through others (any depth, imports inside functions too)."""
+    modules = project_modules()
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in modules:
+            continue
+        seen.add(name)
+        todo.extend(filter(None, (resolve(m, modules) for m in imported_modules(modules[name]))))
+    return seen
+
+
+def test_the_report_command_never_imports_the_execution_stack():
+    """`harness report` reads and draws: it reaches no module of harness/execute but the plugin loader (the rebuild
+    of outputs lives in report/, grid planning in plan/: issue 44). harness.cli.run does reach the runner (the
+    check can fail)."""
+    stack = lambda start: sorted(m for m in _reached_from(start) if m.startswith("harness.execute.")
+                                 and m != "harness.execute.plugins")
+    assert stack("harness.cli.report") == []
+    assert "harness.execute.runner" in stack("harness.cli.run")

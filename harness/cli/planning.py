@@ -10,7 +10,7 @@ import solvers
 
 from harness.cli.common import UsageError, check_names
 from harness.cli.resume import manifest_cells
-from harness.execute import runner
+from harness.plan.grid import plan
 from harness.plan.cell import Cell, Skipped, distinct_configs
 from harness.plan.diagnosis import SOLVER as DIAGNOSIS_SOLVER, VARIANTS, plan_diagnosis
 from harness.plan.limits import SizeError, check_cells
@@ -53,7 +53,7 @@ def plan_new(args, sweep: bool, diagnose: bool, options, profile: str, seeds, di
     if sweep:
         cells, skipped = plan_sweep(classes, [problems.get_problem(p) for p in problem_names], profile, options, seeds)
     else:
-        cells, skipped = runner.plan(solver_names, problem_names, seeds or [0], grids(options, classes),
+        cells, skipped = plan(solver_names, problem_names, seeds or [0], grids(options, classes),
                                      problem_grids(options, problem_names))
     if not cells:
         raise no_cell_error(skipped, problem_names)

@@ -9,7 +9,7 @@ from metrics.specs import METRICS, with_show
 from infra.files import read_text
 from harness.cli.common import UsageError, load_named_plugins
 from harness.cli.resume import check_manifest_plugins, read_run_manifest
-from harness.execute import runner
+from harness.report.rebuild import rebuild_outputs
 from harness.store import tables as store
 from harness.store.lock import run_dir_lock
 from harness.store.manifest import manifest_path
@@ -28,7 +28,7 @@ def cmd_report(args) -> int:
               file=sys.stderr)
     load_named_plugins(args.plugin)
     with run_dir_lock(run_dir):  # a run still writing there holds it: RunDirInUse, one line, exit 2
-        counts = runner.rebuild_outputs(run_dir)
+        counts = rebuild_outputs(run_dir)
     print(f"rebuilt {run_dir / 'summary.md'} from {counts['rows']} rows ({counts['failed']} failed cells)")
     return 0
 

@@ -6,69 +6,22 @@ cells to run need and the cache lacks is built first, as a task of its own (`har
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import sys
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-import problems
-import solvers
 
 from infra.files import make_dirs
 from harness.store import tables as store
-from harness.store.manifest import RunConfig, RunManifest, read_manifest, write_manifest
+from harness.store.manifest import RunConfig, RunManifest, write_manifest
 from harness.plan.trust import record_mismatch
-from harness.plan.cell import Cell, Skipped, merged_plan, unique_cells
+from harness.plan.cell import Cell, merged_plan, unique_cells
 from harness.execute.run_cell import run_cell  # noqa: F401  (run_cell re-exported)
 from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
 from harness.execute.executors import clear_scratch, memory_bounded_jobs, run_cells
 from harness.execute.reference_tasks import ReferencePlan, ReferenceResult, plan_references
-from harness.report.figures import (write_certificate_figures, write_figures, write_particle_figures, write_sweep_figures,
-                      write_training_figures)
-from harness.report.diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
-from harness.report.html_page import markdown_to_html
-from harness.report.summary import render_summary
-
-
-def plan(solver_names, problem_names, seeds, grids: dict | None = None, problem_grids: dict | None = None
-         ) -> tuple[list[Cell], list[Skipped]]:
-    """(cells, [Skipped]) for every applicable solver x problem x constants x overrides x seed.
-
-    grids: {solver: [overrides, ...]} (from `harness.plan.overrides.grids` or a sweep's ladders); a solver
-    not in it runs its profile's config once. problem_grids: {problem: [constants, ...]}
-    (`harness.plan.overrides.problem_grids`). Order: problem, solver, overrides (as given), constants, seed.
-    """
-    cells, skipped = [], []
-    for p_name in problem_names:
-        problem = problems.get_problem(p_name)
-        constants_list = (problem_grids or {}).get(p_name, [()])
-        for s_name in solver_names:
-            ok, why = solvers.get_solver(s_name).applies_to(problem)
-            if not ok:
-                skipped.append(Skipped(s_name, p_name, why))
-                continue
-            for overrides in (grids or {}).get(s_name, [()]):
-                for constants in constants_list:
-                    cells.extend(Cell(s_name, p_name, seed, overrides + constants) for seed in seeds)
-    return cells, skipped
-
-
-def trusted_records(records: list, profile: str, warn=None) -> list:
-    """The records that belong to a run of `profile` (`harness.plan.trust.record_mismatch`); each other one is left
-    out with one warning line naming it and why."""
-    say = warn or (lambda m: print(m, file=sys.stderr))
-    kept = []
-    for rec in records:
-        why = record_mismatch(rec, profile)
-        if why:
-            say(f"warning: cell record {rec.cell_id}.json is not reported: {why}")
-        else:
-            kept.append(rec)
-    return kept
+from harness.plan.grid import plan  # noqa: F401  (re-exported: runner.plan)
+from harness.report.rebuild import rebuild_outputs, trusted_records  # noqa: F401  (re-exported)
 
 
 def finished(run_dir: Path, cell: Cell, profile: str) -> bool:
@@ -83,38 +36,6 @@ def finished(run_dir: Path, cell: Cell, profile: str) -> bool:
         return False
     return True
 
-
-def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
-    """Write metrics.{csv,parquet}, timings.csv, failures, summary.md, index.html and figures from cell files.
-    With jobs > 1 the particle figures (about half the figure time) are drawn in a forked process meanwhile."""
-    run_dir = Path(run_dir).resolve()
-    manifest = read_manifest(run_dir)
-    profile = manifest.config.profile
-    records = trusted_records(store.load_records(run_dir), profile)
-    table, timings, failures = store.collect_tables(run_dir, records)
-    certs = store.collect_certificates(run_dir, records)
-    floors = store.collect_floors(run_dir, records)
-    store.atomic_write_frame(certs, run_dir / "certificates.csv")
-    store.atomic_write_frame(store.floors_csv(floors), run_dir / "floors.csv")
-    store.atomic_write_frame(table, run_dir / "metrics.csv")
-    store.atomic_write_frame(table, run_dir / "metrics.parquet")
-    store.atomic_write_frame(timings, run_dir / "timings.csv")
-    fig_dir = run_dir / "figures"
-    with _beside(write_particle_figures, (run_dir, fig_dir, records, profile), jobs) as particle_figures:
-        figures = (write_figures(table, fig_dir, floors) + write_sweep_figures(table, timings, fig_dir)
-                   + write_training_figures(run_dir, fig_dir, records)
-                   + write_certificate_figures(certs, fig_dir))
-    figures += particle_figures.result()
-    raw = manifest.to_json()  # what the report's readers take
-    diagnosis = diagnosis_lines(table, raw, floors)
-    if diagnosis:
-        store.atomic_write_text(run_dir / "diagnosis.md", "\n".join(["# PINN-PM diagnosis", "", DIAGNOSIS_LEGEND, ""]
-                                                                    + diagnosis))
-    summary = render_summary(table, timings, failures, raw, certs, store.set_aside_records(run_dir),
-                             sorted(p.name for p in figures), floors)
-    store.atomic_write_text(run_dir / "summary.md", summary)
-    store.atomic_write_text(run_dir / "index.html", markdown_to_html(summary, f"landau-bench: {run_dir.name}"))
-    return {"rows": len(table), "failed": len(failures)}
 
 
 def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
@@ -192,41 +113,7 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
     return counts
 
 
-class _Pending:
-    """fn(*args)'s result, from `future` (a forked process's) when there is one and it succeeded, else by calling fn
-    here: a child that failed or died is not a lost report (its exception, if fn fails here too, is the caller's)."""
 
-    def __init__(self, fn, args: tuple, future=None):
-        self.fn, self.args, self.future = fn, args, future
-
-    def result(self):
-        if self.future is not None:
-            try:
-                return self.future.result()
-            except Exception:  # noqa: BLE001  (drawn here instead: the figures are not lost)
-                pass
-        return self.fn(*self.args)
-
-
-def _single_threaded(fn, *args):
-    """fn(*args) on one torch thread: a forked child must not start an OpenMP team its parent's pool may hold."""
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-    return fn(*args)
-
-
-@contextmanager
-def _beside(fn, args: tuple, jobs: int):
-    """Run fn(*args) in a forked process while the body runs (jobs > 1 and fork available), else after it in this
-    process; yields a `_Pending` whose .result() is fn's return."""
-    if jobs <= 1 or "fork" not in mp.get_all_start_methods():
-        yield _Pending(fn, args)
-        return
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"))
-    try:
-        yield _Pending(fn, args, pool.submit(_single_threaded, fn, *args))
-    finally:
-        pool.shutdown(wait=True)
 
 
 def _references_line(references: ReferencePlan) -> str:
