@@ -146,3 +146,21 @@ def test_report_of_a_damaged_manifest_is_one_line_naming_the_field(tmp_path, cap
     assert main(["report", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "manifest.json is damaged (config field 'seeds' is not a list" in err
+
+
+def test_planned_cells_round_trip_and_a_damaged_entry_is_named(tmp_path):
+    """The manifest keeps each planned cell's resolved config (harness.plan.resolved) by cell id; an entry of the
+    wrong shape is a DamagedManifest naming the entry and the field."""
+    from harness.plan.cell import Cell
+    from harness.plan.resolved import resolve
+    from harness.store.manifest import DamagedManifest
+    cell = Cell("blob", "bkw2d", 0, (("n", 100),))
+    entry = resolve(cell, "smoke", "abc123")
+    assert entry.config["n"] == 100 and entry.reference == "exact" and entry.commit == "abc123"
+    manifest = RunManifest(RunConfig("smoke"), PROVENANCE, (cell.to_json(),), {cell.id: entry})
+    write_manifest(tmp_path, manifest)
+    assert read_manifest(tmp_path) == manifest
+    data = json.loads(manifest_path(tmp_path).read_text(encoding="utf-8"))
+    data["planned"][cell.id]["hash"] = 7
+    with pytest.raises(DamagedManifest, match=f"'planned' entry \"{cell.id}\".*'hash'"):
+        RunManifest.from_json(data)

@@ -241,11 +241,11 @@ def test_a_plugin_that_changes_directory_does_not_move_the_run(tmp_path, monkeyp
 
 # an interrupt promises a resume only when a run was in progress --------------------------------------------------
 def test_an_interrupted_report_does_not_offer_a_resume(finished, capsys, monkeypatch):
-    import harness.execute.runner
+    import harness.cli.report
 
     def interrupted(run_dir):
         raise KeyboardInterrupt
-    monkeypatch.setattr(harness.execute.runner, "rebuild_outputs", interrupted)
+    monkeypatch.setattr(harness.cli.report, "rebuild_outputs", interrupted)
     assert main(["report", str(finished), "--plugin", PLUGIN]) == 130
     err = capsys.readouterr().err
     assert "--resume" not in err and "no run was in progress" in err

@@ -13,8 +13,10 @@ from tqdm.auto import tqdm
 
 from infra.files import make_dirs
 from harness.store import tables as store
-from harness.store.manifest import RunConfig, RunManifest, write_manifest
-from harness.plan.trust import record_mismatch
+from harness.store.manifest import RunConfig, RunManifest, read_manifest, write_manifest
+from harness.plan.trust import older_configuration, record_mismatch
+from harness.plan.resolved import resolve
+from harness.store.planned import PlannedCell
 from harness.plan.cell import Cell, merged_plan, unique_cells
 from harness.execute.run_cell import run_cell  # noqa: F401  (run_cell re-exported)
 from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
@@ -24,13 +26,64 @@ from harness.plan.grid import plan  # noqa: F401  (re-exported: runner.plan)
 from harness.report.rebuild import rebuild_outputs, trusted_records  # noqa: F401  (re-exported)
 
 
-def finished(run_dir: Path, cell: Cell, profile: str) -> bool:
-    """True if the cell has an ok record of this run (`harness.plan.trust.record_mismatch`); a record of another
-    profile or config is set aside (one line) and the cell runs again."""
+def _earlier_manifest(run_dir: Path) -> RunManifest | None:
+    """The manifest a resumed run directory already holds (None for a new one or one that does not read: the CLI
+    has refused a damaged one before this)."""
+    try:
+        return read_manifest(run_dir)
+    except (OSError, ValueError):
+        return None
+
+
+def _resolved_plan(cells: list[Cell], profile: str, commit: str, before: RunManifest | None,
+                   has_record=lambda cell: False) -> dict:
+    """cell id -> PlannedCell for the whole plan: an entry the run directory's manifest already holds is kept (what
+    its cell was planned with), the others are resolved now (harness.plan.resolved). A cell of a manifest written
+    before planned cells were recorded that has a record (`has_record(cell)`) stays without one: its record states
+    what ran."""
+    kept = dict(before.planned) if before is not None else {}
+    legacy = before is not None and not before.planned and bool(before.cells)
+    old_ids = {Cell.from_json(c).id for c in before.cells} if legacy else set()
+    out = {}
+    for cell in cells:
+        if cell.id in kept:
+            out[cell.id] = kept[cell.id]
+        elif (cell.id not in old_ids or not has_record(cell)) and (entry := resolve(cell, profile, commit)) is not None:
+            out[cell.id] = entry
+    return out
+
+
+def _commits(before: RunManifest | None, provenance: dict) -> list[str]:
+    """The commits that have run cells of this run directory so far, this one last (a resumed run made at another
+    commit mixes them: harness.report.compare does not treat it as one commit)."""
+    earlier = list(before.provenance.get("commits") or [before.provenance.get("git_commit")]) if before else []
+    now = provenance.get("git_commit")
+    return [c for c in dict.fromkeys([*earlier, now]) if isinstance(c, str)]
+
+
+def _say_older(run_dir: Path, done: list[Cell], profile: str, resolved: dict, echo, quiet: bool) -> None:
+    """One line naming the finished cells that ran with an older configuration than today's code plans: kept, not
+    run again."""
+    older = []
+    for cell in done:
+        rec = store.read_cell(run_dir, cell.id)
+        why = older_configuration(rec, profile, resolved.get(cell.id)) if rec is not None else None
+        if why:
+            older.append(f"{cell.describe()} ({why})")
+    if older and not quiet:
+        echo(f"note: {len(older)} finished cell(s) ran with an older configuration than today's code plans; kept, "
+             f"not run again (delete a record to rerun it): {'; '.join(older[:5])}"
+             + (f"; and {len(older) - 5} more" if len(older) > 5 else ""))
+
+
+def finished(run_dir: Path, cell: Cell, profile: str, planned: PlannedCell | None = None) -> bool:
+    """True if the cell has an ok record of this run (`harness.plan.trust.record_mismatch` against `planned`, the
+    manifest's entry for it); a record of another profile or planned config is set aside (one line) and the cell
+    runs again."""
     rec = store.read_cell(run_dir, cell.id)
     if rec is None or not rec.ok:
         return False
-    why = record_mismatch(rec, profile)
+    why = record_mismatch(rec, profile, planned)
     if why:
         store.set_aside(store.cell_path(run_dir, cell.id), f"not a record of this run: {why}")
         return False
@@ -59,8 +112,15 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
     make_dirs(run_dir)
     clear_scratch(run_dir)
     provenance = store.provenance(config.device, config.plugins or tuple(plugin_files))
-    write_manifest(run_dir, RunManifest(config, provenance, [c.to_json() for c in merged_plan(planned or [], cells)]))
-    todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile)], config.profile)
+    whole = merged_plan(planned or [], cells)
+    before = _earlier_manifest(run_dir)
+    resolved = _resolved_plan(whole, config.profile, str(provenance.get("git_commit", "unknown")), before,
+                              lambda cell: store.read_cell(run_dir, cell.id) is not None)
+    provenance["commits"] = _commits(before, provenance)
+    write_manifest(run_dir, RunManifest(config, provenance, [c.to_json() for c in whole], resolved))
+    todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile, resolved.get(c.id))],
+                          config.profile)
+    _say_older(run_dir, [c for c in cells if c not in todo], config.profile, resolved, echo, quiet)
     references = plan_references(todo, config.profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
     if todo and not quiet:

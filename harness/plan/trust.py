@@ -1,5 +1,6 @@
 """Whether a stored cell record belongs to the run that finds it: made at the run's profile, with the config
-the run's profile and the cell's overrides give today.
+its run planned for it (the manifest's planned cells, harness.plan.resolved), and whether that configuration is
+older than what today's code plans (kept and reported as such, never rerun by itself: issue 44).
 
 A record edited by hand (`profile: paper, n: 99999`), copied from another run, or left by a run of another
 profile is data the run did not produce: `run --resume` runs such a cell again (the record is set aside) and
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from harness.store.planned import PlannedCell
 from harness.store.record import CellRecord
 
 
@@ -30,21 +32,40 @@ def expected_config(record: CellRecord, profile: str) -> dict | None:
     return _json_value(dataclasses.asdict(cfg))
 
 
-def record_mismatch(record: CellRecord, profile: str) -> str | None:
+def _first_difference(stated: dict, expected: dict, what: str, solver: str) -> str | None:
+    for name, value in sorted(stated.items()):
+        if name not in expected:
+            return f"its config field {name!r} is not a field of {solver}'s config"
+        if _json_value(value) != expected[name]:
+            return f"its config says {name} = {value!r}, {what} {expected[name]!r}"
+    return None
+
+
+def record_mismatch(record: CellRecord, profile: str, planned: PlannedCell | None = None) -> str | None:
     """Why `record` is not a record of its cell in a run of `profile` (one line), or None when it is: its
-    profile differs (a record that names none, written before records did, is not refused for it), or (for an ok record whose solver is registered here) a config field it states differs
-    from the one the profile gives (fields the record does not state, added since it was written, are not
-    compared)."""
+    profile differs (a record that names none, written before records did, is not refused for it), or (an ok
+    record) a config field it states differs from the one its run planned (`planned`, the manifest's entry for the
+    cell: issue 44). Without a planned entry (a manifest written before they were recorded) the record's config
+    is what ran: it is trusted as it states it (`older_configuration` says whether today's code differs)."""
     if record.profile and record.profile != profile:  # '' is a record from before records named their profile
         return f"it was made with profile {record.profile!r}, the run's is {profile!r}"
+    if not record.ok or not record.config or planned is None:
+        return None
+    return _first_difference(record.config, _json_value(planned.config), "its run planned", record.solver)
+
+
+def older_configuration(record: CellRecord, profile: str, planned: PlannedCell | None = None) -> str | None:
+    """Why the configuration `record`'s cell ran with is not what today's code plans for it at `profile` (one
+    line: the first field that differs), or None when it is the same or cannot be built here. With `planned` the
+    planned hashes are compared (harness.plan.resolved); without, the record's stated config against today's."""
+    from harness.plan.cell import Cell
+    cell = Cell(record.solver, record.problem, record.seed, tuple(record.overrides.items()))
+    if planned is not None:
+        from harness.plan.resolved import older_configuration as planned_older
+        return planned_older(planned, cell, profile)
     if not record.ok or not record.config:
         return None
     expected = expected_config(record, profile)
     if expected is None:
         return None
-    for name, value in sorted(record.config.items()):
-        if name not in expected:
-            return f"its config field {name!r} is not a field of {record.solver}'s config"
-        if _json_value(value) != expected[name]:
-            return f"its config says {name} = {value!r}, the profile and overrides give {expected[name]!r}"
-    return None
+    return _first_difference(record.config, expected, "today's code gives", record.solver)

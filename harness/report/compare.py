@@ -151,8 +151,17 @@ def load_run(path: str | Path) -> RunTables:
     records = load_records(p)
     recorded = _checked(collect_tables(p, records)[0], metrics_path, METRICS_COLUMNS)
     stale = _stale(metrics, recorded)
-    return RunTables(p, recorded if stale else metrics, timings, str(provenance.get("git_commit", "unknown")),
+    return RunTables(p, recorded if stale else metrics, timings, _run_commit(provenance),
                      str(config.get("profile", "?")), _cell_statuses(p), stale, _planned(manifest), provenance)
+
+
+def _run_commit(provenance: dict) -> str:
+    """The commit the run's cells ran at; 'mixed: A, B' when a resume at another commit ran some of them (the
+    manifest's `commits`, harness.execute.runner): such a run is never 'the same commit' as another."""
+    commits = [c for c in provenance.get("commits") or [] if isinstance(c, str)]
+    if len(commits) > 1:
+        return "mixed: " + ", ".join(c[:12] for c in commits)
+    return str(provenance.get("git_commit", "unknown"))
 
 
 def _planned(manifest: dict) -> frozenset:
@@ -386,7 +395,8 @@ def compare_metrics(a: RunTables, b: RunTables, rtol: float = DEFAULT_RTOL, cell
             issue = "new fold"
         elif metric in accuracy:
             worse, test = _accuracy_worse(finite_a, {k: v for k, v in vb.items() if math.isfinite(v)}, rtol,
-                                          a.commit == b.commit and a.commit != "unknown")
+                                          a.commit == b.commit and a.commit != "unknown"
+                                          and not a.commit.startswith("mixed"))
         mean = lambda v: sum(v.values()) / len(v) if v else math.nan
         ma_, mb_ = mean(va), mean(vb)
         rows.append({"solver": named["solver"], "problem": named["problem"], "overrides_a": sa, "overrides_b": sb,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.store import tables as store
 from harness.store.manifest import read_manifest
-from harness.plan.trust import record_mismatch
+from harness.plan.trust import older_configuration, record_mismatch
 from harness.report.figures import (write_certificate_figures, write_figures, write_particle_figures,
                                     write_sweep_figures, write_training_figures)
 from harness.report.diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
@@ -25,13 +25,13 @@ from harness.report.summary import render_summary
 FIGURE_CHILD_TIMEOUT_S = 600.0
 
 
-def trusted_records(records: list, profile: str, warn=None) -> list:
+def trusted_records(records: list, profile: str, warn=None, planned: dict | None = None) -> list:
     """The records that belong to a run of `profile` (`harness.plan.trust.record_mismatch`); each other one is left
     out with one warning line naming it and why."""
     say = warn or (lambda m: print(m, file=sys.stderr))
     kept = []
     for rec in records:
-        why = record_mismatch(rec, profile)
+        why = record_mismatch(rec, profile, (planned or {}).get(rec.cell_id))
         if why:
             say(f"warning: cell record {rec.cell_id}.json is not reported: {why}")
         else:
@@ -45,7 +45,9 @@ def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
     run_dir = Path(run_dir).resolve()
     manifest = read_manifest(run_dir)
     profile = manifest.config.profile
-    records = trusted_records(store.load_records(run_dir), profile)
+    records = trusted_records(store.load_records(run_dir), profile, planned=manifest.planned)
+    older = [(rec.cell_id, why) for rec in records
+             if (why := older_configuration(rec, profile, manifest.planned.get(rec.cell_id)))]
     table, timings, failures = store.collect_tables(run_dir, records)
     certs = store.collect_certificates(run_dir, records)
     floors = store.collect_floors(run_dir, records)
@@ -66,7 +68,7 @@ def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
         store.atomic_write_text(run_dir / "diagnosis.md", "\n".join(["# PINN-PM diagnosis", "", DIAGNOSIS_LEGEND, ""]
                                                                     + diagnosis))
     summary = render_summary(table, timings, failures, raw, certs, store.set_aside_records(run_dir),
-                             sorted(p.name for p in figures), floors)
+                             sorted(p.name for p in figures), floors, older)
     store.atomic_write_text(run_dir / "summary.md", summary)
     store.atomic_write_text(run_dir / "index.html", markdown_to_html(summary, f"landau-bench: {run_dir.name}"))
     return {"rows": len(table), "failed": len(failures)}

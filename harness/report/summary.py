@@ -242,9 +242,11 @@ def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figure
 
 def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict,
                    certs: pd.DataFrame | None = None, set_aside: list[str] | None = None,
-                   figures: list[str] | None = None, floors: pd.DataFrame | None = None) -> str:
+                   figures: list[str] | None = None, floors: pd.DataFrame | None = None,
+                   older: list[tuple[str, str]] | None = None) -> str:
     """The whole summary.md text. `figures`: names of the files in RUN/figures (embedded where relevant); `floors`:
-    the run's floor distributions (store.collect_floors; None or empty for a run made before them)."""
+    the run's floor distributions (store.collect_floors; None or empty for a run made before them); `older`: (cell
+    id, why) of the cells that ran with an older configuration than today's code plans (harness.plan.trust)."""
     cfg = manifest.get("config", {})
     figs = set(figures or [])
     per_cell = table.groupby(["problem", "solver", "overrides"]).seed.nunique() if not table.empty else pd.Series([0])
@@ -327,6 +329,11 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
                 "These records could not be read (truncated, not JSON, wrong shape, or another cell's); they were "
                 "renamed and are not in the tables. `run --resume` runs their cells again.", ""]
         out += [f"- cells/{name}" for name in set_aside] + [""]
+    if older:
+        out += ["## Cells from an older configuration", "",
+                f"{len(older)} cell(s) ran with a configuration today's code no longer plans; their numbers are in the "
+                "tables as they ran (`run --resume` keeps them; delete a cell's record to run it again):", ""]
+        out += [f"- {cell}: {why}" for cell, why in older] + [""]
     out += provenance_lines(manifest, timings)
     return "\n".join(out)
 

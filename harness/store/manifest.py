@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from infra.files import read_text, replacing
+from harness.store.planned import PlannedCell
 
 MANIFEST_NAME = "manifest.json"
 
@@ -96,14 +97,21 @@ class RunManifest:
     config: RunConfig = field(default_factory=RunConfig)
     provenance: dict = field(default_factory=dict)
     cells: tuple[list, ...] = ()
+    #: cell id -> the cell as resolved when it was planned (harness.plan.resolved); {} in a manifest written before
+    #: planned cells were recorded
+    planned: dict = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "cells", tuple(list(c) for c in self.cells))
+        object.__setattr__(self, "planned", dict(self.planned))
 
     def to_json(self) -> dict:
         """The manifest object, as readers that take the raw dict expect it."""
-        return {"config": self.config.to_json(), "provenance": dict(self.provenance),
-                "cells": [list(c) for c in self.cells]}
+        out = {"config": self.config.to_json(), "provenance": dict(self.provenance),
+               "cells": [list(c) for c in self.cells]}
+        if self.planned:  # only when there are some: a manifest without keeps the bytes it always had
+            out["planned"] = {k: v.to_json() for k, v in sorted(self.planned.items())}
+        return out
 
     @classmethod
     def from_json(cls, data) -> "RunManifest":
@@ -121,7 +129,16 @@ class RunManifest:
         bad = next((c for c in cells if not _is_cell(c)), None)
         if bad is not None:
             raise DamagedManifest(f"field 'cells' lists a malformed cell ({_shown(bad)})")
-        return cls(RunConfig.from_json(data["config"]), provenance, cells)
+        raw_planned = data.get("planned", {})
+        if not isinstance(raw_planned, dict):
+            raise DamagedManifest(f"field 'planned' is {_shown(raw_planned)}, not an object")
+        planned = {}
+        for key, entry in raw_planned.items():
+            try:
+                planned[key] = PlannedCell.from_json(entry)
+            except ValueError as exc:
+                raise DamagedManifest(f"field 'planned' entry {_shown(key)}: {exc}") from None
+        return cls(RunConfig.from_json(data["config"]), provenance, cells, planned)
 
 
 def manifest_path(run_dir: Path) -> Path:
