@@ -40,6 +40,7 @@ dt / (N - 1) per pair by symmetry, the same as for even N: kappa = (N - 1)/N in 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -84,11 +85,17 @@ def nanbu_parameter(s: torch.Tensor) -> torch.Tensor:
     return torch.where(big, 1 / q, a)
 
 
+@functools.lru_cache(maxsize=64)
+def _nanbu_scalar(s: float) -> float:
+    """nanbu_parameter of one s, cached (a fixed dt and gamma = 0 ask for the same s at every step)."""
+    return float(nanbu_parameter(torch.tensor([s], dtype=torch.float64))[0])
+
+
 def nanbu_cos_chi(s: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """mu = cos chi from p(mu) = A exp(A mu) / (2 sinh A) on [-1, 1], A = nanbu_parameter(s), by inversion:
     mu = 1 + log1p(U expm1(-2A)) / A, U uniform in [0, 1) (A < 1e-12: mu = 2U - 1). s (P,) -> (P,)."""
-    uniform_s = s.numel() > 1 and bool((s == s[0]).all())  # gamma = 0: one A for all pairs
-    a = nanbu_parameter(s[:1]).expand(s.shape) if uniform_s else nanbu_parameter(s)
+    uniform_s = s.numel() >= 1 and bool((s == s[0]).all())  # gamma = 0: one A for all pairs (and all steps)
+    a = torch.full_like(s, _nanbu_scalar(float(s[0]))) if uniform_s else nanbu_parameter(s)
     uni = torch.rand(s.shape, generator=gen, dtype=torch.float64)
     tiny = a < 1e-12
     a_safe = torch.where(tiny, torch.ones_like(a), a)

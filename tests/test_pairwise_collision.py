@@ -161,7 +161,7 @@ def test_registered_with_documented_profiles():
     p = get_problem("rosenbluth3d")
     assert NAME in solvers.list_solvers() and not cls.has_score and cls.dt_order is None
     assert cls.profile_config("smoke", p) == PairwiseCollisionConfig(n=300, dt=0.25)  # T - t0 = 20 > 10
-    assert cls.profile_config("quick", p) == PairwiseCollisionConfig(n=1_000, dt=0.01)
+    assert cls.profile_config("quick", p) == PairwiseCollisionConfig(n=1_000, dt=0.02)
     assert cls.profile_config("paper", p) == PairwiseCollisionConfig(n=p.paper_n, dt=0.01)
     tr = cls(cls.profile_config("smoke", get_problem("bkw3d"))).solve(get_problem("bkw3d"))
     assert tr.times == [5.5, 5.75, 6.0] and torch.equal(tr.at(5.5), tr.initial) and tr.info["steps"] == 6
