@@ -37,7 +37,7 @@ class PairwiseCollisionConfig:
     quick n = 1,000 (the N of the other solvers' quick cells, so W1 and its floor compare at equal N), dt = 0.02
     (the O(dt) bias of the Maxwell covariance's relaxed part is then 0.25% on bkw2d, against a Monte Carlo error
     of about 3% at N = 1,000; solve 0.1-2.6 s a cell on one loaded core); paper n = the problem's paper_n,
-    dt = 0.01. The steps run on the CPU whatever the device (gathers and trigonometry, O(N) a step).
+    dt = 0.01. The steps run on the CPU whatever the device (gathers and trigonometry, O(N) a step)."""
 
     POSITIVE: ClassVar[tuple] = ("n", "dt")
     n: int = 22_500
