@@ -67,7 +67,8 @@ def nanbu_parameter(s: torch.Tensor) -> torch.Tensor:
 
     Solved for q = 1 - exp(-s) as 1 - L(A) = q (L the Langevin function) by Newton from Cohen's Pade guess
     A0 = m (3 - m^2) / (1 - m^2), m = exp(-s); 1 - L(A) = 1/A - 2/expm1(2A) for A >= 0.01 and the series
-    1 - A/3 + A^3/45 - 2 A^5/945 below (next term A^7/4725 < 3e-18). Residual below 1e-13 relative (tests/test_pairwise_collision.py)."""
+    1 - A/3 + A^3/45 - 2 A^5/945 below (next term A^7/4725 < 3e-18). Residual of 1 - L(A) = q below 1e-13
+    relative (tests/test_pairwise_collision.py)."""
     m = torch.exp(-s)
     q = -torch.expm1(-s)
     big = q < 1e-6  # A ~ 1/q: 1 - L(A) = 1/A up to 2 exp(-2A)

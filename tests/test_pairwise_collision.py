@@ -115,7 +115,8 @@ def test_collision_strength_is_the_derived_rate():
     s = collision_strength(u, -3.0, C, 3, n, dt)
     want = 4 * (n - 1) / n * 2 * C * dt * u[:3] ** -3.0
     assert torch.allclose(s[:3], want, rtol=1e-15) and math.isinf(float(s[3]))
-    assert torch.allclose(collision_strength(u, 0.0, C, 2, n, dt), torch.full((4,), 4 * 0.9 * C * dt, dtype=torch.float64))
+    maxwell = torch.full((4,), 4 * 0.9 * C * dt, dtype=torch.float64)
+    assert torch.allclose(collision_strength(u, 0.0, C, 2, n, dt), maxwell)
 
 
 def test_a_coincident_coulomb_pair_stays_put_and_finite():
@@ -161,6 +162,7 @@ def test_registered_with_documented_profiles():
     p = get_problem("rosenbluth3d")
     assert NAME in solvers.list_solvers() and not cls.has_score and cls.dt_order is None
     assert cls.profile_config("smoke", p) == PairwiseCollisionConfig(n=300, dt=0.25)  # T - t0 = 20 > 10
+    assert cls.profile_config("smoke", get_problem("gaussian_mixture3d")).dt == 0.25  # no stiff_dt (Euler's)
     assert cls.profile_config("quick", p) == PairwiseCollisionConfig(n=1_000, dt=0.02)
     assert cls.profile_config("paper", p) == PairwiseCollisionConfig(n=p.paper_n, dt=0.01)
     tr = cls(cls.profile_config("smoke", get_problem("bkw3d"))).solve(get_problem("bkw3d"))
