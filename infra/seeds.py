@@ -80,6 +80,8 @@ REGION_NULL = _stream("region_null", 120_000, scale=2, width=2,
                       what="region masses' null law: binomial counts of the core (index 0) and HDR (1) regions")
 NULL_BAND = _stream("null_band", 150_000, scale=0,
                     what="report: resampling a floor distribution's draws for the band of a mean over K seeds")
+PAIRWISE_COLLISION = _stream("pairwise_collision", 160_000,
+                             what="pairwise_collision: its random matchings and deflection angles, every step in order")
 SDE_INITIAL = _stream("sde_reference_initial", 424_242, scale=0, what="SDE reference: its paths' initial points")
 SDE_NOISE = _stream("sde_reference_noise", 424_243, scale=0, what="SDE reference: its Brownian increments")
 

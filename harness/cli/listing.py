@@ -56,7 +56,7 @@ def solver_field_lines(name: str) -> list[str]:
     if not fields or not where:
         return []
     configs = {prof: [cls.profile_config(prof, p) for p in where] for prof in PROFILES}
-    width = max(len(f) for f in fields) + 2
+    width = max(len("field"), *(len(f) for f in fields)) + 2  # short names (n, dt) must not merge the headers
     lines = [f"    {'field':<{width}}{'type':<14}" + "".join(f"{prof:<16}" for prof in PROFILES)]
     for f, typ in fields.items():
         cells = [_describe_values([getattr(c, f) for c in configs[prof]]) for prof in PROFILES]
