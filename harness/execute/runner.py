@@ -53,12 +53,13 @@ def _resolved_plan(cells: list[Cell], profile: str, commit: str, before: RunMani
     return out
 
 
-def _commits(before: RunManifest | None, provenance: dict) -> list[str]:
-    """The commits that have run cells of this run directory so far, this one last (a resumed run made at another
-    commit mixes them: harness.report.compare does not treat it as one commit)."""
+def _commits(before: RunManifest | None, provenance: dict, ran: bool) -> list[str]:
+    """The commits that have run cells of this run directory so far, this one last when it runs any (`ran`): a run
+    resumed at another commit mixes them (harness.report.compare never treats it as one commit), and a resume that
+    runs nothing leaves the run's commit what it was."""
     earlier = list(before.provenance.get("commits") or [before.provenance.get("git_commit")]) if before else []
-    now = provenance.get("git_commit")
-    return [c for c in dict.fromkeys([*earlier, now]) if isinstance(c, str)]
+    now = [provenance.get("git_commit")] if ran or not earlier else []
+    return [c for c in dict.fromkeys([*earlier, *now]) if isinstance(c, str)]
 
 
 def _say_older(run_dir: Path, done: list[Cell], profile: str, resolved: dict, echo, quiet: bool) -> None:
@@ -116,10 +117,10 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
     before = _earlier_manifest(run_dir)
     resolved = _resolved_plan(whole, config.profile, str(provenance.get("git_commit", "unknown")), before,
                               lambda cell: store.read_cell(run_dir, cell.id) is not None)
-    provenance["commits"] = _commits(before, provenance)
-    write_manifest(run_dir, RunManifest(config, provenance, [c.to_json() for c in whole], resolved))
     todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile, resolved.get(c.id))],
                           config.profile)
+    provenance["commits"] = _commits(before, provenance, ran=bool(todo))
+    write_manifest(run_dir, RunManifest(config, provenance, [c.to_json() for c in whole], resolved))
     _say_older(run_dir, [c for c in cells if c not in todo], config.profile, resolved, echo, quiet)
     references = plan_references(todo, config.profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}

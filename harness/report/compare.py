@@ -156,12 +156,13 @@ def load_run(path: str | Path) -> RunTables:
 
 
 def _run_commit(provenance: dict) -> str:
-    """The commit the run's cells ran at; 'mixed: A, B' when a resume at another commit ran some of them (the
-    manifest's `commits`, harness.execute.runner): such a run is never 'the same commit' as another."""
+    """The commit the run's cells ran at (the manifest's `commits`, harness.execute.runner; else its git_commit);
+    'mixed: A, B' when a resume at another commit ran some of them: such a run is never 'the same commit' as
+    another."""
     commits = [c for c in provenance.get("commits") or [] if isinstance(c, str)]
     if len(commits) > 1:
         return "mixed: " + ", ".join(c[:12] for c in commits)
-    return str(provenance.get("git_commit", "unknown"))
+    return commits[0] if commits else str(provenance.get("git_commit", "unknown"))
 
 
 def _planned(manifest: dict) -> frozenset:
