@@ -37,7 +37,8 @@ def _row_blocks(n: int, d: int, itemsize: int):
 
 def blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
     """Blob score s_i = sum_j g_ij / sum_j k_ij + sum_j g_ij / K_j, with k_ij = exp(-|v_i - v_j|^2/2eps),
-    g_ij = grad_x k(x - v_j)|_{x = v_i} = -(v_i - v_j)/eps k_ij and K_j = sum_l k_jl; v (N, d) -> (N, d).
+    g_ij = grad_x k(x - v_j)|_{x = v_i} = -(v_i - v_j)/eps k_ij and K_j = sum_l k_jl; v (N, d) -> (N, d), or
+    (..., N, d) independent sets (blockwise).
     On the CPU without autograd and N >= fused.CPU_MIN_N: `compiled_blob_score`, else `blockwise_blob_score`; the
     kernel used is counted (`problems.particle_drift.usage`)."""
     key = (v.dtype, v.shape[-1])

@@ -26,14 +26,15 @@ gamma = 0 (N = 1,000, dt = 0.02, seed 0) the covariance's off-diagonal entry rel
 work (1/10 at N = 1,000, 1/225 at the paper's 22,500) with the relaxation rate's bias visible but bounded. The
 paper's text was not available here to check which p its experiments use; this default is measured, not quoted.
 
-What differs from the paper: the batches' normalisation is 1/|C| (the batch's empirical measure, which makes
-p = N exactly blob) where the RBM literature writes 1/(p - 1) sum_{j != i} for a linear interaction (the
-self term is zero here, so the two differ by the factor p / (p - 1) in time); time stepping is this project's
-explicit Euler (solvers/stepping.py) with fixed steps; under adaptive steps a proposed step is judged in the
-frozen batches of its start (`trial_velocity`), so the error estimate measures Euler's error within the batches,
-not the random-batch error. The batch score is not an estimate of the score of f, so no score is returned
-(has_score False: rfd and entropy dissipation are not reported). Batches come from the named stream
-`infra.seeds.RBM_BLOB_BATCHES` (one generator a cell, one permutation a step).
+What may differ from the paper (not checked against its text): the batches' normalisation is 1/|C| (the batch's
+empirical measure, which makes p = N exactly blob) where the RBM literature writes 1/(p - 1) sum_{j != i} for a
+linear interaction (the self term is zero here, so the two differ by the factor p / (p - 1) in time); time stepping
+is this project's explicit Euler (solvers/stepping.py) with fixed steps (the quick profile projects the energy back:
+`_profile`); under adaptive steps a proposed step is judged in the frozen batches of its start (`trial_velocity`),
+so the error estimate measures Euler's error within the batches, not the random-batch error. The batch score is not
+an estimate of the score of f, so no score is returned (has_score False: rfd and entropy dissipation are not
+reported). Batches come from the named stream `infra.seeds.RBM_BLOB_BATCHES` (one generator a cell, one permutation
+a step).
 """
 from __future__ import annotations
 
@@ -117,10 +118,11 @@ class RBMBlob(Solver):
     @classmethod
     def _profile(cls, profile, problem):
         if profile == "smoke":
-            return RBMBlobConfig(n=300, dt=reduced_dt("smoke", problem))
-        if profile == "quick":  # fixed steps (adaptive ones cost 3-30x more here: the noisy |U| caps them), energy
-            # projected: without it Euler's h^2 sum |U|^2 of the batches' noisy velocities drifted the energy 3.5%
-            # (bkw2d, dt 0.05) and 9% (gaussian_mixture3d, dt 0.2) at N = 1,000, p = 100, seed 0
+            return RBMBlobConfig(n=300, dt=reduced_dt("smoke", problem), energy_projection=True)
+        # fixed steps (adaptive ones cost 3-30x more here: the noisy |U| caps them), energy projected in smoke and
+        # quick: without it Euler's h^2 sum |U|^2 of the batches' noisy velocities drifted the energy 3.5% (bkw2d,
+        # dt 0.05) and 9% (gaussian_mixture3d, dt 0.2) at N = 1,000, p = 100, seed 0 (smoke, bkw2d: 5.3%)
+        if profile == "quick":
             return RBMBlobConfig(n=1_000, dt=reduced_dt("quick", problem), energy_projection=True)
         return RBMBlobConfig(n=problem.paper_n, dt=0.01)
 

@@ -90,7 +90,8 @@ def test_batches_are_seeded():
 
 
 def _cov_tolerance(x: torch.Tensor, sigmas: float = 4.0) -> torch.Tensor:
-    """sigmas x the Monte Carlo standard error of each entry of the sample covariance of x (N, d): sd(u_a u_b) / sqrt N."""
+    """sigmas x the Monte Carlo standard error of each entry of the sample covariance of x (N, d):
+    sd(u_a u_b) / sqrt N, u = x - mean."""
     u = x - x.mean(0)
     prods = u[:, :, None] * u[:, None, :]
     return sigmas * prods.std(0) / math.sqrt(x.shape[0])
