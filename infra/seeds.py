@@ -82,6 +82,10 @@ NULL_BAND = _stream("null_band", 150_000, scale=0,
                     what="report: resampling a floor distribution's draws for the band of a mean over K seeds")
 PAIRWISE_COLLISION = _stream("pairwise_collision", 160_000,
                              what="pairwise_collision: its random matchings and deflection angles, every step in order")
+RBM_BLOB_BATCHES = _stream("rbm_blob_batches", 170_000,
+                           what="rbm_blob's random batches: one generator a cell, one permutation a step")
+SLICED_PROJECTIONS = _stream("sliced_projections", 180_000,
+                             what="sliced W1: its projection directions (cell seed s; the floor's pair r: seed r)")
 SDE_INITIAL = _stream("sde_reference_initial", 424_242, scale=0, what="SDE reference: its paths' initial points")
 SDE_NOISE = _stream("sde_reference_noise", 424_243, scale=0, what="SDE reference: its Brownian increments")
 

@@ -30,6 +30,7 @@ from infra.rows import FloorDistribution
 from metrics.invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum_drift
 from metrics.kde import kde_l2, kde_l2_bias_floor, kde_l2_null_draw
 from metrics.moments import cov_err, moment4_err
+from metrics.sliced import SLICED_PROJECTIONS, sliced_wasserstein
 from metrics.regions import REFERENCE_SAMPLES, core_mass_error, hdr_mass_error, mass_within
 from metrics.wasserstein import w1, w1_mc_floor, w1_subsampled
 
@@ -307,6 +308,23 @@ def _w1_null(s: Snapshot, pairs: int) -> list:
     return [w1_mc_floor(s.judged, s.t, s.x.shape[0], r) for r in range(pairs)]
 
 
+def _sliced_w1(s: Snapshot) -> float:
+    """Sliced W1 (metrics.sliced) to the W1 reference sample of the same n, directions seeded by the cell seed."""
+    ref = _w1_reference(s, s.x.shape[0])
+    return sliced_wasserstein(s.x, ref, 1, seed=seeds.SLICED_PROJECTIONS.seed(s.seed))
+
+
+def _sliced_w1_null(s: Snapshot, pairs: int) -> list:
+    """Sliced W1 between the two exact samples of pair r (W1's floor streams at index r, n = s.x's) with the
+    directions of cell seed r, r < pairs: the law of the metric for an exact solver, direction noise included."""
+    n, out = s.x.shape[0], []
+    for r in range(pairs):
+        a = s.judged.sample_at(s.t, n, seed=seeds.W1_FLOOR_A.seed(r))
+        b = s.judged.sample_at(s.t, n, seed=seeds.W1_FLOOR_B.seed(r))
+        out.append(sliced_wasserstein(a, b, 1, seed=seeds.SLICED_PROJECTIONS.seed(r)))
+    return out
+
+
 def _w1_sub_null(s: Snapshot, pairs: int) -> list:
     """W1 between two exact samples of W1_MAX_EXACT points, r < pairs: a random subset of an i.i.d. sample is an
     i.i.d. sample, so each of the metric's subsample W1 has exactly this law; their mean over 3 overlapping subsets
@@ -393,6 +411,13 @@ def _register_defaults() -> None:
     add(MetricSpec(f"{W1_SUB}_mc_floor", f"mean W1 between two exact samples of {W1_MAX_EXACT} over {FLOOR_PAIRS} "
                    f"pairs", floor_of_null(W1_SUB), needs=("judged", "w1_subsampled_size"), show="floor",
                    reference="judged", label="MC floor"))
+    add(MetricSpec("sliced_w1", f"sliced W1 (POT, {SLICED_PROJECTIONS} seeded directions) to a sample of the same n "
+                   "of the exact or reference solution; any n", _sliced_w1, needs=("judged",),
+                   floors=("sliced_w1_mc_floor",), scale="log", show="per_time", reference="judged", absurd="floor",
+                   plotted=True, family="sliced_w1", roles=("accuracy",), null=NullLaw(_sliced_w1_null, _particles_n)))
+    add(MetricSpec("sliced_w1_mc_floor", f"mean sliced W1 between two exact samples of the same n over {FLOOR_PAIRS} "
+                   "pairs", floor_of_null("sliced_w1"), needs=("judged",), show="floor", reference="judged",
+                   label="MC floor"))
     add(MetricSpec("core_mass_err", "|particles' - reference's mass in the ball |v - m| < core_radius|",
                    _core_mass_err, needs=("judged", "core_region"), floors=("core_mass_mc_floor",),
                    reference="judged", absurd="floor", plotted=True, roles=("accuracy",),

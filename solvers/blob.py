@@ -37,7 +37,8 @@ def _row_blocks(n: int, d: int, itemsize: int):
 
 def blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
     """Blob score s_i = sum_j g_ij / sum_j k_ij + sum_j g_ij / K_j, with k_ij = exp(-|v_i - v_j|^2/2eps),
-    g_ij = grad_x k(x - v_j)|_{x = v_i} = -(v_i - v_j)/eps k_ij and K_j = sum_l k_jl; v (N, d) -> (N, d).
+    g_ij = grad_x k(x - v_j)|_{x = v_i} = -(v_i - v_j)/eps k_ij and K_j = sum_l k_jl; v (N, d) -> (N, d), or
+    (..., N, d) independent sets (blockwise).
     On the CPU without autograd and N >= fused.CPU_MIN_N: `compiled_blob_score`, else `blockwise_blob_score`; the
     kernel used is counted (`problems.particle_drift.usage`)."""
     key = (v.dtype, v.shape[-1])
@@ -94,19 +95,23 @@ def compiled_blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def blockwise_blob_score(v: torch.Tensor, eps: float) -> torch.Tensor:
-    """`blob_score` by blocks of rows with (rows, N, d) temporaries of at most BLOCK_BYTES (autograd-friendly)."""
-    n, d = v.shape
-    blocks = _row_blocks(n, d, v.element_size())
-    dens = torch.empty(n, dtype=v.dtype, device=v.device)
+    """`blob_score` by blocks of rows with (..., rows, N, d) temporaries of at most BLOCK_BYTES (autograd-friendly).
+
+    v (..., N, d): leading dimensions are independent particle sets (the random batches of `solvers.rbm_blob`, each
+    its own empirical measure); the result has v's shape. With v (N, d) the arithmetic is that of one set."""
+    *lead, n, d = v.shape
+    sets = math.prod(lead)
+    blocks = _row_blocks(n, d, v.element_size() * sets)
+    dens = torch.empty((*lead, n), dtype=v.dtype, device=v.device)
     for a, b in blocks:
-        z = v[a:b, None, :] - v[None, :, :]
-        dens[a:b] = torch.exp(-(z * z).sum(-1) / (2 * eps)).sum(1)
+        z = v[..., a:b, None, :] - v[..., None, :, :]
+        dens[..., a:b] = torch.exp(-(z * z).sum(-1) / (2 * eps)).sum(-1)
     out = torch.empty_like(v)
     for a, b in blocks:
-        z = v[a:b, None, :] - v[None, :, :]
-        k = torch.exp(-(z * z).sum(-1) / (2 * eps))  # (rows, N)
-        g = -z / eps * k[..., None]  # (rows, N, d)
-        out[a:b] = g.sum(1) / dens[a:b, None] + (g / dens[None, :, None]).sum(1)
+        z = v[..., a:b, None, :] - v[..., None, :, :]
+        k = torch.exp(-(z * z).sum(-1) / (2 * eps))  # (..., rows, N)
+        g = -z / eps * k[..., None]  # (..., rows, N, d)
+        out[..., a:b, :] = g.sum(-2) / dens[..., a:b, None] + (g / dens[..., None, :, None]).sum(-2)
     return out
 
 

@@ -24,6 +24,8 @@ CELL_SECONDS: dict[str, dict[str, dict[str, float]]] = {
         "sbp": {"gaussian_mixture3d": 24.0, "anisotropic2d": 24.0, "rosenbluth3d": 9.0, "*": 7.0},
         "blob": {"anisotropic2d": 3.6, "gaussian_mixture3d": 5.9, "*": 1.2},
         "exact_flow": {"*": 2.5},
+        # solve seconds measured alone on one thread, 2026-12 (issue 45), plus about 0.5 s of evaluation
+        "rbm_blob": {"anisotropic2d": 6.5, "gaussian_mixture3d": 4.3, "rosenbluth3d": 3.7, "*": 2.5},
         "pinn_pm_particle": {"bkw2d": 39.0, "bkw3d": 37.0, "gaussian_mixture3d": 31.0, "truncated2d": 31.0,
                              "rosenbluth3d": 25.0, "anisotropic2d": 21.0, "*": 30.0},
         "pinn_pm_score": {"bkw2d": 7.2, "bkw3d": 3.8, "*": 2.0},
