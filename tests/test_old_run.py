@@ -67,3 +67,23 @@ def test_a_cell_from_an_older_configuration_is_kept_named_and_not_rerun(old_run,
     assert "## Cells from an older configuration" in summary
     assert "- sbp__bkw2d__seed0: its config says max_move = 0.0036, today's code gives 0.0" in summary
     assert ("sbp", "bkw2d", 0) in _cells_in_tables(old_run)
+
+
+@pytest.mark.parametrize("before, ran, expected", [
+    (None, True, ["new"]),                                              # a new run
+    ({"git_commit": "old"}, False, ["old"]),                            # a resume that runs nothing
+    ({"git_commit": "old"}, True, ["old", "new"]),                      # a resume that runs cells at another commit
+    ({"git_commit": "new", "commits": ["old", "new"]}, True, ["old", "new"]),
+])
+def test_the_manifest_lists_the_commits_that_ran_cells(before, ran, expected):
+    from harness.execute.runner import _commits
+    from harness.store.manifest import RunConfig, RunManifest
+    earlier = RunManifest(RunConfig("smoke"), before, ()) if before is not None else None
+    assert _commits(earlier, {"git_commit": "new"}, ran) == expected
+
+
+def test_compare_never_reads_a_mixed_run_as_one_commit():
+    from harness.report.compare import _run_commit
+    assert _run_commit({"git_commit": "b" * 40, "commits": ["a" * 40, "b" * 40]}) == f"mixed: {'a' * 12}, {'b' * 12}"
+    assert _run_commit({"git_commit": "b" * 40, "commits": ["a" * 40]}) == "a" * 40
+    assert _run_commit({"git_commit": "b" * 40}) == "b" * 40
