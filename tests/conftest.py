@@ -38,11 +38,11 @@ def reference_cache(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def isolated_registries():
     """Plugins and test solvers register into process-global registries: restore them after each test."""
-    import harness.execute.plugins
+    import harness.plan.plugins
     import metrics.specs
     import problems.cases.registry
     import solvers.registry
-    saved = (dict(problems.cases.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.execute.plugins._LOADED))
+    saved = (dict(problems.cases.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.plan.plugins._LOADED))
     saved_metrics = dict(metrics.specs.METRICS)
     yield
     metrics.specs.METRICS.clear()
@@ -51,8 +51,8 @@ def isolated_registries():
     problems.cases.registry._FACTORIES.update(saved[0])
     solvers.registry._SOLVERS.clear()
     solvers.registry._SOLVERS.update(saved[1])
-    harness.execute.plugins._LOADED.clear()
-    harness.execute.plugins._LOADED.update(saved[2])
+    harness.plan.plugins._LOADED.clear()
+    harness.plan.plugins._LOADED.update(saved[2])
 
 
 #: fast-tier tests moved to the slow tier by their measured time (2026-12-02: the fast tier took 178 s idle on the

@@ -67,7 +67,7 @@ def test_a_relative_run_dir_reaches_the_executor_absolute(tmp_path, monkeypatch)
     into the run directory: the executor is handed its absolute path."""
     from harness.execute import runner
     from harness.plan.cell import Cell
-    from harness.execute.plugins import load_plugins
+    from harness.plan.plugins import load_plugins
     load_plugins([PLUGIN])
     (tmp_path / "here").mkdir()
     (tmp_path / "elsewhere").mkdir()
@@ -130,7 +130,7 @@ def test_a_dask_run_whose_last_worker_goes_ends_with_its_cells_failed(tmp_path, 
     import solvers
     from harness.execute import executors
     from harness.plan.cell import Cell
-    from harness.execute.plugins import load_plugins
+    from harness.plan.plugins import load_plugins
     load_plugins([PLUGIN, DYING])
     plugin = sys.modules[solvers.get_solver("blocks").__module__]
     monkeypatch.setattr("harness.execute.dask_executor.DASK_NO_WORKER_GRACE_S", 0.5)

@@ -9,7 +9,7 @@ import torch
 
 import metrics.specs as specs
 from harness.execute.evaluate import evaluate
-from harness.execute.plugins import load_plugins
+from harness.plan.plugins import load_plugins
 from solvers import Trajectory, validate_trajectory
 from solvers.flow_score import jacobian_determinants, pushforward_density
 from solvers.pinn_pm import PINNParticle

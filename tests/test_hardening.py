@@ -138,7 +138,7 @@ def test_planted_checkpoint_never_runs_and_training_finishes(tmp_path):
 def test_a_hung_cell_times_out_and_the_run_goes_on(tmp_path, capsys):
     # the `still` cell must finish inside its 5 s: its reference is built here first (in the full suite an
     # earlier test has built it already), so the test does not depend on the order tests run in
-    from harness.execute.plugins import load_plugins
+    from harness.plan.plugins import load_plugins
     load_plugins([PLUGIN])
     problems.reference_for(problems.get_problem("tiny2d"), "fine")
     # the timeout leaves `still` (a process that imports torch, then milliseconds of work) room on a loaded

@@ -257,7 +257,7 @@ def test_run_cell_restores_the_thread_count_it_found():
     import solvers
     from harness.plan.cell import Cell
     from harness.execute.run_cell import CELL_THREADS, run_cell
-    from harness.execute.plugins import load_plugins
+    from harness.plan.plugins import load_plugins
     load_plugins([str(Path(__file__).with_name("harness_plugin.py"))])
     inside = []
 

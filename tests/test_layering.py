@@ -237,6 +237,27 @@ def test_the_report_command_never_imports_the_execution_stack():
     of outputs lives in report/, grid planning in plan/: issue 44). harness.cli.run does reach the runner (the
     check can fail)."""
     stack = lambda start: sorted(m for m in _reached_from(start) if m.startswith("harness.execute.")
-                                 and m != "harness.execute.plugins")
+                                 and m != "harness.plan.plugins")
     assert stack("harness.cli.report") == []
     assert "harness.execute.runner" in stack("harness.cli.run")
+
+
+def test_report_of_a_run_loads_no_module_of_the_execution_stack(tmp_path):
+    """`python -m harness report RUN` (in a subprocess, on two records of the committed c83b22e run) rebuilds the
+    outputs with no module of harness/execute in sys.modules (issue 44)."""
+    import shutil
+    import subprocess
+    import sys
+    fixture = ROOT / "tests" / "fixtures" / "run_c83b22e"
+    run = tmp_path / "run"
+    (run / "cells").mkdir(parents=True)
+    shutil.copy(fixture / "manifest.json", run)
+    for name in ("blob__bkw2d__seed0.json", "sbp__bkw2d__seed0.json"):
+        shutil.copy(fixture / "cells" / name, run / "cells")
+    code = ("import sys\nfrom harness.cli import main\ncode = main(['report', sys.argv[1]])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('harness.execute')))\nsys.exit(code)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(run)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert (run / "summary.md").exists()

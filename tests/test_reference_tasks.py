@@ -20,7 +20,7 @@ import problems.references.base as refbase
 from harness.cli import main
 from harness.execute import runner
 from harness.execute.run_cell import run_cell
-from harness.execute.plugins import load_plugins
+from harness.plan.plugins import load_plugins
 from harness.execute.reference_tasks import (DispatchQueue, ReferencePlan, ReferenceResult, ReferenceTask, dispatch,
                                              plan_references)
 from harness.plan.cell import Cell

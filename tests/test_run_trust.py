@@ -44,17 +44,17 @@ def edit_manifest(run_dir: Path, edit) -> None:
 @pytest.fixture(scope="module")
 def finished_once(tmp_path_factory):
     """One finished run for the module (registries restored after it, as conftest does for each test)."""
-    import harness.execute.plugins
+    import harness.plan.plugins
     import metrics.specs
     import problems.cases.registry
     import solvers.registry
-    saved = (dict(problems.cases.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.execute.plugins._LOADED),
+    saved = (dict(problems.cases.registry._FACTORIES), dict(solvers.registry._SOLVERS), set(harness.plan.plugins._LOADED),
              dict(metrics.specs.METRICS))
     out = tmp_path_factory.mktemp("trust") / "base"
     try:
         assert still_run(out) == 0
     finally:
-        for registry, before in zip((problems.cases.registry._FACTORIES, solvers.registry._SOLVERS, harness.execute.plugins._LOADED,
+        for registry, before in zip((problems.cases.registry._FACTORIES, solvers.registry._SOLVERS, harness.plan.plugins._LOADED,
                                      metrics.specs.METRICS), saved):
             registry.clear()
             registry.update(before)
@@ -217,8 +217,8 @@ def test_a_plugin_metric_that_raises_loses_only_its_rows(tmp_path):
             raise RuntimeError("boom")
         return 1.5
     specs.register_metric(specs.MetricSpec("flaky", "fails at the last snapshot", flaky))
-    import harness.execute.plugins
-    harness.execute.plugins.load_plugins([PLUGIN])
+    import harness.plan.plugins
+    harness.plan.plugins.load_plugins([PLUGIN])
     rec = run_cell(Cell("still", "tiny2d", 0), "smoke", "cpu")
     assert rec.ok
     assert [(r["t"], r["value"]) for r in rec.rows if r["metric"] == "flaky"] == [(0.5, 1.5)]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.execute.plugins import PluginError, load_plugins
+from harness.plan.plugins import PluginError, load_plugins
 
 
 class UsageError(Exception):

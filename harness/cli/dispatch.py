@@ -13,8 +13,8 @@ import threading
 from infra.env import SettingError, check_environment
 from harness.cli.common import RUN_IN_PROGRESS, UsageError
 from harness.cli.parser import build_parser
-from harness.execute.plugins import PluginError
-from harness.execute.tasks import ExecutorError
+from harness.plan.plugins import PluginError
+from harness.plan.errors import ExecutorError
 from harness.plan.overrides import OverrideError
 from harness.store.lock import RunDirInUse
 

@@ -8,7 +8,7 @@ from certificates import DIAGNOSTIC_METRICS
 from metrics.specs import METRICS
 from harness.plan.profiles import PROFILES
 
-from harness.execute.plugins import load_plugins
+from harness.plan.plugins import load_plugins
 from harness.plan.overrides import problem_fields, settable_fields
 
 #: the class flags `list` shows after a solver's problems

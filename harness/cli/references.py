@@ -7,7 +7,7 @@ import problems
 from problems.references.base import RESOLUTIONS, cache_dir, is_cached, reference_cache_path
 
 from harness.cli.common import UsageError, check_names
-from harness.execute.plugins import load_plugins
+from harness.plan.plugins import load_plugins
 
 #: the accuracy entries of a reference that `references` prints
 SHOWN = ("mass_drift", "energy_drift", "self_convergence", "paths", "dt", "cells")

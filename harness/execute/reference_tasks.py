@@ -147,7 +147,7 @@ def run_reference_task(plugin_files: list[str], task: list, profile: str, timeou
         import torch
 
         from harness.execute.evaluate import judged_problem
-        from harness.execute.plugins import load_plugins
+        from harness.plan.plugins import load_plugins
         from harness.execute.run_cell import CELL_THREADS
 
         load_plugins(plugin_files)

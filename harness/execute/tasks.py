@@ -23,10 +23,8 @@ from pathlib import Path
 from harness.plan.cell import Cell
 from infra.files import UnsafePath, check_no_link, make_dirs, open_regular, remove_file
 from harness.store.record import CellRecord
+from harness.plan.errors import ExecutorError  # noqa: F401  (raised here; re-exported)
 
-
-class ExecutorError(RuntimeError):
-    """The chosen engine cannot start (bad scheduler address, dask not installed)."""
 
 
 def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str,
@@ -40,7 +38,7 @@ def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run
     import torch
 
     from harness.execute.run_cell import run_cell
-    from harness.execute.plugins import load_plugins
+    from harness.plan.plugins import load_plugins
 
     if single_thread:
         torch.set_num_threads(1)
