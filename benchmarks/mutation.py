@@ -296,7 +296,11 @@ def measure(module: str, workdir: Path, equivalents: dict[str, str], timeout: fl
     status, detail = run_tests(workdir, module, 3600, fork)
     if status != "passed":
         raise SystemExit(f"error: {module}'s tests fail on the unmutated tree ({detail}); fix them first")
-    limit = timeout or 3 * (time.monotonic() - start) + 30
+    own = time.monotonic() - start
+    if timeout is not None and timeout < 2 * own:  # a timeout counts as a kill: below the tests' own time, all would
+        raise SystemExit(f"error: --timeout {timeout:g} s is below twice the {own:.1f} s {module}'s tests take "
+                         f"unmutated: every mutant would time out and count as killed; give at least {2 * own:.0f} s")
+    limit = timeout or 3 * own + 30
     rows = []
     try:
         for mutant, text in mutants:
