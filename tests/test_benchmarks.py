@@ -70,3 +70,32 @@ def test_the_main_job_benchmark_refuses_a_bad_revision_or_pair_count_before_runn
                           text=True, timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 2 and named in done.stderr and "calibration" not in done.stdout
     assert done.stderr.strip().splitlines()[-1].startswith("bench_run_all.py: error:")
+
+
+def test_the_gpu_check_refuses_a_linked_output_directory_before_any_step(tmp_path):
+    """gpu_check.sh writes and deletes under $OUT: a symbolic link there is refused (exit 2, one line) before any
+    step runs; without $OUT it makes a private directory of its own (not a fixed shared /tmp path)."""
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "out").symlink_to(target)
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, env={**os.environ, "OUT": str(tmp_path / "out")})
+    assert done.returncode == 2 and "is a symbolic link" in done.stdout and "==" not in done.stdout
+    assert list(target.iterdir()) == []
+    script = (ROOT / "benchmarks" / "gpu_check.sh").read_text()
+    assert "OUT=${OUT:-$(mktemp -d /tmp/gpu_check.XXXXXX)}" in script
+
+
+def test_the_triton_accuracy_step_says_skipped_without_triton(monkeypatch, capsys):
+    """Without Triton the accuracy step has nothing to check: exit 3, which gpu_check.sh reports as 'skipped' (it
+    passed green before), and 2 on a GPU (a failure there)."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import gpu_drift_accuracy
+    from problems.particle_drift import triton_kernel
+    monkeypatch.setattr(triton_kernel, "available", lambda: False)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert gpu_drift_accuracy.main(["--device", "cpu", "--n", "8"]) == 3
+    assert gpu_drift_accuracy.main(["--device", "cuda", "--n", "8"]) == 2
+    assert "triton is not installed" in capsys.readouterr().err
+    script = (ROOT / "benchmarks" / "gpu_check.sh").read_text()
+    assert 'if [ $rc -eq 3 ]; then' in script and 'echo "== $name: skipped' in script
