@@ -267,9 +267,10 @@ class _Unfit(ValueError):
     """A cache file that loads but does not hold what its builder stores."""
 
 
-def _load_cached(path: Path, keys) -> dict[str, np.ndarray] | None:
+def _load_cached(path: Path, keys, shapes: dict | None = None) -> dict[str, np.ndarray] | None:
     """The arrays of the cache file `path`, None if there is none; _Unfit (or the loader's error) if it is
-    damaged: unreadable, lacking one of `keys`, or holding a non-finite number."""
+    damaged: unreadable, lacking one of `keys`, of another shape than `shapes` gives ({key: shape}, None for a size
+    that may be any), or holding a non-finite number."""
     if not os.path.lexists(path):
         return None
     with open_regular(path) as fh, np.load(fh, allow_pickle=False) as z:
@@ -277,6 +278,11 @@ def _load_cached(path: Path, keys) -> dict[str, np.ndarray] | None:
     missing = [k for k in keys if k not in arrays]
     if missing:
         raise _Unfit(f"it lacks {', '.join(missing)}")
+    for key, shape in (shapes or {}).items():
+        got = arrays[key].shape if key in arrays else None
+        if got is None or len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+            want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            raise _Unfit(f"{key} has shape {got}, not {want} (another problem's or resolution's arrays)")
     bad = [k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
     if bad:
         raise _Unfit(f"{bad[0]} holds non-finite numbers")
@@ -287,10 +293,13 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
 
 
-def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], keys=()) -> dict[str, np.ndarray]:
+def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], keys=(),
+                  shapes: dict | None = None) -> dict[str, np.ndarray]:
     """The arrays stored at `path`, computing and storing them (atomically, mode 0666 less the umask) first if
-    absent or damaged. A file that loads but lacks one of `keys` or holds a non-finite number is damaged too:
-    it is set aside as <name>.corrupt (named in a warning) and the arrays are recomputed.
+    absent or damaged. A file that loads but lacks one of `keys`, holds an array of another shape than `shapes`
+    declares ({key: shape tuple}, None for any size: every builder declares its arrays' shapes, so no foreign array
+    is accepted) or holds a non-finite number is damaged too: it is set aside as <name>.corrupt (named in a warning)
+    and the arrays are recomputed.
 
     A cached file is read without taking the lock or creating anything (files are replaced atomically), so a
     read-only cache serves what it holds. Where the lock cannot be taken (a read-only cache, a lock file that
@@ -298,7 +307,7 @@ def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], keys
     one warning line; no temporary file is left behind. Inside `cached_judged` (a lookup) nothing is computed,
     locked or set aside: a file that is absent or damaged raises _NotCached."""
     with contextlib.suppress(Exception):  # damaged: looked at again under the lock, where it may be set aside
-        arrays = _load_cached(path, keys)
+        arrays = _load_cached(path, keys, shapes)
         if arrays is not None:
             return arrays
     if _LOOKUP_ONLY.get():
@@ -311,7 +320,7 @@ def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], keys
                           f"{path.name} in memory, it is not kept")
             return compute()
         try:
-            arrays = _load_cached(path, keys)
+            arrays = _load_cached(path, keys, shapes)
             if arrays is not None:
                 return arrays
         except Exception as exc:  # damaged cache file: set aside, recompute

@@ -274,8 +274,11 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
         arrays.update(mass=np.array(mass), energy=np.array(energy), selfconv=np.array(selfconv))
         return arrays
 
+    grid = tuple(len(ax) for ax in fine.axes)
     arrays = cached_arrays(reference_cache_path(problem, resolution, "grid"), compute,
-                           keys=[f"f{k}" for k in range(len(times))] + ["mass", "energy", "selfconv"])
+                           keys=[f"f{k}" for k in range(len(times))] + ["mass", "energy", "selfconv"],
+                           shapes={**{f"f{k}": grid for k in range(len(times))}, "mass": (len(times) + 1,),
+                                   "energy": (len(times) + 1,), "selfconv": (len(times),)})
     fs = {t: torch.from_numpy(np.asarray(arrays[f"f{k}"])) for k, t in enumerate(times)}
     samplers = {t: grid_sampler(fine, fs[t]) for t in times}
     dens = {t: GridDensity(tuple(fine.axes), fs[t]) for t in times}

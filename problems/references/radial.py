@@ -160,7 +160,9 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
         return arrays
 
     arrays = cached_arrays(reference_cache_path(problem, resolution, "radial"), compute,
-                           keys=[f"f{k}" for k in range(len(times))] + ["mass", "energy"])
+                           keys=[f"f{k}" for k in range(len(times))] + ["mass", "energy"],
+                           shapes={**{f"f{k}": (len(solver.r),) for k in range(len(times))},
+                                   "mass": (len(times) + 1,), "energy": (len(times) + 1,)})
     fs = {t: np.asarray(arrays[f"f{k}"]) for k, t in enumerate(times)}
     samplers = {t: radial_sampler(solver, fs[t]) for t in times}
     dens = {t: RadialDensity(solver.r, fs[t], solver.R) for t in times}

@@ -196,8 +196,11 @@ def build(problem: Problem, resolution: str = "fine", progress: bool = False) ->
             arrays[f"f{k}"] = binned_density(paths[t], axes, res["h"][d]).numpy()
         return arrays
 
+    grid = tuple(len(ax) for ax in axes)
     arrays = cached_arrays(reference_cache_path(problem, resolution, "sde"), compute,
-                           keys=[f"{a}{k}" for k in range(len(times)) for a in "xf"])
+                           keys=[f"{a}{k}" for k in range(len(times)) for a in "xf"],
+                           shapes={**{f"x{k}": (params["paths"], d) for k in range(len(times))},
+                                   **{f"f{k}": grid for k in range(len(times))}})
     samples = {t: torch.from_numpy(np.asarray(arrays[f"x{k}"], dtype=np.float64)) for k, t in enumerate(times)}
     dens = {t: GridDensity(tuple(axes), torch.from_numpy(arrays[f"f{k}"])) for k, t in enumerate(times)}
     return Reference("sde", problem.name, times, dens, samples=samples, accuracy={"resolution": resolution, **params})
