@@ -14,7 +14,8 @@ rows = st.lists(st.fixed_dictionaries({"t": finite, "metric": st.sampled_from(["
 
 
 @settings(max_examples=40, deadline=None)
-@given(rows=rows, seed=st.integers(0, 50), wall=st.dictionaries(st.sampled_from(["setup", "training"]), finite),
+@given(rows=rows, seed=st.integers(0, 50),
+       wall=st.dictionaries(st.sampled_from(["setup", "training"]), st.floats(0, 1e9, allow_nan=False)),
        warnings=st.lists(st.text(max_size=10), max_size=2), n=st.integers(1, 10**6))
 def test_an_ok_record_round_trips_through_its_json(rows, seed, wall, warnings, n):
     cell = Cell("sbp", "bkw2d", seed, (("n", n),))
@@ -41,6 +42,9 @@ def test_a_failed_record_keeps_only_what_it_has():
     ({"peak_rss_mb": "big"}, "'peak_rss_mb' is not a number"),
     ({"kernels": {"drift:maxwell": "many"}}, "'kernels' is not an object"),
     ({"problem": "bkw3d"}, "describes cell 'sbp__bkw3d__seed0', not 'sbp__bkw2d__seed0'"),
+    ({"solve_s": -3}, "'solve_s' is -3: a duration or memory peak cannot be negative"),
+    ({"wall_time": {"training": -0.5}}, "'wall_time.training' is -0.5"),
+    ({"peak_rss_mb": -1.0}, "'peak_rss_mb' is -1.0"),
 ])
 def test_a_damaged_record_names_what_is_wrong(change, reason):
     good = CellRecord("sbp", "bkw2d", 0, "sbp__bkw2d__seed0", "smoke", "ok", rows=[], solve_s=1.0).to_json()

@@ -176,6 +176,7 @@ def _validate(rec, stem: str | None) -> None:
     for key in ("peak_rss_mb", "gpu_peak_mb"):
         if rec.get(key) is not None and not is_number(rec[key]):
             raise DamagedRecord(f"field {key!r} is not a number")
+    _check_not_negative(rec)
     kernels = rec.get("kernels", {})
     if not isinstance(kernels, dict) or not all(isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool)
                                                 for k, n in kernels.items()):
@@ -202,6 +203,17 @@ def _validate(rec, stem: str | None) -> None:
     if not all(isinstance(v, (int, float, str, bool, type(None))) or isinstance(v, (list, tuple))
                for v in rec.get("config", {}).values()):
         raise DamagedRecord("'config' holds a value that is not a scalar or a list")
+
+
+def _check_not_negative(rec: dict) -> None:
+    """DamagedRecord if a duration or a memory peak of `rec` is negative (no run takes -3 s: a record that says so
+    was not written by the harness, and its numbers are not reported as they are)."""
+    named = {key: rec.get(key) for key in ("solve_s", "total_s", "peak_rss_mb", "gpu_peak_mb")}
+    wall = rec.get("wall_time")
+    named.update({f"wall_time.{k}": v for k, v in wall.items()} if isinstance(wall, dict) else {})
+    for key, value in named.items():
+        if is_number(value) and float(value) < 0:
+            raise DamagedRecord(f"field {key!r} is {value}: a duration or memory peak cannot be negative")
 
 
 def _check_rows(value, name: str, check, what: str) -> None:
