@@ -20,11 +20,11 @@ def fake_module(tmp_path, monkeypatch):
         (mutation.Mutant(module, 0, 1, 6, "+", "-"), "x = 1 - 1\n")])
     calls = []
 
-    def tests(workdir, module, timeout, fork=True):
+    def fake_run(workdir, module, timeout, fork=True):
         calls.append(timeout)
         time.sleep(0.3)
         return ("passed", "") if timeout >= 0.3 else ("timeout", "")
-    monkeypatch.setattr(mutation, "run_tests", tests)
+    monkeypatch.setattr(mutation, "run_tests", fake_run)
     return tmp_path, calls
 
 

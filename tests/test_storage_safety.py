@@ -257,7 +257,8 @@ NUMBER_FIELDS = st.sampled_from(["bound", "observed", "ratio", "log10_bound", "m
 @given(values=st.lists(number, min_size=1, max_size=4), cert=st.dictionaries(NUMBER_FIELDS, number, min_size=1),
        info=st.dictionaries(st.sampled_from(["steps", "loss", "h_min"]), number),
        curves=st.dictionaries(st.sampled_from(["loss", "lr"]), st.lists(number, max_size=3)),
-       solve_s=number, metric=st.sampled_from(["w1", "NaN", "Infinity"]))
+       solve_s=st.one_of(st.floats(min_value=0, width=64), st.sampled_from([math.nan, math.inf])),
+       metric=st.sampled_from(["w1", "NaN", "Infinity"]))  # a negative duration is a damaged record
 def test_records_are_strict_json_and_non_finite_numbers_read_back_exactly(tmp_path, values, cert, info, curves,
                                                                           solve_s, metric):
     rows = [{"t": 0.5 * (k + 1), "metric": metric, "value": v, "reference": "NaN" if k else "exact"}
