@@ -253,3 +253,30 @@ def test_metrics_of_other_columns_is_one_line(tmp_path, capsys):
         code, _, err = compare(capsys, a, b)
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
         assert str(b / "metrics.parquet") in err and why in err
+
+
+def test_a_fifo_at_a_run_s_manifest_is_refused_not_waited_on(tmp_path, monkeypatch):
+    """compare never opens a special file in a run directory in a blocking way: a FIFO at manifest.json is a
+    one-line CompareError, also when it appears after the directory was checked (the check is bypassed here)."""
+    import os
+    import threading
+    from harness.report import compare
+    run = tmp_path / "run"
+    (run / "cells").mkdir(parents=True)
+    (run / "metrics.parquet").write_bytes(b"")
+    os.mkfifo(run / "manifest.json")
+    monkeypatch.setattr(compare.Path, "is_file", lambda self: True)  # the FIFO arrives after the check
+    caught = []
+    worker = threading.Thread(target=lambda: caught.append(_raises(compare.load_run, run)), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "load_run waited on the FIFO"
+    assert isinstance(caught[0], compare.CompareError) and "manifest.json" in str(caught[0])
+
+
+def _raises(fn, *args):
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001
+        return exc
+    return None

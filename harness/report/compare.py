@@ -35,6 +35,8 @@ import pandas as pd
 
 from metrics.specs import METRICS, LiveView, with_role
 
+from infra.files import read_text
+
 from harness.report.evidence import t_interval
 from harness.report.provenance import compare_lines as provenance_compare_lines
 from harness.report.thresholds import (COMPARE_CI, COMPARE_P, REGRESSION_ABS_TOL as ABS_TOL,
@@ -138,7 +140,7 @@ def load_run(path: str | Path) -> RunTables:
             "give a run directory that `python -m harness run` wrote" if "cells/" in missing else
             f"`python -m harness report {p}` rebuilds the tables of an interrupted run"))
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = json.loads(read_text(manifest_path))  # a FIFO swapped in after the check is refused, never waited on
         if not isinstance(manifest, dict):
             raise ValueError("not an object")
     except (OSError, ValueError, RecursionError) as exc:
