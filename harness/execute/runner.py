@@ -116,7 +116,7 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
     whole = merged_plan(planned or [], cells)
     before = _earlier_manifest(run_dir)
     resolved = _resolved_plan(whole, config.profile, str(provenance.get("git_commit", "unknown")), before,
-                              lambda cell: store.read_cell(run_dir, cell.id) is not None)
+                              lambda cell: store.cell_path(run_dir, cell.id).exists())
     todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile, resolved.get(c.id))],
                           config.profile)
     provenance["commits"] = _commits(before, provenance, ran=bool(todo))

@@ -8,15 +8,9 @@ profile is data the run did not produce: `run --resume` runs such a cell again (
 """
 from __future__ import annotations
 
-import json
 
-from harness.store.planned import PlannedCell
+from harness.store.planned import PlannedCell, json_value
 from harness.store.record import CellRecord
-
-
-def _json_value(value):
-    """`value` as it reads back from a record's JSON (tuples become lists, NaN stays NaN)."""
-    return json.loads(json.dumps(value))
 
 
 def expected_config(record: CellRecord, profile: str) -> dict | None:
@@ -29,14 +23,14 @@ def expected_config(record: CellRecord, profile: str) -> dict | None:
         cfg = Cell(record.solver, record.problem, record.seed, tuple(record.overrides.items())).make_config(profile)
     except Exception:  # an unknown solver, a plugin not loaded, a config that no longer builds
         return None
-    return _json_value(dataclasses.asdict(cfg))
+    return json_value(dataclasses.asdict(cfg))
 
 
 def _first_difference(stated: dict, expected: dict, what: str, solver: str) -> str | None:
     for name, value in sorted(stated.items()):
         if name not in expected:
             return f"its config field {name!r} is not a field of {solver}'s config"
-        if _json_value(value) != expected[name]:
+        if json_value(value) != expected[name]:
             return f"its config says {name} = {value!r}, {what} {expected[name]!r}"
     return None
 
@@ -51,7 +45,7 @@ def record_mismatch(record: CellRecord, profile: str, planned: PlannedCell | Non
         return f"it was made with profile {record.profile!r}, the run's is {profile!r}"
     if not record.ok or not record.config or planned is None:
         return None
-    return _first_difference(record.config, _json_value(planned.config), "its run planned", record.solver)
+    return _first_difference(record.config, json_value(planned.config), "its run planned", record.solver)
 
 
 def older_configuration(record: CellRecord, profile: str, planned: PlannedCell | None = None) -> str | None:
