@@ -308,21 +308,25 @@ def _w1_null(s: Snapshot, pairs: int) -> list:
     return [w1_mc_floor(s.judged, s.t, s.x.shape[0], r) for r in range(pairs)]
 
 
-def _sliced_w1(s: Snapshot) -> float:
-    """Sliced W1 (metrics.sliced) to the W1 reference sample of the same n, directions seeded by the cell seed."""
-    ref = _w1_reference(s, s.x.shape[0])
-    return sliced_wasserstein(s.x, ref, 1, seed=seeds.SLICED_PROJECTIONS.seed(s.seed))
+def _sliced(p: int) -> Callable[[Snapshot], float]:
+    """Sliced W_p (metrics.sliced) to the W1 reference sample of the same n, directions seeded by the cell seed."""
+    def metric(s: Snapshot) -> float:
+        ref = _w1_reference(s, s.x.shape[0])
+        return sliced_wasserstein(s.x, ref, p, seed=seeds.SLICED_PROJECTIONS.seed(s.seed))
+    return metric
 
 
-def _sliced_w1_null(s: Snapshot, pairs: int) -> list:
-    """Sliced W1 between the two exact samples of pair r (W1's floor streams at index r, n = s.x's) with the
+def _sliced_null(p: int) -> Callable[[Snapshot, int], list]:
+    """Sliced W_p between the two exact samples of pair r (W1's floor streams at index r, n = s.x's) with the
     directions of cell seed r, r < pairs: the law of the metric for an exact solver, direction noise included."""
-    n, out = s.x.shape[0], []
-    for r in range(pairs):
-        a = s.judged.sample_at(s.t, n, seed=seeds.W1_FLOOR_A.seed(r))
-        b = s.judged.sample_at(s.t, n, seed=seeds.W1_FLOOR_B.seed(r))
-        out.append(sliced_wasserstein(a, b, 1, seed=seeds.SLICED_PROJECTIONS.seed(r)))
-    return out
+    def null(s: Snapshot, pairs: int) -> list:
+        n, out = s.x.shape[0], []
+        for r in range(pairs):
+            a = s.judged.sample_at(s.t, n, seed=seeds.W1_FLOOR_A.seed(r))
+            b = s.judged.sample_at(s.t, n, seed=seeds.W1_FLOOR_B.seed(r))
+            out.append(sliced_wasserstein(a, b, p, seed=seeds.SLICED_PROJECTIONS.seed(r)))
+        return out
+    return null
 
 
 def _w1_sub_null(s: Snapshot, pairs: int) -> list:
@@ -411,13 +415,15 @@ def _register_defaults() -> None:
     add(MetricSpec(f"{W1_SUB}_mc_floor", f"mean W1 between two exact samples of {W1_MAX_EXACT} over {FLOOR_PAIRS} "
                    f"pairs", floor_of_null(W1_SUB), needs=("judged", "w1_subsampled_size"), show="floor",
                    reference="judged", label="MC floor"))
-    add(MetricSpec("sliced_w1", f"sliced W1 (POT, {SLICED_PROJECTIONS} seeded directions) to a sample of the same n "
-                   "of the exact or reference solution; any n", _sliced_w1, needs=("judged",),
-                   floors=("sliced_w1_mc_floor",), scale="log", show="per_time", reference="judged", absurd="floor",
-                   plotted=True, family="sliced_w1", roles=("accuracy",), null=NullLaw(_sliced_w1_null, _particles_n)))
-    add(MetricSpec("sliced_w1_mc_floor", f"mean sliced W1 between two exact samples of the same n over {FLOOR_PAIRS} "
-                   "pairs", floor_of_null("sliced_w1"), needs=("judged",), show="floor", reference="judged",
-                   label="MC floor"))
+    for p in (1, 2):
+        add(MetricSpec(f"sliced_w{p}", f"sliced W{p} (POT, {SLICED_PROJECTIONS} seeded directions) to a sample of the "
+                       "same n of the exact or reference solution; any n", _sliced(p), needs=("judged",),
+                       floors=(f"sliced_w{p}_mc_floor",), scale="log", show="per_time", reference="judged",
+                       absurd="floor", plotted=True, family=f"sliced_w{p}", roles=("accuracy",),
+                       null=NullLaw(_sliced_null(p), _particles_n)))
+        add(MetricSpec(f"sliced_w{p}_mc_floor", f"mean sliced W{p} between two exact samples of the same n over "
+                       f"{FLOOR_PAIRS} pairs", floor_of_null(f"sliced_w{p}"), needs=("judged",), show="floor",
+                       reference="judged", label="MC floor"))
     add(MetricSpec("core_mass_err", "|particles' - reference's mass in the ball |v - m| < core_radius|",
                    _core_mass_err, needs=("judged", "core_region"), floors=("core_mass_mc_floor",),
                    reference="judged", absurd="floor", plotted=True, roles=("accuracy",),

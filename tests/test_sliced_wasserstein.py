@@ -73,35 +73,42 @@ def _snapshot(problem, t, n, seed=0):
     return specs.Snapshot(t, x, None, x, x, problem, problem, "exact", None, seed)
 
 
-def test_the_floor_has_30_draws_and_falls_like_one_over_root_n():
+@pytest.mark.parametrize("order", [1, 2])
+def test_the_floor_has_30_draws_and_falls_like_one_over_root_n(order):
     """bkw2d at t = 1: floor(250) / floor(4000) within 20% of sqrt(16) = 4 (1D empirical W1 falls like n^(-1/2),
-    no log factor), each floor the mean of R = 30 finite draws; the metric itself applies at any n."""
+    no log factor; W2 too up to a log log factor), each floor the mean of R = 30 finite draws; the metric itself
+    applies at any n."""
     p = get_problem("bkw2d")
-    spec = specs.get_metric("sliced_w1")
+    spec = specs.get_metric(f"sliced_w{order}")
     floors = {}
     for n in (250, 4000):
         dist = specs.null_distribution(spec, _snapshot(p, 1.0, n))
         assert len(dist.values) == 30 and all(math.isfinite(v) and v > 0 for v in dist.values)
-        assert dist.floor == "sliced_w1_mc_floor" and dist.n == n
+        assert dist.floor == f"sliced_w{order}_mc_floor" and dist.n == n
         floors[n] = dist.mean
     ratio = floors[250] / floors[4000]
     assert abs(ratio / 4 - 1) < 0.2, (ratio, floors)
     big = _snapshot(p, 1.0, 20_000)
-    assert spec.applies(big) and specs.get_metric("sliced_w1_mc_floor").applies(big)
+    assert spec.applies(big) and specs.get_metric(f"sliced_w{order}_mc_floor").applies(big)
     assert not specs.get_metric("w1").applies(big)  # W1's own limits are unchanged
     # an exact sample reads about the floor
     value = spec.compute(_snapshot(p, 1.0, 1000, seed=2))
+    shifted = _snapshot(p, 1.0, 1000, seed=2)
+    shifted = specs.Snapshot(1.0, shifted.x + 0.5, None, shifted.x + 0.5, shifted.x + 0.5, p, p, "exact", None, 2)
+    assert spec.compute(shifted) > 2 * max(draws := specs.null_distribution(spec, _snapshot(p, 1.0, 1000)).values)
     draws = specs.null_distribution(spec, _snapshot(p, 1.0, 1000)).values
     assert min(draws) * 0.5 < value < max(draws) * 2
 
 
-def test_registration_follows_w1():
-    spec, w1 = specs.get_metric("sliced_w1"), specs.get_metric("w1")
-    assert spec.floors == ("sliced_w1_mc_floor",) and spec.null is not None and spec.null.pairs == 30
+@pytest.mark.parametrize("order", [1, 2])
+def test_registration_follows_w1(order):
+    name = f"sliced_w{order}"
+    spec, w1 = specs.get_metric(name), specs.get_metric("w1")
+    assert spec.floors == (f"{name}_mc_floor",) and spec.null is not None and spec.null.pairs == 30
     assert (spec.show, spec.roles, spec.reference, spec.absurd) == (w1.show, w1.roles, w1.reference, w1.absurd)
-    assert spec.family == "sliced_w1" and w1.family == "w1"  # not in W1's family: the verdict's W1 is unchanged
-    assert "sliced_w1" in specs.with_show("per_time") and "sliced_w1" in specs.with_role("accuracy")
-    assert specs.get_metric("sliced_w1_mc_floor").is_floor
+    assert spec.family == name and w1.family == "w1"  # not in W1's family: the verdict's W1 is unchanged
+    assert name in specs.with_show("per_time") and name in specs.with_role("accuracy")
+    assert specs.get_metric(f"{name}_mc_floor").is_floor
     assert seeds.SLICED_PROJECTIONS.seed(3) == 180_003 and seeds.RBM_BLOB_BATCHES.seed(3) == 170_003
 
 
@@ -110,3 +117,4 @@ def test_harness_list_names_the_metric(capsys):
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("metrics: "))
     names = line[len("metrics: "):].split(", ")
     assert "sliced_w1" in names and "sliced_w1_mc_floor" in names and "rbm_blob" not in names
+    assert "sliced_w2" in names and "sliced_w2_mc_floor" in names

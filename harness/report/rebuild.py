@@ -13,8 +13,8 @@ from pathlib import Path
 from harness.store import tables as store
 from harness.store.manifest import read_manifest
 from harness.plan.trust import older_configuration, record_mismatch
-from harness.report.figures import (write_certificate_figures, write_figures, write_particle_figures,
-                                    write_sweep_figures, write_training_figures)
+from harness.report.figures import (write_certificate_figures, write_figures, write_frontier_figures,
+                                    write_particle_figures, write_sweep_figures, write_training_figures)
 from harness.report.diagnosis import LEGEND as DIAGNOSIS_LEGEND, diagnosis_lines
 from harness.report.html_page import markdown_to_html
 from harness.report.summary import render_summary
@@ -59,6 +59,7 @@ def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
     fig_dir = run_dir / "figures"
     with beside(write_particle_figures, (run_dir, fig_dir, records, profile), jobs) as particle_figures:
         figures = (write_figures(table, fig_dir, floors) + write_sweep_figures(table, timings, fig_dir)
+                   + write_frontier_figures(table, timings, fig_dir)
                    + write_training_figures(run_dir, fig_dir, records)
                    + write_certificate_figures(certs, fig_dir))
     figures += particle_figures.result()

@@ -26,6 +26,7 @@ import pandas as pd
 from metrics.specs import METRICS, W1_SUB, LiveView, with_show
 
 from harness.report.convergence import FLOORS, cheapest_within, rung_stats, slope_fits
+from harness.report.frontier import frontier_lines
 from harness.report.folds import FOLDED, first_folds, fold_note, mask_certificates, mask_folds, validity_table
 from harness.report.evidence import row_evidence, t_interval
 from harness.report.provenance import provenance_lines
@@ -237,7 +238,8 @@ def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figure
     for name in [f"{problem}_wp_{m}.png" for m in shown + [SWEEP_DENSITY]] + [f"{problem}_convergence_{m}.png" for m in shown]:
         if name in figures:
             out += [f"![{name[:-4]}](figures/{name})", ""]
-    return out if len(out) > 2 else []
+    out = out if len(out) > 2 else []
+    return out + frontier_lines(table, timings, problem, figures)
 
 
 def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict,

@@ -5,12 +5,14 @@
   panels and slices, particle and score scatter plots;
 * `marginals`: the exact or cached reference density those are drawn against (a report never builds one) and
   its 1D marginals by quadrature;
+* `frontier`: a sweep's error against CPU seconds, every method's rungs and the frontier;
 * `training`: the neural solvers' training curves;
 * `certificates`: each certificate's bound beside what was observed;
 * `common`: the PNG write, safe file names and setting labels they share.
 """
 from harness.report.figures.certificates import write_certificate_figures
 from harness.report.figures.common import figure_path, save_figure, setting_label
+from harness.report.figures.frontier import frontier_figure, write_frontier_figures
 from harness.report.figures.marginals import (MARGINAL_CROSS_NODES, MARGINAL_NODES, judged_if_cached,
                                               reference_marginal)
 from harness.report.figures.particles import (MAX_PARTICLE_FILE_ELEMENTS, SLICE_MIN_COUNT, _load_cells, load_cells,
@@ -21,8 +23,8 @@ from harness.report.figures.training import write_training_figures
 
 __all__ = [
     "LOG_SCALE", "MARGINAL_CROSS_NODES", "MARGINAL_NODES", "MAX_PARTICLE_FILE_ELEMENTS", "PLOTTED", "SLICE_MIN_COUNT",
-    "convergence_in_n", "figure_path", "judged_if_cached", "load_cells", "metric_over_time", "npz_elements",
+    "convergence_in_n", "figure_path", "frontier_figure", "judged_if_cached", "load_cells", "metric_over_time", "npz_elements",
     "particle_marginal", "particles_fit", "reference_marginal", "save_figure", "setting_label",
-    "write_certificate_figures", "write_figures", "write_particle_figures", "write_sweep_figures",
+    "write_certificate_figures", "write_figures", "write_frontier_figures", "write_particle_figures", "write_sweep_figures",
     "write_training_figures", "work_precision",
 ]
