@@ -146,6 +146,9 @@ class Solver:
     #: Monte Carlo rate of W1 in N, W1 ~ N^(-rate) up to d = 2's log factor (None: the error does not fall with a
     #: particle count)
     n_rate: ClassVar[float | None] = None
+    #: a solve's work grows like N^cost_exponent in the particle count (None: not declared); the run estimate scales
+    #: a cell's measured seconds by it (harness.plan.estimate), and a sweep measures it (harness.report.frontier)
+    cost_exponent: ClassVar[float | None] = None
     #: config overrides under which the declared dt_order is checked (tests/test_orders.py)
     order_check: ClassVar[dict] = {}
 

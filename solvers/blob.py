@@ -136,6 +136,7 @@ class Blob(Solver):
     needs_gpu_for_paper = True
     dt_order = 1  # explicit Euler
     n_rate = 0.5
+    cost_exponent = 2.0  # every particle interacts with every other: N^2 kernel evaluations a step
 
     @classmethod
     def _profile(cls, profile, problem):

@@ -44,6 +44,7 @@ class ExactFlow(Solver):
 
     Config = ExactFlowConfig
     has_score = True
+    cost_exponent = 1.0  # each particle follows its own closed-form characteristic
     n_rate = 0.5  # exact samples moved exactly: W1 is the Monte Carlo error of N samples
 
     @classmethod

@@ -63,6 +63,7 @@ class PairwiseCollision(Solver):
     #: (weak order 1: the covariance recursion in tests/test_pairwise_collision.py)
     dt_order = None
     n_rate = 0.5
+    cost_exponent = 1.0  # N / 2 independent collisions a step
 
     @classmethod
     def _profile(cls, profile, problem):

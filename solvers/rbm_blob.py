@@ -114,6 +114,7 @@ class RBMBlob(Solver):
     needs_gpu_for_paper = False
     dt_order = None  # the random-batch error is O(sqrt(dt)) in the strong sense: no deterministic order in dt
     n_rate = 0.5
+    cost_exponent = 1.0  # N / p batches of p^2 interactions: N p a step
 
     @classmethod
     def _profile(cls, profile, problem):

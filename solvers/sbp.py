@@ -82,6 +82,7 @@ class SBP(Solver):
     needs_gpu_for_paper = True
     dt_order = 1  # explicit Euler
     n_rate = 0.5
+    cost_exponent = 2.0  # the Landau drift sums over all pairs; the score fit is O(N) a step
     #: config overrides that make the dt-order check deterministic in dt (the per-step training would not be)
     order_check = {"score": "exact"}
 

@@ -25,6 +25,8 @@ CELL_SECONDS: dict[str, dict[str, dict[str, float]]] = {
         "blob": {"anisotropic2d": 3.6, "gaussian_mixture3d": 5.9, "*": 1.2},
         "exact_flow": {"*": 2.5},
         # solve seconds measured alone on one thread, 2026-12 (issue 45), plus about 0.5 s of evaluation
+        # total seconds of the n = 1,000 cells of a sweep (floors cached), 2026-12-07 at 75fa38c, loaded machine
+        "pairwise_collision": {"*": 1.0},
         "rbm_blob": {"anisotropic2d": 6.5, "gaussian_mixture3d": 4.3, "rosenbluth3d": 3.7, "*": 2.5},
         "pinn_pm_particle": {"bkw2d": 39.0, "bkw3d": 37.0, "gaussian_mixture3d": 31.0, "truncated2d": 31.0,
                              "rosenbluth3d": 25.0, "anisotropic2d": 21.0, "*": 30.0},
@@ -47,23 +49,36 @@ def _default_seconds(profile: str) -> float:
 TRAINING_SHARE = 0.7
 
 
+#: the share of a stepping cell's measured seconds that is its solve (scaled by (n / the profile's n)^cost_exponent,
+#: the solver's declared exponent); the rest, evaluation, grows at most linearly with n (sorts, KDE sums)
+SOLVE_SHARE = 0.7
+
+
 def cell_seconds(cell: Cell, profile: str, scale_iters: bool = True) -> float:
     """The measured (or default) seconds of one cell of `profile`; with `scale_iters`, a trained solver's `iters`
-    override scales the training share (TRAINING_SHARE) of it by iters / the profile's iters."""
+    override scales the training share (TRAINING_SHARE) of it by iters / the profile's iters; an `n` override
+    scales the solve share (SOLVE_SHARE) by (n / n0)^b, b the solver's declared `cost_exponent`, n0 the profile's
+    n, and the evaluation share by max(1, n / n0)."""
     table = CELL_SECONDS.get(profile, {})
-    per_problem = table.get(cell.solver, table.get("*"))
-    if per_problem is None:
-        return _default_seconds(profile)
+    per_problem = table.get(cell.solver, table.get("*")) or {}
     seconds = per_problem.get(cell.problem, per_problem.get("*", _default_seconds(profile)))
-    iters = cell.solver_overrides().get("iters") if scale_iters else None
-    if isinstance(iters, int) and iters > 0:
-        try:
-            import solvers
-            default = getattr(solvers.get_solver(cell.solver).profile_config(profile, cell.make_problem()), "iters", None)
-        except Exception:  # an estimate must never stop a run
-            default = None
-        if isinstance(default, int) and default > 0:
-            seconds *= (1 - TRAINING_SHARE) + TRAINING_SHARE * iters / default
+    overrides = cell.solver_overrides()
+    iters = overrides.get("iters") if scale_iters else None
+    n = overrides.get("n")
+    if not (isinstance(iters, int) and iters > 0) and not (isinstance(n, int) and n > 0):
+        return seconds
+    try:
+        import solvers
+        cls = solvers.get_solver(cell.solver)
+        base = cls.profile_config(profile, cell.make_problem())
+    except Exception:  # an estimate must never stop a run
+        return seconds
+    default = getattr(base, "iters", None)
+    if isinstance(iters, int) and iters > 0 and isinstance(default, int) and default > 0:
+        seconds *= (1 - TRAINING_SHARE) + TRAINING_SHARE * iters / default
+    n0, b = getattr(base, "n", None), getattr(cls, "cost_exponent", None)
+    if isinstance(n, int) and n > 0 and isinstance(n0, int) and n0 > 0 and isinstance(b, (int, float)):
+        seconds *= (1 - SOLVE_SHARE) * max(1.0, n / n0) + SOLVE_SHARE * (n / n0) ** b
     return seconds
 
 
