@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ import pandas as pd
 
 from metrics.specs import METRICS, LiveView, with_role
 
-from infra.files import read_text
+from infra.files import UnsafePath, open_regular, read_text
 
 from harness.report.evidence import t_interval
 from harness.report.provenance import compare_lines as provenance_compare_lines
@@ -107,11 +108,22 @@ def _checked(frame: pd.DataFrame, path: Path, columns: dict) -> pd.DataFrame:
 
 
 def _read_table(path: Path, columns: dict) -> pd.DataFrame:
-    """The parquet or CSV table at `path` (none or an empty file: no rows), checked by `_checked`."""
-    if not path.exists() or (path.suffix == ".csv" and path.stat().st_size <= 1):
+    """The parquet or CSV table at `path` (none or an empty file: no rows), checked by `_checked`. It is read through
+    one descriptor of a regular file (infra.files.open_regular): a FIFO, a device or a folder at the name, or a link
+    to one, is a CompareError, never waited on or read forever, also when it was swapped in after load_run's
+    checks."""
+    if not os.path.lexists(path):
         return _checked(pd.DataFrame(), path, columns)
     try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        with open_regular(path, "rb") as fh:
+            if path.suffix == ".csv" and os.fstat(fh.fileno()).st_size <= 1:
+                frame = pd.DataFrame()
+            else:
+                frame = pd.read_parquet(fh) if path.suffix == ".parquet" else pd.read_csv(fh)
+    except UnsafePath:
+        raise CompareError(f"{str(path)!r} is not a regular file (a pipe, a device, a socket or a folder, or a link "
+                           f"to one); refusing to read it. `python -m harness report {path.parent}` rebuilds it "
+                           f"once it is removed") from None
     except (OSError, ValueError) as exc:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError, ArrowInvalid
         why = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
         raise CompareError(f"{str(path)!r} is damaged ({type(exc).__name__}{': ' + why if why else ''}); "
@@ -143,6 +155,9 @@ def load_run(path: str | Path) -> RunTables:
         manifest = json.loads(read_text(manifest_path))  # a FIFO swapped in after the check is refused, never waited on
         if not isinstance(manifest, dict):
             raise ValueError("not an object")
+    except UnsafePath:
+        raise CompareError(f"{str(manifest_path)!r} is not a regular file (a pipe, a device, a socket or a folder, "
+                           f"or a link to one); refusing to read it") from None
     except (OSError, ValueError, RecursionError) as exc:
         raise CompareError(f"{str(manifest_path)!r} is damaged ({type(exc).__name__}); it is not a JSON object") from None
     metrics = _read_table(metrics_path, METRICS_COLUMNS)
