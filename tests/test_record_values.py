@@ -134,3 +134,38 @@ def test_the_probes_records_are_set_aside_or_left_out_with_one_line_each(tmp_pat
     assert ("cell record sbp__bkw2d__seed2.json is not reported: its row 'kinetic_energy' is at t = 1e+300, "
             "outside bkw2d's [t0, T] = [0, 5]") in err
     assert len(err.strip().splitlines()) == 3
+
+
+def _write_run(run, probe=None):
+    """A finished run of sbp and blob on bkw2d seed 0 (good_record) with its manifest and tables; `probe` (path...,
+    value) then edits sbp's stored record as issue 44's probe did, after the tables were written."""
+    from harness.store import tables as store
+    (run / "cells").mkdir(parents=True)
+    store.write_cell(run, CellRecord.from_json(good_record(), STEM))
+    store.write_cell(run, CellRecord.from_json({**good_record(), "solver": "blob", "cell_id": "blob__bkw2d__seed0"}))
+    store.atomic_write_text(run / "manifest.json", json.dumps({"config": {"profile": "smoke"},
+                                                               "cells": [["sbp", "bkw2d", 0, {}],
+                                                                         ["blob", "bkw2d", 0, {}]]}))
+    metrics, timings, _ = store.collect_tables(run)
+    store.atomic_write_frame(metrics, run / "metrics.parquet")
+    store.atomic_write_frame(timings, run / "timings.csv")
+    if probe:
+        data = with_value(good_record(), probe[:-1], probe[-1])
+        (run / "cells" / f"{STEM}.json").write_text(json.dumps(encode_non_finite(data)))
+    return run
+
+
+def test_compare_never_compares_a_probes_number(tmp_path, capsys):
+    """`compare` reads the records too (its staleness check and cell statuses): B's absurd record is named in one
+    line and its cell counts as missing in B (exit 1), never compared as a number."""
+    from harness.cli import main
+    a = _write_run(tmp_path / "a")
+    w1 = list(METRICS).index("w1")
+    for k, probe in enumerate([("rows", w1, "value", -5.0), ("solve_s", -3.0), ("rows", w1, "t", 1e300)]):
+        b = _write_run(tmp_path / f"b{k}", probe)
+        capsys.readouterr()
+        code = main(["compare", str(a), str(b)])
+        out = capsys.readouterr()
+        warnings = [line for line in out.err.splitlines() if line.startswith("warning:")]
+        assert code == 1 and len(warnings) == 1 and f"{STEM}.json" in warnings[0], (probe, out.err)
+        assert "-5" not in out.out and "1e+300" not in out.out, probe

@@ -131,11 +131,28 @@ def _read_table(path: Path, columns: dict) -> pd.DataFrame:
     return _checked(frame, path, columns)
 
 
-def _cell_statuses(run_dir: Path) -> pd.DataFrame:
-    """One row (CELLS_COLUMNS) per trustworthy cell record of the run (store.load_records sets damaged ones aside)."""
-    from infra.text import one_line
+def _measured_records(run_dir: Path) -> list:
+    """The run's trustworthy cell records (store.load_records sets damaged ones aside, a value outside its metric's
+    domain among them) less those with a row at a time outside its problem's [t0, T] (harness.plan.trust.time_outside),
+    each left out with one warning line, as `report` leaves them out."""
+    import sys
+    from harness.plan.trust import time_outside
     from harness.store.tables import load_records
-    rows = [{**rec.key, "status": rec.status, "error": one_line(rec.error)} for rec in load_records(run_dir)]
+    kept = []
+    for rec in load_records(run_dir):
+        why = time_outside(rec) if rec.ok else None
+        if why:
+            print(f"warning: cell record {rec.cell_id}.json of {str(run_dir)!r} is not compared: {why}",
+                  file=sys.stderr)
+        else:
+            kept.append(rec)
+    return kept
+
+
+def _cell_statuses(records: list) -> pd.DataFrame:
+    """One row (CELLS_COLUMNS) per record of `records` (`_measured_records`)."""
+    from infra.text import one_line
+    rows = [{**rec.key, "status": rec.status, "error": one_line(rec.error)} for rec in records]
     return pd.DataFrame(rows, columns=CELLS_COLUMNS)
 
 
@@ -164,12 +181,12 @@ def load_run(path: str | Path) -> RunTables:
     timings = _read_table(p / "timings.csv", TIMINGS_COLUMNS)
     provenance = manifest.get("provenance") if isinstance(manifest.get("provenance"), dict) else {}
     config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
-    from harness.store.tables import collect_tables, load_records
-    records = load_records(p)
+    from harness.store.tables import collect_tables
+    records = _measured_records(p)
     recorded = _checked(collect_tables(p, records)[0], metrics_path, METRICS_COLUMNS)
     stale = _stale(metrics, recorded)
     return RunTables(p, recorded if stale else metrics, timings, _run_commit(provenance),
-                     str(config.get("profile", "?")), _cell_statuses(p), stale, _planned(manifest), provenance)
+                     str(config.get("profile", "?")), _cell_statuses(records), stale, _planned(manifest), provenance)
 
 
 def _run_commit(provenance: dict) -> str:
