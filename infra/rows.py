@@ -14,6 +14,13 @@ def _number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _check_time(data: dict, what: str) -> None:
+    """ValueError unless data['t'] (a number) is finite: every row is at a time of the problem's [t0, T] (whether it
+    lies in that interval is checked where the problem is known, harness.plan.trust)."""
+    if not math.isfinite(data["t"]):
+        raise ValueError(f"{what} has t = {data['t']}: a time is a finite number")
+
+
 @dataclass(frozen=True)
 class MetricRow:
     """One metric value at one snapshot time: t, metric (a registered name), value, and reference (what it was
@@ -34,6 +41,7 @@ class MetricRow:
         if not (isinstance(data, dict) and _number(data.get("t")) and isinstance(data.get("metric"), str)
                 and _number(data.get("value"))):
             raise ValueError("not a metric row {t, metric, value}")
+        _check_time(data, f"metric row {data['metric']!r}")
         if not isinstance(data.get("reference", ""), str):
             raise ValueError(f"metric row {data['metric']!r}: 'reference' is not a string")
         return cls(float(data["t"]), data["metric"], float(data["value"]), data.get("reference", ""))
@@ -83,9 +91,13 @@ class CertificateRow:
         before some fields existed may lack them)."""
         if not (isinstance(data, dict) and _number(data.get("t")) and isinstance(data.get("certificate"), str)):
             raise ValueError("not a certificate row {t, certificate, ...}")
+        _check_time(data, f"certificate row {data['certificate']!r}")
         bad = [k for k in CERTIFICATE_NUMBERS if k in data and not _number(data[k])]
         if bad or not isinstance(data.get("holds", True), bool):
             raise ValueError(f"certificate row {data['certificate']!r} has a non-number {bad[0] if bad else 'holds'}")
+        if data.get("mc_se", 0.0) < 0:  # NaN (no Monte Carlo error) passes
+            raise ValueError(f"certificate row {data['certificate']!r} has mc_se = {data['mc_se']}: a standard error "
+                             f"is >= 0")
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,7 @@ class FloorDistribution:
         if not (isinstance(data, dict) and _number(data.get("t")) and isinstance(data.get("metric"), str)
                 and isinstance(data.get("floor"), str)):
             raise ValueError("not a floor distribution {t, metric, floor, n, values}")
+        _check_time(data, f"floor distribution of {data['metric']!r}")
         n, values = data.get("n"), data.get("values")
         if not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
             raise ValueError(f"floor distribution of {data['metric']!r}: n = {n!r} is not a positive int")

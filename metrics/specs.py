@@ -103,6 +103,15 @@ Show = Literal["per_time", "last", "floor", "parquet", "diagnosis"]
 ReferenceKind = Literal["judged", "exact", ""]
 Absurd = Literal["floor", "relative", ""]
 Role = Literal["accuracy", "regression"]
+#: the values a metric can take (`MetricSpec.domain`); NaN (not measurable: a diverged cell) is in every domain and
+#: +inf in 'non_negative' (a distance that overflowed); a stored value outside it was not measured
+Domain = Literal["non_negative", "fraction", "real"]
+#: domain -> (whether a float is in it, how it reads in a message)
+DOMAINS = {
+    "non_negative": (lambda v: v != v or v >= 0, ">= 0 (a distance, an error norm, a floor)"),
+    "fraction": (lambda v: v != v or 0 <= v <= 1, "in [0, 1] (a fraction or a difference of masses)"),
+    "real": (lambda v: True, "any number"),
+}
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,9 @@ class MetricSpec:
     cache_key(snapshot) -> (name, n, seed) for a floor cached on disk; label: a floor's row label; plotted:
     drawn in the per-time figures; fold_sensitive: the value reads a density or a score of the solver's particle
     law, which a folded flow map (det J <= 0 somewhere) leaves undefined: the report shows it as 'folded' from the
-    first snapshot where the cell's map folds (harness.report.folds)."""
+    first snapshot where the cell's map folds (harness.report.folds); domain: the values the metric can take
+    (`DOMAINS`: 'non_negative', 'fraction' or 'real'), so that a stored value outside it (a W1 of -5) is refused
+    as a damaged record instead of reported (`out_of_domain`)."""
 
     name: str
     what: str
@@ -142,6 +153,12 @@ class MetricSpec:
     fold_sensitive: bool = False
     #: the metric's null law (its value for exact samples), whose draws make its floor a distribution (issue 40)
     null: NullLaw | None = None
+    domain: Domain = "real"
+
+    def out_of_domain(self, value: float) -> str | None:
+        """Why `value` cannot be a value of this metric (one line naming the domain), or None when it can."""
+        inside, what = DOMAINS[self.domain]
+        return None if inside(float(value)) else f"{self.name} = {value!r} is not {what}"
 
     def __post_init__(self):
         """Every Literal-typed field holds one of its declared values (a typo would silently hide a metric)."""
@@ -172,7 +189,7 @@ class MetricSpec:
 #: the allowed values of each Literal-typed field of MetricSpec (read from the annotations, declared once)
 _CHOICES = {name: get_args(get_args(hint)[0]) if name == "roles" else get_args(hint)
             for name, hint in get_type_hints(MetricSpec).items()
-            if hint in (Better, Scale, Show, ReferenceKind, Absurd) or name == "roles"}
+            if hint in (Better, Scale, Show, ReferenceKind, Absurd, Domain) or name == "roles"}
 
 METRICS: dict[str, MetricSpec] = {}
 
@@ -389,78 +406,84 @@ def _entropy_pushforward(s: Snapshot) -> float:
 def _register_defaults() -> None:
     add = register_metric
     add(MetricSpec("kinetic_energy", "mean |v|^2 / 2", lambda s: kinetic_energy(s.x), better="", show="parquet",
-                   plotted=True))
+                   plotted=True, domain="non_negative"))
     add(MetricSpec("energy_drift", "relative change of kinetic energy since t0", lambda s: energy_drift(s.x, s.initial),
                    plotted=True, absurd="relative", column=4, roles=("regression",)))
-    add(MetricSpec("momentum_drift", "|mean v - mean v0|", lambda s: momentum_drift(s.x, s.initial), column=5))
+    add(MetricSpec("momentum_drift", "|mean v - mean v0|", lambda s: momentum_drift(s.x, s.initial), column=5,
+                   domain="non_negative"))
     add(MetricSpec("entropy_dissipation", "the solver's entropy dissipation with its score",
                    lambda s: entropy_dissipation(s.x, s.score, s.problem.gamma, s.problem.C), needs=("score",),
                    better="", show="parquet", plotted=True, fold_sensitive=True))
     add(MetricSpec("cov_err", "relative error of the covariance against the closed moment system",
                    lambda s: cov_err(s.x, s.problem, s.t), needs=("maxwell",), scale="log", plotted=True,
-                   absurd="relative", column=2, roles=("accuracy",)))
+                   absurd="relative", column=2, roles=("accuracy",), domain="non_negative"))
     add(MetricSpec("moment4_err", "relative error of E|v - m|^4 against the closed moment system",
-                   lambda s: moment4_err(s.x, s.problem, s.t), needs=("moment4",), absurd="relative", column=3, roles=("accuracy",)))
+                   lambda s: moment4_err(s.x, s.problem, s.t), needs=("moment4",), absurd="relative", column=3, roles=("accuracy",),
+                   domain="non_negative"))
     add(MetricSpec("w1", "exact W1 (POT) to a sample of the same n of the exact or reference solution",
                    lambda s: w1(s.x, _w1_reference(s, s.x.shape[0])), needs=("judged", "w1_exact_size"),
                    floors=("w1_mc_floor",), scale="log", show="per_time", reference="judged", absurd="floor",
-                   plotted=True, family="w1", roles=("accuracy",), null=NullLaw(_w1_null, _particles_n)))
+                   plotted=True, family="w1", roles=("accuracy",), null=NullLaw(_w1_null, _particles_n),
+                   domain="non_negative"))
     add(MetricSpec("w1_mc_floor", f"mean W1 between two exact samples of the same n over {FLOOR_PAIRS} pairs",
                    floor_of_null("w1"), needs=("judged", "w1_exact_size"), show="floor", reference="judged",
-                   label="MC floor"))
+                   label="MC floor", domain="non_negative"))
     add(MetricSpec(W1_SUB, f"mean W1 over 3 subsamples of {W1_MAX_EXACT} a side", _w1_sub,
                    needs=("judged", "w1_subsampled_size"), floors=(f"{W1_SUB}_mc_floor",), scale="log",
                    show="per_time", reference="judged", absurd="floor", family="w1", roles=("accuracy",),
-                   null=NullLaw(_w1_sub_null, lambda s: W1_MAX_EXACT)))
+                   null=NullLaw(_w1_sub_null, lambda s: W1_MAX_EXACT), domain="non_negative"))
     add(MetricSpec(f"{W1_SUB}_mc_floor", f"mean W1 between two exact samples of {W1_MAX_EXACT} over {FLOOR_PAIRS} "
                    f"pairs", floor_of_null(W1_SUB), needs=("judged", "w1_subsampled_size"), show="floor",
-                   reference="judged", label="MC floor"))
+                   reference="judged", label="MC floor", domain="non_negative"))
     for p in (1, 2):
         add(MetricSpec(f"sliced_w{p}", f"sliced W{p} (POT, {SLICED_PROJECTIONS} seeded directions) to a sample of the "
                        "same n of the exact or reference solution; any n", _sliced(p), needs=("judged",),
                        floors=(f"sliced_w{p}_mc_floor",), scale="log", show="per_time", reference="judged",
                        absurd="floor", plotted=True, family=f"sliced_w{p}", roles=("accuracy",),
-                       null=NullLaw(_sliced_null(p), _particles_n)))
+                       null=NullLaw(_sliced_null(p), _particles_n), domain="non_negative"))
         add(MetricSpec(f"sliced_w{p}_mc_floor", f"mean sliced W{p} between two exact samples of the same n over "
                        f"{FLOOR_PAIRS} pairs", floor_of_null(f"sliced_w{p}"), needs=("judged",), show="floor",
-                       reference="judged", label="MC floor"))
+                       reference="judged", label="MC floor", domain="non_negative"))
     add(MetricSpec("core_mass_err", "|particles' - reference's mass in the ball |v - m| < core_radius|",
                    _core_mass_err, needs=("judged", "core_region"), floors=("core_mass_mc_floor",),
                    reference="judged", absurd="floor", plotted=True, roles=("accuracy",),
-                   null=NullLaw(_core_null, _particles_n, REGION_NULL_PAIRS, cached=False)))
+                   null=NullLaw(_core_null, _particles_n, REGION_NULL_PAIRS, cached=False), domain="fraction"))
     add(MetricSpec("core_mass_mc_floor", "mean |error| of that mass for exact samples of the same n (binomial law)",
                    floor_of_null("core_mass_err"), needs=("judged", "core_region"), show="floor", reference="judged",
-                   label="MC floor"))
+                   label="MC floor", domain="fraction"))
     add(MetricSpec("hdr_mass_err", "|particles' - reference's mass in the reference's highest-density region "
                    "{f_t >= level} holding half its mass| (the modes, the bulk)", lambda s: _hdr_mass(s)[0],
                    needs=("judged",), floors=("hdr_mass_mc_floor",), reference="judged", absurd="floor",
-                   show="parquet", null=NullLaw(_hdr_null, _particles_n, REGION_NULL_PAIRS, cached=False)))
+                   show="parquet", null=NullLaw(_hdr_null, _particles_n, REGION_NULL_PAIRS, cached=False),
+                   domain="fraction"))
     # no 'accuracy' role: a Monte Carlo count near its floor at one seed; compare and the convergence fits would
     # read its noise as a trend (a 2.6x 'regression' of sbp n=60 against n=100 at t = 2.5)
     add(MetricSpec("hdr_mass_mc_floor", "mean |error| of that mass for exact samples of the same n (binomial law)",
                    floor_of_null("hdr_mass_err"), needs=("judged",), show="floor", reference="judged",
-                   label="MC floor"))
+                   label="MC floor", domain="fraction"))
     add(MetricSpec("kde_l2", "relative L2 error of the KDE of the density particles on the problem grid",
                    lambda s: kde_l2(s.density_x, s.judged, s.t), needs=("judged",),
                    floors=("kde_l2_mc_floor", "kde_l2_bias_floor"), scale="log", show="per_time", reference="judged",
                    absurd="floor", plotted=True, roles=("accuracy",), fold_sensitive=True,
-                   null=NullLaw(_kde_null, lambda s: int(s.density_x.shape[0]))))
+                   null=NullLaw(_kde_null, lambda s: int(s.density_x.shape[0])), domain="non_negative"))
     add(MetricSpec("kde_l2_bias_floor", "KDE L2 error with infinitely many exact samples (the bandwidth's bias)",
                    lambda s: kde_l2_bias_floor(s.judged, s.t), needs=("judged",), show="floor", reference="judged",
-                   cache_key=lambda s: ("kde_l2_bias_floor", None, None), label="bias floor (n = inf)"))
+                   cache_key=lambda s: ("kde_l2_bias_floor", None, None), label="bias floor (n = inf)",
+                   domain="non_negative"))
     add(MetricSpec("kde_l2_mc_floor", f"mean KDE L2 error of exact samples of the same n over {FLOOR_PAIRS} draws",
-                   floor_of_null("kde_l2"), needs=("judged",), show="floor", reference="judged", label="MC floor"))
+                   floor_of_null("kde_l2"), needs=("judged",), show="floor", reference="judged", label="MC floor",
+                   domain="non_negative"))
     add(MetricSpec("trajectory_error", "rms distance to the exact characteristics from the same initial particles",
                    lambda s: trajectory_error(s.x, s.exact_x), needs=("exact",), scale="log", reference="exact",
-                   plotted=True, column=0, roles=("accuracy",)))
+                   plotted=True, column=0, roles=("accuracy",), domain="non_negative"))
     add(MetricSpec("rfd", "relative Fisher divergence of the solver's score to the exact score",
                    lambda s: rfd(s.score, s.problem.score(s.x, s.t), s.x), needs=("exact", "score"), scale="log",
                    reference="exact", absurd="relative", plotted=True, column=1, roles=("accuracy",),
-                   fold_sensitive=True))
+                   fold_sensitive=True, domain="non_negative"))
     add(MetricSpec("min_det_j", "min over the particles of det J of the flow map v -> Phi(v, t) (<= 0: it folds)",
                    _min_det_j, needs=("flow_map",), better="", show="parquet"))
     add(MetricSpec("fold_fraction", "fraction of the particles where det J of the flow map is <= 0",
-                   _fold_fraction, needs=("flow_map",), better="", show="parquet"))
+                   _fold_fraction, needs=("flow_map",), better="", show="parquet", domain="fraction"))
     add(MetricSpec("entropy_pushforward", "-mean log f_t(x_i) at the particles, f_t(x_i) = f0(V_i) / |det J(V_i)| "
                    "(no KDE)", _entropy_pushforward, needs=("pushforward_density",), better="", show="parquet",
                    plotted=True, fold_sensitive=True))

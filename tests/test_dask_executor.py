@@ -2,9 +2,12 @@
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -107,3 +110,73 @@ def test_bad_scheduler_address_is_a_one_line_error_in_bounded_time(tmp_path):
     assert time.time() - t < 60
     bad = _harness("-s", "sbp", "-p", "bkw2d", "--out", str(tmp_path / "q"), "--executor", "slurm")
     assert bad.returncode == 2 and "valid executors: local, process, dask" in bad.stderr
+
+
+@contextmanager
+def _listener(answer: bytes | None):
+    """tcp://127.0.0.1:PORT of a server thread that accepts every connection and sends `answer` on it (None: says
+    nothing), keeping it open: a live port that is not a Dask scheduler."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed: the test is over
+                return
+            held.append(conn)
+            if answer:
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
+#: what a live port that is not a Dask scheduler may say: nothing, a web server's reply, bytes that read as a huge
+#: frame count (the probe's 3.07 EiB allocation), a frame header promising bytes that never come, zeros
+NOT_DASK = {"silent": None, "http": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" * 50,
+            "huge_frames": b"\xff" * 64, "half_frame": struct.pack("<Q", 1) + struct.pack("<Q", 1000) + b"ab",
+            "zeros": b"\x00" * 64}
+
+
+@pytest.mark.parametrize("name", NOT_DASK)
+def test_a_live_port_that_is_not_a_dask_scheduler_is_one_line_naming_it_never_a_hang(name):
+    from harness.execute.dask_executor import connect_dask
+    from harness.plan.errors import ExecutorError
+    outcome = []
+
+    def attempt():
+        try:
+            outcome.append(connect_dask(address, 1, timeout_s=1.0))
+        except BaseException as exc:  # what the CLI would show
+            outcome.append(exc)
+
+    with _listener(NOT_DASK[name]) as address:
+        thread = threading.Thread(target=attempt, daemon=True)
+        thread.start()
+        thread.join(60)  # a guard against the hang this tests, not a timing claim (the bound is 1 s)
+        assert not thread.is_alive(), f"connect_dask({address!r}) still waits on a port that says {name}"
+    [exc] = outcome
+    assert isinstance(exc, ExecutorError), repr(exc)
+    assert address in str(exc) and "\n" not in str(exc) and "dask scheduler" in str(exc)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["silent", "huge_frames"])
+def test_run_at_a_port_that_is_not_dask_exits_2_with_one_line(tmp_path, name):
+    """The command, end to end: one line on stderr naming the address (no traceback, no Client.__del__ after it)."""
+    with _listener(NOT_DASK[name]) as address:
+        res = _harness("-s", "sbp", "-p", "bkw2d", "--profile", "smoke", "--out", str(tmp_path / "r"),
+                       "--executor", "dask", "--scheduler", address, timeout=120)
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and address in lines[0], res.stderr
+    assert not (tmp_path / "r" / "cells").exists() or not any((tmp_path / "r" / "cells").iterdir())

@@ -6,7 +6,10 @@ import pytest
 import solvers
 from harness.plan import estimate
 from harness.plan.cell import Cell
+from harness.plan.profiles import get_profile
 from problems import get_problem
+
+QUICK = get_profile("quick")
 
 
 def _base(solver: str, problem: str) -> int:
@@ -28,13 +31,13 @@ def test_declared_exponents(solver, exponent):
 ])
 def test_an_n_override_scales_by_the_cost_exponent(solver, factor, expected):
     n0 = _base(solver, "bkw2d")
-    plain = estimate.cell_seconds(Cell(solver, "bkw2d", 0, ()), "quick")
-    scaled = estimate.cell_seconds(Cell(solver, "bkw2d", 0, (("n", int(n0 * factor)),)), "quick")
+    plain = estimate.cell_seconds(Cell(solver, "bkw2d", 0, ()), QUICK)
+    scaled = estimate.cell_seconds(Cell(solver, "bkw2d", 0, (("n", int(n0 * factor)),)), QUICK)
     assert scaled == pytest.approx(plain * expected, rel=1e-12)
 
 
 def test_no_declared_exponent_keeps_the_measured_seconds():
-    plain = estimate.cell_seconds(Cell("pinn_pm_score", "bkw2d", 0, ()), "quick")
+    plain = estimate.cell_seconds(Cell("pinn_pm_score", "bkw2d", 0, ()), QUICK)
     n0 = _base("pinn_pm_score", "bkw2d")
     assert solvers.get_solver("pinn_pm_score").cost_exponent is None
-    assert estimate.cell_seconds(Cell("pinn_pm_score", "bkw2d", 0, (("n", 4 * n0),)), "quick") == plain
+    assert estimate.cell_seconds(Cell("pinn_pm_score", "bkw2d", 0, (("n", 4 * n0),)), QUICK) == plain

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import problems
+from harness.plan.profiles import PROFILES
 from harness.plan import estimate
 from harness.plan.cell import Cell
 from harness.cli import main
@@ -57,25 +58,25 @@ def test_dispatch_order_puts_long_cells_first_and_reused_trainings_last(drawn):
     group the measured seconds of the table (estimate.cell_seconds) never increase; equal seconds keep the
     given order."""
     cells = [Cell(s, p, seed) for s, p, seed in drawn]
-    order = estimate.dispatch_order(cells, "quick")
+    order = estimate.dispatch_order(cells, PROFILES["quick"])
     assert sorted(map(id, order)) == sorted(map(id, cells))
     reuses = [c.solver == "pinn_pm_score" for c in order]
     assert reuses == sorted(reuses)  # False (trains) before True (reuses)
     position = {id(c): i for i, c in enumerate(cells)}
     for a, b in zip(order, order[1:]):
         if (a.solver == "pinn_pm_score") == (b.solver == "pinn_pm_score"):
-            sa, sb = estimate.cell_seconds(a, "quick"), estimate.cell_seconds(b, "quick")
+            sa, sb = estimate.cell_seconds(a, PROFILES["quick"]), estimate.cell_seconds(b, PROFILES["quick"])
             assert sa > sb or (sa == sb and position[id(a)] < position[id(b)]), (a, b)
 
 
 def test_dispatch_order_puts_the_longest_measured_cell_first_and_keeps_a_ladder():
     cells = [Cell("exact_flow", "bkw2d", 0), Cell("pinn_pm_score", "bkw2d", 0), Cell("sbp", "bkw2d", 0),
              Cell("pinn_pm_particle", "bkw2d", 0), Cell("blob", "bkw2d", 0), Cell("sbp", "gaussian_mixture3d", 0)]
-    longest = max(cells, key=lambda c: estimate.cell_seconds(c, "quick"))
+    longest = max(cells, key=lambda c: estimate.cell_seconds(c, PROFILES["quick"]))
     assert longest == Cell("pinn_pm_particle", "bkw2d", 0)  # the table's largest entry of these
-    assert estimate.dispatch_order(cells, "quick")[0] == longest
+    assert estimate.dispatch_order(cells, PROFILES["quick"])[0] == longest
     rungs = [Cell("pinn_pm_particle", "bkw2d", 0, (("iters", i),)) for i in (250, 500, 1000)]
-    assert estimate.dispatch_order(rungs, "quick") == rungs  # a ladder keeps its ascending order
+    assert estimate.dispatch_order(rungs, PROFILES["quick"]) == rungs  # a ladder keeps its ascending order
 
 
 def test_estimate_counts_missing_references_once(tmp_path, monkeypatch):
@@ -84,7 +85,7 @@ def test_estimate_counts_missing_references_once(tmp_path, monkeypatch):
     q = estimate.CELL_SECONDS["quick"]
     sbp, blob = q["sbp"]["anisotropic2d"], q["blob"]["anisotropic2d"]
     expected = (sbp + blob + estimate.REFERENCE_SECONDS["fine"]["grid"]) / 2
-    assert estimate.estimate_seconds(cells, "quick", 2) == pytest.approx(max(expected, sbp))
+    assert estimate.estimate_seconds(cells, PROFILES["quick"], 2) == pytest.approx(max(expected, sbp))
     assert estimate.describe_estimate(30) == "about 30 s" and estimate.describe_estimate(600) == "about 10 min"
 
 

@@ -9,6 +9,7 @@ import torch
 
 import problems
 from certificates import training_diagnostics
+from harness.plan.profiles import PROFILES
 from harness.store import tables as store
 from harness.plan.cell import Cell
 from harness.cli import main
@@ -463,8 +464,8 @@ def test_five_seed_verdict_shows_intervals_bands_and_ranks_only_what_its_test_su
 def test_diagnose_plans_every_variant_at_every_seed():
     """Issue 40: a diagnosis over seeds 0, 3 plans each applicable variant once per seed (it ran seed 0 only)."""
     from harness.plan.diagnosis import plan_diagnosis
-    one, names_one = plan_diagnosis(["bkw2d"], "smoke", {}, seeds=(0,), only=["default", "drift_score=exact"])
-    two, names_two = plan_diagnosis(["bkw2d"], "smoke", {}, seeds=(0, 3), only=["default", "drift_score=exact"])
+    one, names_one = plan_diagnosis(["bkw2d"], PROFILES["smoke"], {}, seeds=(0,), only=["default", "drift_score=exact"])
+    two, names_two = plan_diagnosis(["bkw2d"], PROFILES["smoke"], {}, seeds=(0, 3), only=["default", "drift_score=exact"])
     assert [c.seed for c in one] == [0, 0]
     assert sorted(c.seed for c in two) == [0, 0, 3, 3]
     assert len({(c.overrides, c.seed) for c in two}) == 4

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 
+from harness.plan.profiles import PROFILES
 from harness.cli import main
 from harness.execute import runner
 from harness.plan.cell import Cell, merged_plan, unique_cells
@@ -47,7 +48,7 @@ def test_no_verb_plans_a_cell_twice_and_it_says_so(tmp_path, capsys, captured, v
 
 
 def test_coinciding_diagnosis_variants_are_one_cell_named_by_the_first():
-    cells, names = plan_diagnosis(["bkw2d"], "smoke", {"drift_score": "exact"}, only=["default", "drift_score=exact"])
+    cells, names = plan_diagnosis(["bkw2d"], PROFILES["smoke"], {"drift_score": "exact"}, only=["default", "drift_score=exact"])
     kept, repeated = unique_cells(cells)
     assert len(kept) == 1 and len(repeated) == 1
     assert names == {("bkw2d", kept[0].overrides): "default"}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import problems
+from harness.plan.profiles import PROFILES
 from harness.cli import main
 from harness.execute.reference_tasks import plan_references
 from harness.plan.cell import Cell
@@ -64,7 +65,7 @@ def test_a_file_of_another_key_is_not_cached_and_the_reference_task_rebuilds_it(
     np.savez(stale, f0=np.zeros(1))
     assert stale != base.reference_cache_path(problem, "coarse")
     assert missing_reference(problem, "coarse") == kind
-    plan = plan_references([Cell("blob", name, 0)], "smoke")
+    plan = plan_references([Cell("blob", name, 0)], PROFILES["smoke"])
     assert [(t.problem, t.kind, t.resolution) for t in plan.tasks] == [(name, kind, "coarse")]
     assert set(plan.waits) == {f"blob__{name}__seed0"}  # the cell waits for the task, it does not build it
 

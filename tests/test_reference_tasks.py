@@ -17,6 +17,7 @@ import pytest
 
 import problems
 import problems.references.base as refbase
+from harness.plan.profiles import PROFILES
 from harness.cli import main
 from harness.execute import runner
 from harness.execute.run_cell import run_cell
@@ -154,21 +155,21 @@ def test_the_plan_has_one_task_per_missing_reference_and_the_cells_that_wait_for
     assert problems.reference_kind(problems.get_problem("slowref2d")) == "fake"
     cells = [Cell("logged", "slowref2d", 0), Cell("logged", "plain2d", 0), Cell("logged", "slowref2d", 1),
              Cell("logged", "otherref2d", 0)]
-    plan = plan_references(cells, "smoke")
+    plan = plan_references(cells, PROFILES["smoke"])
     assert sorted(t.problem for t in plan.tasks) == ["otherref2d", "slowref2d"]
     assert all(t.kind == "fake" and t.resolution == "coarse" for t in plan.tasks)
     assert {cid: t.problem for cid, t in plan.waits.items()} == {
         "logged__slowref2d__seed0": "slowref2d", "logged__slowref2d__seed1": "slowref2d",
         "logged__otherref2d__seed0": "otherref2d"}  # plain2d needs no reference
-    assert plan_references(cells, "quick").tasks[0].resolution == "fine"  # the profile's resolution
+    assert plan_references(cells, PROFILES["quick"]).tasks[0].resolution == "fine"  # the profile's resolution
 
 
 def test_a_run_whose_references_are_all_cached_plans_no_reference_task(fake_plugin, tmp_path, monkeypatch):
     cells = [Cell("logged", "slowref2d", 0), Cell("logged", "plain2d", 0), Cell("logged", "bkw2d", 0)]
-    assert len(plan_references(cells, "smoke")) == 1
+    assert len(plan_references(cells, PROFILES["smoke"])) == 1
     monkeypatch.setenv("LANDAU_TEST_REF_SECONDS", "0")
     refbase.reference_for(problems.get_problem("slowref2d"), "coarse")  # now in the cache
-    assert plan_references(cells, "smoke") == ReferencePlan()
+    assert plan_references(cells, PROFILES["smoke"]) == ReferencePlan()
     handed = []
 
     def no_cells(executor, cells, profile, device, run_dir, plugin_files, jobs=1, references=None, **kw):
@@ -182,7 +183,7 @@ def test_a_run_whose_references_are_all_cached_plans_no_reference_task(fake_plug
 
 def test_a_cell_whose_problem_cannot_be_made_is_left_to_fail_as_its_own(fake_plugin):
     cells = [Cell("logged", "slowref2d", 0, (("slowref2d.no_such_constant", 1),)), Cell("logged", "slowref2d", 1)]
-    plan = plan_references(cells, "smoke")
+    plan = plan_references(cells, PROFILES["smoke"])
     assert list(plan.waits) == ["logged__slowref2d__seed1"] and len(plan.tasks) == 1
 
 
@@ -355,14 +356,14 @@ def test_tiny2d_builds_its_sde_reference_once_as_a_task_with_two_workers(tmp_pat
     load_plugins([TINY_PLUGIN])
     cells = [Cell("still", "tiny2d", s) for s in range(2)]
     assert problems.reference_kind(problems.get_problem("tiny2d")) == "sde"
-    assert [t.describe() for t in plan_references(cells, "smoke").tasks] == ["the sde reference of tiny2d (coarse)"]
+    assert [t.describe() for t in plan_references(cells, PROFILES["smoke"]).tasks] == ["the sde reference of tiny2d (coarse)"]
     out = tmp_path / "run"
     assert main(["run", "--plugin", TINY_PLUGIN, "-s", "still", "-p", "tiny2d", "--seeds", "0,1", "--profile",
                  "smoke", "--jobs", "2", "--quiet", "--out", str(out)]) == 0
     recs = records(out)
     assert len(recs) == 2 and all(r["status"] == "ok" for r in recs.values())
     files = sorted(refbase.cache_dir().glob("tiny2d-sde-coarse-*.npz"))
-    assert len(files) == 1 and plan_references(cells, "smoke") == ReferencePlan()
+    assert len(files) == 1 and plan_references(cells, PROFILES["smoke"]) == ReferencePlan()
     cell_cache = tmp_path / "cell-cache"
     monkeypatch.setenv("LANDAU_REFERENCE_CACHE", str(cell_cache))
     refbase._MEMORY.clear()

@@ -14,6 +14,7 @@ from harness.execute.executors import memory_bounded_jobs
 from harness.execute.reference_tasks import plan_references
 from harness.plan.cell import Cell
 from harness.plan.estimate import cell_seconds, describe_estimate, dispatch_order, estimate_seconds
+from harness.plan.profiles import Profile
 from harness.store.manifest import RunConfig
 from harness.store.provenance import provenance
 
@@ -21,26 +22,28 @@ from harness.store.provenance import provenance
 SHOWN_CELLS = 100
 
 
-def dry_run(cells: list[Cell], skipped: list, config: RunConfig, jobs: int, run_dir: Path, resume: bool) -> int:
-    """Print the plan, the estimate and the provenance of a run of `cells` (see the module docstring); 0."""
+def dry_run(cells: list[Cell], skipped: list, config: RunConfig, profile: Profile, jobs: int, run_dir: Path,
+            resume: bool) -> int:
+    """Print the plan, the estimate and the provenance of a run of `cells` at `profile` (config.profile's: see the
+    module docstring); 0."""
     if config.executor in ("process", "dask"):  # as the run lowers them to what the memory holds
         jobs = memory_bounded_jobs(jobs)
-    order = dispatch_order(cells, config.profile)
+    order = dispatch_order(cells, profile)
     n = len(cells)
     print(f"dry run: nothing is run or written; {'--resume' if resume else 'the run'} would write {run_dir}")
     print(f"{n} cell{'' if n == 1 else 's'} planned ({config.verb}, profile {config.profile}, device {config.device}, "
           f"executor {config.executor}, {jobs} worker{'' if jobs == 1 else 's'})"
           + ("; cells already ok in the run directory are skipped when it runs" if resume else ""))
     for cell in order[:SHOWN_CELLS]:
-        print(f"  {cell.describe()}  (about {cell_seconds(cell, config.profile):.0f} s)")
+        print(f"  {cell.describe()}  (about {cell_seconds(cell, profile):.0f} s)")
     if n > SHOWN_CELLS:
         print(f"  ... and {n - SHOWN_CELLS} more")
     for s in skipped:
         print(f"  skipped: {s}")
-    references = plan_references(order, config.profile)
+    references = plan_references(order, profile)
     refs = "; ".join(t.describe() for t in references.tasks)
     first = f"; {len(references.tasks)} reference(s) to build first: {refs}" if refs else ""
-    print(f"estimate: {describe_estimate(estimate_seconds(order, config.profile, jobs))} (rough, from cell times "
+    print(f"estimate: {describe_estimate(estimate_seconds(order, profile, jobs))} (rough, from cell times "
           f"measured on a 2-core CPU){first}")
     print("provenance the manifest would record:")
     for key, value in provenance(config.device, config.plugins).items():

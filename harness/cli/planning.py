@@ -15,6 +15,7 @@ from harness.plan.cell import Cell, Skipped, distinct_configs
 from harness.plan.diagnosis import SOLVER as DIAGNOSIS_SOLVER, VARIANTS, plan_diagnosis
 from harness.plan.limits import SizeError, check_cells
 from harness.plan.overrides import grids, label, problem_grids
+from harness.plan.profiles import Profile
 from harness.plan.sweep import SWEEP_SOLVERS, plan_sweep
 from harness.store.manifest import RunManifest
 
@@ -41,8 +42,8 @@ def plan_resumed(manifest: RunManifest, resume: str) -> Planned:
     return Planned(cells, [], solver_names, problem_names, manifest.config.diagnosis)
 
 
-def plan_new(args, sweep: bool, diagnose: bool, options, profile: str, seeds, diagnosis) -> Planned:
-    """The cells the command line names (`diagnosis`: the resumed run's, kept unless this is a diagnosis);
+def plan_new(args, sweep: bool, diagnose: bool, options, profile: Profile, seeds, diagnosis) -> Planned:
+    """The cells the command line names at `profile` (`diagnosis`: the resumed run's, kept unless this is a diagnosis);
     UsageError if no selected solver applies to a selected problem."""
     if diagnose:
         check_names(args.problem, problems.list_problems(), "problem")
@@ -51,7 +52,8 @@ def plan_new(args, sweep: bool, diagnose: bool, options, profile: str, seeds, di
     solver_names, problem_names = select(args, sweep)
     classes = {s: solvers.get_solver(s) for s in solver_names}
     if sweep:
-        cells, skipped = plan_sweep(classes, [problems.get_problem(p) for p in problem_names], profile, options, seeds)
+        cells, skipped = plan_sweep(classes, [problems.get_problem(p) for p in problem_names], profile.name, options,
+                                   seeds)
     else:
         cells, skipped = plan(solver_names, problem_names, seeds or [0], grids(options, classes),
                                      problem_grids(options, problem_names))
@@ -88,7 +90,7 @@ def no_cell_error(skipped: list, problem_names: list[str]) -> UsageError:
     return UsageError(f"no selected solver applies to a selected problem: {reasons}; {'; '.join(hints)}")
 
 
-def diagnosis_cells(args, options, profile: str, seeds):
+def diagnosis_cells(args, options, profile: Profile, seeds):
     """(cells, skipped, {problem: {overrides label: variant}}) of `diagnose`: -p is required, -s and --all are
     not options, every --set takes one value (it is the budget all variants share)."""
     if args.solver or args.all:

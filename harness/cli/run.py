@@ -19,7 +19,7 @@ from harness.cli.resume import check_manifest_plugins, check_resume, read_run_ma
 from harness.execute import runner
 from harness.plan.cell import Cell, merged_plan, unique_cells
 from harness.plan.overrides import parse_set_options
-from harness.plan.profiles import DEFAULT_PROFILE
+from harness.plan.profiles import DEFAULT_PROFILE, Profile, get_profile
 from harness.store.lock import RunDirInUse, run_dir_lock
 from harness.store.manifest import RunConfig, RunManifest
 
@@ -30,25 +30,26 @@ def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
     jobs_given, seeds = check_run_flags(args)
     options = parse_set_options(args.overrides)
     manifest, selected = _open(args, seeds)
-    profile = args.profile or DEFAULT_PROFILE
+    profile = get_profile(args.profile or DEFAULT_PROFILE)  # looked up once; passed down as the object
     if manifest is not None and not selected:
         planned = plan_resumed(manifest, args.resume)
     else:
         planned = plan_new(args, sweep, diagnose, options, profile, seeds,
                            manifest.config.diagnosis if manifest is not None else None)
     once(planned)
-    check_planned(planned.cells, profile, args.force)
+    check_planned(planned.cells, profile.name, args.force)
     executor = choose_executor(args, jobs_given, len(planned.cells))
     run_dir = run_directory(args)
     verb = "diagnose" if diagnose else "sweep" if sweep else "run"
     whole = kept_plan(manifest, planned) if manifest is not None and selected else planned.cells
-    config = RunConfig(profile, args.device, sorted({c.seed for c in whole}), _union(whole, planned.solver_names, "solver"),
+    config = RunConfig(profile.name, args.device, sorted({c.seed for c in whole}),
+                       _union(whole, planned.solver_names, "solver"),
                        _union(whole, planned.problem_names, "problem"),
                        _union_text(manifest.config.overrides if manifest is not None and selected else [], args.overrides),
                        verb, [str(Path(p).resolve()) for p in args.plugin], executor, planned.diagnosis)
     if args.dry_run:
-        return dry_run(planned.cells, planned.skipped, config, args.jobs, run_dir, manifest is not None)
-    counts = _execute(args, run_dir, planned, config, whole)
+        return dry_run(planned.cells, planned.skipped, config, profile, args.jobs, run_dir, manifest is not None)
+    counts = _execute(args, run_dir, planned, config, profile, whole)
     return _finish(args, run_dir, planned, counts)
 
 
@@ -107,9 +108,10 @@ def _union_text(old, new) -> list[str]:
     return list(dict.fromkeys([*old, *new]))
 
 
-def _execute(args, run_dir: Path, planned: Planned, config: RunConfig, whole: list[Cell] | None = None) -> dict:
-    """Run the planned cells in run_dir under its lock (harness.execute.runner.run), recording `whole` (default:
-    the planned cells) as the run's plan in the manifest; the counts."""
+def _execute(args, run_dir: Path, planned: Planned, config: RunConfig, profile: Profile,
+             whole: list[Cell] | None = None) -> dict:
+    """Run the planned cells at `profile` (config.profile's) in run_dir under its lock (harness.execute.runner.run),
+    recording `whole` (default: the planned cells) as the run's plan in the manifest; the counts."""
     try:
         with run_dir_lock(run_dir):
             RUN_IN_PROGRESS[0] = run_dir  # from here on an interrupt keeps finished cells and --resume continues
@@ -119,7 +121,7 @@ def _execute(args, run_dir: Path, planned: Planned, config: RunConfig, whole: li
                     print(f"  skipped: {s}")
             return runner.run(planned.cells, run_dir, config, plugin_files=config.plugins, jobs=args.jobs,
                               quiet=args.quiet, executor=config.executor, scheduler=args.scheduler,
-                              cell_timeout=args.cell_timeout, planned=whole)
+                              cell_timeout=args.cell_timeout, planned=whole, profile=profile)
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
 

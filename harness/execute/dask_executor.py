@@ -19,6 +19,8 @@ import re
 import time
 from typing import Iterator
 
+from infra.text import one_line
+
 from harness.store.record import CellRecord
 from harness.execute.reference_tasks import ReferenceResult, failed_reference, run_reference_task
 from harness.execute.tasks import ExecutorError, failed_record, run_task
@@ -39,6 +41,7 @@ def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
                             f"tls://, ws://, wss://) of a running 'dask scheduler'")
     try:
         if scheduler:
+            _handshake(scheduler, timeout_s)
             return Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
         cluster = LocalCluster(n_workers=max(jobs, 1), threads_per_worker=1, processes=True,
                                dashboard_address=None)
@@ -46,8 +49,31 @@ def connect_dask(scheduler: str | None, jobs: int, timeout_s: float = 10.0):
     except (OSError, TimeoutError, ValueError) as exc:
         where = scheduler or "a new LocalCluster"
         raise ExecutorError(f"cannot reach the dask scheduler at {where!r} within {timeout_s:g} s "
-                            f"({type(exc).__name__}: {exc}); give --scheduler tcp://HOST:PORT of a running "
+                            f"({type(exc).__name__}: {one_line(str(exc), 120) or 'no answer'}); give --scheduler tcp://HOST:PORT of a running "
                             f"'dask scheduler', or omit it to start a LocalCluster") from None
+
+
+def _handshake(scheduler: str, timeout_s: float) -> None:
+    """Open one comm to `scheduler` and read its handshake, the whole within `timeout_s`; ExecutorError naming the
+    address when nothing answers as a Dask scheduler. distributed bounds only the TCP connect: a live port that
+    accepts and says nothing would be waited on forever, and one that answers other bytes is decoded as a frame
+    length (a 3.07 EiB allocation). A Client is made only after a scheduler has answered."""
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def probe():
+        comm = await asyncio.wait_for(connect(scheduler, timeout=timeout_s,
+                                              **Security().get_connection_args("client")), timeout_s)
+        await comm.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, TimeoutError, asyncio.TimeoutError):
+        raise  # not reachable, or no answer in time: connect_dask's message
+    except Exception as exc:  # bytes that are not a Dask handshake: any decoding error
+        raise ExecutorError(f"--scheduler {scheduler!r} answered, but not as a Dask scheduler "
+                            f"({type(exc).__name__}: {one_line(str(exc), 120)}); give tcp://HOST:PORT of a running "
+                            f"'dask scheduler'") from None
 
 
 #: seconds a Dask run waits with no worker on its scheduler before it records its unfinished cells failed

@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 
 from harness.plan.cell import Cell
 from harness.plan.estimate import cell_seconds, missing_reference, reference_seconds
-from harness.plan.profiles import get_profile
+from harness.plan.profiles import Profile
 from infra.text import one_line
 
 
@@ -110,11 +110,11 @@ class ReferencePlan:
         return sum(1 for t in self.waits.values() if t == task)
 
 
-def plan_references(cells: list[Cell], profile: str) -> ReferencePlan:
+def plan_references(cells: list[Cell], profile: Profile) -> ReferencePlan:
     """The reference tasks `cells` need (see the module docstring). A cell whose problem cannot be made is left
     alone: it fails as its own cell. The tasks go longest first: a reference's build seconds plus the longest
     cell waiting for it (harness.plan.estimate), ties in the cells' order."""
-    resolution = get_profile(profile).reference_resolution
+    resolution = profile.reference_resolution
     tasks: dict[str, ReferenceTask | None] = {}  # problem repr -> its task (None: cached or none needed)
     plan = ReferencePlan()
     for cell in cells:

@@ -20,6 +20,7 @@ from harness.store.planned import PlannedCell
 from harness.plan.cell import Cell, merged_plan, unique_cells
 from harness.execute.run_cell import run_cell  # noqa: F401  (run_cell re-exported)
 from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
+from harness.plan.profiles import Profile, get_profile
 from harness.execute.executors import clear_scratch, memory_bounded_jobs, run_cells
 from harness.execute.reference_tasks import ReferencePlan, ReferenceResult, plan_references
 from harness.plan.grid import plan  # noqa: F401  (re-exported: runner.plan)
@@ -94,7 +95,7 @@ def finished(run_dir: Path, cell: Cell, profile: str, planned: PlannedCell | Non
 
 def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
         echo=print, executor: str | None = None, scheduler: str | None = None,
-        cell_timeout: float | None = None, planned: list[Cell] | None = None) -> dict:
+        cell_timeout: float | None = None, planned: list[Cell] | None = None, profile: Profile | None = None) -> dict:
     """Run every cell not already finished in run_dir on `executor` (local, process or dask; default
     local, or process when jobs > 1), each stopped after `cell_timeout` s if given; returns counts
     {cells, already_done, failed}. The references those cells need and the cache lacks are built first, each as
@@ -102,10 +103,12 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
     and its cells build it themselves as they always could. The caller holds the run directory's lock (`harness.store.lock`).
     `config` is written to the manifest; a dict is read as RunConfig.from_json reads one (defaults for
     what it lacks). `planned` (default `cells`) is the plan the manifest records: a resume with a selection runs
-    `cells` and keeps the whole plan there. A cell given twice runs once."""
+    `cells` and keeps the whole plan there. A cell given twice runs once. `profile`: config.profile's Profile (the
+    CLI's, looked up once; by name here when not given)."""
     cells = unique_cells(cells)[0]
     if isinstance(config, dict):
         config = RunConfig.from_json(config)
+    profile = profile or get_profile(config.profile)
     executor = executor or ("process" if jobs > 1 else "local")
     run_dir = Path(run_dir).resolve()  # workers elsewhere (Dask) write into it; below it no link is followed
     if executor == "process" or (executor == "dask" and scheduler is None):  # worker processes on this machine
@@ -118,16 +121,16 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
     resolved = _resolved_plan(whole, config.profile, str(provenance.get("git_commit", "unknown")), before,
                               lambda cell: store.cell_path(run_dir, cell.id).exists())
     todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile, resolved.get(c.id))],
-                          config.profile)
+                          profile)
     provenance["commits"] = _commits(before, provenance, ran=bool(todo))
     write_manifest(run_dir, RunManifest(config, provenance, [c.to_json() for c in whole], resolved))
     _say_older(run_dir, [c for c in cells if c not in todo], config.profile, resolved, echo, quiet)
-    references = plan_references(todo, config.profile)
+    references = plan_references(todo, profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
     if todo and not quiet:
         where = f"{jobs} worker processes" if executor == "process" else (
             "a Dask cluster" if executor == "dask" else "this process")
-        echo(f"{len(todo)} cells to run on {where}; expected {describe_estimate(estimate_seconds(todo, config.profile, jobs))} "
+        echo(f"{len(todo)} cells to run on {where}; expected {describe_estimate(estimate_seconds(todo, profile, jobs))} "
              f"(rough, from cell times measured on a 2-core CPU)")
         if references.tasks:
             echo(_references_line(references))

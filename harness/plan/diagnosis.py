@@ -20,7 +20,7 @@ turns it into one sentence (`verdict`).
 from __future__ import annotations
 
 from harness.plan.cell import Cell
-from harness.plan.profiles import PROFILES
+from harness.plan.profiles import Profile
 
 SOLVER = "pinn_pm_particle"
 #: variant name -> config overrides
@@ -39,13 +39,13 @@ VARIANTS: dict[str, tuple] = {
 }
 
 
-def diagnosis_budget(profile: str, base: dict) -> dict:
+def diagnosis_budget(profile: Profile, base: dict) -> dict:
     """`base` (the user's --set overrides) with the diagnosis budget of `profile` where the user set no `iters`."""
-    iters = PROFILES[profile].diagnosis_iters if profile in PROFILES else None
+    iters = profile.diagnosis_iters
     return {**({"iters": iters} if iters is not None else {}), **base}
 
 
-def applicable_variants(problem, profile: str, base: dict | None = None, only: list[str] | None = None
+def applicable_variants(problem, profile: Profile, base: dict | None = None, only: list[str] | None = None
                         ) -> dict[str, tuple]:
     """The variants of VARIANTS (or of `only`) that apply to `problem` at `profile`, each with `base` (the user's
     --set overrides, the diagnosis budget included) added: the oracle rows only with an exact solution,
@@ -58,11 +58,11 @@ def applicable_variants(problem, profile: str, base: dict | None = None, only: l
         if only is not None and name not in only:
             continue
         overrides = {**base, **dict(extra)}
-        cfg = cls.profile_config(profile, problem, **overrides)
+        cfg = cls.profile_config(profile.name, problem, **overrides)
         if cls.refusal(cfg, problem):
             continue
         if name == "group=paper":
-            default_cfg = cls.profile_config(profile, problem, **base)
+            default_cfg = cls.profile_config(profile.name, problem, **base)
             from solvers.pinn_training import architectures
             if architectures(cfg, problem) == architectures(default_cfg, problem):
                 continue
@@ -70,7 +70,7 @@ def applicable_variants(problem, profile: str, base: dict | None = None, only: l
     return out
 
 
-def plan_diagnosis(problem_names: list[str], profile: str, base: dict | None = None, seeds: tuple[int, ...] = (0,),
+def plan_diagnosis(problem_names: list[str], profile: Profile, base: dict | None = None, seeds: tuple[int, ...] = (0,),
                    only: list[str] | None = None) -> tuple[list[Cell], dict[tuple, str]]:
     """(cells, {(problem, overrides): variant name}) of a diagnosis of each problem (the variants in `only`, or
     all) at every seed of `seeds`, at the profile's diagnosis budget unless `base` sets `iters`. Two variants that

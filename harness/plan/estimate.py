@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from harness.plan.cell import Cell
-from harness.plan.profiles import PROFILES, get_profile
+from harness.plan.profiles import Profile
 
 #: seconds per cell (total: solve + evaluation, reference builds excluded) by profile, solver and problem,
 #: measured by bench_run_all.py on the 2-core CPU (two cells at once, one thread each); "*" is the solver's
@@ -40,9 +40,9 @@ REFERENCE_SECONDS = {"coarse": {"sde": 5.0, "grid": 5.0, "radial": 1.0},
 
 
 
-def _default_seconds(profile: str) -> float:
-    """An estimate's seconds for a cell no measurement covers (the profile registry's, 60 s for an unknown one)."""
-    return PROFILES[profile].default_cell_seconds if profile in PROFILES else 60.0
+def _default_seconds(profile: Profile) -> float:
+    """An estimate's seconds for a cell no measurement covers (the profile's `default_cell_seconds`)."""
+    return profile.default_cell_seconds
 
 
 #: the share of a trained cell's measured seconds that is training (the rest, evaluation, does not scale)
@@ -54,12 +54,12 @@ TRAINING_SHARE = 0.7
 SOLVE_SHARE = 0.7
 
 
-def cell_seconds(cell: Cell, profile: str, scale_iters: bool = True) -> float:
+def cell_seconds(cell: Cell, profile: Profile, scale_iters: bool = True) -> float:
     """The measured (or default) seconds of one cell of `profile`; with `scale_iters`, a trained solver's `iters`
     override scales the training share (TRAINING_SHARE) of it by iters / the profile's iters; an `n` override
     scales the solve share (SOLVE_SHARE) by (n / n0)^b, b the solver's declared `cost_exponent`, n0 the profile's
     n, and the evaluation share by max(1, n / n0)."""
-    table = CELL_SECONDS.get(profile, {})
+    table = CELL_SECONDS.get(profile.name, {})
     per_problem = table.get(cell.solver, table.get("*")) or {}
     seconds = per_problem.get(cell.problem, per_problem.get("*", _default_seconds(profile)))
     overrides = cell.solver_overrides()
@@ -70,7 +70,7 @@ def cell_seconds(cell: Cell, profile: str, scale_iters: bool = True) -> float:
     try:
         import solvers
         cls = solvers.get_solver(cell.solver)
-        base = cls.profile_config(profile, cell.make_problem())
+        base = cls.profile_config(profile.name, cell.make_problem())
     except Exception:  # an estimate must never stop a run
         return seconds
     default = getattr(base, "iters", None)
@@ -107,9 +107,9 @@ def _reference_missing(problem_name: str, resolution: str) -> str | None:
     return missing_reference(problems.get_problem(problem_name), resolution)
 
 
-def _missing_reference_seconds(cells: list[Cell], profile: str) -> dict[str, float]:
+def _missing_reference_seconds(cells: list[Cell], profile: Profile) -> dict[str, float]:
     """{problem: seconds of its reference build} for the planned problems whose reference is not cached."""
-    resolution = get_profile(profile).reference_resolution
+    resolution = profile.reference_resolution
     out = {}
     for name in sorted({c.problem for c in cells}):
         try:
@@ -121,7 +121,7 @@ def _missing_reference_seconds(cells: list[Cell], profile: str) -> dict[str, flo
     return out
 
 
-def estimate_seconds(cells: list[Cell], profile: str, jobs: int) -> float:
+def estimate_seconds(cells: list[Cell], profile: Profile, jobs: int) -> float:
     """Rough wall seconds of running `cells` on `jobs` workers: the cells' seconds plus missing reference
     builds, spread over the workers, and never less than the longest cell."""
     if not cells:
@@ -140,7 +140,7 @@ def describe_estimate(seconds: float) -> str:
     return f"about {seconds / 3600:.1f} h"
 
 
-def dispatch_order(cells: list[Cell], profile: str) -> list[Cell]:
+def dispatch_order(cells: list[Cell], profile: Profile) -> list[Cell]:
     """Cells in the order workers take them: longest first (so the last wave is short), except that a variant
     that reuses another's training (pinn_pm_score after pinn_pm_particle: one training per key) goes after every
     cell that trains, so two workers never wait on the same training. Equal estimates keep their given order (a

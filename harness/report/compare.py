@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ import pandas as pd
 
 from metrics.specs import METRICS, LiveView, with_role
 
-from infra.files import read_text
+from infra.files import UnsafePath, open_regular, read_text
 
 from harness.report.evidence import t_interval
 from harness.report.provenance import compare_lines as provenance_compare_lines
@@ -107,11 +108,22 @@ def _checked(frame: pd.DataFrame, path: Path, columns: dict) -> pd.DataFrame:
 
 
 def _read_table(path: Path, columns: dict) -> pd.DataFrame:
-    """The parquet or CSV table at `path` (none or an empty file: no rows), checked by `_checked`."""
-    if not path.exists() or (path.suffix == ".csv" and path.stat().st_size <= 1):
+    """The parquet or CSV table at `path` (none or an empty file: no rows), checked by `_checked`. It is read through
+    one descriptor of a regular file (infra.files.open_regular): a FIFO, a device or a folder at the name, or a link
+    to one, is a CompareError, never waited on or read forever, also when it was swapped in after load_run's
+    checks."""
+    if not os.path.lexists(path):
         return _checked(pd.DataFrame(), path, columns)
     try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        with open_regular(path, "rb") as fh:
+            if path.suffix == ".csv" and os.fstat(fh.fileno()).st_size <= 1:
+                frame = pd.DataFrame()
+            else:
+                frame = pd.read_parquet(fh) if path.suffix == ".parquet" else pd.read_csv(fh)
+    except UnsafePath:
+        raise CompareError(f"{str(path)!r} is not a regular file (a pipe, a device, a socket or a folder, or a link "
+                           f"to one); refusing to read it. `python -m harness report {path.parent}` rebuilds it "
+                           f"once it is removed") from None
     except (OSError, ValueError) as exc:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError, ArrowInvalid
         why = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
         raise CompareError(f"{str(path)!r} is damaged ({type(exc).__name__}{': ' + why if why else ''}); "
@@ -119,11 +131,28 @@ def _read_table(path: Path, columns: dict) -> pd.DataFrame:
     return _checked(frame, path, columns)
 
 
-def _cell_statuses(run_dir: Path) -> pd.DataFrame:
-    """One row (CELLS_COLUMNS) per trustworthy cell record of the run (store.load_records sets damaged ones aside)."""
-    from infra.text import one_line
+def _measured_records(run_dir: Path) -> list:
+    """The run's trustworthy cell records (store.load_records sets damaged ones aside, a value outside its metric's
+    domain among them) less those with a row at a time outside its problem's [t0, T] (harness.plan.trust.time_outside),
+    each left out with one warning line, as `report` leaves them out."""
+    import sys
+    from harness.plan.trust import time_outside
     from harness.store.tables import load_records
-    rows = [{**rec.key, "status": rec.status, "error": one_line(rec.error)} for rec in load_records(run_dir)]
+    kept = []
+    for rec in load_records(run_dir):
+        why = time_outside(rec) if rec.ok else None
+        if why:
+            print(f"warning: cell record {rec.cell_id}.json of {str(run_dir)!r} is not compared: {why}",
+                  file=sys.stderr)
+        else:
+            kept.append(rec)
+    return kept
+
+
+def _cell_statuses(records: list) -> pd.DataFrame:
+    """One row (CELLS_COLUMNS) per record of `records` (`_measured_records`)."""
+    from infra.text import one_line
+    rows = [{**rec.key, "status": rec.status, "error": one_line(rec.error)} for rec in records]
     return pd.DataFrame(rows, columns=CELLS_COLUMNS)
 
 
@@ -143,18 +172,21 @@ def load_run(path: str | Path) -> RunTables:
         manifest = json.loads(read_text(manifest_path))  # a FIFO swapped in after the check is refused, never waited on
         if not isinstance(manifest, dict):
             raise ValueError("not an object")
+    except UnsafePath:
+        raise CompareError(f"{str(manifest_path)!r} is not a regular file (a pipe, a device, a socket or a folder, "
+                           f"or a link to one); refusing to read it") from None
     except (OSError, ValueError, RecursionError) as exc:
         raise CompareError(f"{str(manifest_path)!r} is damaged ({type(exc).__name__}); it is not a JSON object") from None
     metrics = _read_table(metrics_path, METRICS_COLUMNS)
     timings = _read_table(p / "timings.csv", TIMINGS_COLUMNS)
     provenance = manifest.get("provenance") if isinstance(manifest.get("provenance"), dict) else {}
     config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
-    from harness.store.tables import collect_tables, load_records
-    records = load_records(p)
+    from harness.store.tables import collect_tables
+    records = _measured_records(p)
     recorded = _checked(collect_tables(p, records)[0], metrics_path, METRICS_COLUMNS)
     stale = _stale(metrics, recorded)
     return RunTables(p, recorded if stale else metrics, timings, _run_commit(provenance),
-                     str(config.get("profile", "?")), _cell_statuses(p), stale, _planned(manifest), provenance)
+                     str(config.get("profile", "?")), _cell_statuses(records), stale, _planned(manifest), provenance)
 
 
 def _run_commit(provenance: dict) -> str:

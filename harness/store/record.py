@@ -198,6 +198,7 @@ def _validate(rec, stem: str | None) -> None:
     for key in ("total_s", "solve_s"):
         if key in rec and not is_number(rec[key]):
             raise DamagedRecord(f"field {key!r} is not a number")
+    _check_values(rec)
     if not isinstance(rec.get("warnings", []), list) or not all(isinstance(w, str) for w in rec.get("warnings", [])):
         raise DamagedRecord("'warnings' is not a list of strings")
     if not all(isinstance(v, (int, float, str, bool, type(None))) or isinstance(v, (list, tuple))
@@ -206,14 +207,27 @@ def _validate(rec, stem: str | None) -> None:
 
 
 def _check_not_negative(rec: dict) -> None:
-    """DamagedRecord if a duration or a memory peak of `rec` is negative (no run takes -3 s: a record that says so
-    was not written by the harness, and its numbers are not reported as they are)."""
+    """DamagedRecord if a duration or a memory peak of `rec` is negative or not finite (no run takes -3 s or
+    forever: a record that says so was not written by the harness, and its numbers are not reported as they are)."""
     named = {key: rec.get(key) for key in ("solve_s", "total_s", "peak_rss_mb", "gpu_peak_mb")}
     wall = rec.get("wall_time")
     named.update({f"wall_time.{k}": v for k, v in wall.items()} if isinstance(wall, dict) else {})
     for key, value in named.items():
-        if is_number(value) and float(value) < 0:
-            raise DamagedRecord(f"field {key!r} is {value}: a duration or memory peak cannot be negative")
+        if is_number(value) and not 0 <= float(value) < math.inf:
+            raise DamagedRecord(f"field {key!r} is {value}: a duration or memory peak is a finite number >= 0")
+
+
+def _check_values(rec: dict) -> None:
+    """DamagedRecord naming the first row of `rec` whose value lies outside its metric's declared domain
+    (metrics.specs.MetricSpec.domain: a W1 of -5 is not a measurement; a metric not registered here, a plugin's, is
+    any number). A row's time is finite (infra.rows); whether it lies in the problem's [t0, T] is the trust
+    check's (harness.plan.trust), which builds the problem."""
+    from metrics.specs import METRICS  # the registry that owns the metrics (lazy: the store imports no torch)
+    for row in rec.get("rows", []):
+        spec = METRICS.get(row["metric"])
+        why = spec.out_of_domain(row["value"]) if spec is not None else None
+        if why:
+            raise DamagedRecord(f"row {row['metric']!r} at t = {row['t']}: {why}")
 
 
 def _check_rows(value, name: str, check, what: str) -> None:
