@@ -11,6 +11,8 @@ definition, i.e. not checked). `flow_path_of` finds the map of a finished cell.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -48,7 +50,7 @@ class FlowPath:
 def network_path(flow, initial_score: Callable, device=None, dtype=None, source: str = "flow map") -> FlowPath:
     """The FlowPath of a network flow map flow(v (N, d), t (1,)) -> (N, d) with f0's score `initial_score`: u by
     the flow's written-out forward mode in t (`value_and_velocity`) or torch.func.jvp, s by
-    self_consistent_score, det by jacobian_determinants; evaluated on `device`/`dtype` (default: the flow's
+    self_consistent_score (NaN at a time where some det J <= 0: folded), det by jacobian_determinants; evaluated on `device`/`dtype` (default: the flow's
     parameters'), returned float64 on the CPU."""
     params = list(flow.parameters()) if hasattr(flow, "parameters") else []
     device = device or (params[0].device if params else torch.device("cpu"))
@@ -70,8 +72,10 @@ def network_path(flow, initial_score: Callable, device=None, dtype=None, source:
             for c in v.to(device, dtype).split(CHUNK):
                 with torch.no_grad():
                     x, u = velocity(c, t)
-                s = self_consistent_score(flow, initial_score, c, tt(t))
-                parts.append((x.detach(), u.detach(), s, jacobian_determinants(flow, c, tt(t))))
+                det = jacobian_determinants(flow, c, tt(t))
+                s = self_consistent_score(flow, initial_score, c, tt(t)) if bool((det > 0).all()) \
+                    else torch.full_like(c, math.nan)  # folded: mu_t has no score from this map
+                parts.append((x.detach(), u.detach(), s, det))
             x, u, s, det = (torch.cat([p[k] for p in parts]).to("cpu", f64) for k in range(4))
             out.append(FlowState(float(t), x, u, s, det))
         return out
