@@ -230,3 +230,22 @@ def test_lognorm_series_against_a_hand_computed_gronwall_integral():
     hand = float(np.sum(0.5 * np.diff(ts) * (integrand[1:] + integrand[:-1])))
     assert np.allclose(b[-1], hand, rtol=1e-5)
     assert np.all(b[-1] >= e[-1]) and e[-1] == pytest.approx(np.full(5, float(c.norm())), rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------ the report
+def test_summary_section_shows_every_snapshot_violations_and_folds():
+    import pandas as pd
+    from harness.report.a_posteriori import a_posteriori_section
+    from harness.report.summary import certificate_section
+    base = {"solver": "pinn_pm_sc", "problem": "bkw2d", "seed": 0, "overrides": "", "on_snapshot": True}
+    certs = pd.DataFrame([
+        {**base, "t": 1.0, "certificate": "w2_residual:proved", "bound": 0.2, "observed": 0.1, "ratio": 2.0,
+         "holds": True},
+        {**base, "t": 5.0, "certificate": "w2_residual:proved", "bound": 0.05, "observed": 0.1, "ratio": 0.5,
+         "holds": False},
+        {**base, "t": 5.0, "certificate": "w2_residual:not_a_transport", "bound": math.nan, "observed": 0.1,
+         "ratio": math.nan, "holds": True, "solver": "pinn_pm_particle"}])
+    text = "\n".join(a_posteriori_section(certs))
+    assert "| pinn_pm_sc | w2_residual:proved | 0.2 / 0.1 = 2 | 0.05 / 0.1 = 0.5 VIOLATED |" in text
+    assert "| pinn_pm_particle | w2_residual:not_a_transport |  | not a transport |" in text
+    assert certificate_section(certs) == []  # not in the paper's table
