@@ -6,8 +6,8 @@ For a map x = Phi(v, t) pushing f0 forward (mu_t = Phi(., t)#f0), at the particl
     solvers.flow_score.self_consistent_score),   det_i = det J(v_i) (<= 0: the map folds, mu_t is not its push-forward).
 
 Two sources: a network flow map (PINN-PM; `network_path`) and the exact characteristics X(v, t) of a problem with
-an exact solution (`characteristics_path`: u = U_f(X), s = grad log f_t(X) since X(., t)#f0 = f_t, det = 1 by
-definition, i.e. not checked). `flow_path_of` finds the map of a finished cell.
+an exact solution (`characteristics_path`: u = U_f(X), s = grad log f_t(X) since X(., t)#f0 = f_t, det = f0(v) / f_t(X) by
+Liouville's formula). `flow_path_of` finds the map of a finished cell.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def network_path(flow, initial_score: Callable, device=None, dtype=None, source:
 
 def characteristics_path(problem: Problem, rtol: float = 1e-10, atol: float = 1e-12) -> FlowPath:
     """The FlowPath of the exact characteristics X(v, t) (DOP853, problems.cases.characteristics): u = U_f(t, X),
-    s = grad log f_t(X) (mu_t = f_t), det = 1 (a flow of a smooth field does not fold; not computed)."""
+    s = grad log f_t(X) (mu_t = f_t), det = f0(v) / f_t(X) (Liouville: the push-forward density is f_t)."""
 
     def push(v, times):
         return integrate_characteristics(problem, v.to("cpu", torch.float64), sorted(times), rtol, atol)
@@ -99,8 +99,8 @@ def characteristics_path(problem: Problem, rtol: float = 1e-10, atol: float = 1e
         out = []
         for t, x in zip(sorted(times), push(v, times)):
             with torch.no_grad():
-                out.append(FlowState(float(t), x, problem.mean_field_drift(x, t), problem.score(x, t),
-                                     torch.ones(x.shape[0], dtype=torch.float64)))
+                det = problem.initial_density(v.to(torch.float64)) / problem.density(x, t)  # Liouville
+                out.append(FlowState(float(t), x, problem.mean_field_drift(x, t), problem.score(x, t), det))
         return out
 
     return FlowPath("exact characteristics", states, push)

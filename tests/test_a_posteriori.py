@@ -158,6 +158,23 @@ def test_a_translated_solution_attains_the_bound():
     assert w2[-1]["observed_lower"] > 0.8 * 0.5
 
 
+@pytest.mark.slow
+def test_kl_identity_holds_for_a_translated_solution_and_sees_a_planted_defect():
+    """KL(mu_t || f_t) = int E[(u - U_f).(s_mu - s_f)] for mu_t = f_t translated (both sides > 0 and equal within 3
+    paired s.e. + quadrature); with the velocity reported without its shift the right side is 0 and the row fails;
+    the exact characteristics give 0 = 0 (Liouville's det J)."""
+    p = get_problem("bkw3d")
+    v0 = p.sample(400, 4)
+    for defect in (True, False):
+        rows = certify_flow(_shifted(p, 2.0, [0.6, 0.8, 0.0], report_defect=defect), p, p, v0, 0, intervals=16,
+                            m_moments=500)
+        last = [r for r in rows if r["certificate"] == "kl_identity"][-1]
+        assert last["observed"] > 10 * last["mc_se"] > 0
+        assert last["holds"] == defect
+    rows = certify_flow(characteristics_path(p), p, p, v0, 0, intervals=4, m_moments=500)
+    assert all(abs(r["bound"]) < 1e-12 and abs(r["observed"]) < 1e-12 for r in rows if r["certificate"] == "kl_identity")
+
+
 def test_a_planted_violation_is_flagged():
     """The same translated solution with the velocity reported without its shift (a defect of the harness): the
     bound is ~0 while the Gelbrich lower bound sees eps t |c| = 0.5: holds is False at t = 5."""
