@@ -197,6 +197,12 @@ def test_a_folded_map_is_not_a_transport():
     assert math.isnan(folded["bound"])
 
 
+def test_w2_label_proves_only_maxwell_without_a_jump():
+    from certificates.a_posteriori import w2_label
+    assert [w2_label(get_problem(n)) for n in ("bkw2d", "gaussian_mixture3d", "truncated2d", "anisotropic2d")] == \
+        ["proved", "proved", "conditional", "conditional"]
+
+
 def test_gelbrich_is_the_gaussian_w2():
     """Gelbrich between N(m, a^2 I) samples and N(0, I) -> |m|^2 + d (a - 1)^2."""
     gen = torch.Generator().manual_seed(0)
