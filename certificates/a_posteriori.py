@@ -50,7 +50,7 @@ from certificates.landau_residual import residual_norm
 
 A_POSTERIORI = ("w2_residual", "lognorm_trajectory", "kl_identity")
 INTERVALS = 32
-M_OBS = 1_500
+M_OBS = 1_000
 M_MOMENTS = 10_000
 SEGMENT = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: a particle violates the log-norm bound if b_i < e_i (1 - LOGNORM_RTOL): the time quadrature's tolerance (on
