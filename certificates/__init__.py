@@ -2,6 +2,8 @@
 errors actually observed. `certify(probe, problem, seed)` -> rows; see `certificates.evaluate`."""
 from certificates.diagnostics import DIAGNOSTIC_METRICS, training_diagnostics
 from certificates.evaluate import CERTIFICATES, applicable, certify
+from certificates.a_posteriori import A_POSTERIORI, certify_flow
+from certificates.flow_path import flow_path_of
 from solvers.probe import FlowProbe, PiecewiseLinearProbe
 
-__all__ = ["CERTIFICATES", "DIAGNOSTIC_METRICS", "training_diagnostics", "FlowProbe", "PiecewiseLinearProbe", "applicable", "certify"]
+__all__ = ["A_POSTERIORI", "CERTIFICATES", "certify_flow", "flow_path_of", "DIAGNOSTIC_METRICS", "training_diagnostics", "FlowProbe", "PiecewiseLinearProbe", "applicable", "certify"]

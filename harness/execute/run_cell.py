@@ -67,12 +67,15 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
         if diag_error:
             record["diagnostics_error"] = diag_error
         record.update(_certificates(traj, problem, cell.seed))
+        ap_s = _add_a_posteriori(record, traj, problem, cfg, cell.seed, profile, workdir)
         if run_dir is not None:
             store.write_particles(store.particles_path(Path(run_dir), cell.id), traj)
         bad = [r for r in rows if not math.isfinite(r["value"])]
         if bad:
             raise FloatingPointError(f"non-finite metric {bad[0]['metric']} at t = {bad[0]['t']}")
         info = {k: v for k, v in traj.info.items() if isinstance(v, (int, float, str, type(None)))}
+        if ap_s is not None:
+            info["a_posteriori_s"] = ap_s
         record["warnings"] = metric_failures + absurd_metrics(rows)
         record.update(status="ok", rows=rows, floors=floors, wall_time={**traj.wall_time, "evaluation": time.perf_counter() - t_eval},
                       info=info, curves=_curves(traj.info.get("curves")), solve_s=solve_seconds(traj.wall_time, info))
@@ -135,6 +138,23 @@ def _certificates(traj, problem, seed) -> dict:
         return {"certificates": certificates.certify(traj.probe, problem, seed)}
     except Exception as exc:  # recorded, the cell goes on
         return {"certificates_error": f"{type(exc).__name__}: {exc}"}
+
+
+def _add_a_posteriori(record: dict, traj, problem, cfg, seed, profile, workdir) -> float | None:
+    """Appends the a-posteriori certificate rows (`certificates.a_posteriori`) of a cell whose particles are a flow
+    map's push-forward of f0 to record['certificates'] and returns the seconds it took (None: not such a cell); a
+    failure is recorded as 'certificates_error' (if none yet) and does not fail the cell."""
+    start = time.perf_counter()
+    try:
+        path = certificates.flow_path_of(traj, problem, cfg, seed, workdir)
+        if path is None:
+            return None
+        judged = judged_problem(problem, profile)[0]
+        rows = certificates.certify_flow(path, problem, judged, traj.initial, seed)
+        record["certificates"] = record.get("certificates", []) + rows
+    except Exception as exc:  # recorded, the cell goes on
+        record.setdefault("certificates_error", one_line(f"a_posteriori: {type(exc).__name__}: {exc}"))
+    return time.perf_counter() - start
 
 
 def _diagnostics(traj, problem, cls, seed, profile) -> tuple[list[dict], str]:

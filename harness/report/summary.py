@@ -26,6 +26,7 @@ import pandas as pd
 from metrics.specs import METRICS, W1_SUB, LiveView, with_show
 
 from harness.report.convergence import FLOORS, cheapest_within, rung_stats, slope_fits
+from harness.report.a_posteriori import a_posteriori_section, is_a_posteriori
 from harness.report.frontier import frontier_lines
 from harness.report.folds import FOLDED, first_folds, fold_note, mask_certificates, mask_folds, validity_table
 from harness.report.evidence import row_evidence, t_interval
@@ -321,6 +322,7 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
         if train:
             out += ["## Neural training", ""] + train + [""]
     out += certificate_section(certs)
+    out += a_posteriori_section(certs)
     if not failures.empty:
         out += ["## Failed cells", ""]
         for _, r in failures.iterrows():
@@ -358,6 +360,9 @@ def certificate_section(certs: pd.DataFrame | None) -> list[str]:
     if certs is None or certs.empty:
         return []
     if "on_snapshot" not in certs.columns:  # rows of a foreign or hand-edited record: no snapshot to show
+        return []
+    certs = certs[~certs.certificate.map(is_a_posteriori)]  # their own section (harness.report.a_posteriori)
+    if certs.empty:
         return []
     snap = certs[certs.on_snapshot.map(lambda v: v == v and bool(v))]  # NaN (a row without it): not a snapshot
     snap = snap[snap.seed == snap.seed.min()]

@@ -1,0 +1,124 @@
+"""A transport map's path as the a-posteriori certificates read it: positions, velocity, own score and det J.
+
+For a map x = Phi(v, t) pushing f0 forward (mu_t = Phi(., t)#f0), at the particles x_i = Phi(v_i, t):
+
+    u_i = d/dt Phi(v_i, t),   s_i = J^{-T} (grad log f0(v_i) - grad_v log|det J(v_i)|)  (mu_t's own score,
+    solvers.flow_score.self_consistent_score),   det_i = det J(v_i) (<= 0: the map folds, mu_t is not its push-forward).
+
+Two sources: a network flow map (PINN-PM; `network_path`) and the exact characteristics X(v, t) of a problem with
+an exact solution (`characteristics_path`: u = U_f(X), s = grad log f_t(X) since X(., t)#f0 = f_t, det = f0(v) / f_t(X) by
+Liouville's formula). `flow_path_of` finds the map of a finished cell.
+"""
+from __future__ import annotations
+
+import math
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch.func import jvp
+
+from problems import Problem
+from problems.cases.characteristics import integrate_characteristics
+from solvers.flow_score import jacobian_determinants, self_consistent_score
+
+CHUNK = 4_096
+
+
+@dataclass(frozen=True)
+class FlowState:
+    """The path at one time t: x, u, s (N, d) float64 (positions, d/dt Phi, mu_t's score) and det (N,) float64."""
+
+    t: float
+    x: torch.Tensor
+    u: torch.Tensor
+    s: torch.Tensor
+    det: torch.Tensor
+
+
+@dataclass(frozen=True)
+class FlowPath:
+    """A map's path: `states(v, times)` -> [FlowState] at the points v (N, d) for increasing times; `push(v, times)`
+    -> [(N, d) float64] positions only (cheap: fresh samples of f0 pushed forward); `source` names the map."""
+
+    source: str
+    states: Callable[[torch.Tensor, list[float]], list[FlowState]]
+    push: Callable[[torch.Tensor, list[float]], list[torch.Tensor]]
+
+
+def network_path(flow, initial_score: Callable, device=None, dtype=None, source: str = "flow map") -> FlowPath:
+    """The FlowPath of a network flow map flow(v (N, d), t (1,)) -> (N, d) with f0's score `initial_score`: u by
+    the flow's written-out forward mode in t (`value_and_velocity`) or torch.func.jvp, s by
+    self_consistent_score (NaN at a time where some det J <= 0: folded), det by jacobian_determinants; evaluated on `device`/`dtype` (default: the flow's
+    parameters'), returned float64 on the CPU."""
+    params = list(flow.parameters()) if hasattr(flow, "parameters") else []
+    device = device or (params[0].device if params else torch.device("cpu"))
+    dtype = dtype or (params[0].dtype if params else torch.float64)
+    f64 = torch.float64
+
+    def tt(t):
+        return torch.full((1,), float(t), dtype=dtype, device=device)
+
+    def velocity(v, t):
+        if hasattr(flow, "value_and_velocity"):
+            return flow.value_and_velocity(v, tt(t))
+        return jvp(lambda s: flow(v, s), (tt(t),), (torch.ones(1, dtype=dtype, device=device),))
+
+    def states(v, times):
+        out = []
+        for t in times:
+            parts = []
+            for c in v.to(device, dtype).split(CHUNK):
+                with torch.no_grad():
+                    x, u = velocity(c, t)
+                det = jacobian_determinants(flow, c, tt(t))
+                s = self_consistent_score(flow, initial_score, c, tt(t)) if bool((det > 0).all()) \
+                    else torch.full_like(c, math.nan)  # folded: mu_t has no score from this map
+                parts.append((x.detach(), u.detach(), s, det))
+            x, u, s, det = (torch.cat([p[k] for p in parts]).to("cpu", f64) for k in range(4))
+            out.append(FlowState(float(t), x, u, s, det))
+        return out
+
+    def push(v, times):
+        with torch.no_grad():
+            return [torch.cat([flow(c, tt(t)) for c in v.to(device, dtype).split(CHUNK)]).to("cpu", f64)
+                    for t in times]
+
+    return FlowPath(source, states, push)
+
+
+def characteristics_path(problem: Problem, rtol: float = 1e-10, atol: float = 1e-12) -> FlowPath:
+    """The FlowPath of the exact characteristics X(v, t) (DOP853, problems.cases.characteristics): u = U_f(t, X),
+    s = grad log f_t(X) (mu_t = f_t), det = f0(v) / f_t(X) (Liouville: the push-forward density is f_t)."""
+
+    def push(v, times):
+        return integrate_characteristics(problem, v.to("cpu", torch.float64), sorted(times), rtol, atol)
+
+    def states(v, times):
+        out = []
+        for t, x in zip(sorted(times), push(v, times)):
+            with torch.no_grad():
+                det = problem.initial_density(v.to(torch.float64)) / problem.density(x, t)  # Liouville
+                out.append(FlowState(float(t), x, problem.mean_field_drift(x, t), problem.score(x, t), det))
+        return out
+
+    return FlowPath("exact characteristics", states, push)
+
+
+def flow_path_of(traj, problem: Problem, config, seed: int, workdir: str | None) -> FlowPath | None:
+    """The FlowPath of a finished cell, or None if its particles are not a map's push-forward of f0:
+    exact_flow (dop853) -> the exact characteristics; a trajectory whose probe holds a flow map
+    (pinn_pm_particle) -> that map; a flow-map solver trained with drift_score = flow (pinn_pm_sc, no probe) -> its
+    trained map, reloaded by solvers.pinn_training.train_pinn_pm (the in-process memo or the run's checkpoint: no
+    training)."""
+    if traj.solver == "exact_flow" and traj.info.get("method") == "dop853":
+        return characteristics_path(problem)
+    flow = getattr(traj.probe, "flow", None)
+    if flow is not None:
+        return network_path(flow, problem.initial_score, source="flow map (its own push-forward score)")
+    if getattr(config, "drift_score", None) == "flow" and workdir is not None:
+        from solvers.pinn_training import train_pinn_pm
+        trained = train_pinn_pm(problem, config, seed, torch.device("cpu"), workdir)
+        return network_path(trained.flow, problem.initial_score, source="flow map (its own push-forward score)")
+    return None
