@@ -86,6 +86,9 @@ RBM_BLOB_BATCHES = _stream("rbm_blob_batches", 170_000,
                            what="rbm_blob's random batches: one generator a cell, one permutation a step")
 SLICED_PROJECTIONS = _stream("sliced_projections", 180_000,
                              what="sliced W1: its projection directions (cell seed s; the floor's pair r: seed r)")
+NEURAL_FLOW_NET = _stream("neural_flow_net", 190_000, what="neural_flow's velocity-network initial weights")
+NEURAL_FLOW_TRAINING = _stream("neural_flow_training", 200_000, width=200_000,
+                               what="neural_flow iteration i: its training particles from f0")
 SDE_INITIAL = _stream("sde_reference_initial", 424_242, scale=0, what="SDE reference: its paths' initial points")
 SDE_NOISE = _stream("sde_reference_noise", 424_243, scale=0, what="SDE reference: its Brownian increments")
 
