@@ -86,9 +86,12 @@ RBM_BLOB_BATCHES = _stream("rbm_blob_batches", 170_000,
                            what="rbm_blob's random batches: one generator a cell, one permutation a step")
 SLICED_PROJECTIONS = _stream("sliced_projections", 180_000,
                              what="sliced W1: its projection directions (cell seed s; the floor's pair r: seed r)")
-AP_FRESH = _stream("a_posteriori_fresh", 300_000, width=3,
+NEURAL_FLOW_NET = _stream("neural_flow_net", 190_000, what="neural_flow's velocity-network initial weights")
+NEURAL_FLOW_TRAINING = _stream("neural_flow_training", 200_000, width=200_000,
+                               what="neural_flow iteration i: its training particles from f0")
+AP_FRESH = _stream("a_posteriori_fresh", 500_000, width=3,
                    what="a-posteriori certificates: f0 samples: pushed for the observed W2 (0), pushed for coupling and moments (1), the Gelbrich floor (2)")
-AP_REFERENCE = _stream("a_posteriori_reference", 310_000, width=100,
+AP_REFERENCE = _stream("a_posteriori_reference", 510_000, width=100,
                        what="a-posteriori certificates: samples of f_t for the observed W2 (2k) and its floor (2k+1)")
 SDE_INITIAL = _stream("sde_reference_initial", 424_242, scale=0, what="SDE reference: its paths' initial points")
 SDE_NOISE = _stream("sde_reference_noise", 424_243, scale=0, what="SDE reference: its Brownian increments")

@@ -32,6 +32,8 @@ CELL_SECONDS: dict[str, dict[str, dict[str, float]]] = {
                              "rosenbluth3d": 25.0, "anisotropic2d": 21.0, "*": 30.0},
         "pinn_pm_score": {"bkw2d": 7.2, "bkw3d": 3.8, "*": 2.0},
         "pinn_pm_sc": {"anisotropic2d": 14.0, "rosenbluth3d": 18.0, "*": 28.0},  # 2026-12-02 at 9f37f3b
+        # total seconds of one quick run each (issue 41, 2026-12-07, the shared 2-core CPU under load)
+        "neural_flow": {"rosenbluth3d": 114.0, "anisotropic2d": 67.0, "bkw3d": 52.0, "*": 50.0},
     },
 }
 #: one reference build by (resolution, kind), seconds on one core of the 2-core CPU (inside a cell)

@@ -37,6 +37,17 @@ SUPPORTED_DIMS = (2, 3)
 
 
 @dataclass(frozen=True)
+class MollifiedStart:
+    """A smooth stand-in f0_eps for a discontinuous f0 (its jump smeared over a width eps), for methods that carry
+    the score along characteristics from t0 (a score with no singular part at the jump gives a zero drift there).
+    log_density(v (..., d)) -> (...,) log f0_eps(v), normalised; score(v (..., d)) -> (..., d) grad log f0_eps."""
+
+    eps: float
+    log_density: object
+    score: object
+
+
+@dataclass(frozen=True)
 class Problem:
     """Base class of the six problems (the README's problem table).
 
@@ -129,6 +140,11 @@ class Problem:
     def initial_score(self, v: torch.Tensor) -> torch.Tensor:
         """grad_v log f(v, t0) for v of shape (..., d)."""
         raise NotImplementedError
+
+    def mollified_start(self, eps: float) -> MollifiedStart | None:
+        """The problem's mollified f0 of width eps (`MollifiedStart`), or None where f0 is smooth (the default):
+        then initial_density and initial_score are the start."""
+        return None
 
     def initial_mean(self) -> torch.Tensor:
         """Exact mean of f at t0, (d,) float64."""

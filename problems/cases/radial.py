@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from scipy import integrate
 
-from problems.cases.base import Problem, uniform_directions
+from problems.cases.base import MollifiedStart, Problem, uniform_directions
 
 
 def _radial_moment(fn, k: int) -> float:
@@ -97,6 +97,29 @@ class Truncated(Problem):
 
     def initial_score(self, v):
         return -v
+
+    def mollified_start(self, eps: float) -> MollifiedStart:
+        """f0_eps(v) = exp(-|v|^2 / 2) sigmoid((|v| - eta) / eps) / Z_eps: the jump at |v| = eta smeared over a
+        width eps (f0_eps -> f0 as eps -> 0; it puts mass exp(-eta/eps)-small inside the hole). Score in closed
+        form, grad log f0_eps = -v + (1 - sigmoid((r - eta)/eps)) / eps * v / r; Z_eps = 2 pi int r exp(-r^2/2)
+        sigmoid((r - eta)/eps) dr by quadrature. ValueError for eps <= 0."""
+        if not eps > 0:
+            raise ValueError(f"{self.name}: the mollification width eps must be > 0, got {eps!r}")
+        if self.dim != 2:
+            raise ValueError(f"{self.name}: the mollified start is written for d = 2, got {self.dim}")
+        eta = self.eta
+        z = 2 * math.pi * _radial_moment(lambda r: math.exp(-r * r / 2) / (1 + math.exp(-(r - eta) / eps)), 1)
+        log_z = math.log(z)
+
+        def log_density(v):
+            r = v.norm(dim=-1)
+            return -(v * v).sum(-1) / 2 + torch.nn.functional.logsigmoid((r - eta) / eps) - log_z
+
+        def score(v):
+            r = v.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+            return -v + torch.sigmoid(-(r - eta) / eps) / eps * v / r
+
+        return MollifiedStart(eps, log_density, score)
 
     def initial_mean(self):
         return torch.zeros(self.dim, dtype=torch.float64)
