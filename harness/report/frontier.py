@@ -25,13 +25,13 @@ import pandas as pd
 
 from harness.report.convergence import rung_stats, slope_fits
 from harness.report.evidence import pair_test
-from harness.report.thresholds import FRONTIER_BUDGETS_S, RANK_ALPHA
+from harness.report.thresholds import FRONTIER_BUDGETS_S, FRONTIER_TOP_FRACTION, RANK_ALPHA
 
 #: the error the frontier is drawn for: the first of these the problem's table has (sliced W1 resolves at any N;
 #: exact W1 only up to metrics.wasserstein.MAX_EXACT_POINTS)
 FRONTIER_METRICS = ("sliced_w1", "w1")
-#: the top of a ladder fitted on its own: the rungs with N at least this fraction of the ladder's largest N
-TOP_FRACTION = 0.1
+#: the top of a ladder fitted on its own (harness.report.thresholds)
+TOP_FRACTION = FRONTIER_TOP_FRACTION
 
 
 def frontier_metric(table: pd.DataFrame, problem: str) -> str | None:

@@ -22,6 +22,9 @@ RANK_ALPHA = 0.05
 #: the CPU budgets (solve seconds of one cell, one torch thread) for which a sweep's frontier names the method with the
 #: least error (harness.report.frontier; issue 45 asks for 10 s, 60 s and 600 s)
 FRONTIER_BUDGETS_S = (10.0, 60.0, 600.0)
+#: a sweep's cost exponent is also fitted over the top of each ladder: the rungs with N at least this fraction of the
+#: ladder's largest N (where fixed costs no longer dominate)
+FRONTIER_TOP_FRACTION = 0.1
 #: where no floor distribution exists (a run made before issue 40: one floor draw per cell), an accuracy metric
 #: at most this factor times its floor reads as at its floor; such a judgement is labelled "one floor draw"
 AT_FLOOR = 1.1
