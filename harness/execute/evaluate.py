@@ -116,7 +116,8 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAU
     dets = traj.det_j or [None] * len(traj.times)
     densities = traj.densities or [None] * len(traj.times)
     for t, x, s, xd, det, density in zip(traj.times, traj.particles, traj.scores, dens, dets, densities):
-        snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed, det, density)
+        snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed, det, density,
+                              own_score=bool(traj.score_is_own))
         applicable = specs.applicable(snap)
         means = {}  # floor name -> the mean of its metric's distribution at this snapshot
         names = {m.name for m in applicable}

@@ -1,0 +1,175 @@
+"""Issue 43 item 3: monotonicity checks per cell. The entropy estimate entropy_pushforward (-mean log f_t) never
+decreases (H-theorem), the 3D Fisher information fisher_information (mean |s|^2 of the method's own score) never
+increases (Guillen-Silvestre); a move the other way by more than MONOTONE_Z (se0 + se1) marks the cell in the
+verdict (metrics.monotone, harness.report.monotone)."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from metrics import specs
+from metrics.monotone import MONOTONE, mean_and_se, violations
+from problems import get_problem
+from harness.report.monotone import MONOTONE_MARK, monotone_violations
+from harness.report.thresholds import MONOTONE_Z
+from harness.report.verdict import verdict_frame, verdict_lines
+
+D = 3
+
+
+def gaussian_snapshot(sigma: float, n: int, gen: torch.Generator, problem="bkw3d", own_score=True) -> specs.Snapshot:
+    """A snapshot of n samples of N(0, sigma^2 I) in the problem's dimension with their exact density and score."""
+    p = get_problem(problem)
+    x = sigma * torch.randn(n, p.dim, generator=gen, dtype=torch.float64)
+    log_f = -(x ** 2).sum(1) / (2 * sigma ** 2) - p.dim / 2 * math.log(2 * math.pi * sigma ** 2)
+    return specs.Snapshot(0.0, x, -x / sigma ** 2, x, x, p, None, "", None, 0, None, torch.exp(log_f),
+                          own_score=own_score)
+
+
+def series(sigmas, n=2_000, seed=0, metric="entropy_pushforward"):
+    """(t, values, se) of `metric` and its se metric over snapshots of N(0, sigma_k^2 I), one fresh sample each."""
+    gen = torch.Generator().manual_seed(seed)
+    se_name = next(q.se for q in MONOTONE if q.metric == metric)
+    snaps = [gaussian_snapshot(s, n, gen) for s in sigmas]
+    return (list(range(len(sigmas))), [specs.METRICS[metric].compute(s) for s in snaps],
+            [specs.METRICS[se_name].compute(s) for s in snaps])
+
+
+def test_mean_and_se_are_the_sample_mean_and_sd_over_root_n():
+    v = torch.tensor([1.0, 2.0, 4.0, 7.0], dtype=torch.float64)
+    mean, se = mean_and_se(v)
+    assert mean == 3.5
+    assert se == pytest.approx(math.sqrt(((2.5 ** 2 + 1.5 ** 2 + 0.5 ** 2 + 3.5 ** 2) / 3) / 4), rel=1e-14)
+    assert math.isnan(mean_and_se(torch.tensor([2.0]))[1])
+
+
+def test_entropy_and_fisher_metrics_match_their_formulas():
+    """entropy_pushforward_se = sd(-log f) / sqrt(N); fisher_information = mean |s|^2 (= d / sigma^2 in law) and its
+    se = sd(|s|^2) / sqrt(N), by hand in float64."""
+    s = gaussian_snapshot(0.5, 1_000, torch.Generator().manual_seed(1))
+    minus_log = -torch.log(s.density)
+    assert specs.METRICS["entropy_pushforward_se"].compute(s) == pytest.approx(
+        float(minus_log.std()) / math.sqrt(1_000), rel=1e-12)
+    sq = (s.score ** 2).sum(1)
+    assert specs.METRICS["fisher_information"].compute(s) == pytest.approx(float(sq.mean()), rel=1e-12)
+    assert specs.METRICS["fisher_information"].compute(s) == pytest.approx(D / 0.25, rel=0.05)
+    assert specs.METRICS["fisher_information_se"].compute(s) == pytest.approx(float(sq.std()) / math.sqrt(1_000),
+                                                                             rel=1e-12)
+
+
+def test_fisher_is_computed_only_in_3d_with_gamma_in_range_and_a_score_of_its_own_density():
+    """The theorem is 3D, gamma in [-3, 1]: no Fisher row (so no check) in 2D, nor for a score that models f_t's
+    (sbp's, pinn_pm_particle's network) instead of the particle law's own; the entropy applies in any dimension."""
+    gen = torch.Generator().manual_seed(2)
+    names = lambda s: {m.name for m in specs.applicable(s)}
+    assert {"fisher_information", "fisher_information_se"} <= names(gaussian_snapshot(1.0, 50, gen, "bkw3d"))
+    assert "fisher_information" not in names(gaussian_snapshot(1.0, 50, gen, "bkw2d"))
+    assert "entropy_pushforward_se" in names(gaussian_snapshot(1.0, 50, gen, "bkw2d"))
+    assert "fisher_information" not in names(gaussian_snapshot(1.0, 50, gen, "bkw3d", own_score=False))
+    assert "fisher_information" in names(gaussian_snapshot(1.0, 50, gen, "rosenbluth3d"))  # gamma = -3: in range
+
+
+def test_a_planted_falling_entropy_beyond_noise_is_flagged():
+    """N(0, sigma^2 I) contracting by 10% per step: S = (d/2) log(2 pi e sigma^2) falls by 3 log(1/0.9) = 0.32 a
+    step, far beyond 4 (se0 + se1) ~ 0.22 at N = 2,000: every step flagged (the H-theorem forbids it)."""
+    t, h, se = series([1.0, 0.9, 0.81, 0.729])
+    found = violations(t, h, se, MONOTONE_Z, "decreases")
+    assert [(v.t0, v.t1) for v in found] == [(0, 1), (1, 2), (2, 3)]
+    assert all(v.change == pytest.approx(3 * math.log(1 / 0.9), abs=0.1) for v in found)
+
+
+def test_a_rising_entropy_and_one_falling_within_noise_are_not_flagged():
+    assert violations(*series([0.729, 0.81, 0.9, 1.0]), MONOTONE_Z, "decreases") == []
+    assert violations(*series([1.0, 1.0, 1.0, 1.0, 1.0], seed=3), MONOTONE_Z, "decreases") == []
+    t, h, se = series([1.0, 0.999, 0.998])  # a fall of 0.003 a step, under its noise
+    assert max(h[0] - h[1], h[1] - h[2]) < MONOTONE_Z * 2 * max(se)
+    assert violations(t, h, se, MONOTONE_Z, "decreases") == []
+
+
+def test_a_planted_rising_fisher_information_is_flagged_and_a_falling_one_is_not():
+    t, i, se = series([1.0, 0.8, 0.64], metric="fisher_information")  # I = 3 / sigma^2 rises
+    assert [(v.t0, v.t1) for v in violations(t, i, se, MONOTONE_Z, "increases")] == [(0, 1), (1, 2)]
+    assert violations(*series([0.64, 0.8, 1.0], metric="fisher_information"), MONOTONE_Z, "increases") == []
+
+
+finite = st.floats(-1e3, 1e3, allow_nan=False)
+
+
+@given(st.lists(st.tuples(finite, st.floats(0, 10)), min_size=2, max_size=8), st.floats(0, 6),
+       st.sampled_from(["increases", "decreases"]))
+def test_noise_rule_is_exactly_change_beyond_z_times_the_summed_standard_errors(points, z, never):
+    """Property: the flagged steps are exactly those with sign (v1 - v0) > z (se0 + se1), sign = +1 for 'increases'
+    and -1 for 'decreases'; negating the values swaps the two directions."""
+    t = list(range(len(points)))
+    v = [p[0] for p in points]
+    se = [p[1] for p in points]
+    sign = 1 if never == "increases" else -1
+    want = [k for k in range(len(v) - 1) if sign * (v[k + 1] - v[k]) > z * (se[k] + se[k + 1])]
+    got = violations(t, v, se, z, never)
+    assert [g.t0 for g in got] == want
+    assert all(g.allowed == z * (se[int(g.t0)] + se[int(g.t0) + 1]) for g in got)
+    other = "decreases" if never == "increases" else "increases"
+    assert [g.t0 for g in violations(t, [-x for x in v], se, z, other)] == want
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2 ** 31 - 1), st.sampled_from(["increases", "decreases"]))
+def test_noise_rule_flags_no_stationary_series_and_every_drift_of_twenty_standard_errors(seed, never):
+    """Property over seeds: means of N = 400 fresh N(0, 1) draws per step (no trend) are never flagged at z =
+    MONOTONE_Z; the same draws shifted by 20 se per step the forbidden way are flagged at every step."""
+    gen = torch.Generator().manual_seed(seed)
+    stats = [mean_and_se(torch.randn(400, generator=gen, dtype=torch.float64)) for _ in range(6)]
+    t, m, se = list(range(6)), [s[0] for s in stats], [s[1] for s in stats]
+    assert violations(t, m, se, MONOTONE_Z, never) == []
+    sign = 1 if never == "increases" else -1
+    drifted = [x + sign * 20 * k / math.sqrt(400) for k, x in enumerate(m)]
+    assert len(violations(t, drifted, se, MONOTONE_Z, never)) == 5
+
+
+def test_bad_arguments_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="never = 'up'"):
+        violations([0, 1], [0, 1], [0, 0], 1.0, "up")
+    with pytest.raises(ValueError, match="z = -1"):
+        violations([0, 1], [0, 1], [0, 0], -1.0)
+
+
+def cell_rows(solver, values, ses, metric="fisher_information", seed=0, w1=0.2):
+    rows = []
+    for t, (v, s) in enumerate(zip(values, ses)):
+        rows += [dict(solver=solver, problem="bkw3d", seed=seed, overrides="", t=float(t), metric=metric, value=v,
+                      reference=""),
+                 dict(solver=solver, problem="bkw3d", seed=seed, overrides="", t=float(t), metric=metric + "_se",
+                      value=s, reference=""),
+                 dict(solver=solver, problem="bkw3d", seed=seed, overrides="", t=float(t), metric="w1", value=w1,
+                      reference="exact"),
+                 dict(solver=solver, problem="bkw3d", seed=seed, overrides="", t=float(t), metric="w1_mc_floor",
+                      value=0.2, reference="exact")]
+    return rows
+
+
+def test_the_verdict_marks_the_cell_whose_fisher_information_rises_and_says_why():
+    """neural_flow's Fisher information rises 3.0 -> 3.5 with se 0.01 (allowed 0.08): flagged, its verdict cell
+    carries MONOTONE_MARK and a sentence names it; pinn_pm_sc's falls, and a rise hidden by a fold (NaN) is not
+    checked: unmarked."""
+    table = pd.DataFrame(cell_rows("neural_flow", [3.0, 3.5, 3.4], [0.01] * 3)
+                         + cell_rows("pinn_pm_sc", [3.0, 2.9, math.nan], [0.01] * 3)
+                         + cell_rows("pinn_pm_sc", [3.0, math.nan, 9.0], [0.01] * 3, metric="entropy_pushforward"))
+    found = monotone_violations(table)
+    assert found[["solver", "quantity", "t0", "t1"]].values.tolist() == [["neural_flow", "fisher_information", 0.0, 1.0]]
+    assert found.change.iloc[0] == pytest.approx(0.5) and found.allowed.iloc[0] == pytest.approx(MONOTONE_Z * 0.02)
+    timings = pd.DataFrame([dict(solver=s, problem="bkw3d", seed=0, overrides="", solve_s=10.0)
+                            for s in ("neural_flow", "pinn_pm_sc")])
+    text = "\n".join(verdict_lines(verdict_frame(table, timings), None, found))
+    assert f"| 1.00 ✓ {MONOTONE_MARK} (10 s) | 1.00 ✓ (10 s) |" in text
+    assert (f"- {MONOTONE_MARK} neural_flow on bkw3d: fisher_information increases from 3 (t = 0) to 3.5 (t = 1) in "
+            f"seed 0, by 0.5 > {MONOTONE_Z:g} (se0 + se1) = 0.08") in text
+    clean = "\n".join(verdict_lines(verdict_frame(table, timings), None, monotone_violations(table.iloc[12:])))
+    assert MONOTONE_MARK not in clean
+
+
+def test_a_missing_se_row_reads_as_no_noise():
+    table = pd.DataFrame([r for r in cell_rows("neural_flow", [3.0, 3.001], [0.01] * 2) if r["metric"] != "fisher_information_se"])
+    assert len(monotone_violations(table)) == 1
+    assert monotone_violations(pd.DataFrame(columns=table.columns)).empty
