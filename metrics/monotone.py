@@ -48,7 +48,7 @@ class Violation:
 def violations(t, values, se, z: float, never: str = "increases") -> list[Violation]:
     """The steps of the series (t_k, values_k, se_k) (equal-length sequences, sorted by t here) where it moves in
     the forbidden direction by more than z (se_k + se_k+1): never = 'increases' (a rise > allowed) or 'decreases'
-    (a fall > allowed). Steps with a non-finite value are skipped (a folded map's hidden value), a NaN se reads as
+    (a fall > allowed). A step with a NaN value is never a violation (a folded map's hidden value: NaN compares false), a NaN se reads as
     0 (no noise known: any move beyond the rounding counts). ValueError for another `never` or a negative z."""
     if never not in ("increases", "decreases"):
         raise ValueError(f"never = {never!r}; allowed: 'increases', 'decreases'")
@@ -60,8 +60,6 @@ def violations(t, values, se, z: float, never: str = "increases") -> list[Violat
     rows = sorted(zip(map(float, t), map(float, values), map(float, se)))
     out = []
     for (t0, v0, s0), (t1, v1, s1) in zip(rows, rows[1:]):
-        if not (math.isfinite(v0) and math.isfinite(v1)):
-            continue
         allowed = z * ((s0 if math.isfinite(s0) else 0.0) + (s1 if math.isfinite(s1) else 0.0))
         change = sign * (v1 - v0)
         if change > allowed:
