@@ -173,3 +173,25 @@ def test_a_missing_se_row_reads_as_no_noise():
     table = pd.DataFrame([r for r in cell_rows("neural_flow", [3.0, 3.001], [0.01] * 2) if r["metric"] != "fisher_information_se"])
     assert len(monotone_violations(table)) == 1
     assert monotone_violations(pd.DataFrame(columns=table.columns)).empty
+
+
+@pytest.mark.parametrize("own", [True, False])
+def test_evaluate_hands_the_trajectorys_score_is_own_to_every_snapshot(own, monkeypatch):
+    """harness.execute.evaluate builds each Snapshot with own_score = Trajectory.score_is_own (the flag that lets
+    fisher_information apply), and on a 2D problem the entropy's se row is recorded while Fisher is not."""
+    from harness.execute.evaluate import evaluate
+    from harness.plan.plugins import load_plugins
+    from pathlib import Path
+    from solvers import Trajectory
+    load_plugins([str(Path(__file__).with_name("harness_plugin.py"))])
+    problem = get_problem("tiny2d")
+    seen, applicable = [], specs.applicable
+    monkeypatch.setattr(specs, "applicable", lambda s: seen.append(s.own_score) or applicable(s))
+    v = torch.randn(40, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    dens = torch.exp(-(v ** 2).sum(1) / 2) / (2 * math.pi)
+    times = list(problem.snapshot_times)
+    traj = Trajectory("own", problem.name, times, [v] * 2, [-v] * 2, v, densities=[dens] * 2, score_is_own=own)
+    rows = evaluate(traj, problem, 0, "smoke")
+    assert seen == [own, own]
+    names = {r["metric"] for r in rows}
+    assert "entropy_pushforward_se" in names and "fisher_information" not in names
