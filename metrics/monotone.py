@@ -49,7 +49,7 @@ def violations(t, values, se, z: float, never: str = "increases") -> list[Violat
     """The steps of the series (t_k, values_k, se_k) (equal-length sequences, sorted by t here) where it moves in
     the forbidden direction by more than z (se_k + se_k+1): never = 'increases' (a rise > allowed) or 'decreases'
     (a fall > allowed). A step with a NaN value is never a violation (a folded map's hidden value: NaN compares
-    false); a NaN se reads as 0 (no noise known: any move counts). ValueError for another `never` or a negative z."""
+    false), nor one with a NaN se (no noise known: a record made before the se rows). ValueError for another `never` or a negative z."""
     if never not in ("increases", "decreases"):
         raise ValueError(f"never = {never!r}; allowed: 'increases', 'decreases'")
     if not z >= 0:
@@ -60,7 +60,7 @@ def violations(t, values, se, z: float, never: str = "increases") -> list[Violat
     rows = sorted(zip(map(float, t), map(float, values), map(float, se)), key=lambda r: r[0])
     out = []
     for (t0, v0, s0), (t1, v1, s1) in zip(rows, rows[1:]):
-        allowed = z * ((0.0 if math.isnan(s0) else s0) + (0.0 if math.isnan(s1) else s1))
+        allowed = z * (s0 + s1)
         change = sign * (v1 - v0)
         if change > allowed:
             out.append(Violation(t0, t1, v0, v1, change, allowed))

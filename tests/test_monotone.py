@@ -169,9 +169,12 @@ def test_the_verdict_marks_the_cell_whose_fisher_information_rises_and_says_why(
     assert MONOTONE_MARK not in clean
 
 
-def test_a_missing_se_row_reads_as_no_noise():
-    table = pd.DataFrame([r for r in cell_rows("neural_flow", [3.0, 3.001], [0.01] * 2) if r["metric"] != "fisher_information_se"])
-    assert len(monotone_violations(table)) == 1
+def test_a_step_without_its_standard_errors_is_not_checked():
+    """A record made before the se rows: a rise of 10 is not judged (no noise known), with the se rows it is."""
+    rows = cell_rows("neural_flow", [3.0, 13.0], [0.01] * 2)
+    assert len(monotone_violations(pd.DataFrame(rows))) == 1
+    table = pd.DataFrame([r for r in rows if r["metric"] != "fisher_information_se"])
+    assert monotone_violations(table).empty
     assert monotone_violations(pd.DataFrame(columns=table.columns)).empty
 
 

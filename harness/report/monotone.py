@@ -26,7 +26,7 @@ def monotone_violations(table: pd.DataFrame, z: float = MONOTONE_Z) -> pd.DataFr
     """One row per violation (COLUMNS): for every cell (problem, solver, overrides, seed) of the long table (columns
     problem, solver, overrides, seed, t, metric, value) and every quantity of MONOTONE with rows in it, each step
     t0 -> t1 that goes the forbidden way by change > allowed = z (se0 + se1) (metrics.monotone.violations; a
-    missing se row reads as se = 0). Empty (with COLUMNS) when none."""
+    step without its se rows, a record made before them, is not checked). Empty (with COLUMNS) when none."""
     rows = []
     names = {q.metric for q in MONOTONE} | {q.se for q in MONOTONE}
     if table.empty or not names & set(table.metric):
