@@ -51,7 +51,9 @@ class Snapshot:
     `initial` at t (problems with an exact solution) or None; seed: the cell seed; det_j: (N,) det J of a flow
     map v -> Phi(v, t) at the initial particles (solvers with has_flow_map) or None; density: (N,) the density of
     the solver's particle law at x (a flow map's change of variables f0(V) / |det J(V)|) or None; own_score: `score`
-is the score of the solver's own particle law (solvers.base.Trajectory.score_is_own), not a model of f_t's.
+is the score of the solver's own particle law (solvers.base.Trajectory.score_is_own), not a model of f_t's;
+previous_density, previous_score: (N,) and (N, d), `density` and `score` of the same particles at the previous
+snapshot time (None at the first), for the paired standard errors of a step (metrics.monotone).
     """
 
     t: float
@@ -67,6 +69,8 @@ is the score of the solver's own particle law (solvers.base.Trajectory.score_is_
     det_j: torch.Tensor | None = None
     density: torch.Tensor | None = None
     own_score: bool = False
+    previous_density: torch.Tensor | None = None
+    previous_score: torch.Tensor | None = None
 
 
 #: requirement name -> whether a snapshot meets it (declared capabilities only)
@@ -86,6 +90,12 @@ NEEDS: dict[str, Callable[[Snapshot], bool]] = {
     "own_score": lambda s: s.own_score and s.score is not None,
     # where the Fisher information never increases (Guillen-Silvestre: d = 3, gamma in [-3, 1])
     "fisher_monotone": lambda s: s.problem.dim == 3 and -3 <= s.problem.gamma <= 1,
+    # the same particles' density at the previous snapshot, finite and positive (a step's paired standard error)
+    "previous_density": lambda s: s.previous_density is not None and s.density is not None
+    and s.previous_density.shape == s.density.shape and bool(torch.isfinite(s.previous_density).all())
+    and bool((s.previous_density > 0).all()),
+    "previous_score": lambda s: s.previous_score is not None and s.score is not None
+    and s.previous_score.shape == s.score.shape,
 }
 
 
@@ -419,6 +429,18 @@ def _fisher_values(s: Snapshot) -> torch.Tensor:
     return (s.score.to(torch.float64) ** 2).sum(1)
 
 
+def _entropy_step_se(s: Snapshot) -> float:
+    """sd_i(-log f_t(x_i(t)) + log f_t'(x_i(t'))) / sqrt(N), t' the previous snapshot: the standard error of the
+    step H_t - H_t' of entropy_pushforward over the same particles (paired)."""
+    return mean_and_se(torch.log(s.previous_density.to(torch.float64)) - torch.log(s.density.to(torch.float64)))[1]
+
+
+def _fisher_step_se(s: Snapshot) -> float:
+    """sd_i(|s_i(t)|^2 - |s_i(t')|^2) / sqrt(N), t' the previous snapshot: the paired standard error of the step
+    I_t - I_t' of fisher_information."""
+    return mean_and_se(_fisher_values(s) - (s.previous_score.to(torch.float64) ** 2).sum(1))[1]
+
+
 def _register_defaults() -> None:
     add = register_metric
     add(MetricSpec("kinetic_energy", "mean |v|^2 / 2", lambda s: kinetic_energy(s.x), better="", show="parquet",
@@ -513,6 +535,14 @@ def _register_defaults() -> None:
     add(MetricSpec("fisher_information_se", "Monte Carlo standard error of fisher_information: sd_i(|s_i|^2) / sqrt(N)",
                    lambda s: mean_and_se(_fisher_values(s))[1], needs=("own_score", "fisher_monotone"), better="",
                    show="parquet", fold_sensitive=True, domain="non_negative"))
+    add(MetricSpec("entropy_pushforward_step_se", "standard error of the step of entropy_pushforward from the previous "
+                   "snapshot, paired over the same particles", _entropy_step_se,
+                   needs=("pushforward_density", "previous_density"), better="", show="parquet", fold_sensitive=True,
+                   domain="non_negative"))
+    add(MetricSpec("fisher_information_step_se", "standard error of the step of fisher_information from the previous "
+                   "snapshot, paired over the same particles", _fisher_step_se,
+                   needs=("own_score", "fisher_monotone", "previous_score"), better="", show="parquet",
+                   fold_sensitive=True, domain="non_negative"))
 
 
 _register_defaults()
