@@ -241,3 +241,26 @@ def test_evaluate_hands_the_trajectorys_score_is_own_to_every_snapshot(own, monk
     assert (times[0], "entropy_pushforward_step_se") not in got  # no step into the first snapshot
     assert got[times[1], "entropy_pushforward_step_se"] == pytest.approx(float((0.1 * v[:, 0]).std()) / math.sqrt(40),
                                                                           rel=1e-12)
+
+
+def test_the_report_judges_a_step_by_its_paired_standard_error_where_recorded():
+    """A Fisher rise of 0.05 with se 0.05 at both ends (unpaired allowance 0.4): not flagged; with its recorded paired
+    step se 0.005 (allowance 0.02): flagged."""
+    rows = cell_rows("neural_flow", [3.0, 3.05], [0.05] * 2)
+    assert monotone_violations(pd.DataFrame(rows)).empty
+    rows.append(dict(solver="neural_flow", problem="bkw3d", seed=0, overrides="", t=1.0,
+                     metric="fisher_information_step_se", value=0.005, reference=""))
+    found = monotone_violations(pd.DataFrame(rows))
+    assert found[["t0", "t1"]].values.tolist() == [[0.0, 1.0]]
+    assert found.allowed.iloc[0] == pytest.approx(MONOTONE_Z * 0.005)
+
+
+def test_the_fisher_step_error_is_the_paired_sd_over_root_n():
+    gen = torch.Generator().manual_seed(6)
+    s = gaussian_snapshot(1.0, 500, gen)
+    prev = s.score * (1 + 0.1 * torch.randn(500, 1, generator=gen, dtype=torch.float64))
+    paired = specs.Snapshot(1.0, s.x, s.score, s.x, s.x, s.problem, None, "", None, 0, None, s.density,
+                            own_score=True, previous_score=prev)
+    want = float(((s.score ** 2).sum(1) - (prev ** 2).sum(1)).std()) / math.sqrt(500)
+    assert specs.METRICS["fisher_information_step_se"].compute(paired) == pytest.approx(want, rel=1e-12)
+    assert "fisher_information_step_se" not in {m.name for m in specs.applicable(s)}  # no previous snapshot
