@@ -203,6 +203,7 @@ def test_the_verdict_marks_the_cell_whose_fisher_information_rises_and_says_why(
     assert f"| 1.00 ✓ {MONOTONE_MARK} (10 s) | 1.00 ✓ (10 s) |" in text
     assert (f"- {MONOTONE_MARK} neural_flow on bkw3d: fisher_information increases from 3 (t = 0) to 3.5 (t = 1) in "
             f"seed 0, by 0.5 > 0.08 ({MONOTONE_Z:g} standard errors of the step)") in text
+    assert f"{MONOTONE_MARK}: a quantity the theory moves one way only" in text  # the legend, once marked
     clean = "\n".join(verdict_lines(verdict_frame(table, timings), None, monotone_violations(table.iloc[12:])))
     assert MONOTONE_MARK not in clean
 
@@ -297,3 +298,21 @@ def test_the_exact_bkw_flow_is_never_flagged_and_its_time_reversal_always_is(nam
     assert len(flagged) == len(t) - 1
     if quantity == "entropy_pushforward":
         assert violations(t, value[::-1], se[::-1], MONOTONE_Z, never) == []
+
+
+def test_summary_md_marks_the_cell_and_hides_a_folded_step_from_the_check():
+    """render_summary (the whole summary.md) runs the check on the fold-masked table: the rising neural_flow cell is
+    marked and named; pinn_pm_sc, whose Fisher information jumps only after its map folds (fold_fraction > 0 at
+    t = 2, so the value there is hidden), is not."""
+    from harness.report.summary import render_summary
+    rows = (cell_rows("neural_flow", [3.0, 3.5, 3.4], [0.01] * 3)
+            + cell_rows("pinn_pm_sc", [3.0, 2.9, 9.0], [0.01] * 3)
+            + [dict(solver="pinn_pm_sc", problem="bkw3d", seed=0, overrides="", t=float(t), metric=m, value=v,
+                    reference="") for t, frac in ((0, 0.0), (1, 0.0), (2, 0.1))
+               for m, v in (("fold_fraction", frac), ("min_det_j", 0.5 - frac * 10))])
+    timings = pd.DataFrame([dict(solver=s, problem="bkw3d", seed=0, overrides="", solve_s=10.0)
+                            for s in ("neural_flow", "pinn_pm_sc")])
+    text = render_summary(pd.DataFrame(rows), timings, pd.DataFrame(), {})
+    assert f"| 1.00 ✓ {MONOTONE_MARK} (10 s) | 1.00 ✓ (10 s) |" in text
+    assert f"{MONOTONE_MARK} neural_flow on bkw3d: fisher_information increases" in text
+    assert f"{MONOTONE_MARK} pinn_pm_sc" not in text
