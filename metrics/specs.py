@@ -30,6 +30,7 @@ from infra.rows import FloorDistribution
 from metrics.invariants import energy_drift, entropy_dissipation, kinetic_energy, momentum_drift
 from metrics.kde import kde_l2, kde_l2_bias_floor, kde_l2_null_draw
 from metrics.moments import cov_err, moment4_err
+from metrics.monotone import mean_and_se
 from metrics.sliced import SLICED_PROJECTIONS, sliced_wasserstein
 from metrics.regions import REFERENCE_SAMPLES, core_mass_error, hdr_mass_error, mass_within
 from metrics.wasserstein import w1, w1_mc_floor, w1_subsampled
@@ -49,7 +50,10 @@ class Snapshot:
     reference: the judged kind ('exact', 'sde', ...); exact_x: (N, d) the exact characteristics from
     `initial` at t (problems with an exact solution) or None; seed: the cell seed; det_j: (N,) det J of a flow
     map v -> Phi(v, t) at the initial particles (solvers with has_flow_map) or None; density: (N,) the density of
-    the solver's particle law at x (a flow map's change of variables f0(V) / |det J(V)|) or None.
+    the solver's particle law at x (a flow map's change of variables f0(V) / |det J(V)|) or None; own_score: `score`
+is the score of the solver's own particle law (solvers.base.Trajectory.score_is_own), not a model of f_t's;
+previous_density, previous_score: (N,) and (N, d), `density` and `score` of the same particles at the previous
+snapshot time (None at the first), for the paired standard errors of a step (metrics.monotone).
     """
 
     t: float
@@ -64,6 +68,9 @@ class Snapshot:
     seed: int
     det_j: torch.Tensor | None = None
     density: torch.Tensor | None = None
+    own_score: bool = False
+    previous_density: torch.Tensor | None = None
+    previous_score: torch.Tensor | None = None
 
 
 #: requirement name -> whether a snapshot meets it (declared capabilities only)
@@ -80,6 +87,15 @@ NEEDS: dict[str, Callable[[Snapshot], bool]] = {
     # a density at every particle, finite and positive (det J = 0 somewhere gives +inf: no entropy then)
     "pushforward_density": lambda s: s.density is not None and bool(torch.isfinite(s.density).all())
     and bool((s.density > 0).all()),
+    "own_score": lambda s: s.own_score and s.score is not None,
+    # where the Fisher information never increases (Guillen-Silvestre: d = 3, gamma in [-3, 1])
+    "fisher_monotone": lambda s: s.problem.dim == 3 and -3 <= s.problem.gamma <= 1,
+    # the same particles' density at the previous snapshot, finite and positive (a step's paired standard error)
+    "previous_density": lambda s: s.previous_density is not None and s.density is not None
+    and s.previous_density.shape == s.density.shape and bool(torch.isfinite(s.previous_density).all())
+    and bool((s.previous_density > 0).all()),
+    "previous_score": lambda s: s.previous_score is not None and s.score is not None
+    and s.previous_score.shape == s.score.shape,
 }
 
 
@@ -403,6 +419,28 @@ def _entropy_pushforward(s: Snapshot) -> float:
     return float(-torch.log(s.density.to(torch.float64)).mean())
 
 
+def _entropy_pushforward_se(s: Snapshot) -> float:
+    """sd_i(-log f_t(x_i)) / sqrt(N): the Monte Carlo standard error of entropy_pushforward."""
+    return mean_and_se(-torch.log(s.density.to(torch.float64)))[1]
+
+
+def _fisher_values(s: Snapshot) -> torch.Tensor:
+    """(N,) |s_i|^2, the squared norms of the solver's own score at its particles."""
+    return (s.score.to(torch.float64) ** 2).sum(1)
+
+
+def _entropy_step_se(s: Snapshot) -> float:
+    """sd_i(-log f_t(x_i(t)) + log f_t'(x_i(t'))) / sqrt(N), t' the previous snapshot: the standard error of the
+    step H_t - H_t' of entropy_pushforward over the same particles (paired)."""
+    return mean_and_se(torch.log(s.previous_density.to(torch.float64)) - torch.log(s.density.to(torch.float64)))[1]
+
+
+def _fisher_step_se(s: Snapshot) -> float:
+    """sd_i(|s_i(t)|^2 - |s_i(t')|^2) / sqrt(N), t' the previous snapshot: the paired standard error of the step
+    I_t - I_t' of fisher_information."""
+    return mean_and_se(_fisher_values(s) - (s.previous_score.to(torch.float64) ** 2).sum(1))[1]
+
+
 def _register_defaults() -> None:
     add = register_metric
     add(MetricSpec("kinetic_energy", "mean |v|^2 / 2", lambda s: kinetic_energy(s.x), better="", show="parquet",
@@ -487,6 +525,24 @@ def _register_defaults() -> None:
     add(MetricSpec("entropy_pushforward", "-mean log f_t(x_i) at the particles, f_t(x_i) = f0(V_i) / |det J(V_i)| "
                    "(no KDE)", _entropy_pushforward, needs=("pushforward_density",), better="", show="parquet",
                    plotted=True, fold_sensitive=True))
+    add(MetricSpec("entropy_pushforward_se", "Monte Carlo standard error of entropy_pushforward: sd_i(-log f_t(x_i)) "
+                   "/ sqrt(N)", _entropy_pushforward_se, needs=("pushforward_density",), better="", show="parquet",
+                   fold_sensitive=True, domain="non_negative"))
+    add(MetricSpec("fisher_information", "(1/N) sum_i |s_i|^2 with s the score of the solver's own density (3D, "
+                   "gamma in [-3, 1]: never increases)", lambda s: mean_and_se(_fisher_values(s))[0],
+                   needs=("own_score", "fisher_monotone"), better="", show="parquet", plotted=True,
+                   fold_sensitive=True, domain="non_negative"))
+    add(MetricSpec("fisher_information_se", "Monte Carlo standard error of fisher_information: sd_i(|s_i|^2) / sqrt(N)",
+                   lambda s: mean_and_se(_fisher_values(s))[1], needs=("own_score", "fisher_monotone"), better="",
+                   show="parquet", fold_sensitive=True, domain="non_negative"))
+    add(MetricSpec("entropy_pushforward_step_se", "standard error of the step of entropy_pushforward from the previous "
+                   "snapshot, paired over the same particles", _entropy_step_se,
+                   needs=("pushforward_density", "previous_density"), better="", show="parquet", fold_sensitive=True,
+                   domain="non_negative"))
+    add(MetricSpec("fisher_information_step_se", "standard error of the step of fisher_information from the previous "
+                   "snapshot, paired over the same particles", _fisher_step_se,
+                   needs=("own_score", "fisher_monotone", "previous_score"), better="", show="parquet",
+                   fold_sensitive=True, domain="non_negative"))
 
 
 _register_defaults()

@@ -38,7 +38,9 @@ class Trajectory:
     det_j: for a flow map x = Phi(V, t) (`has_flow_map`), det J of v -> Phi(v, t) at the initial particles per
     snapshot, (N,) float64 (<= 0 where the map folds; the metrics min_det_j and fold_fraction);
     densities: the density of the solver's own particle law at its particles per snapshot, (N,) float64 (a flow
-    map: f0(V) / |det J(V)|, the change of variables; the metric entropy_pushforward).
+    map: f0(V) / |det J(V)|, the change of variables; the metric entropy_pushforward);
+    score_is_own: the scores are the score of the solver's own particle law, grad log of its density (a flow map's
+    push-forward score, neural_flow's carried score), not a model of the solution's: the metric fisher_information.
     """
 
     solver: str
@@ -54,6 +56,7 @@ class Trajectory:
     probe: object | None = None
     det_j: list[torch.Tensor] | None = None
     densities: list[torch.Tensor] | None = None
+    score_is_own: bool = False
 
     def at(self, t: float) -> torch.Tensor:
         """Particles at snapshot time t (exact match within 1e-12)."""

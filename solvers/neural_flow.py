@@ -133,4 +133,5 @@ class NeuralFlow(Solver):
                 "curves": {k: [h.get(k, float("nan")) for h in trained.history]
                            for k in ("iteration", "phys", "signal", "seconds")}}
         return Trajectory(self.name, problem.name, times, parts, scores, v0, {}, info, density_particles=dparts,
-                          probe=None, det_j=dets, densities=dens)
+                          probe=None, det_j=dets, densities=dens,
+                          score_is_own=True)

@@ -172,7 +172,8 @@ class PINNParticle(_PINNBase):
                                                                  problem.t0, max(problem.snapshot_times))
         return Trajectory(self.name, problem.name, times, snaps, scores, v0, {}, info,
                           density_particles=dens, probe=probe, det_j=dets,
-                          densities=None if any(d is None for d in densities) else densities)
+                          densities=None if any(d is None for d in densities) else densities,
+                          score_is_own=cfg.drift_score == "flow")
 
     @staticmethod
     def _change_of_variables(trained: TrainedPINN, problem, v0: torch.Tensor, v: torch.Tensor, t: float

@@ -167,7 +167,7 @@ def test_neural_flow_records_a_positive_det_j_and_its_carried_density(tmp_path):
     cls = get_solver("neural_flow")
     cfg = cls.profile_config("smoke", p, iters=2, inner=2, n=32, n_eval=50, n_density=100, dt=1.25)
     first = cls(cfg).run(p, seed=0, workdir=str(tmp_path))
-    assert first.info["trained_here"] == 1
+    assert first.info["trained_here"] == 1 and first.score_is_own is True  # the carried score: its own density's
     for x, s, det, dens in zip(first.particles, first.scores, first.det_j, first.densities):
         assert bool((det > 0).all()) and bool(torch.isfinite(dens).all()) and bool((dens > 0).all())
         assert s.shape == x.shape

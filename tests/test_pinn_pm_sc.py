@@ -61,6 +61,7 @@ def test_its_trajectory_carries_det_j_and_the_change_of_variables_density_at_the
     traj = solvers.validate_trajectory(solver.run(p, seed=0), p)
     trained = solvers.pinn_training.train_pinn_pm(p, cfg, 0, torch.device("cpu"))  # the memo: the same networks
     assert traj.probe is None and traj.info["training_key"] == trained.key
+    assert traj.score_is_own is True  # its scores are its own density's: fisher_information applies (in 3D)
     v = traj.initial.to(torch.float32)
     for t, x, det, density in zip(traj.times, traj.particles, traj.det_j, traj.densities):
         assert det.dtype == density.dtype == torch.float64 and det.shape == density.shape == (cfg.n_eval,)

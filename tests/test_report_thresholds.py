@@ -70,7 +70,7 @@ def test_the_judgement_thresholds_are_written_only_in_thresholds_py():
     0.05, 0.002, 0.99) appear as numbers in no other report module."""
     declared = {thresholds.AT_FLOOR, thresholds.ENERGY_FLAG, thresholds.COV_FLAG, thresholds.LARGE_RESIDUAL,
                 thresholds.LARGE_DRIFT_ERROR, thresholds.REGRESSION_RTOL, thresholds.BAND_LEVEL, thresholds.CI_LEVEL,
-                thresholds.RANK_ALPHA, thresholds.COMPARE_P, thresholds.COMPARE_CI}
+                thresholds.RANK_ALPHA, thresholds.COMPARE_P, thresholds.COMPARE_CI, thresholds.MONOTONE_Z}
     for path in sorted((ROOT / "harness" / "report").rglob("*.py")):
         if path.name != "thresholds.py":
             assert not declared & set(_numbers(path)), path

@@ -115,8 +115,14 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAU
     rows: list[dict] = []
     dets = traj.det_j or [None] * len(traj.times)
     densities = traj.densities or [None] * len(traj.times)
+    previous = {}  # t -> (density, score) at the snapshot before t (the same particles: paired step errors)
+    order = sorted(range(len(traj.times)), key=lambda k: traj.times[k])
+    for a, b in zip(order, order[1:]):
+        previous[traj.times[b]] = (densities[a], traj.scores[a])
     for t, x, s, xd, det, density in zip(traj.times, traj.particles, traj.scores, dens, dets, densities):
-        snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed, det, density)
+        before = previous.get(t, (None, None))
+        snap = specs.Snapshot(float(t), x, s, xd, v0, problem, judged, kind or "", exact.get(t), seed, det, density,
+                              own_score=bool(traj.score_is_own), previous_density=before[0], previous_score=before[1])
         applicable = specs.applicable(snap)
         means = {}  # floor name -> the mean of its metric's distribution at this snapshot
         names = {m.name for m in applicable}

@@ -282,7 +282,8 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
     table = mask_folds(table, folds)  # density-based values of a folded flow map: hidden from its first fold on
     certs = mask_certificates(certs, folds)
     if not table.empty:
-        out += verdict_lines(verdict_frame(table, timings, floors), folds)
+        from harness.report.monotone import monotone_violations
+        out += verdict_lines(verdict_frame(table, timings, floors), folds, monotone_violations(table))
     diagnosis = diagnosis_lines(table, manifest, floors) if not table.empty else []
     if diagnosis:
         out += ["## PINN-PM diagnosis", "", LEGEND, ""] + diagnosis

@@ -25,6 +25,10 @@ FRONTIER_BUDGETS_S = (10.0, 60.0, 600.0)
 #: a sweep's cost exponent is also fitted over the top of each ladder: the rungs with N at least this fraction of the
 #: ladder's largest N (where fixed costs no longer dominate)
 FRONTIER_TOP_FRACTION = 0.1
+#: a quantity the theory moves one way only (entropy, 3D Fisher information: metrics.monotone) that moves the other
+#: way between two snapshots by more than this many times the sum of the two values' Monte Carlo standard errors
+#: marks its cell in the verdict (harness.report.monotone)
+MONOTONE_Z = 4.0
 #: where no floor distribution exists (a run made before issue 40: one floor draw per cell), an accuracy metric
 #: at most this factor times its floor reads as at its floor; such a judgement is labelled "one floor draw"
 AT_FLOOR = 1.1

@@ -152,11 +152,15 @@ def _k_line(frame: pd.DataFrame) -> str:
             f"{CI_LEVEL:.0%} t interval over seeds.")
 
 
-def verdict_lines(frame: pd.DataFrame, folds: pd.DataFrame | None = None) -> list[str]:
+def verdict_lines(frame: pd.DataFrame, folds: pd.DataFrame | None = None,
+                  monotone: pd.DataFrame | None = None) -> list[str]:
     """The verdict section: the W1/floor table with intervals and floor bands, the energy drift / covariance table,
-    a sentence per problem, and a sentence per flow map that folds (`fold_sentences`; `folds` from
-    harness.report.folds.first_folds)."""
-    folded = [f"- {sentence}" for sentence in fold_sentences(folds)]
+    a sentence per problem, a sentence per flow map that folds (`fold_sentences`; `folds` from
+    harness.report.folds.first_folds) and one per monotonicity violation (`monotone` from
+    harness.report.monotone.monotone_violations), whose (problem, solver setting) carries MONOTONE_MARK in the table."""
+    from harness.report.monotone import MONOTONE_MARK, marked, monotone_sentences
+    folded = [f"- {sentence}" for sentence in fold_sentences(folds) + monotone_sentences(monotone)]
+    rising = marked(monotone)
     if frame.empty:
         return ["## Verdict", ""] + folded + [""] if folded else []
     if frame.ratio.isna().all():
@@ -169,7 +173,9 @@ def verdict_lines(frame: pd.DataFrame, folds: pd.DataFrame | None = None) -> lis
            f"samples read for a mean over the row's seeds. ✓: the mean inside the band (at the floor: the measurement "
            f"cannot tell it from exact samples); ↓: below it. **Bold**: the smallest mean and every solver that no test "
            f"separates from it (paired t on log ratios over seeds, Holm-adjusted over the problem's pairs, p < "
-           f"{RANK_ALPHA:g}); a solver with a wide interval can be bold because its seeds cannot separate it.", "",
+           f"{RANK_ALPHA:g}); a solver with a wide interval can be bold because its seeds cannot separate it."
+           + (f" {MONOTONE_MARK}: a quantity the theory moves one way only (entropy, 3D Fisher information) moved "
+              f"the other way beyond its Monte Carlo noise in some seed (sentences below)." if rising else ""), "",
            "| problem (t, reference) | floor band | " + " | ".join(solvers) + " |", "|---" * (len(solvers) + 2) + "|"]
     notes = []
     for problem in _problem_order(frame):
@@ -180,11 +186,12 @@ def verdict_lines(frame: pd.DataFrame, folds: pd.DataFrame | None = None) -> lis
         ref = next((r for r in f.reference if r), "")
         cells = []
         for s in solvers:
+            flag = f" {MONOTONE_MARK}" if s in fi.index and (problem, s, fi.setting[s]) in rising else ""
             if s not in fi.index or not math.isfinite(fi.ratio.get(s, math.nan)):
-                cells.append("-" if s not in fi.index else f"n/a ({_seconds(fi.solve_s[s])})")
+                cells.append("-" if s not in fi.index else f"n/a ({_seconds(fi.solve_s[s])}){flag}")
                 continue
             r = fi.loc[s]
-            mark = {"at": " ✓", "below": " ↓"}.get(r.place, "")
+            mark = {"at": " ✓", "below": " ↓"}.get(r.place, "") + flag
             text = _ratio_text(r) + mark
             cells.append(f"{f'**{text}**' if s in bold else text} ({_seconds(r.solve_s)})")
             if r.setting:
