@@ -50,7 +50,7 @@ def exponent(ns, seconds) -> float:
     return float(np.polyfit(np.log(np.asarray(ns, float)), np.log(np.asarray(seconds, float)), 1)[0])
 
 
-def time_solve(solver: str, problem_name: str, profile: str, n: int, seed: int) -> tuple[float, float]:
+def solve_seconds(solver: str, problem_name: str, profile: str, n: int, seed: int) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of one `Solver.run` of `solver` with config n on the problem."""
     import problems
     import solvers
@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"problem {args.problem}, profile {args.profile}, one torch thread; cpu = time.process_time()")
     for name, ns in ladders.items():
-        time_solve(name, args.problem, args.profile, ns[0], 0)  # warm-up: imports, kernel compilation
+        solve_seconds(name, args.problem, args.profile, ns[0], 0)  # warm-up: imports, kernel compilation
         rows = []
         for n in ns:
-            runs = [time_solve(name, args.problem, args.profile, n, 0) for _ in range(args.repeats)]
+            runs = [solve_seconds(name, args.problem, args.profile, n, 0) for _ in range(args.repeats)]
             cpu, wall = min(runs)
             rows.append((n, cpu, wall))
             print(f"  {name:20s} N = {n:>7d}: cpu {cpu:8.2f} s  wall {wall:8.2f} s  (least of {args.repeats}; all cpu: "
