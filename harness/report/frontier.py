@@ -40,6 +40,12 @@ def frontier_metric(table: pd.DataFrame, problem: str) -> str | None:
     return next((m for m in FRONTIER_METRICS if m in present), None)
 
 
+def has_n_ladder(table: pd.DataFrame, problem: str) -> bool:
+    """True when some solver ran `problem` at two or more N (the frontier's section and figure need it)."""
+    df = table[table.problem == problem] if not table.empty else table
+    return "p_n" in df.columns and not df.empty and df.groupby("solver").p_n.nunique().max() >= 2
+
+
 def _cost_table(table: pd.DataFrame, timings: pd.DataFrame, problem: str) -> pd.DataFrame:
     """timings of `problem` as a long table of one metric 'solve_s' at t = 0, with the cells' p_ columns (N and the
     other config fields, from the metrics table), so that `slope_fits` fits log seconds against log N."""
@@ -162,9 +168,9 @@ def frontier_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, fig
     """The summary's frontier section of a problem where some solver ran several N: the cost exponents, one
     sentence per CPU budget and the frontier figure; [] when there is no ladder in N."""
     metric = frontier_metric(table, problem)
-    df = table[table.problem == problem]
-    if metric is None or "p_n" not in df.columns or df.groupby("solver").p_n.nunique().max() < 2:
+    if metric is None or not has_n_ladder(table, problem):
         return []
+    df = table[table.problem == problem]
     out = ["### Accuracy per CPU second", ""]
     expo = cost_exponents(table, timings, problem)
     if not expo.empty:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from harness.report.convergence import rung_stats
 from harness.report.figures.common import figure_path, plt, save_figure
-from harness.report.frontier import cost_exponents, frontier, frontier_metric
+from harness.report.frontier import cost_exponents, frontier, frontier_metric, has_n_ladder
 from harness.report.thresholds import FRONTIER_BUDGETS_S
 
 
@@ -50,12 +50,11 @@ def frontier_figure(table: pd.DataFrame, timings: pd.DataFrame, problem: str, me
 def write_frontier_figures(table: pd.DataFrame, timings: pd.DataFrame, fig_dir: Path) -> list[Path]:
     """The frontier figure of every problem where some solver ran several N ({problem}_frontier.png)."""
     paths = []
-    if table.empty or "p_n" not in table.columns:
+    if table.empty:
         return paths
     for problem in sorted(table.problem.unique()):
-        df = table[table.problem == problem]
         metric = frontier_metric(table, problem)
-        if metric is None or df.groupby("solver").p_n.nunique().max() < 2:
+        if metric is None or not has_n_ladder(table, problem):
             continue
         path = figure_path(fig_dir, f"{problem}_frontier.png")
         out = frontier_figure(table, timings, problem, metric, path) if path is not None else None
