@@ -22,7 +22,9 @@ if str(ROOT) not in sys.path:
 
 def load_runs(runs: list[Path]):
     """(table, timings, commit, profile) of the runs' trusted records concatenated; ValueError (one line) when the
-    runs differ in commit or profile, or a path is not a run directory."""
+    runs differ in commit or profile, or a path is not a run directory. A cell found in several runs (same cell id:
+    solver, problem, seed, overrides) is counted once, from the first run that holds it (a note on stderr), so a
+    mean or a paired test over seeds never sees one cell twice."""
     import pandas as pd
 
     from harness.report.rebuild import trusted_records
@@ -39,9 +41,16 @@ def load_runs(runs: list[Path]):
     if len(keys) != 1:
         raise ValueError("the runs differ in (commit, profile): " + ", ".join(f"{c[:12]}/{p}" for c, p in sorted(keys))
                          + "; a frontier compares seconds and errors of one commit and profile")
-    tables, timings = [], []
+    tables, timings, seen = [], [], set()
     for run, manifest in zip(runs, manifests):
         records = trusted_records(store.load_records(run), manifest.config.profile, planned=manifest.planned)
+        repeated = [r for r in records if r.cell_id in seen]
+        if repeated:
+            print(f"note: {len(repeated)} cell(s) of {run} are also in an earlier run and counted once: "
+                  + ", ".join(sorted(r.cell_id for r in repeated)[:4]) + (" ..." if len(repeated) > 4 else ""),
+                  file=sys.stderr)
+        records = [r for r in records if r.cell_id not in seen]
+        seen.update(r.cell_id for r in records)
         table, timing, _ = store.collect_tables(run, records)
         tables.append(table)
         timings.append(timing)

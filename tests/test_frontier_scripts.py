@@ -58,6 +58,17 @@ def test_a_problem_not_in_the_runs_is_refused(tmp_path, capsys):
     assert "nosuch not in the runs" in err and "bkw2d" in err
 
 
+def test_a_cell_in_two_runs_is_counted_once(tmp_path, capsys):
+    """The same run given twice (every cell id repeated) loads the rows of one copy, and says how many it dropped."""
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    once, timings_once, *_ = frontier_script.load_runs([run])
+    twice, timings_twice, *_ = frontier_script.load_runs([run, run])
+    assert len(once) > 0 and len(twice) == len(once) and len(timings_twice) == len(timings_once)
+    n_cells = len(list((run / "cells").glob("*.json")))
+    assert f"note: {n_cells} cell(s) of {run} are also in an earlier run" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text", ["blob", "blob=", "=100", "blob=1,x", "blob=1", "blob=100,-5"])
 def test_a_bad_ladder_is_refused(text):
     with pytest.raises(ValueError, match="expected SOLVER=N1,N2"):
