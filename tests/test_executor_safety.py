@@ -55,8 +55,10 @@ def test_the_longest_cell_timeout_runs_a_cell(tmp_path):
     """The wait on a cell process accepts MAX_CELL_TIMEOUT_S (2200000 s gave an OverflowError)."""
     from harness.plan.cell import Cell
     from harness.execute.executors import run_in_subprocess
-    rec = run_in_subprocess([PLUGIN], Cell("still", "tiny2d", 0).to_json(), "smoke", "cpu", str(tmp_path),
-                            MAX_CELL_TIMEOUT_S)
+    from harness.plan.context import RunContext
+    from harness.plan.profiles import PROFILES
+    context = RunContext(PROFILES["smoke"], tmp_path, device="cpu", plugins=(PLUGIN,))
+    rec = run_in_subprocess(context, Cell("still", "tiny2d", 0).to_json(), MAX_CELL_TIMEOUT_S)
     assert rec.status == "ok" and rec.cell_id == "still__tiny2d__seed0"
 
 
