@@ -173,7 +173,7 @@ def test_a_run_whose_references_are_all_cached_plans_no_reference_task(fake_plug
     assert plan_references(cells, PROFILES["smoke"]) == ReferencePlan()
     handed = []
 
-    def no_cells(executor, cells, profile, device, run_dir, plugin_files, jobs=1, references=None, **kw):
+    def no_cells(context, cells, references=None, **kw):
         handed.append(references)
         return iter(())
 
