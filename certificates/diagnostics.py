@@ -37,15 +37,22 @@ from infra.rows import MetricRow
 
 from certificates.constants import ism_integrand
 
-#: the diagnostic rows, registered with the metrics (computed here, not per snapshot: compute=None)
+#: the diagnostic rows, registered with the metrics (computed here, not per snapshot: compute=None), each with its
+#: domain (metrics.specs.DOMAINS): the residuals and relative errors are ratios of squared norms (>= 0), ism_min is
+#: minus a mean square (<= 0), ism_flow = |s|^2 + 2 div s has either sign; a stored value outside it is a damaged
+#: record (harness.store.record)
 DIAGNOSTIC_METRICS = tuple(register_metric(MetricSpec(name, what, None, better=better, scale=scale, show="diagnosis",
-                                                      family="diagnostic")).name for name, what, better, scale in (
-    ("residual_to_signal", "|d/dt xhat - U_theta|^2 / |U_theta|^2 on the flow's particles", "lower", "log"),
-    ("residual_to_exact", "|d/dt xhat - U[s]|^2 / |U[s]|^2, U[s] the drift of the true score", "lower", "log"),
-    ("score_rel_err", "relative L2 error of the learned score on true samples", "lower", "log"),
-    ("drift_rel_err", "relative L2 error of the drift built from the learned score on true samples", "lower", "log"),
-    ("ism_flow", "the ISM loss on the flow's particles (as trained)", "", "linear"),
-    ("ism_min", "the ISM loss's true minimum, -E|grad log f_t|^2", "", "linear")))
+                                                      family="diagnostic", domain=domain)).name
+                           for name, what, better, scale, domain in (
+    ("residual_to_signal", "|d/dt xhat - U_theta|^2 / |U_theta|^2 on the flow's particles", "lower", "log",
+     "non_negative"),
+    ("residual_to_exact", "|d/dt xhat - U[s]|^2 / |U[s]|^2, U[s] the drift of the true score", "lower", "log",
+     "non_negative"),
+    ("score_rel_err", "relative L2 error of the learned score on true samples", "lower", "log", "non_negative"),
+    ("drift_rel_err", "relative L2 error of the drift built from the learned score on true samples", "lower", "log",
+     "non_negative"),
+    ("ism_flow", "the ISM loss on the flow's particles (as trained)", "", "linear", "real"),
+    ("ism_min", "the ISM loss's true minimum, -E|grad log f_t|^2", "", "linear", "non_positive")))
 N_TRUE = 1_000  # true samples per snapshot for the score and drift errors
 
 

@@ -120,11 +120,13 @@ ReferenceKind = Literal["judged", "exact", ""]
 Absurd = Literal["floor", "relative", ""]
 Role = Literal["accuracy", "regression"]
 #: the values a metric can take (`MetricSpec.domain`); NaN (not measurable: a diverged cell) is in every domain and
-#: +inf in 'non_negative' (a distance that overflowed); a stored value outside it was not measured
-Domain = Literal["non_negative", "fraction", "real"]
+#: +inf in 'non_negative' (a distance that overflowed), -inf in 'non_positive'; a stored value outside it was not
+#: measured. Declared by every metric here and by the certificate rows' numbers (certificates.domains).
+Domain = Literal["non_negative", "non_positive", "fraction", "real"]
 #: domain -> (whether a float is in it, how it reads in a message)
 DOMAINS = {
     "non_negative": (lambda v: v != v or v >= 0, ">= 0 (a distance, an error norm, a floor)"),
+    "non_positive": (lambda v: v != v or v <= 0, "<= 0 (minus a mean square)"),
     "fraction": (lambda v: v != v or 0 <= v <= 1, "in [0, 1] (a fraction or a difference of masses)"),
     "real": (lambda v: True, "any number"),
 }
@@ -143,7 +145,7 @@ class MetricSpec:
     drawn in the per-time figures; fold_sensitive: the value reads a density or a score of the solver's particle
     law, which a folded flow map (det J <= 0 somewhere) leaves undefined: the report shows it as 'folded' from the
     first snapshot where the cell's map folds (harness.report.folds); domain: the values the metric can take
-    (`DOMAINS`: 'non_negative', 'fraction' or 'real'), so that a stored value outside it (a W1 of -5) is refused
+    (`DOMAINS`: 'non_negative', 'non_positive', 'fraction' or 'real'), so that a stored value outside it (a W1 of -5) is refused
     as a damaged record instead of reported (`out_of_domain`)."""
 
     name: str

@@ -189,7 +189,7 @@ def test_evaluate_attaches_the_distributions_and_the_floor_rows_are_their_means(
     traj = Trajectory(solver="hand", problem="bkw2d", times=[1.0], particles=[exact.sample_at(1.0, 80, 1)],
                       scores=[None], initial=x0)
     floors = []
-    rows = evaluate(traj, exact, 0, "smoke", floors=floors)
+    rows = evaluate(traj, exact, 0, "coarse", floors=floors)
     by = {(r["metric"]): r["value"] for r in rows}
     dists = {f["metric"]: FloorDistribution.from_json(f) for f in floors}
     assert set(dists) >= {"w1", "kde_l2", "hdr_mass_err"}

@@ -55,8 +55,10 @@ def test_the_longest_cell_timeout_runs_a_cell(tmp_path):
     """The wait on a cell process accepts MAX_CELL_TIMEOUT_S (2200000 s gave an OverflowError)."""
     from harness.plan.cell import Cell
     from harness.execute.executors import run_in_subprocess
-    rec = run_in_subprocess([PLUGIN], Cell("still", "tiny2d", 0).to_json(), "smoke", "cpu", str(tmp_path),
-                            MAX_CELL_TIMEOUT_S)
+    from harness.plan.context import RunContext
+    from harness.plan.profiles import PROFILES
+    context = RunContext(PROFILES["smoke"], tmp_path, device="cpu", plugins=(PLUGIN,))
+    rec = run_in_subprocess(context, Cell("still", "tiny2d", 0).to_json(), MAX_CELL_TIMEOUT_S)
     assert rec.status == "ok" and rec.cell_id == "still__tiny2d__seed0"
 
 
@@ -75,14 +77,16 @@ def test_a_relative_run_dir_reaches_the_executor_absolute(tmp_path, monkeypatch)
     handed = []
     real = runner.run_cells
 
-    def run_cells_elsewhere(executor, cells, profile, device, run_dir, *args, **kw):
-        handed.append(run_dir)
+    def run_cells_elsewhere(context, cells, *args, **kw):
+        handed.append(str(context.run_dir))
         os.chdir(tmp_path / "elsewhere")  # the worker's working directory
-        yield from real(executor, cells, profile, device, run_dir, *args, **kw)
+        yield from real(context, cells, *args, **kw)
 
     monkeypatch.setattr(runner, "run_cells", run_cells_elsewhere)
-    counts = runner.run([Cell("still", "tiny2d", 0)], Path("rel"), {"profile": "smoke", "device": "cpu",
-                                                                     "plugins": [PLUGIN]}, quiet=True)
+    from harness.plan.context import RunContext
+    from harness.plan.profiles import PROFILES
+    counts = runner.run([Cell("still", "tiny2d", 0)],
+                        RunContext(PROFILES["smoke"], Path("rel"), device="cpu", plugins=(PLUGIN,), quiet=True))
     assert counts["failed"] == 0
     assert handed == [str(tmp_path / "here" / "rel")]
     assert (tmp_path / "here" / "rel" / "cells" / "still__tiny2d__seed0.npz").is_file()
@@ -112,13 +116,16 @@ def test_run_starts_no_more_local_workers_than_memory_holds(executor, scheduler,
     monkeypatch.setattr(executors, "available_memory", lambda: 2 * WORKER_BASE_BYTES + 1)
     handed = []
 
-    def no_cells(executor, cells, profile, device, run_dir, plugin_files, jobs=1, **kw):
-        handed.append(jobs)
+    def no_cells(context, cells, **kw):
+        handed.append(context.jobs)
         return iter(())
 
     monkeypatch.setattr(runner, "run_cells", no_cells)
-    runner.run([Cell("exact_flow", "bkw2d", s) for s in range(6)], tmp_path / "r",
-               {"profile": "smoke", "device": "cpu"}, jobs=6, quiet=True, executor=executor, scheduler=scheduler)
+    from harness.plan.context import RunContext
+    from harness.plan.profiles import PROFILES
+    runner.run([Cell("exact_flow", "bkw2d", s) for s in range(6)],
+               RunContext(PROFILES["smoke"], tmp_path / "r", device="cpu", jobs=6, quiet=True, executor=executor,
+                          scheduler=scheduler))
     assert handed == [expected]
 
 
@@ -146,8 +153,11 @@ def test_a_dask_run_whose_last_worker_goes_ends_with_its_cells_failed(tmp_path, 
                 cluster.sync(worker.close, executor_wait=False)
 
         def run():
-            for rec in executors.run_cells("dask", cells, "smoke", "cpu", str(tmp_path), [PLUGIN, DYING],
-                                           scheduler=cluster.scheduler_address):
+            from harness.plan.context import RunContext
+            from harness.plan.profiles import PROFILES
+            context = RunContext(PROFILES["smoke"], tmp_path, device="cpu", plugins=(PLUGIN, DYING), executor="dask",
+                                 scheduler=cluster.scheduler_address)
+            for rec in executors.run_cells(context, cells):
                 records[rec.cell_id] = rec
 
         records = {}

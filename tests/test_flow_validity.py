@@ -104,7 +104,7 @@ def test_evaluate_reads_the_trajectorys_determinants_and_densities_and_validatio
         dets.append(det)
         dens.append(density)
     traj = Trajectory("folding", problem.name, times, xs, [None] * 2, v, det_j=dets, densities=dens)
-    rows = evaluate(validate_trajectory(traj, problem), problem, 0, "smoke")
+    rows = evaluate(validate_trajectory(traj, problem), problem, 0, "coarse")
     got = {(r["t"], r["metric"]): r["value"] for r in rows}
     assert got[0.5, "min_det_j"] == 0.0 and got[1.0, "min_det_j"] == -1.0
     assert got[0.5, "fold_fraction"] == got[1.0, "fold_fraction"] == 11 / 41

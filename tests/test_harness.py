@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
+from harness.plan.profiles import PROFILES
 
 #: --jobs 1: these cells take under a second, so two spawned workers would cost more than they save (the
 #: process executor has its own tests in test_parallel.py and test_reliability.py)
@@ -273,9 +274,9 @@ def test_run_cell_restores_the_thread_count_it_found():
     mine = CELL_THREADS + 2
     torch.set_num_threads(mine)
     try:
-        ok = run_cell(Cell("counts_threads", "tiny2d", 0), "smoke", "cpu")
+        ok = run_cell(Cell("counts_threads", "tiny2d", 0), PROFILES["smoke"], "cpu")
         after_ok = torch.get_num_threads()
-        failed = run_cell(Cell("counts_threads", "tiny2d", 1), "smoke", "cpu")
+        failed = run_cell(Cell("counts_threads", "tiny2d", 1), PROFILES["smoke"], "cpu")
         after_failed = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
-from harness.plan.profiles import DEFAULT_PROFILE
+from harness.plan.profiles import DEFAULT_PROFILE, PROFILES
 from harness.store.manifest import (DamagedManifest, RunConfig, RunManifest, manifest_path, read_manifest,
                                     write_manifest)
 
@@ -155,7 +155,7 @@ def test_planned_cells_round_trip_and_a_damaged_entry_is_named(tmp_path):
     from harness.plan.resolved import resolve
     from harness.store.manifest import DamagedManifest
     cell = Cell("blob", "bkw2d", 0, (("n", 100),))
-    entry = resolve(cell, "smoke", "abc123")
+    entry = resolve(cell, PROFILES["smoke"], "abc123")
     assert entry.config["n"] == 100 and entry.reference == "exact" and entry.commit == "abc123"
     manifest = RunManifest(RunConfig("smoke"), PROVENANCE, (cell.to_json(),), {cell.id: entry})
     write_manifest(tmp_path, manifest)

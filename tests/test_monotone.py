@@ -235,7 +235,7 @@ def test_evaluate_hands_the_trajectorys_score_is_own_to_every_snapshot(own, monk
     traj = Trajectory("own", problem.name, times, [v] * 2, [-v] * 2, v, densities=[dens] * 2, score_is_own=own)
     dens1 = dens * torch.exp(0.1 * v[:, 0])
     traj = Trajectory("own", problem.name, times, [v] * 2, [-v] * 2, v, densities=[dens, dens1], score_is_own=own)
-    rows = evaluate(traj, problem, 0, "smoke")
+    rows = evaluate(traj, problem, 0, "coarse")
     assert seen == [own, own]
     got = {(r["t"], r["metric"]): r["value"] for r in rows}
     assert (times[0], "entropy_pushforward_se") in got and "fisher_information" not in {m for _, m in got}

@@ -120,9 +120,9 @@ def test_cell_rows_identical_with_a_cold_and_a_warm_floor_cache(tmp_path, monkey
     monkeypatch.setenv("LANDAU_REFERENCE_CACHE", str(tmp_path / "cache"))
     cell = Cell("sbp", "bkw3d", 1)
     evaluate_clear()
-    cold = run_cell(cell, "smoke", "cpu")
+    cold = run_cell(cell, PROFILES["smoke"], "cpu")
     evaluate_clear()  # the in-process memo too: the second run reads the disk cache
-    warm = run_cell(cell, "smoke", "cpu")
+    warm = run_cell(cell, PROFILES["smoke"], "cpu")
     assert cold.status == warm.status == "ok"
     assert cold.rows == warm.rows and cold.certificates == warm.certificates
     assert any((tmp_path / "cache" / "floors").glob("*.json"))

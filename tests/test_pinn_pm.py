@@ -189,7 +189,8 @@ def test_non_finite_training_is_a_clear_error_and_a_failed_cell(tmp_path):
     with pytest.raises(PINNTrainingError, match="non-finite by iteration 2"):
         train_pinn_pm(bad, _tiny_cfg(), 0, torch.device("cpu"), tmp_path)
     problems.register_problem("nan_maxwellian")(lambda: bad)
-    rec = runner.run_cell(Cell("pinn_pm_particle", "nan_maxwellian", 0), "smoke", "cpu", run_dir=str(tmp_path))
+    from harness.plan.profiles import PROFILES
+    rec = runner.run_cell(Cell("pinn_pm_particle", "nan_maxwellian", 0), PROFILES["smoke"], "cpu", run_dir=str(tmp_path))
     assert rec.status == "failed" and "PINNTrainingError" in rec.error and "non-finite" in rec.error
 
 
@@ -197,7 +198,9 @@ def test_non_finite_training_is_a_clear_error_and_a_failed_cell(tmp_path):
 def test_both_variants_share_one_training_in_a_run(tmp_path):
     solvers.pinn_training._MEMO.clear()
     cells = [Cell("pinn_pm_particle", "bkw2d", 0), Cell("pinn_pm_score", "bkw2d", 0)]
-    runner.run(cells, tmp_path, {"profile": "smoke", "device": "cpu", "seeds": [0]}, quiet=True)
+    from harness.plan.context import RunContext
+    from harness.plan.profiles import PROFILES
+    runner.run(cells, RunContext(PROFILES["smoke"], tmp_path, device="cpu", quiet=True))
     from harness.store import tables as store
     recs = [store.read_cell(tmp_path, c.id) for c in cells]
     assert all(r.ok for r in recs)

@@ -13,6 +13,7 @@ from harness.plan.diagnosis import plan_diagnosis
 from harness.plan.missing import missing_line, missing_planned
 from harness.store.manifest import read_manifest
 from tests.test_storage_safety import finished_run
+from harness.plan.context import RunContext
 
 
 @pytest.fixture
@@ -56,10 +57,10 @@ def test_coinciding_diagnosis_variants_are_one_cell_named_by_the_first():
 
 def test_runner_runs_a_cell_given_twice_once(tmp_path, monkeypatch):
     ran = []
-    monkeypatch.setattr(runner, "run_cells", lambda executor, todo, *a, **k: ran.extend(todo) or iter(()))
+    monkeypatch.setattr(runner, "run_cells", lambda context, todo, *a, **k: ran.extend(todo) or iter(()))
     monkeypatch.setattr(runner, "rebuild_outputs", lambda *a, **k: None)
     cell = Cell("blob", "bkw2d", 0)
-    runner.run([cell, cell], tmp_path / "run", {"profile": "smoke"}, quiet=True)
+    runner.run([cell, cell], RunContext(PROFILES["smoke"], tmp_path / "run", quiet=True))
     assert ran == [cell]
     assert list(read_manifest(tmp_path / "run").cells) == [cell.to_json()]
 
@@ -82,8 +83,8 @@ def test_runner_records_the_union_of_the_plan_and_the_cells(tmp_path, monkeypatc
     monkeypatch.setattr(runner, "run_cells", lambda *a, **k: iter(()))
     monkeypatch.setattr(runner, "rebuild_outputs", lambda *a, **k: None)
     old = [Cell("blob", "bkw2d", 0), Cell("blob", "bkw2d", 1)]
-    runner.run([Cell("blob", "bkw2d", 1), Cell("blob", "bkw2d", 2)], tmp_path / "run", {"profile": "smoke"},
-               quiet=True, planned=old)
+    runner.run([Cell("blob", "bkw2d", 1), Cell("blob", "bkw2d", 2)], RunContext(PROFILES["smoke"], tmp_path / "run",
+                                                                                quiet=True), planned=old)
     assert [c[2] for c in read_manifest(tmp_path / "run").cells] == [0, 1, 2]
     assert merged_plan(old, old[::-1]) == old
 

@@ -13,6 +13,7 @@ from harness.plan.cell import Cell
 from harness.execute.run_cell import run_cell
 from problems import drift
 from solvers.probe import FlowProbe, PiecewiseLinearProbe
+from harness.plan.profiles import PROFILES
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_a_pinn_cell_records_one_row_per_certificate_and_time(tmp_path):
     from infra import seeds
     from problems.cases.characteristics import integrate_characteristics
     cell = Cell("pinn_pm_particle", "bkw2d", 0)
-    rec = run_cell(cell, "smoke", "cpu", run_dir=str(tmp_path))
+    rec = run_cell(cell, PROFILES["smoke"], "cpu", run_dir=str(tmp_path))
     assert rec.ok and not rec.certificates_error
     p = problems.get_problem("bkw2d")
     snaps = sorted(round(t, 9) for t in p.snapshot_times if t > p.t0)

@@ -19,6 +19,7 @@ from harness.store.provenance import blas_text, cpu_model, environment, git_stat
 from harness.store.record import CellRecord
 from problems import drift
 from problems.particle_drift import usage
+from harness.plan.profiles import PROFILES
 
 
 def git(root, *args) -> bytes:
@@ -216,7 +217,7 @@ def test_a_dry_run_prints_the_plan_and_provenance_and_writes_nothing(argv, cells
 
 def test_a_real_cell_records_what_it_used():
     from harness.execute.run_cell import run_cell
-    rec = run_cell(Cell("blob", "bkw2d", 0), "smoke", "cpu")
+    rec = run_cell(Cell("blob", "bkw2d", 0), PROFILES["smoke"], "cpu")
     assert rec.ok, rec.error
     blob_calls = sum(n for k, n in rec.kernels.items() if k.startswith("blob_score:"))
     assert blob_calls > 0 and rec.kernels.get("drift:maxwell", 0) >= blob_calls  # bkw2d is Maxwellian: gamma = 0

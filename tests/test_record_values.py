@@ -3,7 +3,8 @@ W1 = -5, solve_s = -3 or t = 1e300 was reported as it was).
 
 The principle, tested as a property over every numeric field a record's readers report: a record whose field holds
 a value outside what that field can hold (a metric value outside its metric's declared domain, metrics.specs
-`MetricSpec.domain`; a time outside the problem's [t0, T]; a negative or infinite duration or memory peak; a
+`MetricSpec.domain`, the PINN-PM diagnostics' among them; a certificate's bound, observed error or ratio outside its
+declared domain, certificates.domains, or a NaN ratio where bound / observed is a number; a time outside the problem's [t0, T]; a negative or infinite duration or memory peak; a
 negative standard error or floor draw) is refused by the store (DamagedRecord, set aside) or not trusted by the
 trust check (harness.plan.trust, left out with one line), and a record whose every field holds a possible value is
 accepted.
@@ -12,6 +13,7 @@ import json
 import math
 
 import certificates.diagnostics  # noqa: F401  (registers the diagnostic metrics: every metric is in the records)
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from harness.plan.trust import record_mismatch
@@ -31,11 +33,14 @@ def _in_time(v):
 
 
 def good_record() -> dict:
-    """An ok record of sbp on bkw2d with one row of every registered metric (value 0.5: in every domain), one
-    certificate row and one floor distribution at t = 2.5, and its durations and memory peaks."""
-    rows = [{"t": 2.5, "metric": name, "value": 0.5, "reference": ""} for name in METRICS]
+    """An ok record of sbp on bkw2d with one row of every registered metric (value 0.5, -0.5 for a non-positive one:
+    in its domain), two certificate rows (lemma2, whose bound has any sign, and thm5_w1, whose bound is >= 0) and one
+    floor distribution at t = 2.5, and its durations and memory peaks."""
+    rows = [{"t": 2.5, "metric": name, "value": -0.5 if spec.domain == "non_positive" else 0.5, "reference": ""}
+            for name, spec in METRICS.items()]
     return CellRecord("sbp", "bkw2d", 0, STEM, "smoke", "ok", rows=rows,
-                      certificates=[CertificateRow(2.5, "lemma2", 0.3, 0.2, mc_se=0.01).to_json()],
+                      certificates=[CertificateRow(2.5, "lemma2", 0.3, 0.2, mc_se=0.01).to_json(),
+                                    CertificateRow(2.5, "thm5_w1", 0.3, 0.2).to_json()],
                       floors=[FloorDistribution(2.5, "w1", "w1_mc_floor", 300, (0.1, 0.2)).to_json()],
                       wall_time={"setup": 0.1, "stepping": 2.0, "evaluation": 0.3}, solve_s=2.0, total_s=2.5,
                       peak_rss_mb=300.0, gpu_peak_mb=10.0).to_json()
@@ -47,7 +52,14 @@ def _non_negative(v):
 
 #: the values each domain holds, written out here (not read from metrics.specs) so that a wrong predicate there fails
 DOMAIN_HOLDS = {"non_negative": _non_negative, "fraction": lambda v: math.isnan(v) or 0 <= v <= 1,
-                "real": lambda v: True}
+                "non_positive": lambda v: math.isnan(v) or v <= 0, "real": lambda v: True}
+#: what each certificate column of the good record's two rows can hold, written out here (certificates.domains
+#: declares them): lemma2's bound is a Monte Carlo difference of two losses (any sign), so its ratio has any sign; a
+#: ratio is a number wherever bound / observed is (both rows: 0.3 / 0.2)
+CERTIFICATE_HOLDS = {
+    0: {"bound": lambda v: True, "observed": _non_negative, "ratio": lambda v: not math.isnan(v)},
+    1: {"bound": _non_negative, "observed": _non_negative, "ratio": lambda v: not math.isnan(v) and v >= 0},
+}
 
 
 def fields(record: dict):
@@ -56,10 +68,12 @@ def fields(record: dict):
     for i, row in enumerate(record["rows"]):
         yield ("rows", i, "t"), _in_time
         yield ("rows", i, "value"), DOMAIN_HOLDS[METRICS[row["metric"]].domain]
-    yield ("certificates", 0, "t"), _in_time
-    yield ("certificates", 0, "mc_se"), _non_negative  # NaN: no Monte Carlo error
-    for name in ("bound", "observed", "ratio", "log10_bound"):  # not bounded by the certificates: any number
-        yield ("certificates", 0, name), lambda v: True
+    for i, holds in CERTIFICATE_HOLDS.items():
+        yield ("certificates", i, "t"), _in_time
+        yield ("certificates", i, "mc_se"), _non_negative  # NaN: no Monte Carlo error
+        yield ("certificates", i, "log10_bound"), lambda v: True  # -inf for a bound of 0
+        for name, column_holds in holds.items():
+            yield ("certificates", i, name), column_holds
     yield ("floors", 0, "t"), _in_time
     for j in range(2):
         yield ("floors", 0, "values", j), lambda v: 0 <= v < math.inf
@@ -98,8 +112,8 @@ values = st.one_of(absurd, st.floats(width=64), st.floats(-1.0, 6.0))
 
 def test_the_good_record_is_accepted():
     assert accepted(good_record())
-    # every metric's t and value, 6 certificate fields, 3 floor fields, 3 phases, 4 run fields
-    assert len(list(fields(good_record()))) == 2 * len(METRICS) + 16
+    # every metric's t and value, 2 x 6 certificate fields, 3 floor fields, 3 phases, 4 run fields
+    assert len(list(fields(good_record()))) == 2 * len(METRICS) + 22
 
 
 @settings(max_examples=300, deadline=None)
@@ -169,3 +183,43 @@ def test_compare_never_compares_a_probes_number(tmp_path, capsys):
         warnings = [line for line in out.err.splitlines() if line.startswith("warning:")]
         assert code == 1 and len(warnings) == 1 and f"{STEM}.json" in warnings[0], (probe, out.err)
         assert "-5" not in out.out and "1e+300" not in out.out, probe
+
+
+def test_every_diagnostic_metric_and_registered_certificate_declares_its_domain():
+    """The PINN-PM diagnostics and every certificate's numbers have a declared domain (certificates.domains): an
+    error ratio or a bound cannot be negative, minus a mean square cannot be positive."""
+    from certificates import A_POSTERIORI, CERTIFICATES, DIAGNOSTIC_METRICS
+    from certificates.domains import column_domains
+    assert {name: METRICS[name].domain for name in DIAGNOSTIC_METRICS} == {
+        "residual_to_signal": "non_negative", "residual_to_exact": "non_negative", "score_rel_err": "non_negative",
+        "drift_rel_err": "non_negative", "ism_flow": "real", "ism_min": "non_positive"}
+    for name in (*CERTIFICATES, *A_POSTERIORI):
+        assert set(column_domains(name)) == {"bound", "observed", "ratio", "log10_bound"}, name
+    assert column_domains("thm5_w1")["bound"] == "non_negative" and column_domains("w2_residual:proved") == \
+        column_domains("w2_residual")
+    assert column_domains("a_plugins_certificate") == {"bound": "real", "observed": "real", "ratio": "real",
+                                                       "log10_bound": "real"}
+
+
+#: issue 44's absurd numbers in the diagnostics and certificate columns: (path..., value, what the one line says)
+COLUMN_PROBES = [
+    (("certificates", 1, "bound", -5.0), "certificate 'thm5_w1' at t = 2.5: bound = -5.0 is not >= 0"),
+    (("certificates", 0, "ratio", math.nan), "certificate 'lemma2' at t = 2.5: ratio is NaN where bound / observed"),
+    (("rows", list(METRICS).index("score_rel_err"), "value", -1.0), "score_rel_err = -1.0 is not >= 0"),
+    (("rows", list(METRICS).index("ism_min"), "value", 0.5), "ism_min = 0.5 is not <= 0"),
+]
+
+
+@pytest.mark.parametrize("probe, said", COLUMN_PROBES)
+def test_report_and_compare_name_an_absurd_certificate_or_diagnostic_number_in_one_line(tmp_path, capsys, probe,
+                                                                                      said):
+    from harness.cli import main
+    a = _write_run(tmp_path / "a")
+    b = _write_run(tmp_path / "b", probe)
+    capsys.readouterr()
+    code = main(["compare", str(a), str(b)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert code == 1 and len(err) == 1 and f"{STEM}.json" in err[0] and said in err[0], err
+    assert main(["report", str(b)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if STEM in line]
+    assert len(err) == 1 and said in err[0], err

@@ -17,6 +17,7 @@ import pytest
 
 import problems
 import problems.references.base as refbase
+from harness.plan.context import RunContext
 from harness.plan.profiles import PROFILES
 from harness.cli import main
 from harness.execute import runner
@@ -172,12 +173,12 @@ def test_a_run_whose_references_are_all_cached_plans_no_reference_task(fake_plug
     assert plan_references(cells, PROFILES["smoke"]) == ReferencePlan()
     handed = []
 
-    def no_cells(executor, cells, profile, device, run_dir, plugin_files, jobs=1, references=None, **kw):
+    def no_cells(context, cells, references=None, **kw):
         handed.append(references)
         return iter(())
 
     monkeypatch.setattr(runner, "run_cells", no_cells)
-    runner.run(cells, tmp_path / "run", {"profile": "smoke", "device": "cpu"}, quiet=True)
+    runner.run(cells, RunContext(PROFILES["smoke"], tmp_path / "run", device="cpu", quiet=True))
     assert handed == [ReferencePlan()]
 
 
@@ -262,8 +263,7 @@ def test_a_failed_reference_task_releases_its_cells():
 def test_local_engine_builds_the_references_first_then_runs_the_cells(fake_plugin, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LANDAU_TEST_REF_SECONDS", "0.2")
     cells = [Cell("logged", "plain2d", 0), Cell("logged", "slowref2d", 0), Cell("logged", "slowref2d", 1)]
-    counts = runner.run(cells, tmp_path / "run", {"profile": "smoke", "device": "cpu", "plugins": [fake_plugin]},
-                        plugin_files=[fake_plugin])
+    counts = runner.run(cells, RunContext(PROFILES["smoke"], tmp_path / "run", device="cpu", plugins=(fake_plugin,)))
     assert counts["failed"] == 0
     out = capsys.readouterr().out
     assert "1 reference to build first: the fake reference of slowref2d (coarse)" in out
@@ -337,8 +337,8 @@ def test_a_reference_that_always_fails_fails_its_cells_with_their_own_message(fa
     monkeypatch.setenv("LANDAU_TEST_REF_MODE", "fail-always")
     said = []
     cells = [Cell("logged", "slowref2d", 0), Cell("logged", "plain2d", 0)]
-    counts = runner.run(cells, tmp_path / "run", {"profile": "smoke", "device": "cpu"}, echo=said.append,
-                        plugin_files=[fake_plugin], quiet=True)
+    counts = runner.run(cells, RunContext(PROFILES["smoke"], tmp_path / "run", device="cpu", plugins=(fake_plugin,),
+                                          quiet=True), echo=said.append)
     assert said == ["warning: the fake reference of slowref2d (coarse) could not be built first (RuntimeError: the "
                     "fake build always fails); its 1 cell(s) build it themselves",
                     "FAILED logged / slowref2d / seed 0: RuntimeError: the fake build always fails"]
@@ -367,6 +367,6 @@ def test_tiny2d_builds_its_sde_reference_once_as_a_task_with_two_workers(tmp_pat
     cell_cache = tmp_path / "cell-cache"
     monkeypatch.setenv("LANDAU_REFERENCE_CACHE", str(cell_cache))
     refbase._MEMORY.clear()
-    assert run_cell(cells[0], "smoke", "cpu").ok  # builds it inside the cell, as before reference tasks
+    assert run_cell(cells[0], PROFILES["smoke"], "cpu").ok  # builds it inside the cell, as before reference tasks
     built_by_cell = next(cell_cache.glob("tiny2d-sde-coarse-*.npz"))
     assert built_by_cell.name == files[0].name and built_by_cell.read_bytes() == files[0].read_bytes()

@@ -15,6 +15,7 @@ import pytest
 
 from harness.store import tables as store
 from harness.cli import main
+from harness.plan.profiles import PROFILES
 
 HERE = Path(__file__).parent
 PLUGIN = str(HERE / "harness_plugin.py")
@@ -219,7 +220,7 @@ def test_a_plugin_metric_that_raises_loses_only_its_rows(tmp_path):
     specs.register_metric(specs.MetricSpec("flaky", "fails at the last snapshot", flaky))
     import harness.plan.plugins
     harness.plan.plugins.load_plugins([PLUGIN])
-    rec = run_cell(Cell("still", "tiny2d", 0), "smoke", "cpu")
+    rec = run_cell(Cell("still", "tiny2d", 0), PROFILES["smoke"], "cpu")
     assert rec.ok
     assert [(r["t"], r["value"]) for r in rec.rows if r["metric"] == "flaky"] == [(0.5, 1.5)]
     assert {r["metric"] for r in rec.rows if r["t"] == 1.0} >= {"energy_drift", "cov_err"}

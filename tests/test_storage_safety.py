@@ -286,7 +286,7 @@ def test_records_written_with_bare_infinity_and_nan_still_load(tmp_path):
     (tmp_path / "cells" / "sbp__bkw2d__seed0.json").write_text(
         '{"solver": "sbp", "problem": "bkw2d", "seed": 0, "status": "ok", "profile": "smoke", "overrides": {},'
         ' "rows": [{"t": 1.0, "metric": "w1", "value": NaN, "reference": "exact"}],'
-        ' "certificates": [{"t": 1.0, "certificate": "thm5_w1", "bound": Infinity, "ratio": -Infinity}]}',
+        ' "certificates": [{"t": 1.0, "certificate": "lemma2", "bound": Infinity, "ratio": -Infinity}]}',
         encoding="utf-8")
     rec = store.read_cell(tmp_path, "sbp__bkw2d__seed0")
     assert rec is not None and math.isnan(rec.rows[0]["value"])

@@ -13,6 +13,7 @@ from harness.report import convergence
 from harness.cli import main
 from harness.plan.overrides import OverrideError, grids, parse_set_options
 from harness.plan.sweep import default_ladders, plan_sweep
+from harness.plan.profiles import PROFILES
 
 PLUGIN = str(Path(__file__).with_name("harness_plugin.py"))
 
@@ -120,12 +121,12 @@ def test_default_ladders_cost_one_training_per_n():
     bkw = problems.get_problem("bkw2d")
     pinn = solvers.get_solver("pinn_pm_particle")
     cfg = pinn.profile_config("quick", bkw)
-    ladders = default_ladders(pinn, "quick", bkw)
+    ladders = default_ladders(pinn, PROFILES["quick"], bkw)
     assert ladders[0] == {"iters": [250, 500, 1000, 1500]} and all(i % cfg.checkpoint_every == 0 for i in ladders[0]["iters"])
     assert ladders[1] == {"n": [125, 250], "iters": [cfg.iters]} and cfg.iters == 250
-    assert default_ladders(solvers.get_solver("sbp"), "quick", bkw) == [{"n": [250, 500, 1000, 2000, 4000]}]
+    assert default_ladders(solvers.get_solver("sbp"), PROFILES["quick"], bkw) == [{"n": [250, 500, 1000, 2000, 4000]}]
     classes = {s: solvers.get_solver(s) for s in ("sbp", "pinn_pm_particle")}
-    cells, _ = plan_sweep(classes, [bkw], "quick", parse_set_options(["sbp.n=100,200", "dt=0.1"]), None)
+    cells, _ = plan_sweep(classes, [bkw], PROFILES["quick"], parse_set_options(["sbp.n=100,200", "dt=0.1"]), None)
     sbp = [c for c in cells if c.solver == "sbp"]
     assert [c.overrides for c in sbp if c.seed == 0] == [(("dt", 0.1), ("n", 100)), (("dt", 0.1), ("n", 200))]
     assert {c.seed for c in sbp} == {0, 1}

@@ -8,24 +8,21 @@ one line, exit 2), then it exits 0.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from harness.execute.executors import memory_bounded_jobs
 from harness.execute.reference_tasks import plan_references
 from harness.plan.cell import Cell
 from harness.plan.estimate import cell_seconds, describe_estimate, dispatch_order, estimate_seconds
-from harness.plan.profiles import Profile
+from harness.plan.context import RunContext
 from harness.store.manifest import RunConfig
 from harness.store.provenance import provenance
 
 #: cells listed one a line; a longer plan ends with '... and N more'
 SHOWN_CELLS = 100
 
-
-def dry_run(cells: list[Cell], skipped: list, config: RunConfig, profile: Profile, jobs: int, run_dir: Path,
-            resume: bool) -> int:
-    """Print the plan, the estimate and the provenance of a run of `cells` at `profile` (config.profile's: see the
-    module docstring); 0."""
+def dry_run(context: RunContext, cells: list[Cell], skipped: list, config: RunConfig, resume: bool) -> int:
+    """Print the plan, the estimate and the provenance of a run of `cells` in `context` (its profile, jobs and run
+    directory: see the module docstring); 0."""
+    profile, jobs, run_dir = context.profile, context.jobs, context.run_dir
     if config.executor in ("process", "dask"):  # as the run lowers them to what the memory holds
         jobs = memory_bounded_jobs(jobs)
     order = dispatch_order(cells, profile)
@@ -49,7 +46,6 @@ def dry_run(cells: list[Cell], skipped: list, config: RunConfig, profile: Profil
     for key, value in provenance(config.device, config.plugins).items():
         print(f"  {key}: {_shown(value)}")
     return 0
-
 
 def _shown(value) -> str:
     """A provenance value on one line: an object as 'k=v, k=v' ('none' when empty)."""

@@ -52,7 +52,7 @@ def plan_new(args, sweep: bool, diagnose: bool, options, profile: Profile, seeds
     solver_names, problem_names = select(args, sweep)
     classes = {s: solvers.get_solver(s) for s in solver_names}
     if sweep:
-        cells, skipped = plan_sweep(classes, [problems.get_problem(p) for p in problem_names], profile.name, options,
+        cells, skipped = plan_sweep(classes, [problems.get_problem(p) for p in problem_names], profile, options,
                                    seeds)
     else:
         cells, skipped = plan(solver_names, problem_names, seeds or [0], grids(options, classes),

@@ -8,6 +8,7 @@ from metrics.specs import METRICS, with_show
 
 from infra.files import read_text
 from harness.cli.common import UsageError, load_named_plugins
+from harness.cli.context import read_context
 from harness.cli.resume import check_manifest_plugins, read_run_manifest
 from harness.report.rebuild import rebuild_outputs
 from harness.store import tables as store
@@ -27,8 +28,9 @@ def cmd_report(args) -> int:
               f"code by itself): their metrics and figures are left out; name them with --plugin to load them",
               file=sys.stderr)
     load_named_plugins(args.plugin)
+    context = read_context(manifest, run_dir, args.plugin)  # the profile as the run recorded it
     with run_dir_lock(run_dir):  # a run still writing there holds it: RunDirInUse, one line, exit 2
-        counts = rebuild_outputs(run_dir)
+        counts = rebuild_outputs(context)
     print(f"rebuilt {run_dir / 'summary.md'} from {counts['rows']} rows ({counts['failed']} failed cells)")
     return 0
 

@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 from harness.cli.common import RUN_IN_PROGRESS, UsageError, load_named_plugins
+from harness.cli.context import run_profiles
 from harness.cli.dry_run import dry_run
 from harness.cli.options import check_run_flags, choose_executor, run_directory
 from harness.cli.planning import Planned, check_planned, plan_new, plan_resumed
@@ -18,26 +19,27 @@ from harness.cli.report import print_cells, print_diagnosis
 from harness.cli.resume import check_manifest_plugins, check_resume, read_run_manifest
 from harness.execute import runner
 from harness.plan.cell import Cell, merged_plan, unique_cells
+from harness.plan.context import RunContext
 from harness.plan.overrides import parse_set_options
-from harness.plan.profiles import DEFAULT_PROFILE, Profile, get_profile
 from harness.store.lock import RunDirInUse, run_dir_lock
 from harness.store.manifest import RunConfig, RunManifest
 
 
 def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
     """parse -> plan -> check -> execute; returns the exit code (0, or 1 if a cell failed). With --dry-run: parse -> plan
-    -> check -> print what would run (harness.cli.dry_run), 0."""
+    -> check -> print what would run (harness.cli.dry_run), 0. The profile is looked up once (`run_profiles`: a resume
+    takes the values its manifest recorded) and the run context built once (`RunContext`), then passed down."""
     jobs_given, seeds = check_run_flags(args)
     options = parse_set_options(args.overrides)
     manifest, selected = _open(args, seeds)
-    profile = get_profile(args.profile or DEFAULT_PROFILE)  # looked up once; passed down as the object
+    profile, today = run_profiles(args, manifest)
     if manifest is not None and not selected:
         planned = plan_resumed(manifest, args.resume)
     else:
         planned = plan_new(args, sweep, diagnose, options, profile, seeds,
                            manifest.config.diagnosis if manifest is not None else None)
     once(planned)
-    check_planned(planned.cells, profile.name, args.force)
+    check_planned(planned.cells, profile.name, args.force)  # solver configs: the solvers' own tables
     executor = choose_executor(args, jobs_given, len(planned.cells))
     run_dir = run_directory(args)
     verb = "diagnose" if diagnose else "sweep" if sweep else "run"
@@ -46,10 +48,14 @@ def cmd_run(args, sweep: bool = False, diagnose: bool = False) -> int:
                        _union(whole, planned.solver_names, "solver"),
                        _union(whole, planned.problem_names, "problem"),
                        _union_text(manifest.config.overrides if manifest is not None and selected else [], args.overrides),
-                       verb, [str(Path(p).resolve()) for p in args.plugin], executor, planned.diagnosis)
+                       verb, [str(Path(p).resolve()) for p in args.plugin], executor, planned.diagnosis,
+                       profile.to_json())
+    context = RunContext(profile, run_dir, device=args.device, seeds=tuple(seeds or ()), plugins=config.plugins,
+                         jobs=args.jobs, executor=executor, scheduler=args.scheduler, cell_timeout=args.cell_timeout,
+                         quiet=args.quiet, today=today)
     if args.dry_run:
-        return dry_run(planned.cells, planned.skipped, config, profile, args.jobs, run_dir, manifest is not None)
-    counts = _execute(args, run_dir, planned, config, profile, whole)
+        return dry_run(context, planned.cells, planned.skipped, config, manifest is not None)
+    counts = _execute(context, planned, config, whole)
     return _finish(args, run_dir, planned, counts)
 
 
@@ -108,20 +114,18 @@ def _union_text(old, new) -> list[str]:
     return list(dict.fromkeys([*old, *new]))
 
 
-def _execute(args, run_dir: Path, planned: Planned, config: RunConfig, profile: Profile,
-             whole: list[Cell] | None = None) -> dict:
-    """Run the planned cells at `profile` (config.profile's) in run_dir under its lock (harness.execute.runner.run),
-    recording `whole` (default: the planned cells) as the run's plan in the manifest; the counts."""
+def _execute(context: RunContext, planned: Planned, config: RunConfig, whole: list[Cell] | None = None) -> dict:
+    """Run the planned cells in context.run_dir under its lock (harness.execute.runner.run), recording `whole`
+    (default: the planned cells) as the run's plan in the manifest; the counts."""
+    run_dir = context.run_dir
     try:
         with run_dir_lock(run_dir):
             RUN_IN_PROGRESS[0] = run_dir  # from here on an interrupt keeps finished cells and --resume continues
-            if not args.quiet:
+            if not context.quiet:
                 print(f"run directory: {run_dir}  ({len(planned.cells)} cells, profile {config.profile})")
                 for s in planned.skipped:
                     print(f"  skipped: {s}")
-            return runner.run(planned.cells, run_dir, config, plugin_files=config.plugins, jobs=args.jobs,
-                              quiet=args.quiet, executor=config.executor, scheduler=args.scheduler,
-                              cell_timeout=args.cell_timeout, planned=whole, profile=profile)
+            return runner.run(planned.cells, context, config, planned=whole)
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
 

@@ -1,7 +1,7 @@
 """`python -m harness.execute.cell_process`: run one cell, or one reference task, in a process of its own (used by
 --cell-timeout).
 
-Reads a JSON spec {plugins, cell, profile, device, run_dir, progress, out, parent} from standard input
+Reads a JSON spec {plugins, cell, profile (its values), device, run_dir, progress, out, parent} from standard input
 and writes the cell's record as JSON to the file `out`; a spec with `reference` (a
 `harness.execute.reference_tasks.ReferenceTask` as JSON) in place of `cell` builds that reference and writes
 its `ReferenceResult`. The parent kills this process's group when it runs past its time limit. The process
@@ -18,16 +18,16 @@ import sys
 def main() -> int:
     """Run the cell (or build the reference) described on stdin; write its record atomically to spec['out']."""
     spec = json.loads(sys.stdin.read())
-    from harness.execute.tasks import die_with_parent, run_task
+    from harness.execute.tasks import context_of_spec, die_with_parent, run_task
     if spec.get("parent"):
         die_with_parent(int(spec["parent"]))
 
     if "reference" in spec:
         from harness.execute.reference_tasks import run_reference_task
-        result = run_reference_task(spec["plugins"], spec["reference"], spec["profile"])
+        result = run_reference_task(spec["plugins"], spec["reference"])
     else:
-        result = run_task(spec["plugins"], spec["cell"], spec["profile"], spec["device"], spec["run_dir"], None,
-                          spec.get("progress", False), spec.get("single_thread", False))
+        result = run_task(context_of_spec(spec), spec["cell"], None, spec.get("progress", False),
+                          spec.get("single_thread", False))
     from pathlib import Path
 
     from infra.files import replacing

@@ -83,22 +83,22 @@ DASK_NO_WORKER_GRACE_S = 30.0
 DASK_POLL_S = 1.0
 
 
-def run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout=None,
-             references=None) -> Iterator[CellRecord | ReferenceResult]:
-    """The dask engine: yields each reference task's ReferenceResult (`references`, built first), then each cell's
+def run_dask(context, cells, references=None) -> Iterator[CellRecord | ReferenceResult]:
+    """The dask engine, on context.scheduler (None: a LocalCluster of context.jobs workers): yields each reference task's ReferenceResult (`references`, built first), then each cell's
     record as it finishes; a cell lost with its workers is a failed record, and when the scheduler has had no
     worker for DASK_NO_WORKER_GRACE_S, so is every unfinished cell."""
-    client = connect_dask(scheduler, jobs)
+    scheduler, timeout, run_dir = context.scheduler, context.cell_timeout, str(context.run_dir)
+    client = connect_dask(scheduler, context.jobs)
     try:
         tasks = list(references.tasks) if references is not None else []
         if tasks:
-            futures = {client.submit(run_reference_task, list(plugin_files), t.to_json(), profile, timeout, run_dir,
+            futures = {client.submit(run_reference_task, list(context.plugins), t.to_json(), timeout, run_dir,
                                      pure=False, key=t.id): t for t in tasks}
             yield from _dask_collect(client, futures, lambda t, why: failed_reference(t, why), "")
-        resources = {"GPU": 1} if device == "cuda" and _has_gpu_resources(client) else None
-        futures = {client.submit(run_task, list(plugin_files), c.to_json(), profile, device, run_dir, timeout,
+        resources = {"GPU": 1} if context.device == "cuda" and _has_gpu_resources(client) else None
+        futures = {client.submit(run_task, context, c.to_json(), timeout,
                                  pure=False, key=f"cell-{c.id}", resources=resources): c for c in cells}
-        yield from _dask_collect(client, futures, lambda c, why: failed_record(c, profile, why),
+        yield from _dask_collect(client, futures, lambda c, why: failed_record(c, context.profile.name, why),
                                  "; --resume runs it again")
     finally:
         cluster = getattr(client, "cluster", None)

@@ -23,7 +23,6 @@ from harness.store import tables as store
 from infra.files import read_text
 from infra.rows import MetricRow
 from infra.text import one_line
-from harness.plan.profiles import DEFAULT_PROFILE, get_profile
 
 #: bump when a floor's definition or its arithmetic changes: every cached floor is then recomputed. 2: W1's cost
 #: matrix from differences (scipy cdist, commit e19122b); floors cached before differ in the last bits
@@ -78,26 +77,23 @@ def _floor(spec, snap) -> float:
     return _FLOORS[key]
 
 
-def reference_resolution(profile: str) -> str:
-    """The reference resolution a profile is judged against: 'coarse' for smoke (CI), else 'fine'."""
-    return get_profile(profile).reference_resolution
-
-
-def judged_problem(problem: Problem, profile: str = DEFAULT_PROFILE, progress: bool = False):
+def judged_problem(problem: Problem, resolution: str = "fine", progress: bool = False):
     """(problem to measure W1/KDE against, reference kind): the problem itself if it has an exact solution,
-    its reference (computed once, cached on disk) if one applies, else (None, None)."""
+    its reference at `resolution` (the run profile's `reference_resolution`: 'coarse' or 'fine'; computed once,
+    cached on disk) if one applies, else (None, None)."""
     kind = problems.reference_kind(problem)
     if kind == "exact":
         return problem, "exact"
     if kind is None:
         return None, None
-    ref = problems.reference_for(problem, reference_resolution(profile), progress)
+    ref = problems.reference_for(problem, resolution, progress)
     return problems.with_reference(problem, ref), ref.kind
 
 
-def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAULT_PROFILE,
+def evaluate(traj: Trajectory, problem: Problem, seed: int, resolution: str = "fine",
              failures: list[str] | None = None, floors: list[dict] | None = None) -> list[dict]:
-    """All applicable registered metrics of `traj` at each snapshot time, as rows {t, metric, value, reference}.
+    """All applicable registered metrics of `traj` at each snapshot time, as rows {t, metric, value, reference},
+    against the problem's reference at `resolution` (the run profile's `reference_resolution`).
 
     `reference` names what W1 and KDE numbers were measured against: 'exact', or the kind of the
     problem's reference ('sde', 'radial', ...); '' for metrics that need none. With a `failures` list, a
@@ -109,7 +105,7 @@ def evaluate(traj: Trajectory, problem: Problem, seed: int, profile: str = DEFAU
     exact = {}
     if problem.has_exact_solution:
         exact = dict(zip(sorted(traj.times), integrate_characteristics(problem, v0, sorted(traj.times), 1e-10, 1e-12)))
-    judged, kind = judged_problem(problem, profile)
+    judged, kind = judged_problem(problem, resolution)
     dens = traj.density_particles or traj.particles
     named = {"judged": kind or "", "exact": "exact"}  # a spec's `reference` -> what the row names
     rows: list[dict] = []

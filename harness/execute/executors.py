@@ -5,9 +5,9 @@
     dask     a Dask distributed cluster: `--scheduler tcp://HOST:PORT`, or none to start a
              LocalCluster of `--jobs` single-threaded worker processes on this machine
 
-A cell ships as its config (solver, problem, seed, profile, device, plugin files), never as
-arrays. The worker solves and evaluates it and writes the bulky side files (particles .npz,
-PINN-PM checkpoints) into the run directory, so with Dask the run directory must be on a
+A cell ships as its config (solver, problem, seed) and the run context (`harness.plan.context.RunContext`: the
+profile object, device, plugin files, run directory), never as arrays. The worker solves and evaluates it and
+writes the bulky side files (particles .npz, PINN-PM checkpoints) into the run directory, so with Dask the run directory must be on a
 filesystem the workers share (as a SLURM cluster's scratch); the cell record (metrics,
 timings, status: the file resume keys on) goes back to the client, which writes it. A worker
 that dies mid-cell therefore never leaves a cell marked done: Dask re-runs the task on another
@@ -42,6 +42,7 @@ from typing import Callable, Iterator
 
 from infra.files import check_no_link, make_dirs, read_text, remove_file
 from harness.plan.cell import Cell
+from harness.plan.context import RunContext
 from harness.plan.limits import available_memory
 from infra.text import one_line
 from harness.store.record import CellRecord
@@ -88,52 +89,53 @@ def _pool_worker_init(parent: int) -> None:
     die_with_parent(parent)
 
 
-def run_cells(executor: str, cells: list[Cell], profile: str, device: str, run_dir: str, plugin_files: list[str],
-              jobs: int = 1, scheduler: str | None = None, progress: bool = True,
-              on_start: Callable[[Cell | ReferenceTask], None] | None = None, timeout: float | None = None,
+def run_cells(context: RunContext, cells: list[Cell], progress: bool = True,
+              on_start: Callable[[Cell | ReferenceTask], None] | None = None,
               references: ReferencePlan | None = None) -> Iterator[CellRecord | ReferenceResult]:
-    """Yield one record per cell as cells finish, on the chosen engine; `timeout` (s) per cell (and per reference
-    task), or None. `references`: the reference tasks to run before the cells that wait for them
-    (`harness.execute.reference_tasks.plan_references`); each one's ReferenceResult is yielded too."""
-    if executor not in EXECUTORS:
-        raise ExecutorError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
+    """Yield one record per cell as cells finish, on `context.executor` with its jobs, scheduler and cell_timeout (s
+    per cell and per reference task, or None). `references`: the reference tasks to run before the cells that wait
+    for them (`harness.execute.reference_tasks.plan_references`); each one's ReferenceResult is yielded too."""
+    if context.executor not in EXECUTORS:
+        raise ExecutorError(f"unknown executor {context.executor!r}; valid executors: {', '.join(EXECUTORS)}")
     references = references or ReferencePlan()
-    if executor == "local":
-        yield from _run_local(cells, profile, device, run_dir, plugin_files, progress, on_start, timeout, references)
-    elif executor == "process" and timeout is not None:  # threads, each waiting on a cell process of its own
-        yield from _run_threads(cells, profile, device, run_dir, plugin_files, jobs, timeout, references)
-    elif executor == "process":
-        yield from _run_pool(cells, profile, device, run_dir, plugin_files, jobs, references)
+    if context.executor == "local":
+        yield from _run_local(context, cells, progress, on_start, references)
+    elif context.executor == "process" and context.cell_timeout is not None:  # threads, each on a cell process
+        yield from _run_threads(context, cells, references)
+    elif context.executor == "process":
+        yield from _run_pool(context, cells, references)
     else:
-        yield from run_dask(cells, profile, device, run_dir, plugin_files, jobs, scheduler, timeout, references)
+        yield from run_dask(context, cells, references)
 
 
-def _run_local(cells, profile, device, run_dir, plugin_files, progress, on_start, timeout, references):
+def _run_local(context: RunContext, cells, progress, on_start, references):
     """The local engine: the missing references first, in order, then the cells, one after another, in this
-    process (or each in a process of its own under `timeout`)."""
+    process (or each in a process of its own under context.cell_timeout)."""
     from harness.execute.run_cell import run_cell
+    timeout, run_dir = context.cell_timeout, str(context.run_dir)
     for task in references.tasks:
         if on_start:
             on_start(task)
-        yield run_reference_task(list(plugin_files), task.to_json(), profile, timeout, run_dir)
+        yield run_reference_task(list(context.plugins), task.to_json(), timeout, run_dir)
     for c in cells:
         if on_start:
             on_start(c)
         if timeout is None:
-            yield run_cell(c, profile, device, progress, run_dir)
+            yield run_cell(c, context.profile, context.device, progress, run_dir)
         else:
-            yield run_in_subprocess(list(plugin_files), c.to_json(), profile, device, run_dir, timeout, progress)
+            yield run_in_subprocess(context, c.to_json(), timeout, progress)
 
 
-def _run_threads(cells, profile, device, run_dir, plugin_files, jobs, timeout, references):
+def _run_threads(context: RunContext, cells, references):
     """The process engine under --cell-timeout: `jobs` threads, each waiting on a cell (or reference task) process
     of its own, handed out by the ready queue (reference tasks first)."""
+    jobs, timeout = context.jobs, context.cell_timeout
     ex = ThreadPoolExecutor(max_workers=max(jobs, 1))
 
     def submit(item):
         if isinstance(item, ReferenceTask):
-            return ex.submit(run_reference_task, list(plugin_files), item.to_json(), profile, timeout, run_dir)
-        return ex.submit(run_task, list(plugin_files), item.to_json(), profile, device, run_dir, timeout)
+            return ex.submit(run_reference_task, list(context.plugins), item.to_json(), timeout, str(context.run_dir))
+        return ex.submit(run_task, context, item.to_json(), timeout)
 
     try:
         for _, result in dispatch(DispatchQueue(cells, references), submit, jobs, lambda item, fut: fut.result()):
@@ -145,12 +147,13 @@ def _run_threads(cells, profile, device, run_dir, plugin_files, jobs, timeout, r
     ex.shutdown(wait=True)
 
 
-def _run_pool(cells, profile, device, run_dir, plugin_files, jobs, references=None) -> Iterator[CellRecord | ReferenceResult]:
+def _run_pool(context: RunContext, cells, references=None) -> Iterator[CellRecord | ReferenceResult]:
     """The process engine without a cell timeout: `jobs` spawned worker processes, fed by the ready queue
     (`reference_tasks.dispatch`: reference tasks first, a cell that waits for one when it has finished, at most
     `jobs` tasks running). A worker that dies (a segfault, os._exit, the OOM killer) breaks the pool: the cell
     (or reference task) it was running is recorded failed, and the items cut short with the pool run again on a
     new pool. Every round ends at least one item, so a pool that keeps breaking cannot loop."""
+    jobs, run_dir, profile = context.jobs, str(context.run_dir), context.profile.name
     make_dirs(scratch_dir(run_dir))
     queue = DispatchQueue(cells, references)
     while len(queue):
@@ -164,8 +167,8 @@ def _run_pool(cells, profile, device, run_dir, plugin_files, jobs, references=No
 
         def submit(item):
             if isinstance(item, ReferenceTask):
-                return ex.submit(_pool_reference_task, list(plugin_files), item.to_json(), profile, run_dir)
-            return ex.submit(_pool_task, list(plugin_files), item.to_json(), profile, device, run_dir)
+                return ex.submit(_pool_reference_task, list(context.plugins), item.to_json(), run_dir)
+            return ex.submit(_pool_task, context, item.to_json())
 
         def settle(item, fut):
             try:
@@ -210,19 +213,19 @@ def _failed(item, profile: str, error: str) -> CellRecord | ReferenceResult:
     return failed_reference(item, error) if isinstance(item, ReferenceTask) else failed_record(item, profile, error)
 
 
-def _pool_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str) -> CellRecord:
+def _pool_task(context: RunContext, cell: list) -> CellRecord:
     """run_task in a pool worker, with a marker file naming the cell while it runs, so that the parent can
     tell which cell a worker that died was running (see _dead_worker_cells)."""
-    with _marked(run_dir, Cell.from_json(cell).id):
-        return run_task(plugin_files, cell, profile, device, run_dir)
+    with _marked(str(context.run_dir), Cell.from_json(cell).id):
+        return run_task(context, cell)
 
 
-def _pool_reference_task(plugin_files: list[str], task: list, profile: str, run_dir: str) -> ReferenceResult:
+def _pool_reference_task(plugin_files: list[str], task: list, run_dir: str) -> ReferenceResult:
     """run_reference_task in a pool worker, with a marker file naming the task while it runs (as _pool_task)."""
     import torch
     torch.set_num_threads(1)  # as run_task does in a pool worker (the build itself runs on CELL_THREADS)
     with _marked(run_dir, ReferenceTask.from_json(task).id):
-        return run_reference_task(plugin_files, task, profile)
+        return run_reference_task(plugin_files, task)
 
 
 @contextlib.contextmanager

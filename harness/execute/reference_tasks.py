@@ -135,13 +135,14 @@ def plan_references(cells: list[Cell], profile: Profile) -> ReferencePlan:
     return plan
 
 
-def run_reference_task(plugin_files: list[str], task: list, profile: str, timeout: float | None = None,
+def run_reference_task(plugin_files: list[str], task: list, timeout: float | None = None,
                        run_dir: str | None = None) -> ReferenceResult:
-    """Build the reference of `task` (`ReferenceTask.to_json()`) as a cell would (never raises). With `timeout`,
-    in a child process (`harness.execute.cell_process`, its scratch file in `run_dir`) killed after `timeout` s."""
+    """Build the reference of `task` (`ReferenceTask.to_json()`, which names its resolution) as a cell would (never
+    raises). With `timeout`, in a child process (`harness.execute.cell_process`, its scratch file in `run_dir`)
+    killed after `timeout` s."""
     t = ReferenceTask.from_json(task)
     if timeout is not None:
-        return run_reference_in_subprocess(plugin_files, task, profile, run_dir, timeout)
+        return run_reference_in_subprocess(plugin_files, task, run_dir, timeout)
     start = time.perf_counter()
     try:
         import torch
@@ -154,7 +155,7 @@ def run_reference_task(plugin_files: list[str], task: list, profile: str, timeou
         threads = torch.get_num_threads()
         torch.set_num_threads(CELL_THREADS)  # a cell builds it on these threads: the same arrays
         try:
-            judged, _ = judged_problem(t.make_problem(), profile)
+            judged, _ = judged_problem(t.make_problem(), t.resolution)
         finally:
             torch.set_num_threads(threads)
         if judged is None:
@@ -165,12 +166,12 @@ def run_reference_task(plugin_files: list[str], task: list, profile: str, timeou
     return ReferenceResult(t, True, time.perf_counter() - start)
 
 
-def run_reference_in_subprocess(plugin_files, task: list, profile: str, run_dir, timeout: float) -> ReferenceResult:
+def run_reference_in_subprocess(plugin_files, task: list, run_dir, timeout: float) -> ReferenceResult:
     """`run_reference_task` in `python -m harness.execute.cell_process`, killed after `timeout` s (--cell-timeout)."""
     from harness.execute.tasks import run_child
     t = ReferenceTask.from_json(task)
     start = time.perf_counter()
-    data, code = run_child({"plugins": list(plugin_files), "reference": task, "profile": profile}, run_dir, timeout)
+    data, code = run_child({"plugins": list(plugin_files), "reference": task}, run_dir, timeout)
     if data is None and code is None:
         return ReferenceResult(t, False, time.perf_counter() - start,
                                f"TimeoutError: timed out after {timeout:g} s (--cell-timeout)")

@@ -23,6 +23,7 @@ from infra.text import one_line
 from harness.execute.evaluate import evaluate, judged_problem
 from harness.execute.resources import cell_usage, start_cell
 from harness.plan.cell import Cell
+from harness.plan.profiles import Profile
 from harness.store import tables as store
 from harness.store.record import CellRecord
 
@@ -32,10 +33,10 @@ from harness.store.record import CellRecord
 CELL_THREADS = 1
 
 
-def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_dir: str | None = None) -> CellRecord:
-    """Solve and evaluate one cell on CELL_THREADS torch threads; never raises (a failure becomes a 'failed'
-    record). The process's thread count is restored afterwards, so a caller running cells in its own process
-    (`--jobs 1`, the tests) keeps its threads."""
+def run_cell(cell: Cell, profile: Profile, device: str, progress: bool = False, run_dir: str | None = None) -> CellRecord:
+    """Solve and evaluate one cell at `profile` (the run context's Profile object) on CELL_THREADS torch threads;
+    never raises (a failure becomes a 'failed' record). The process's thread count is restored afterwards, so a
+    caller running cells in its own process (`--jobs 1`, the tests) keeps its threads."""
     threads = torch.get_num_threads()
     torch.set_num_threads(CELL_THREADS)
     try:
@@ -44,7 +45,7 @@ def run_cell(cell: Cell, profile: str, device: str, progress: bool = False, run_
         torch.set_num_threads(threads)
 
 
-def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: str | None) -> CellRecord:
+def _run_cell(cell: Cell, profile: Profile, device: str, progress: bool, run_dir: str | None) -> CellRecord:
     """run_cell's body, on the threads run_cell set; the record holds what the cell used (peak memory, kernels:
     `harness.execute.resources`), failed or not."""
     record: dict = {}
@@ -53,7 +54,7 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
     try:
         problem = cell.make_problem()
         cls = solvers.get_solver(cell.solver)
-        cfg = cell.make_config(profile)
+        cfg = cell.make_config(profile.name)
         record["config"] = dataclasses.asdict(cfg)
         workdir = str(Path(run_dir) / "artifacts") if run_dir is not None else None
         traj = solvers.validate_trajectory(
@@ -61,13 +62,14 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
         t_eval = time.perf_counter()
         metric_failures: list[str] = []
         floors: list[dict] = []
-        rows = evaluate(traj, problem, cell.seed, profile, failures=metric_failures, floors=floors)
-        diag_rows, diag_error = _diagnostics(traj, problem, cls, cell.seed, profile)
+        resolution = profile.reference_resolution
+        rows = evaluate(traj, problem, cell.seed, resolution, failures=metric_failures, floors=floors)
+        diag_rows, diag_error = _diagnostics(traj, problem, cls, cell.seed, resolution)
         rows += diag_rows
         if diag_error:
             record["diagnostics_error"] = diag_error
         record.update(_certificates(traj, problem, cell.seed))
-        ap_s = _add_a_posteriori(record, traj, problem, cfg, cell.seed, profile, workdir)
+        ap_s = _add_a_posteriori(record, traj, problem, cfg, cell.seed, resolution, workdir)
         if run_dir is not None:
             store.write_particles(store.particles_path(Path(run_dir), cell.id), traj)
         bad = [r for r in rows if not math.isfinite(r["value"])]
@@ -82,9 +84,9 @@ def _run_cell(cell: Cell, profile: str, device: str, progress: bool, run_dir: st
     except (Exception, SystemExit) as exc:  # recorded, the run goes on (a plugin's sys.exit() too)
         what = f"SystemExit: the solver called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) \
             else f"{type(exc).__name__}: {exc}"
-        return CellRecord.failed(cell, profile, one_line(what), traceback=traceback.format_exc(limit=6),
+        return CellRecord.failed(cell, profile.name, one_line(what), traceback=traceback.format_exc(limit=6),
                                  total_s=time.perf_counter() - t_start, config=record.get("config", {}), **cell_usage())
-    return CellRecord(cell.solver, cell.problem, cell.seed, cell.id, profile, total_s=time.perf_counter() - t_start,
+    return CellRecord(cell.solver, cell.problem, cell.seed, cell.id, profile.name, total_s=time.perf_counter() - t_start,
                       overrides=dict(cell.overrides), **record, **cell_usage())
 
 
@@ -140,7 +142,7 @@ def _certificates(traj, problem, seed) -> dict:
         return {"certificates_error": f"{type(exc).__name__}: {exc}"}
 
 
-def _add_a_posteriori(record: dict, traj, problem, cfg, seed, profile, workdir) -> float | None:
+def _add_a_posteriori(record: dict, traj, problem, cfg, seed, resolution: str, workdir) -> float | None:
     """Appends the a-posteriori certificate rows (`certificates.a_posteriori`) of a cell whose particles are a flow
     map's push-forward of f0 to record['certificates'] and returns the seconds it took (None: not such a cell); a
     failure is recorded as 'certificates_error' (if none yet) and does not fail the cell."""
@@ -149,7 +151,7 @@ def _add_a_posteriori(record: dict, traj, problem, cfg, seed, profile, workdir) 
         path = certificates.flow_path_of(traj, problem, cfg, seed, workdir)
         if path is None:
             return None
-        judged = judged_problem(problem, profile)[0]
+        judged = judged_problem(problem, resolution)[0]
         rows = certificates.certify_flow(path, problem, judged, traj.initial, seed)
         record["certificates"] = record.get("certificates", []) + rows
     except Exception as exc:  # recorded, the cell goes on
@@ -157,13 +159,13 @@ def _add_a_posteriori(record: dict, traj, problem, cfg, seed, profile, workdir) 
     return time.perf_counter() - start
 
 
-def _diagnostics(traj, problem, cls, seed, profile) -> tuple[list[dict], str]:
+def _diagnostics(traj, problem, cls, seed, resolution: str) -> tuple[list[dict], str]:
     """(rows, error) of `certificates.training_diagnostics` for a solver that declares `diagnose_training`
     and a trajectory with a probe; a failure is returned as one line and does not fail the cell."""
     if traj.probe is None or not getattr(cls, "diagnose_training", False):
         return [], ""
     try:
-        judged, kind = judged_problem(problem, profile)
+        judged, kind = judged_problem(problem, resolution)
         return certificates.training_diagnostics(traj.probe, problem, judged, seed, bool(cls.has_flow_map),
                                                  kind or ""), ""
     except Exception as exc:  # recorded, the cell goes on

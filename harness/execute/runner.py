@@ -6,6 +6,7 @@ cells to run need and the cache lacks is built first, as a task of its own (`har
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -20,7 +21,7 @@ from harness.store.planned import PlannedCell
 from harness.plan.cell import Cell, merged_plan, unique_cells
 from harness.execute.run_cell import run_cell  # noqa: F401  (run_cell re-exported)
 from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
-from harness.plan.profiles import Profile, get_profile
+from harness.plan.context import RunContext
 from harness.execute.executors import clear_scratch, memory_bounded_jobs, run_cells
 from harness.execute.reference_tasks import ReferencePlan, ReferenceResult, plan_references
 from harness.plan.grid import plan  # noqa: F401  (re-exported: runner.plan)
@@ -36,7 +37,7 @@ def _earlier_manifest(run_dir: Path) -> RunManifest | None:
         return None
 
 
-def _resolved_plan(cells: list[Cell], profile: str, commit: str, before: RunManifest | None,
+def _resolved_plan(cells: list[Cell], profile, commit: str, before: RunManifest | None,
                    has_record=lambda cell: False) -> dict:
     """cell id -> PlannedCell for the whole plan: an entry the run directory's manifest already holds is kept (what
     its cell was planned with), the others are resolved now (harness.plan.resolved). A cell of a manifest written
@@ -63,13 +64,13 @@ def _commits(before: RunManifest | None, provenance: dict, ran: bool) -> list[st
     return [c for c in dict.fromkeys([*earlier, *now]) if isinstance(c, str)]
 
 
-def _say_older(run_dir: Path, done: list[Cell], profile: str, resolved: dict, echo, quiet: bool) -> None:
-    """One line naming the finished cells that ran with an older configuration than today's code plans: kept, not
-    run again."""
+def _say_older(run_dir: Path, done: list[Cell], today, resolved: dict, echo, quiet: bool) -> None:
+    """One line naming the finished cells that ran with an older configuration than today's code plans (at `today`,
+    today's Profile of the run's name): kept, not run again."""
     older = []
     for cell in done:
         rec = store.read_cell(run_dir, cell.id)
-        why = older_configuration(rec, profile, resolved.get(cell.id)) if rec is not None else None
+        why = older_configuration(rec, today, resolved.get(cell.id)) if rec is not None else None
         if why:
             older.append(f"{cell.describe()} ({why})")
     if older and not quiet:
@@ -93,38 +94,38 @@ def finished(run_dir: Path, cell: Cell, profile: str, planned: PlannedCell | Non
 
 
 
-def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files=(), jobs: int = 1, quiet: bool = False,
-        echo=print, executor: str | None = None, scheduler: str | None = None,
-        cell_timeout: float | None = None, planned: list[Cell] | None = None, profile: Profile | None = None) -> dict:
-    """Run every cell not already finished in run_dir on `executor` (local, process or dask; default
-    local, or process when jobs > 1), each stopped after `cell_timeout` s if given; returns counts
-    {cells, already_done, failed}. The references those cells need and the cache lacks are built first, each as
-    a task of its own (`harness.execute.reference_tasks`; one line says which); one that fails is a warning line,
-    and its cells build it themselves as they always could. The caller holds the run directory's lock (`harness.store.lock`).
-    `config` is written to the manifest; a dict is read as RunConfig.from_json reads one (defaults for
-    what it lacks). `planned` (default `cells`) is the plan the manifest records: a resume with a selection runs
-    `cells` and keeps the whole plan there. A cell given twice runs once. `profile`: config.profile's Profile (the
-    CLI's, looked up once; by name here when not given)."""
+def run(cells: list[Cell], context: RunContext, config: RunConfig | dict | None = None, echo=print,
+        planned: list[Cell] | None = None) -> dict:
+    """Run every cell not already finished in context.run_dir, on context.executor (local, process or dask) with its
+    jobs and scheduler, at context.profile (the Profile object the CLI built once: never looked up by name here),
+    each stopped after context.cell_timeout s if given; returns counts {cells, already_done, failed}. The references
+    those cells need and the cache lacks are built first, each as a task of its own
+    (`harness.execute.reference_tasks`; one line says which); one that fails is a warning line, and its cells build
+    it themselves as they always could. The caller holds the run directory's lock (`harness.store.lock`).
+    `config` is written to the manifest, with the profile's values (`RunConfig.profile_values`); a dict is read as
+    RunConfig.from_json reads one (defaults for what it lacks), None is the context's. `planned` (default `cells`)
+    is the plan the manifest records: a resume with a selection runs `cells` and keeps the whole plan there. A cell
+    given twice runs once."""
     cells = unique_cells(cells)[0]
-    if isinstance(config, dict):
-        config = RunConfig.from_json(config)
-    profile = profile or get_profile(config.profile)
-    executor = executor or ("process" if jobs > 1 else "local")
-    run_dir = Path(run_dir).resolve()  # workers elsewhere (Dask) write into it; below it no link is followed
-    if executor == "process" or (executor == "dask" and scheduler is None):  # worker processes on this machine
+    profile = context.profile
+    config = _config(config, context, cells)
+    run_dir = Path(context.run_dir).resolve()  # workers elsewhere (Dask) write into it; below it no link is followed
+    jobs, executor, quiet = context.jobs, context.executor, context.quiet
+    if executor == "process" or (executor == "dask" and context.scheduler is None):  # worker processes here
         jobs = memory_bounded_jobs(jobs)
+    context = dataclasses.replace(context, run_dir=run_dir, jobs=jobs)
     make_dirs(run_dir)
     clear_scratch(run_dir)
-    provenance = store.provenance(config.device, config.plugins or tuple(plugin_files))
+    provenance = store.provenance(config.device, config.plugins or context.plugins)
     whole = merged_plan(planned or [], cells)
     before = _earlier_manifest(run_dir)
-    resolved = _resolved_plan(whole, config.profile, str(provenance.get("git_commit", "unknown")), before,
+    resolved = _resolved_plan(whole, profile, str(provenance.get("git_commit", "unknown")), before,
                               lambda cell: store.cell_path(run_dir, cell.id).exists())
-    todo = dispatch_order([c for c in cells if not finished(run_dir, c, config.profile, resolved.get(c.id))],
+    todo = dispatch_order([c for c in cells if not finished(run_dir, c, profile.name, resolved.get(c.id))],
                           profile)
     provenance["commits"] = _commits(before, provenance, ran=bool(todo))
     write_manifest(run_dir, RunManifest(config, provenance, [c.to_json() for c in whole], resolved))
-    _say_older(run_dir, [c for c in cells if c not in todo], config.profile, resolved, echo, quiet)
+    _say_older(run_dir, [c for c in cells if c not in todo], context.today, resolved, echo, quiet)
     references = plan_references(todo, profile)
     counts = {"cells": len(cells), "already_done": len(cells) - len(todo), "failed": 0}
     if todo and not quiet:
@@ -163,9 +164,7 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
                  f"{references.cells_waiting(result.task)} cell(s) build it themselves")
 
     try:
-        for rec in run_cells(executor, todo, config.profile, config.device, str(run_dir), list(plugin_files),
-                             jobs=jobs, scheduler=scheduler, progress=not quiet,
-                             on_start=lambda c: bar.set_postfix_str(c.describe()), timeout=cell_timeout,
+        for rec in run_cells(context, todo, progress=not quiet, on_start=lambda c: bar.set_postfix_str(c.describe()),
                              references=references):
             if isinstance(rec, ReferenceResult):
                 built(rec)
@@ -173,8 +172,19 @@ def run(cells: list[Cell], run_dir: Path, config: RunConfig | dict, plugin_files
                 finish(rec)
     finally:
         bar.close()
-        rebuild_outputs(run_dir, jobs if executor == "process" else 1)
+        rebuild_outputs(context, jobs if executor == "process" else 1)
     return counts
+
+
+def _config(config: RunConfig | dict | None, context: RunContext, cells: list[Cell]) -> RunConfig:
+    """The RunConfig the manifest records: `config` (a dict read as RunConfig.from_json reads one; None: the
+    context's profile, device, seeds, plugins and executor) with the context's profile name and values."""
+    if config is None:
+        config = RunConfig(device=context.device, seeds=sorted({c.seed for c in cells}), plugins=context.plugins,
+                           executor=context.executor)
+    elif isinstance(config, dict):
+        config = RunConfig.from_json(config)
+    return dataclasses.replace(config, profile=context.profile.name, profile_values=context.profile.to_json())
 
 
 

@@ -21,20 +21,22 @@ import time
 from pathlib import Path
 
 from harness.plan.cell import Cell
+from harness.plan.context import RunContext
+from harness.plan.profiles import Profile
 from infra.files import UnsafePath, check_no_link, make_dirs, open_regular, remove_file
 from harness.store.record import CellRecord
 from harness.plan.errors import ExecutorError  # noqa: F401  (raised here; re-exported)
 
 
 
-def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run_dir: str,
-             timeout: float | None = None, progress: bool = False, single_thread: bool = True) -> CellRecord:
-    """What every engine runs for one cell given as `Cell.to_json()`: load the user's plugins, then
-    the cell (never raises). With `timeout`, the cell runs in a child process that is killed after
-    `timeout` seconds, and the record says it timed out. `single_thread`: one torch thread (pool and
-    Dask workers share the machine's cores)."""
+def run_task(context: RunContext, cell: list, timeout: float | None = None, progress: bool = False,
+             single_thread: bool = True) -> CellRecord:
+    """What every engine runs for one cell given as `Cell.to_json()`: load the context's plugins, then
+    the cell at its profile, device and run directory (never raises). With `timeout`, the cell runs in a child
+    process that is killed after `timeout` seconds, and the record says it timed out. `single_thread`: one torch
+    thread (pool and Dask workers share the machine's cores)."""
     if timeout is not None:
-        return run_in_subprocess(plugin_files, cell, profile, device, run_dir, timeout, progress, single_thread)
+        return run_in_subprocess(context, cell, timeout, progress, single_thread)
     import torch
 
     from harness.execute.run_cell import run_cell
@@ -42,8 +44,8 @@ def run_task(plugin_files: list[str], cell: list, profile: str, device: str, run
 
     if single_thread:
         torch.set_num_threads(1)
-    load_plugins(plugin_files)
-    return run_cell(Cell.from_json(cell), profile, device, progress, run_dir)
+    load_plugins(list(context.plugins))
+    return run_cell(Cell.from_json(cell), context.profile, context.device, progress, str(context.run_dir))
 
 
 def die_with_parent(parent: int) -> None:
@@ -71,13 +73,14 @@ def failed_record(cell: Cell, profile: str, error: str) -> CellRecord:
     return CellRecord.failed(cell, profile, error)
 
 
-def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeout: float, progress=False,
+def run_in_subprocess(context: RunContext, cell: list, timeout: float, progress=False,
                       single_thread=False) -> CellRecord:
     """Run one cell in `python -m harness.execute.cell_process` (its own process group); kill the group after
-    `timeout` s. Returns the child's record, or a failed one (timed out / exited without a record)."""
+    `timeout` s. Returns the child's record, or a failed one (timed out / exited without a record). The child gets
+    the context as JSON (`cell_spec`)."""
     c = Cell.from_json(cell)
-    spec = {"plugins": list(plugin_files), "cell": cell, "profile": profile, "device": device, "run_dir": run_dir,
-            "progress": progress, "single_thread": single_thread}
+    profile, run_dir = context.profile.name, str(context.run_dir)
+    spec = {**cell_spec(context), "cell": cell, "progress": progress, "single_thread": single_thread}
     data, code = run_child(spec, run_dir, timeout, progress)
     if data is None and code is None:
         return failed_record(c, profile, f"TimeoutError: timed out after {timeout:g} s (--cell-timeout); "
@@ -89,6 +92,19 @@ def run_in_subprocess(plugin_files, cell: list, profile, device, run_dir, timeou
     except ValueError:  # DamagedRecord is a ValueError
         return failed_record(c, profile, f"ChildProcessError: the cell's process exited with code {code} "
                                          f"without a record; --resume runs it again")
+
+
+def cell_spec(context: RunContext) -> dict:
+    """What a cell process is handed of the run context: {plugins, profile (Profile.to_json: its values, not a name
+    to look up), device, run_dir}; `context_of_spec` is its inverse."""
+    return {"plugins": list(context.plugins), "profile": context.profile.to_json(), "device": context.device,
+            "run_dir": str(context.run_dir)}
+
+
+def context_of_spec(spec: dict) -> RunContext:
+    """The RunContext a cell process runs its cell with (`cell_spec`'s inverse; one cell, in this process)."""
+    return RunContext(Profile.from_json(spec["profile"]), Path(spec["run_dir"]), device=spec["device"],
+                      plugins=tuple(spec["plugins"]))
 
 
 def run_child(spec: dict, run_dir, timeout: float | None, progress: bool = False) -> tuple[object, int | None]:

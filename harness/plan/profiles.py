@@ -7,7 +7,7 @@ back on. tests/test_profiles.py checks that this registry and the solvers' names
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,25 @@ class Profile:
         if self.reference_resolution not in RESOLUTIONS:
             raise ValueError(f"profile {self.name!r}: reference_resolution {self.reference_resolution!r} is not one "
                              f"of {', '.join(RESOLUTIONS)}")
+
+    def to_json(self) -> dict:
+        """The profile's fields as a JSON object (what a manifest records and a cell process is handed)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data) -> "Profile":
+        """The Profile a `to_json` object holds (a manifest's record of it: no lookup by name); ValueError naming
+        the first field that is missing or of the wrong type."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a recorded profile is a JSON {type(data).__name__}, not an object")
+        kinds = {"name": (str,), "description": (str,), "reference_resolution": (str,),
+                 "diagnosis_iters": (int, type(None)), "sweep_top_iters": (int, type(None)),
+                 "default_cell_seconds": (int, float)}
+        for f in fields(cls):
+            value = data.get(f.name)
+            if f.name not in data or isinstance(value, bool) or not isinstance(value, kinds[f.name]):
+                raise ValueError(f"recorded profile field {f.name!r} is missing or not of its type (found {value!r})")
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
 #: reference resolutions (problems/references: 'coarse' for CI, 'fine' for results)

@@ -15,30 +15,31 @@ from dataclasses import asdict
 from harness.store.planned import PlannedCell, json_value, planned_hash
 
 
-def _reference(problem, profile: str) -> str:
+def _reference(problem, profile) -> str:
     from problems.references.base import reference_cache_path, reference_kind
-    from harness.plan.profiles import get_profile
     kind = reference_kind(problem)
     if kind in (None, "exact"):
         return kind or ""
-    path = reference_cache_path(problem, get_profile(profile).reference_resolution, kind)
+    path = reference_cache_path(problem, profile.reference_resolution, kind)
     return f"{kind} {path.name if path is not None else ''}".strip()
 
 
-def resolve(cell, profile: str, commit: str) -> PlannedCell | None:
-    """The PlannedCell of `cell` (harness.plan.cell.Cell) at `profile`, or None when its config cannot be built here
-    (an unknown solver or a plugin not loaded: that cell fails later with its own message)."""
+def resolve(cell, profile, commit: str) -> PlannedCell | None:
+    """The PlannedCell of `cell` (harness.plan.cell.Cell) at `profile` (a harness.plan.profiles.Profile), or None
+    when its config cannot be built here (an unknown solver or a plugin not loaded: that cell fails later with its
+    own message)."""
     try:
         problem = cell.make_problem()
-        config = json_value(asdict(cell.make_config(profile)))
+        config = json_value(asdict(cell.make_config(profile.name)))
         reference = _reference(problem, profile)
     except Exception:  # noqa: BLE001  (the cell reports its own error when it runs)
         return None
     return PlannedCell(config, repr(problem), reference, commit, planned_hash(config, repr(problem), reference))
 
 
-def older_configuration(planned: PlannedCell, cell, profile: str) -> str | None:
-    """Why `planned` (a cell as its run planned it) is not what today's code plans for `cell` at `profile` (the first
+def older_configuration(planned: PlannedCell, cell, profile) -> str | None:
+    """Why `planned` (a cell as its run planned it) is not what today's code plans for `cell` at `profile` (today's
+    Profile of the run's profile name) (the first
     config field that differs, or the problem or reference), or None when the hashes agree or today's plan cannot be
     built here."""
     today = resolve(cell, profile, planned.commit)

@@ -21,7 +21,7 @@ import dataclasses
 import itertools
 
 from harness.plan.cell import Cell, Skipped
-from harness.plan.profiles import PROFILES
+from harness.plan.profiles import Profile
 from harness.plan.overrides import SetOption, grids, problem_grids
 
 SWEEP_SOLVERS = ("sbp", "blob", "pinn_pm_particle", "pinn_pm_score")
@@ -38,13 +38,14 @@ def is_trained(solver_cls) -> bool:
     return {"iters", "n", "checkpoint_every"} <= names
 
 
-def default_ladders(solver_cls, profile: str, problem) -> list[dict[str, list]]:
-    """The solver's default ladders on `problem` as [{field: [values]}]; each dict is a cartesian product."""
-    base = solver_cls.profile_config(profile, problem)
+def default_ladders(solver_cls, profile: Profile, problem) -> list[dict[str, list]]:
+    """The solver's default ladders on `problem` at `profile` as [{field: [values]}]; each dict is a cartesian
+    product."""
+    base = solver_cls.profile_config(profile.name, problem)
     names = {f.name for f in dataclasses.fields(base)}
     if is_trained(solver_cls):
         step = max(1, base.checkpoint_every)
-        top = max(base.iters, (PROFILES[profile].sweep_top_iters if profile in PROFILES else None) or 0)
+        top = max(base.iters, profile.sweep_top_iters or 0)
         iters = sorted({max(step, round(top * f / step) * step) for f in ITER_FRACTIONS})
         ns = sorted({max(2, int(base.n * f)) for f in TRAINED_N_FACTORS} - {base.n})
         return [{"iters": iters}, {"n": ns, "iters": [base.iters]}]
@@ -58,7 +59,7 @@ def default_seeds(solver_cls) -> tuple[int, ...]:
     return TRAINED_SEEDS if is_trained(solver_cls) else STEPPER_SEEDS
 
 
-def plan_sweep(solver_classes: dict[str, type], problem_list, profile: str, options: list[SetOption],
+def plan_sweep(solver_classes: dict[str, type], problem_list, profile: Profile, options: list[SetOption],
                seeds: list[int] | None) -> tuple[list[Cell], list[Skipped]]:
     """(cells, [Skipped]) of a sweep: every applicable (problem, solver), its ladders with `options`
     applied (a --set field replaces that ladder field or is added to every rung), seeds innermost."""

@@ -81,15 +81,20 @@ def record_mismatch(record: CellRecord, profile: str, planned: PlannedCell | Non
     return _first_difference(record.config, json_value(planned.config), "its run planned", record.solver)
 
 
-def older_configuration(record: CellRecord, profile: str, planned: PlannedCell | None = None) -> str | None:
-    """Why the configuration `record`'s cell ran with is not what today's code plans for it at `profile` (one
-    line: the first field that differs), or None when it is the same or cannot be built here. With `planned` the
-    planned hashes are compared (harness.plan.resolved); without, the record's stated config against today's."""
+def older_configuration(record: CellRecord, today, planned: PlannedCell | None = None) -> str | None:
+    """Why the configuration `record`'s cell ran with is not what today's code plans for it at `today` (today's
+    Profile of the run's profile name, harness.plan.context.RunContext.today; None: today's code has none, so
+    nothing is compared) (one line: the first field that differs), or None when it is the same or cannot be built
+    here. With `planned` the planned hashes are compared (harness.plan.resolved); without, the record's stated
+    config against today's."""
     from harness.plan.cell import Cell
+    if today is None:
+        return None
+    profile = today.name
     cell = Cell(record.solver, record.problem, record.seed, tuple(record.overrides.items()))
     if planned is not None:
         from harness.plan.resolved import older_configuration as planned_older
-        return planned_older(planned, cell, profile)
+        return planned_older(planned, cell, today)
     if not record.ok or not record.config:
         return None
     expected = expected_config(record, profile)

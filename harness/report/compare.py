@@ -132,14 +132,14 @@ def _read_table(path: Path, columns: dict) -> pd.DataFrame:
 
 
 def _measured_records(run_dir: Path) -> list:
-    """The run's trustworthy cell records (store.load_records sets damaged ones aside, a value outside its metric's
-    domain among them) less those with a row at a time outside its problem's [t0, T] (harness.plan.trust.time_outside),
+    """The run's trustworthy cell records (store.load_records, read-only: a damaged one, a value outside its metric's
+    domain among them, is named in one line and left as it is) less those with a row at a time outside its problem's [t0, T] (harness.plan.trust.time_outside),
     each left out with one warning line, as `report` leaves them out."""
     import sys
     from harness.plan.trust import time_outside
     from harness.store.tables import load_records
     kept = []
-    for rec in load_records(run_dir):
+    for rec in load_records(run_dir, read_only=True):
         why = time_outside(rec) if rec.ok else None
         if why:
             print(f"warning: cell record {rec.cell_id}.json of {str(run_dir)!r} is not compared: {why}",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.store import tables as store
 from harness.store.manifest import read_manifest
+from harness.plan.context import RunContext
 from harness.plan.trust import older_configuration, record_mismatch
 from harness.report.figures import (write_certificate_figures, write_figures, write_frontier_figures,
                                     write_particle_figures, write_sweep_figures, write_training_figures)
@@ -39,15 +40,18 @@ def trusted_records(records: list, profile: str, warn=None, planned: dict | None
     return kept
 
 
-def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
-    """Write metrics.{csv,parquet}, timings.csv, failures, summary.md, index.html and figures from cell files.
-    With jobs > 1 the particle figures (about half the figure time) are drawn in a forked process meanwhile."""
-    run_dir = Path(run_dir).resolve()
+def rebuild_outputs(context: RunContext, jobs: int = 1) -> dict:
+    """Write metrics.{csv,parquet}, timings.csv, failures, summary.md, index.html and figures from the cell files of
+    context.run_dir: the particle figures against the reference at context.profile's resolution (the values the run
+    recorded), each cell's "older configuration" judged against context.today. With jobs > 1 the particle figures
+    (about half the figure time) are drawn in a forked process meanwhile."""
+    run_dir = Path(context.run_dir).resolve()
     manifest = read_manifest(run_dir)
     profile = manifest.config.profile
     records = trusted_records(store.load_records(run_dir), profile, planned=manifest.planned)
     older = [(rec.cell_id, why) for rec in records
-             if (why := older_configuration(rec, profile, manifest.planned.get(rec.cell_id)))]
+             if (why := older_configuration(rec, context.today, manifest.planned.get(rec.cell_id)))]
+    resolution = context.profile.reference_resolution if context.profile is not None else None
     table, timings, failures = store.collect_tables(run_dir, records)
     certs = store.collect_certificates(run_dir, records)
     floors = store.collect_floors(run_dir, records)
@@ -57,7 +61,7 @@ def rebuild_outputs(run_dir: Path, jobs: int = 1) -> dict:
     store.atomic_write_frame(table, run_dir / "metrics.parquet")
     store.atomic_write_frame(timings, run_dir / "timings.csv")
     fig_dir = run_dir / "figures"
-    with beside(write_particle_figures, (run_dir, fig_dir, records, profile), jobs) as particle_figures:
+    with beside(write_particle_figures, (run_dir, fig_dir, records, resolution), jobs) as particle_figures:
         figures = (write_figures(table, fig_dir, floors) + write_sweep_figures(table, timings, fig_dir)
                    + write_frontier_figures(table, timings, fig_dir)
                    + write_training_figures(run_dir, fig_dir, records)

@@ -366,6 +366,8 @@ def certificate_section(certs: pd.DataFrame | None) -> list[str]:
     if certs.empty:
         return []
     snap = certs[certs.on_snapshot.map(lambda v: v == v and bool(v))]  # NaN (a row without it): not a snapshot
+    if snap.empty:  # rows between snapshots only: certificates.csv holds them, there is no table to show
+        return []
     snap = snap[snap.seed == snap.seed.min()]
     out = ["## Certificates (seed %d, last snapshot; bound vs observed; every time: certificates.csv)"
            % int(snap.seed.min()), "",

@@ -38,7 +38,9 @@ class RunConfig:
     solvers / problems: the names the run covers; overrides: the --set options as typed; verb: run, sweep
     or diagnose; plugins: absolute paths of the plugin files (never loaded from here: a run directory does
     not run code); executor: local, process or dask; diagnosis: {problem: {overrides label: variant}} of a
-    `diagnose` run, None otherwise.
+    `diagnose` run, None otherwise; profile_values: the profile's values when the run was planned
+    (`harness.plan.profiles.Profile.to_json`: what `report` and `--resume` read instead of today's profile table),
+    None in a manifest written before they were recorded.
     """
 
     profile: str = "quick"  # harness.plan.profiles.DEFAULT_PROFILE (the store does not import the plan)
@@ -51,20 +53,24 @@ class RunConfig:
     plugins: tuple[str, ...] = ()
     executor: str = "local"
     diagnosis: dict[str, dict[str, str]] | None = None
+    profile_values: dict | None = None
 
     def __post_init__(self):
         for name in _SEQUENCE_FIELDS:
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def to_json(self) -> dict:
-        """The config object; `diagnosis` only when there is one (as runs without it always wrote)."""
+        """The config object; `diagnosis` and `profile_values` only when there are some (as runs without them always
+        wrote)."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name != "diagnosis":
+            if f.name not in ("diagnosis", "profile_values"):
                 out[f.name] = list(value) if f.name in _SEQUENCE_FIELDS else value
         if self.diagnosis:
             out["diagnosis"] = {p: dict(v) for p, v in self.diagnosis.items()}
+        if self.profile_values is not None:
+            out["profile_values"] = dict(self.profile_values)
         return out
 
     @classmethod
@@ -214,4 +220,5 @@ _CONFIG_TYPES = {
     "plugins": (_list_of(_is_str), "a list of strings"),
     "executor": (_is_str, "a string"),
     "diagnosis": (_is_diagnosis, "an object {problem: {overrides label: variant}}"),
+    "profile_values": (lambda v: v is None or isinstance(v, dict), "an object (the profile's recorded values)"),
 }

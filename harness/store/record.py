@@ -219,15 +219,23 @@ def _check_not_negative(rec: dict) -> None:
 
 def _check_values(rec: dict) -> None:
     """DamagedRecord naming the first row of `rec` whose value lies outside its metric's declared domain
-    (metrics.specs.MetricSpec.domain: a W1 of -5 is not a measurement; a metric not registered here, a plugin's, is
-    any number). A row's time is finite (infra.rows); whether it lies in the problem's [t0, T] is the trust
-    check's (harness.plan.trust), which builds the problem."""
-    from metrics.specs import METRICS  # the registry that owns the metrics (lazy: the store imports no torch)
+    (metrics.specs.MetricSpec.domain: a W1 of -5 is not a measurement; the PINN-PM diagnostics declare theirs in
+    certificates.diagnostics; a metric not registered, a plugin's, is any number), or the first certificate row with a
+    number outside its certificate's declared domain or a NaN ratio where bound / observed is a number
+    (certificates.domains). A row's time is finite (infra.rows); whether it lies in the problem's [t0, T] is the
+    trust check's (harness.plan.trust), which builds the problem."""
+    from metrics.specs import METRICS  # the registries that own them (lazy: the store imports no torch)
+    import certificates.diagnostics  # noqa: F401  (registers the diagnostic metrics with their domains)
+    from certificates.domains import out_of_domain
     for row in rec.get("rows", []):
         spec = METRICS.get(row["metric"])
         why = spec.out_of_domain(row["value"]) if spec is not None else None
         if why:
             raise DamagedRecord(f"row {row['metric']!r} at t = {row['t']}: {why}")
+    for row in rec.get("certificates", []):
+        why = out_of_domain(row)
+        if why:
+            raise DamagedRecord(why)
 
 
 def _check_rows(value, name: str, check, what: str) -> None:

@@ -114,14 +114,21 @@ def read_cell(run_dir: Path, cell_id: str) -> CellRecord | None:
         return None
 
 
-def load_records(run_dir: Path) -> list[CellRecord]:
-    """Every trustworthy cell record of the run, in file-name order; damaged ones are set aside."""
+def load_records(run_dir: Path, read_only: bool = False) -> list[CellRecord]:
+    """Every trustworthy cell record of the run, in file-name order; damaged ones are set aside (`set_aside`), or,
+    `read_only` (a command that only reads the run, as `compare`: it never modifies a run directory), named in one
+    line on stderr and left as they are."""
+    import sys
     out = []
     for path in sorted((run_dir / "cells").glob("*.json")):
         try:
             out.append(_load(path))
         except DamagedRecord as exc:
-            set_aside(path, str(exc))
+            if read_only:
+                print(f"warning: cell record {path.name} of {str(run_dir)!r} is damaged ({exc}); not read, left as "
+                      f"it is", file=sys.stderr)
+            else:
+                set_aside(path, str(exc))
     return out
 
 

@@ -11,22 +11,21 @@ import sys
 
 from problems.references.base import cache_dir, cached_judged, reference_kind
 
-from harness.plan.profiles import get_profile
-
 MARGINAL_NODES = 160  # nodes along the marginal's axis
 MARGINAL_CROSS_NODES = {2: 160, 3: 48}  # nodes along each integrated axis (midpoint quadrature on grid_box)
 
 
-def judged_if_cached(problem, profile: str):
+def judged_if_cached(problem, resolution: str | None):
     """(judged problem, kind) to draw `problem`'s particles against: itself ('exact') if it has an exact
-    solution, its reference at the resolution `profile` is judged against if that is in the reference cache
-    (or already in memory), else (None, None); one warning line on stderr when a reference applies but is not
+    solution, its reference at `resolution` (the run's recorded profile's; None: unknown, no reference) if that is
+    in the reference cache (or already in memory), else (None, None); one warning line on stderr when a reference applies but is not
     cached. Nothing is computed or written."""
     kind = reference_kind(problem)
     if kind is None:
         return None, None
+    if resolution is None and kind != "exact":
+        return None, None
     try:
-        resolution = get_profile(profile).reference_resolution
         found = cached_judged(problem, resolution)
     except (NotImplementedError, ValueError, OSError):  # a problem or profile the lookup cannot serve: no curve
         return None, None

@@ -7,7 +7,6 @@ import math
 import sys
 from pathlib import Path
 
-from harness.plan.profiles import DEFAULT_PROFILE
 from harness.report.figures.common import plt, save_figure, setting_label
 from harness.report.figures.marginals import MARGINAL_NODES, judged_if_cached, reference_marginal
 
@@ -208,7 +207,7 @@ def _scatters(name, problem, times, cells, fig_dir: Path) -> list[Path]:
 
 
 def write_particle_figures(run_dir: Path, fig_dir: Path, records: list | None = None,
-                           profile: str = DEFAULT_PROFILE) -> list[Path]:
+                           resolution: str | None = "fine") -> list[Path]:
     """Per problem (lowest seed):
 
     * `<problem>_marginals.png`: the 1D marginal of every coordinate at every snapshot, a KDE of each solver's
@@ -220,7 +219,8 @@ def write_particle_figures(run_dir: Path, fig_dir: Path, records: list | None = 
       (fewer particles near the slice make spikes, not a density), none if no solver qualifies;
     * particle snapshots (first two coordinates) and score scatter plots (s_1 against v_1, exact where known).
 
-    The reference is drawn only if it is cached (`judged_if_cached`): a report never builds one.
+    The reference (at `resolution`, the run's recorded profile's; None: none is drawn) is drawn only if it is cached
+    (`judged_if_cached`): a report never builds one.
     """
     import numpy as np
     import torch
@@ -240,7 +240,7 @@ def write_particle_figures(run_dir: Path, fig_dir: Path, records: list | None = 
             continue
         times = list(next(iter(cells.values()))["times"])
         h, d = problem.kde_bandwidth, problem.dim
-        judged, kind = judged_if_cached(problem, profile)
+        judged, kind = judged_if_cached(problem, resolution)
         ref_label = "exact" if kind == "exact" else f"{kind} reference"
         particles = {solver: [torch.from_numpy(arr[f"x{k}"].astype(np.float64)) for k in range(len(times))]
                      for solver, arr in cells.items()}
