@@ -43,7 +43,8 @@ def load_runs(runs: list[Path]):
                          + "; a frontier compares seconds and errors of one commit and profile")
     tables, timings, seen = [], [], set()
     for run, manifest in zip(runs, manifests):
-        records = trusted_records(store.load_records(run), manifest.config.profile, planned=manifest.planned)
+        records = trusted_records(store.load_records(run, read_only=True), manifest.config.profile,
+                                  planned=manifest.planned)
         repeated = [r for r in records if r.cell_id in seen]
         if repeated:
             print(f"note: {len(repeated)} cell(s) of {run} are also in an earlier run and counted once: "

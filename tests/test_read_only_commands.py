@@ -79,3 +79,16 @@ def test_a_read_only_command_leaves_every_byte_of_the_run_directories(tmp_path, 
             lines = [line for line in err.splitlines() if f"blob__bkw2d__seed{seed}.json" in line and str(a) in line]
             assert len(lines) == 1, (seed, err)
             assert "left as it is" in lines[0]
+
+
+def test_the_frontier_script_leaves_every_byte_of_the_run_directories(tmp_path, capsys):
+    """benchmarks/frontier.py reads sweep runs like compare does: damaged records are named and left, not set aside."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import frontier as frontier_script
+
+    a, b = _damaged_runs(tmp_path)
+    before = {"a": tree_state(a), "b": tree_state(b)}
+    assert frontier_script.main([str(a), str(b), "--out", str(tmp_path / "frontier")]) == 0
+    assert {"a": tree_state(a), "b": tree_state(b)} == before
+    assert "left as it is" in capsys.readouterr().err
