@@ -26,7 +26,8 @@ conditional on the run (the same J, xi at every time: common random numbers alon
   is proved for gamma = 0, is beside it (constants own_score_bound, own_score_mc_se).
 
 What is and is not proved: the bound is on W2(rho_t, f_t), given W2(rho_0, f_0), which is *estimated* (debiased
-exact OT between M_OBS samples of rho_0 and of f_0), not bounded. It is not a bound on W2(mu^N_t, f_t) by itself:
+exact OT between m_obs samples of rho_0 and of f_0, or the Gelbrich lower bound at t0 where that is larger), not
+bounded. It is not a bound on W2(mu^N_t, f_t) by itself:
 W2(mu^N_t, rho_t) <= h sqrt(d) (each particle coupled to its own Gaussian), so W2(mu^N_t, f_t) <= h sqrt(d) + bound
 (constant empirical_offset), which is vacuous wherever h sqrt(d) exceeds the error. Observed: the debiased exact OT
 estimate of W2(rho_t, f_t) (as certificates.a_posteriori's non-exact branch) and, for gamma = 0, the Gelbrich lower
@@ -146,17 +147,19 @@ def certify_particles(pp: ParticlePath, problem: Problem, judged: Problem | None
     gen = make_generator(seeds.AP_PARTICLE.seed(seed, 1))
     initial = debiased_w2(sample_mollified(pp.path.positions(problem.t0), pp.bandwidth, m_obs, gen), judged,
                           problem.t0, m_obs, tuple(seeds.AP_REFERENCE.seed(seed, i) for i in T0_REFERENCE))
-    w2_0 = initial["observed"]
+    gen_g = make_generator(seeds.AP_PARTICLE.seed(seed, 2))
+    g_floor = lower_0 = 0.0
+    if problem.gamma == 0:  # the Gelbrich bound's own floor: f0 samples against f0's moments
+        g_floor = gelbrich_w2(problem.sample(m_moments, seeds.AP_FRESH.seed(seed, 2)), problem.initial_mean(),
+                              problem.initial_covariance())
+        lower_0 = max(gelbrich_w2(sample_mollified(pp.path.positions(problem.t0), pp.bandwidth, m_moments, gen_g),
+                                  problem.initial_mean(), problem.initial_covariance()) - 2 * g_floor, 0.0)
+    w2_0 = max(initial["observed"], lower_0)  # the OT estimate, or the certain lower bound where that is larger
     bound, se, qerr, _ = w2_residual_series(used, problem.gamma, problem.C, w2_0, symmetric=pp.learned_score)
     own_bound = own_se = None
     if pp.learned_score:
         own_bound, own_se, _, _ = w2_residual_series(own, problem.gamma, problem.C, w2_0)
     proved = problem.gamma == 0 and not pp.learned_score
-    gen_g = make_generator(seeds.AP_PARTICLE.seed(seed, 2))
-    g_floor = 0.0
-    if problem.gamma == 0:  # the Gelbrich bound's own floor: f0 samples against f0's moments
-        g_floor = gelbrich_w2(problem.sample(m_moments, seeds.AP_FRESH.seed(seed, 2)), problem.initial_mean(),
-                              problem.initial_covariance())
     rows = []
     for i, t in enumerate(snaps):
         k = grid.index(t)
@@ -164,6 +167,7 @@ def certify_particles(pp: ParticlePath, problem: Problem, judged: Problem | None
         obs = debiased_w2(sample_mollified(x, pp.bandwidth, m_obs, gen), judged, t, m_obs,
                           (seeds.AP_REFERENCE.seed(seed, 2 * i), seeds.AP_REFERENCE.seed(seed, 2 * i + 1)))
         consts = {"w2_initial": w2_0, "w2_initial_emd": initial["observed_emd"], "w2_initial_floor": initial["floor_emd"],
+                  "w2_initial_lower": lower_0,
                   "residual_integral": float(bound[k] - w2_0), "quad_err": float(qerr[k]), "intervals": intervals,
                   "bandwidth": pp.bandwidth, "empirical_offset": pp.bandwidth * math.sqrt(problem.dim),
                   "proved": float(proved), "observed_emd": obs["observed_emd"], "floor_emd": obs["floor_emd"],
