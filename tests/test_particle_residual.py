@@ -117,3 +117,17 @@ def test_blob_and_sbp_cells_expose_their_paths():
     assert pp.path.score(traj.at(0.1), 0.1).shape == (60, 2)
     traj = solvers.get_solver("exact_flow")(solvers.get_solver("exact_flow").profile_config("smoke", p)).run(p, seed=0)
     assert particle_path_of(traj, p) is None
+
+
+@pytest.mark.slow
+def test_a_blob_cell_carries_its_rows_and_their_cost():
+    """run_cell on blob / bkw2d (smoke, N = 100): one w2_residual:blob_density row per snapshot after t0, with a
+    finite bound, mc_se and observed, proved = 1 (gamma = 0), and the seconds they took in info.a_posteriori_s."""
+    from harness.execute.run_cell import run_cell
+    from harness.plan.cell import Cell
+    rec = run_cell(Cell("blob", "bkw2d", 0, (("n", 100),)), "smoke", "cpu")
+    rows = [r for r in rec.certificates if r["certificate"].startswith("w2_residual")]
+    assert rec.status == "ok" and [r["t"] for r in rows] == [1.0, 2.5, 5.0]
+    assert all(r["certificate"] == "w2_residual:blob_density" and r["proved"] == 1.0 for r in rows)
+    assert all(math.isfinite(r["bound"]) and r["mc_se"] > 0 and math.isfinite(r["observed"]) for r in rows)
+    assert rec.info["a_posteriori_s"] > 0
