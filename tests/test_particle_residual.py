@@ -96,6 +96,7 @@ def test_a_planted_violation_is_flagged_and_the_exact_path_holds():
     assert not last["holds"]
 
 
+@pytest.mark.slow
 def test_blob_and_sbp_cells_expose_their_paths():
     """A blob run keeps its step path (positions at the snapshots = its snapshot particles, velocity at t0 = its
     first Euler step), labelled blob_density with h = its bandwidth; an sbp run's probe gives sbp_score with the
