@@ -101,3 +101,31 @@ def test_the_report_reads_two_seeds_and_the_verdict_marks_a_rising_distance(tmp_
         assert f"{MONOTONE_MARK} sbp on bkw2d: w2sq_between_seeds increases" in text
     else:
         assert found.empty and MONOTONE_MARK not in text
+
+
+def test_a_damaged_or_huge_particle_file_is_skipped(tmp_path):
+    """A particle file that is not an archive, or whose header claims more numbers than the figures read, gives no
+    rows (the report goes on); the intact pair beside them gives rows."""
+    import zipfile
+    from types import SimpleNamespace
+    from harness.report.seed_w2 import seed_w2_frame
+    (tmp_path / "cells").mkdir()
+    recs = []
+    for name, seed in (("a", 0), ("b", 1)):
+        (tmp_path / "cells" / f"{name}.npz").write_bytes(b"not a zip")
+        recs.append(SimpleNamespace(ok=True, problem="bkw2d", seed=seed, cell_id=name,
+                                    key=dict(solver="blob", problem="bkw2d", seed=seed, overrides="")))
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 2), np.float32))
+    header["shape"] = (200_000_000, 3)
+    with zipfile.ZipFile(tmp_path / "cells" / "a.npz", "w") as zf:
+        with zf.open("x0.npy", "w") as fh:
+            np.lib.format.write_array_header_1_0(fh, header)
+    assert seed_w2_frame(tmp_path, recs).empty
+    rng = np.random.default_rng(0)
+    for name, seed in (("c", 0), ("d", 1)):
+        np.savez(tmp_path / "cells" / f"{name}.npz", times=np.array([1.0, 2.0]), x0=rng.normal(size=(100, 2)),
+                 x1=rng.normal(size=(100, 2)))
+        recs.append(SimpleNamespace(ok=True, problem="bkw2d", seed=seed, cell_id=name,
+                                    key=dict(solver="sbp", problem="bkw2d", seed=seed, overrides="")))
+    frame = seed_w2_frame(tmp_path, recs)
+    assert list(frame.solver) == ["sbp", "sbp"] and list(frame.t) == [1.0, 2.0]

@@ -4,6 +4,8 @@ W2^2 between the runs' laws rises by more than MONOTONE_Z paired standard errors
 verdict marks that cell like the other monotonicity violations (harness.report.monotone)."""
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pandas as pd
 
@@ -29,11 +31,17 @@ def _maxwell(problem: str) -> bool:
 
 
 def _clouds(run_dir, rec):
+    """(times, [(N, d) arrays]) of a cell's particle file, or None where it is missing, damaged or larger than the
+    figures read (harness.report.figures.particles.MAX_PARTICLE_FILE_ELEMENTS: the figures warn about it)."""
+    from harness.report.figures.particles import MAX_PARTICLE_FILE_ELEMENTS, npz_elements
     path = store.particles_path(run_dir, rec.cell_id)
-    if not path.exists():
+    try:
+        if not path.exists() or npz_elements(path) > MAX_PARTICLE_FILE_ELEMENTS:
+            return None
+        with np.load(path) as z:
+            return list(z["times"]), [z[f"x{k}"] for k in range(len(z["times"]))]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: no check for this cell
         return None
-    with np.load(path) as z:
-        return list(z["times"]), [z[f"x{k}"] for k in range(len(z["times"]))]
 
 
 def seed_w2_frame(run_dir, records) -> pd.DataFrame:
