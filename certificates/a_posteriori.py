@@ -84,12 +84,13 @@ def quadrature_error(grid, values) -> np.ndarray:
     return np.abs(fine - coarse) / 3
 
 
-def w2_residual_series(states, gamma: float, C: float, w2_initial: float
+def w2_residual_series(states, gamma: float, C: float, w2_initial: float, symmetric: bool = False
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(bound, mc_se, quad_err, residual), each (K+1,), of the W2 residual bound on the states' grid:
-    bound_k = w2_initial + int_{t_0}^{t_k} ||u - U[mu]||_{L2(mu)} dt (trapezoid); residual_k the integrand."""
+    bound_k = w2_initial + int_{t_0}^{t_k} ||u - U[mu]||_{L2(mu)} dt (trapezoid); residual_k the integrand
+    (`symmetric`: U built with the symmetric kernel, for a score that is not mu's own; landau_residual)."""
     grid = [s.t for s in states]
-    norms = [residual_norm(s.x, s.u, s.s, gamma, C) for s in states]
+    norms = [residual_norm(s.x, s.u, s.s, gamma, C, symmetric) for s in states]
     r = np.array([n[0] for n in norms])
     se = np.array([n[1] for n in norms])
     return (w2_initial + trapezoid_cumulative(grid, r), trapezoid_cumulative(grid, se), quadrature_error(grid, r), r)

@@ -93,6 +93,13 @@ AP_FRESH = _stream("a_posteriori_fresh", 500_000, width=3,
                    what="a-posteriori certificates: f0 samples: pushed for the observed W2 (0), pushed for coupling and moments (1), the Gelbrich floor (2)")
 AP_REFERENCE = _stream("a_posteriori_reference", 510_000, width=100,
                        what="a-posteriori certificates: samples of f_t for the observed W2 (2k) and its floor (2k+1)")
+AP_PARTICLE = _stream("a_posteriori_particle", 530_000, width=4,
+                      what="a-posteriori certificates of particle methods: samples of the mollified density for the "
+                           "residual (0), the observed W2 (1) and the Gelbrich bound (2)")
+SEED_W2_BATCHES = _stream("seed_w2_batches", 550_000, scale=0, width=2,
+                          what="report: the batches of the W2 between two seeds' clouds (run A: 0, run B: 1)")
+EMPIRICAL_RATE = _stream("empirical_rate", 560_000,
+                         what="the empirical contraction rate: the direction of the perturbation of the initial particles")
 SDE_INITIAL = _stream("sde_reference_initial", 424_242, scale=0, what="SDE reference: its paths' initial points")
 SDE_NOISE = _stream("sde_reference_noise", 424_243, scale=0, what="SDE reference: its Brownian increments")
 

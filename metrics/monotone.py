@@ -92,3 +92,9 @@ MONOTONE = (
     MonotoneQuantity("fisher_information", "fisher_information_se", "fisher_information_step_se", "increases",
                      "Guillen-Silvestre: the Fisher information never increases in 3D for gamma in [-3, 1]"),
 )
+
+#: the W2 between two seeds' clouds on a Maxwell problem (metrics.seed_w2; checked by harness.report.seed_w2 from the
+#: particle files, not from metric rows): its debiased square never increases
+SEED_W2 = MonotoneQuantity("w2sq_between_seeds", "", "", "increases",
+                           "Maxwell molecules: W2 between two Landau solutions never increases (Caja-Lopez, Delgadino, "
+                           "Gualdani, Taskovic 2025), and two seeds start from the same f0")

@@ -40,7 +40,9 @@ class Trajectory:
     densities: the density of the solver's own particle law at its particles per snapshot, (N,) float64 (a flow
     map: f0(V) / |det J(V)|, the change of variables; the metric entropy_pushforward);
     score_is_own: the scores are the score of the solver's own particle law, grad log of its density (a flow map's
-    push-forward score, neural_flow's carried score), not a model of the solution's: the metric fisher_information.
+    push-forward score, neural_flow's carried score), not a model of the solution's: the metric fisher_information;
+    step_path: optional `solvers.probe.PiecewiseLinearProbe` of a stepper's path that is not a probe for the paper's
+    certificates (blob: positions and velocities only, no score models), read by the a-posteriori certificates.
     """
 
     solver: str
@@ -57,6 +59,8 @@ class Trajectory:
     det_j: list[torch.Tensor] | None = None
     densities: list[torch.Tensor] | None = None
     score_is_own: bool = False
+    #: a stepper's recorded path for the a-posteriori certificates (`solvers.probe`), not stored on disk
+    step_path: object | None = None
 
     def at(self, t: float) -> torch.Tensor:
         """Particles at snapshot time t (exact match within 1e-12)."""

@@ -24,6 +24,7 @@ from problems.particle_drift import fused, usage
 
 from solvers.base import (QUICK_MAX_MOVE_BLOB, Solver, Trajectory, initial_particles, quick_steps, reduced_dt,
                    resolve_device, step_rule)
+from solvers.probe import PathRecorder
 from solvers.registry import register_solver
 from solvers.stepping import integrate
 
@@ -164,8 +165,10 @@ class Blob(Solver):
             snaps.append(x.detach().to("cpu", torch.float64).clone())
             scores.append(blob_score(x, eps).to("cpu", torch.float64))
 
+        path = PathRecorder()  # the step path of the a-posteriori certificate (certificates.particle_residual)
         with self.phase("stepping"):
-            _, stats = integrate(v, problem.t0, problem.snapshot_times, step_rule(cfg), velocity, on_snapshot,
-                                 progress, desc=f"blob {problem.name}")
+            v_end, stats = integrate(v, problem.t0, problem.snapshot_times, step_rule(cfg), velocity, on_snapshot,
+                                     progress, desc=f"blob {problem.name}", on_step=path.add)
         return Trajectory(self.name, problem.name, times, snaps, scores, v0, {},
-                          {**stats.as_info(), "bandwidth": h})
+                          {**stats.as_info(), "bandwidth": h},
+                          step_path=path.probe(max(problem.snapshot_times), v_end, [None] * len(path.times)))

@@ -80,7 +80,8 @@ class FlowProbe:
 
 class PiecewiseLinearProbe:
     """The linear interpolant of a stepper's positions at step times t_0 < ... < t_K, with the score
-    model of step k on [t_k, t_k+1). `score_models[k](x, t)` evaluates it. Grid: step midpoints
+    model of step k on [t_k, t_k+1). `score_models[k](x, t)` evaluates it (None entries: a path without a score
+    model, blob's `Trajectory.step_path`; score() then raises). Grid: step midpoints
     (at most `max_points`, evenly subsampled) plus the end points."""
 
     def __init__(self, step_times: list[float], step_positions: list[torch.Tensor], score_models: list[Callable],
@@ -108,4 +109,7 @@ class PiecewiseLinearProbe:
         return (self.xs[k + 1] - self.xs[k]) / (self.times[k + 1] - self.times[k])
 
     def score(self, x: torch.Tensor, t: float) -> torch.Tensor:
-        return self.models[self._interval(t)](x, t)
+        model = self.models[self._interval(t)]
+        if model is None:
+            raise ValueError(f"this path has no score model at t = {t:g} (a path recorded without one)")
+        return model(x, t)

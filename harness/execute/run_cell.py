@@ -143,16 +143,19 @@ def _certificates(traj, problem, seed) -> dict:
 
 
 def _add_a_posteriori(record: dict, traj, problem, cfg, seed, resolution: str, workdir) -> float | None:
-    """Appends the a-posteriori certificate rows (`certificates.a_posteriori`) of a cell whose particles are a flow
-    map's push-forward of f0 to record['certificates'] and returns the seconds it took (None: not such a cell); a
+    """Appends the a-posteriori certificate rows of a cell whose particles are a flow map's push-forward of f0
+    (`certificates.a_posteriori`) or a particle method's with a recorded path (blob, sbp:
+    `certificates.particle_residual`) to record['certificates'] and returns the seconds it took (None: neither); a
     failure is recorded as 'certificates_error' (if none yet) and does not fail the cell."""
     start = time.perf_counter()
     try:
         path = certificates.flow_path_of(traj, problem, cfg, seed, workdir)
-        if path is None:
+        particles = certificates.particle_path_of(traj, problem) if path is None else None
+        if path is None and particles is None:
             return None
         judged = judged_problem(problem, resolution)[0]
-        rows = certificates.certify_flow(path, problem, judged, traj.initial, seed)
+        rows = (certificates.certify_flow(path, problem, judged, traj.initial, seed) if path is not None
+                else certificates.certify_particles(particles, problem, judged, seed))
         record["certificates"] = record.get("certificates", []) + rows
     except Exception as exc:  # recorded, the cell goes on
         record.setdefault("certificates_error", one_line(f"a_posteriori: {type(exc).__name__}: {exc}"))

@@ -38,7 +38,8 @@ def a_posteriori_section(certs: pd.DataFrame | None) -> list[str]:
     out = ["## A-posteriori certificates (seed %d; bound / observed = ratio at every snapshot)" % int(rows.seed.min()),
            "", "`w2_residual:proved` (gamma = 0) / `:conditional` (Coulomb): W2(mu_0, f_0) + int ||u - U[mu]|| dt vs "
            "the observed W2 (the coupling to the exact characteristics where there are some, else the debiased "
-           "exact OT); `lognorm_trajectory`: the per-particle log-norm Gronwall bound vs the floor-free trajectory "
+           "exact OT); `:blob_density` / `:sbp_score`: the same for the mollified density of blob's / sbp's particles "
+           "(sbp's with its learned score: not a certificate); `lognorm_trajectory`: the per-particle log-norm Gronwall bound vs the floor-free trajectory "
            "error. Their constants (MC s.e., quadrature error, Gelbrich lower bound, OT floor): certificates.csv; "
            "what each assumes: docs/certificates.md.", ""]
     for problem, g in rows.groupby("problem"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from metrics.monotone import MONOTONE, violations
+from metrics.monotone import MONOTONE, SEED_W2, violations
 
 from harness.report.folds import row_label
 from harness.report.thresholds import MONOTONE_Z
@@ -58,7 +58,7 @@ def monotone_sentences(found: pd.DataFrame | None) -> list[str]:
     K, by C > A (MONOTONE_Z standard errors of the step); THEOREM: a defect of the method or of the harness.'"""
     if found is None or found.empty:
         return []
-    theorem = {q.metric: q.theorem for q in MONOTONE}
+    theorem = {q.metric: q.theorem for q in (*MONOTONE, SEED_W2)}
     return [f"{MONOTONE_MARK} {row_label(r.solver, r.overrides)} on {r.problem}: {r.quantity} "
             f"{'decreases' if r.never == 'decreases' else 'increases'} from {r.v0:.6g} (t = {r.t0:g}) to {r.v1:.6g} "
             f"(t = {r.t1:g}) in seed {r.seed}, by {r.change:.3g} > {r.allowed:.3g} ({MONOTONE_Z:g} standard errors of the "

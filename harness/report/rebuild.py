@@ -72,8 +72,12 @@ def rebuild_outputs(context: RunContext, jobs: int = 1) -> dict:
     if diagnosis:
         store.atomic_write_text(run_dir / "diagnosis.md", "\n".join(["# PINN-PM diagnosis", "", DIAGNOSIS_LEGEND, ""]
                                                                     + diagnosis))
+    from harness.report.seed_w2 import seed_w2_frame
+    seed_w2 = seed_w2_frame(run_dir, records)
+    if not seed_w2.empty:
+        store.atomic_write_frame(seed_w2, run_dir / "seed_w2.csv")
     summary = render_summary(table, timings, failures, raw, certs, store.set_aside_records(run_dir),
-                             sorted(p.name for p in figures), floors, older)
+                             sorted(p.name for p in figures), floors, older, seed_w2)
     store.atomic_write_text(run_dir / "summary.md", summary)
     store.atomic_write_text(run_dir / "index.html", markdown_to_html(summary, f"landau-bench: {run_dir.name}"))
     return {"rows": len(table), "failed": len(failures)}

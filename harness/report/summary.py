@@ -246,10 +246,11 @@ def sweep_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, figure
 def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.DataFrame, manifest: dict,
                    certs: pd.DataFrame | None = None, set_aside: list[str] | None = None,
                    figures: list[str] | None = None, floors: pd.DataFrame | None = None,
-                   older: list[tuple[str, str]] | None = None) -> str:
+                   older: list[tuple[str, str]] | None = None, seed_w2: pd.DataFrame | None = None) -> str:
     """The whole summary.md text. `figures`: names of the files in RUN/figures (embedded where relevant); `floors`:
     the run's floor distributions (store.collect_floors; None or empty for a run made before them); `older`: (cell
-    id, why) of the cells that ran with an older configuration than today's code plans (harness.plan.trust)."""
+    id, why) of the cells that ran with an older configuration than today's code plans (harness.plan.trust);
+    `seed_w2`: the W2 between two seeds on Maxwell problems (harness.report.seed_w2.seed_w2_frame; None: none)."""
     cfg = manifest.get("config", {})
     figs = set(figures or [])
     per_cell = table.groupby(["problem", "solver", "overrides"]).seed.nunique() if not table.empty else pd.Series([0])
@@ -283,7 +284,10 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
     certs = mask_certificates(certs, folds)
     if not table.empty:
         from harness.report.monotone import monotone_violations
-        out += verdict_lines(verdict_frame(table, timings, floors), folds, monotone_violations(table))
+        from harness.report.seed_w2 import seed_w2_violations
+        found = [f for f in (monotone_violations(table), seed_w2_violations(seed_w2)) if not f.empty]
+        monotone = pd.concat(found, ignore_index=True) if found else None
+        out += verdict_lines(verdict_frame(table, timings, floors), folds, monotone)
     diagnosis = diagnosis_lines(table, manifest, floors) if not table.empty else []
     if diagnosis:
         out += ["## PINN-PM diagnosis", "", LEGEND, ""] + diagnosis
@@ -324,6 +328,8 @@ def render_summary(table: pd.DataFrame, timings: pd.DataFrame, failures: pd.Data
             out += ["## Neural training", ""] + train + [""]
     out += certificate_section(certs)
     out += a_posteriori_section(certs)
+    from harness.report.seed_w2 import seed_w2_section
+    out += seed_w2_section(seed_w2)
     if not failures.empty:
         out += ["## Failed cells", ""]
         for _, r in failures.iterrows():
