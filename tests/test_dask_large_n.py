@@ -61,3 +61,8 @@ def test_large_n_cells_on_a_local_cluster_equal_the_local_run(tmp_path):
     assert (merged.value_local - merged.value_dask).abs().max() == 0.0
     timings = pd.read_csv(tmp_path / "dask" / "timings.csv")
     assert len(timings) == 2 and (timings.peak_rss_mb > 100).all()  # 2e5 x 2 float64 particles alone are 3.2 MB
+    # the size check's estimate (harness.plan.limits.cell_memory_bytes) bounds what the cells measured: its base
+    # plus LIVE_ARRAYS + 2 per snapshot (N, 2) float64 arrays at the larger N, plus the 20 x 20 grid's arrays
+    from harness.plan.limits import BASE_BYTES, GRID_ARRAYS, LIVE_ARRAYS
+    estimate = BASE_BYTES + 8 * (2 * 200_000 * (LIVE_ARRAYS + 2 * 2) + GRID_ARRAYS * 3 * 20 ** 2)
+    assert (timings.peak_rss_mb * 2**20 <= estimate).all(), (list(timings.peak_rss_mb), estimate / 2**20)

@@ -104,6 +104,24 @@ def test_jobs_are_capped_by_available_memory(monkeypatch, capsys):
     assert capsys.readouterr().err == ""  # nothing lowered, nothing said
     assert memory_bounded_jobs(4, available=WORKER_BASE_BYTES - 1) == 1  # one worker runs however little there is
     assert memory_bounded_jobs(4, available=2 * WORKER_BASE_BYTES) == 2
+    # a worker needs what its largest cell needs: 10 GiB cells on 25 GiB run two at a time, never below the base
+    assert memory_bounded_jobs(4, available=25 * 2**30, per_worker=10 * 2**30) == 2
+    assert "worker process takes about 10240 MiB for the largest planned cell" in capsys.readouterr().err
+    assert memory_bounded_jobs(4, available=2 * WORKER_BASE_BYTES, per_worker=1) == 2
+
+
+def test_the_largest_cell_sets_what_a_worker_needs():
+    """largest_cell_bytes is the largest cell_memory_bytes of the plan: it grows by 8 d (LIVE_ARRAYS + 2 snapshots)
+    bytes a particle with blob's n, and a plan of two cells needs what its larger one needs."""
+    from harness.plan.cell import Cell
+    from harness.plan.limits import BASE_BYTES, LIVE_ARRAYS, largest_cell_bytes
+    import problems
+    bkw = problems.get_problem("bkw2d")
+    small, big = Cell("blob", "bkw2d", 0, (("n", 1_000),)), Cell("blob", "bkw2d", 0, (("n", 1_001_000),))
+    per_particle = 8 * bkw.dim * (LIVE_ARRAYS + 2 * len(bkw.snapshot_times))
+    assert largest_cell_bytes([big], "quick") - largest_cell_bytes([small], "quick") == 1_000_000 * per_particle
+    assert largest_cell_bytes([small, big], "quick") == largest_cell_bytes([big], "quick") > BASE_BYTES
+    assert largest_cell_bytes([], "quick") == 0
 
 
 @pytest.mark.parametrize("executor, scheduler, expected", [("process", None, 2), ("dask", None, 2),
@@ -113,7 +131,9 @@ def test_run_starts_no_more_local_workers_than_memory_holds(executor, scheduler,
     from harness.execute import executors
     from harness.execute import runner
     from harness.plan.cell import Cell
-    monkeypatch.setattr(executors, "available_memory", lambda: 2 * WORKER_BASE_BYTES + 1)
+    from harness.plan.limits import largest_cell_bytes
+    cells = [Cell("exact_flow", "bkw2d", s) for s in range(6)]
+    monkeypatch.setattr(executors, "available_memory", lambda: 2 * largest_cell_bytes(cells, "smoke") + 1)
     handed = []
 
     def no_cells(context, cells, **kw):
@@ -123,7 +143,7 @@ def test_run_starts_no_more_local_workers_than_memory_holds(executor, scheduler,
     monkeypatch.setattr(runner, "run_cells", no_cells)
     from harness.plan.context import RunContext
     from harness.plan.profiles import PROFILES
-    runner.run([Cell("exact_flow", "bkw2d", s) for s in range(6)],
+    runner.run(cells,
                RunContext(PROFILES["smoke"], tmp_path / "r", device="cpu", jobs=6, quiet=True, executor=executor,
                           scheduler=scheduler))
     assert handed == [expected]

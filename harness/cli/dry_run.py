@@ -13,6 +13,7 @@ from harness.execute.reference_tasks import plan_references
 from harness.plan.cell import Cell
 from harness.plan.estimate import cell_seconds, describe_estimate, dispatch_order, estimate_seconds
 from harness.plan.context import RunContext
+from harness.plan.limits import largest_cell_bytes
 from harness.store.manifest import RunConfig
 from harness.store.provenance import provenance
 
@@ -24,7 +25,7 @@ def dry_run(context: RunContext, cells: list[Cell], skipped: list, config: RunCo
     directory: see the module docstring); 0."""
     profile, jobs, run_dir = context.profile, context.jobs, context.run_dir
     if config.executor in ("process", "dask"):  # as the run lowers them to what the memory holds
-        jobs = memory_bounded_jobs(jobs)
+        jobs = memory_bounded_jobs(jobs, per_worker=largest_cell_bytes(cells, profile.name))
     order = dispatch_order(cells, profile)
     n = len(cells)
     print(f"dry run: nothing is run or written; {'--resume' if resume else 'the run'} would write {run_dir}")

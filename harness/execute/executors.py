@@ -62,16 +62,20 @@ MAX_CELL_TIMEOUT_S = 7 * 24 * 3600
 WORKER_BASE_BYTES = 400 * 2**20
 
 
-def memory_bounded_jobs(jobs: int, available: int | None = None) -> int:
-    """The worker processes that fit: min(jobs, available // WORKER_BASE_BYTES), at least 1, with
-    `available` the memory the OS has free now unless given; a one-line warning on stderr when it is
-    fewer than `jobs`."""
+def memory_bounded_jobs(jobs: int, available: int | None = None, per_worker: int = WORKER_BASE_BYTES) -> int:
+    """The worker processes that fit: min(jobs, available // per_worker), at least 1, with `available` the memory
+    the OS has free now unless given and `per_worker` the bytes one worker needs (at least WORKER_BASE_BYTES; the
+    runner passes the largest planned cell's estimate, `harness.plan.limits.largest_cell_bytes`); a one-line
+    warning on stderr when it is fewer than `jobs`."""
     available = available_memory() if available is None else available
-    fit = max(1, available // WORKER_BASE_BYTES)
+    per_worker = max(per_worker, WORKER_BASE_BYTES)
+    fit = max(1, available // per_worker)
     if fit >= jobs:
         return jobs
     print(f"warning: --jobs {jobs} lowered to {fit}: {available / 2**30:.1f} GiB of memory is available and a "
-          f"worker process takes about {WORKER_BASE_BYTES / 2**20:.0f} MiB before its cell starts", file=sys.stderr)
+          f"worker process takes about {per_worker / 2**20:.0f} MiB"
+          + (" before its cell starts" if per_worker == WORKER_BASE_BYTES else " for the largest planned cell"),
+          file=sys.stderr)
     return fit
 
 

@@ -22,6 +22,7 @@ from harness.plan.cell import Cell, merged_plan, unique_cells
 from harness.execute.run_cell import run_cell  # noqa: F401  (run_cell re-exported)
 from harness.plan.estimate import describe_estimate, dispatch_order, estimate_seconds
 from harness.plan.context import RunContext
+from harness.plan.limits import largest_cell_bytes
 from harness.execute.executors import clear_scratch, memory_bounded_jobs, run_cells
 from harness.execute.reference_tasks import ReferencePlan, ReferenceResult, plan_references
 from harness.plan.grid import plan  # noqa: F401  (re-exported: runner.plan)
@@ -112,7 +113,7 @@ def run(cells: list[Cell], context: RunContext, config: RunConfig | dict | None 
     run_dir = Path(context.run_dir).resolve()  # workers elsewhere (Dask) write into it; below it no link is followed
     jobs, executor, quiet = context.jobs, context.executor, context.quiet
     if executor == "process" or (executor == "dask" and context.scheduler is None):  # worker processes here
-        jobs = memory_bounded_jobs(jobs)
+        jobs = memory_bounded_jobs(jobs, per_worker=largest_cell_bytes(cells, profile.name))
     context = dataclasses.replace(context, run_dir=run_dir, jobs=jobs)
     make_dirs(run_dir)
     clear_scratch(run_dir)

@@ -13,8 +13,12 @@ MAX_STEPS = 1_000_000
 #: live (N, d) float64 arrays a time stepper holds at once, besides its snapshots (particles, velocity, trial
 #: step, score, drift temporaries, blocks' row copies): a generous count, so an estimate errs high
 LIVE_ARRAYS = 24
-#: bytes of everything that does not grow with N (torch, the networks, the blockwise kernels' 64 MiB blocks)
-BASE_BYTES = 512 * 2**20
+#: bytes of everything that does not grow with N (torch, POT, pandas, the compiled kernels, the networks, the
+#: blockwise kernels' 64 MiB blocks), from the peak resident memory the cell records hold (issue 45): 446-867 MiB for
+#: the first cell of a process, up to 1,377 MiB in a process that ran 10-40 cells before (181 records of
+#: 2026-12-07, N <= 100,000, where the model's N-dependent part is at most 130 MiB); 512 MiB, the value before,
+#: was below every one of them (measured / estimate 1.7-2.6), so the estimate now errs high as it means to
+BASE_BYTES = 1_400 * 2**20
 
 
 class SizeError(ValueError):
@@ -78,6 +82,13 @@ def optimizer_steps(cfg, problem) -> int:
     """Optimizer steps of a config: iters (trained solvers) + init_iters + iters_per_step x fixed_steps (a
     stepper that fits its score at every step)."""
     return _size(cfg).optimizer_steps(_horizon(problem))
+
+
+def largest_cell_bytes(cells, profile: str) -> int:
+    """The largest `cell_memory_bytes` over the planned cells (0 for none): what one worker process needs to run any
+    of them, so the number of workers that fit is available memory // this (harness.execute.executors)."""
+    from harness.plan.cell import distinct_configs
+    return max((cell_memory_bytes(cfg, problem) for _, problem, cfg in distinct_configs(cells, profile)), default=0)
 
 
 def check_cells(cells, profile: str, available: int | None = None) -> None:
