@@ -126,7 +126,8 @@ def test_a_blob_cell_carries_its_rows_and_their_cost():
     finite bound, mc_se and observed, proved = 1 (gamma = 0), and the seconds they took in info.a_posteriori_s."""
     from harness.execute.run_cell import run_cell
     from harness.plan.cell import Cell
-    rec = run_cell(Cell("blob", "bkw2d", 0, (("n", 100),)), "smoke", "cpu")
+    from harness.plan.profiles import PROFILES
+    rec = run_cell(Cell("blob", "bkw2d", 0, (("n", 100),)), PROFILES["smoke"], "cpu")
     rows = [r for r in rec.certificates if r["certificate"].startswith("w2_residual")]
     assert rec.status == "ok" and [r["t"] for r in rows] == [1.0, 2.5, 5.0]
     assert all(r["certificate"] == "w2_residual:blob_density" and r["proved"] == 1.0 for r in rows)
