@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report.frontier import (BudgetChoice, budget_choices, budget_sentence, cost_exponents, frontier,
+from harness.report.frontier import (BudgetChoice, budget_choices, budget_sentence, cost_clock, cost_exponents, frontier,
                                      frontier_lines)
 from harness.report.figures.frontier import write_frontier_figures
 
@@ -56,6 +56,26 @@ def test_top_exponent_sees_past_a_fixed_cost():
     assert r.exponent == pytest.approx(np.polyfit(np.log(n), np.log(s), 1)[0], abs=1e-12)
     assert r.top_exponent == pytest.approx(np.polyfit(np.log(n[2:]), np.log(s[2:]), 1)[0], abs=1e-12)
     assert r.exponent < 0.75 < 0.8 < r.top_exponent < 1.0
+
+
+def test_cpu_seconds_are_the_cost_where_every_cell_recorded_them(tmp_path):
+    """With solve_cpu_s in every cell of the problem the exponents come from it (here N^1 while the wall seconds grow
+    like N^2, a machine loaded at the top of the ladder) and the section says 'CPU'; one cell without it, the wall
+    seconds and 'wall'."""
+    table, timings = _sweep({"lin": (1e-7, 2.0)}, {"lin": (1.0, 0.5)})
+    timings = timings.assign(solve_cpu_s=[1e-3 * (1 + s / 10) * n for n, s in
+                                          zip(timings.overrides.str[2:].astype(int), timings.seed)])
+    cpu, clock = cost_clock(timings, "bkw2d")
+    assert clock == "CPU" and (cpu.solve_s == timings.solve_cpu_s).all()
+    assert cost_exponents(table, cpu, "bkw2d").exponent.iloc[0] == pytest.approx(1.0, abs=1e-10)
+    lines = "\n".join(frontier_lines(table, timings, "bkw2d", set()))
+    assert "b of solve CPU seconds" in lines and "| lin | - | 1000..100000 | 1.00" in lines
+    partial = timings.copy()
+    partial.loc[0, "solve_cpu_s"] = None
+    wall, clock = cost_clock(partial, "bkw2d")
+    assert clock == "wall" and (wall.solve_s == timings.solve_s).all()
+    assert "| lin | - | 1000..100000 | 2.00" in "\n".join(frontier_lines(table, partial, "bkw2d", set()))
+    assert cost_clock(timings.drop(columns="solve_cpu_s"), "bkw2d")[1] == "wall"
 
 
 def test_frontier_keeps_only_rungs_no_cheaper_rung_beats():

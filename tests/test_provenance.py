@@ -221,4 +221,5 @@ def test_a_real_cell_records_what_it_used():
     assert rec.ok, rec.error
     blob_calls = sum(n for k, n in rec.kernels.items() if k.startswith("blob_score:"))
     assert blob_calls > 0 and rec.kernels.get("drift:maxwell", 0) >= blob_calls  # bkw2d is Maxwellian: gamma = 0
-    assert rec.peak_rss_mb > 10 and set(rec.to_json()) >= {"peak_rss_mb", "kernels"}
+    assert rec.peak_rss_mb > 10 and set(rec.to_json()) >= {"peak_rss_mb", "kernels", "solve_cpu_s"}
+    assert 0 < rec.solve_cpu_s <= rec.total_s  # the CPU of one thread inside the cell's wall time

@@ -43,7 +43,7 @@ def good_record() -> dict:
                                     CertificateRow(2.5, "thm5_w1", 0.3, 0.2).to_json()],
                       floors=[FloorDistribution(2.5, "w1", "w1_mc_floor", 300, (0.1, 0.2)).to_json()],
                       wall_time={"setup": 0.1, "stepping": 2.0, "evaluation": 0.3}, solve_s=2.0, total_s=2.5,
-                      peak_rss_mb=300.0, gpu_peak_mb=10.0).to_json()
+                      solve_cpu_s=1.9, peak_rss_mb=300.0, gpu_peak_mb=10.0).to_json()
 
 
 def _non_negative(v):
@@ -79,7 +79,7 @@ def fields(record: dict):
         yield ("floors", 0, "values", j), lambda v: 0 <= v < math.inf
     for phase in record["wall_time"]:
         yield ("wall_time", phase), lambda v: 0 <= v < math.inf
-    for name in ("solve_s", "total_s", "peak_rss_mb", "gpu_peak_mb"):
+    for name in ("solve_s", "solve_cpu_s", "total_s", "peak_rss_mb", "gpu_peak_mb"):
         yield (name,), lambda v: 0 <= v < math.inf
 
 
@@ -112,8 +112,8 @@ values = st.one_of(absurd, st.floats(width=64), st.floats(-1.0, 6.0))
 
 def test_the_good_record_is_accepted():
     assert accepted(good_record())
-    # every metric's t and value, 2 x 6 certificate fields, 3 floor fields, 3 phases, 4 run fields
-    assert len(list(fields(good_record()))) == 2 * len(METRICS) + 22
+    # every metric's t and value, 2 x 6 certificate fields, 3 floor fields, 3 phases, 5 run fields
+    assert len(list(fields(good_record()))) == 2 * len(METRICS) + 23
 
 
 @settings(max_examples=300, deadline=None)

@@ -57,8 +57,10 @@ def _run_cell(cell: Cell, profile: Profile, device: str, progress: bool, run_dir
         cfg = cell.make_config(profile.name)
         record["config"] = dataclasses.asdict(cfg)
         workdir = str(Path(run_dir) / "artifacts") if run_dir is not None else None
+        cpu_start = time.thread_time()  # CELL_THREADS = 1: the solver's torch work runs on this thread
         traj = solvers.validate_trajectory(
             cls(cfg).run(problem, seed=cell.seed, device=device, progress=progress, workdir=workdir), problem)
+        record["solve_cpu_s"] = time.thread_time() - cpu_start
         t_eval = time.perf_counter()
         metric_failures: list[str] = []
         floors: list[dict] = []

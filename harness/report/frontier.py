@@ -2,8 +2,10 @@
 per CPU budget, the method with the least error.
 
 A *rung* is one (solver, overrides) setting of a sweep, its seeds repeats (`harness.report.convergence.rung_stats`).
-Cost is `solve_s`: the seconds of the method itself (training + stepping, one torch thread a cell), never the
-harness's evaluation. For a problem of a sweep:
+Cost is the seconds of the method itself (training + stepping, one torch thread a cell), never the harness's
+evaluation: its CPU seconds (`solve_cpu_s`, the cell thread's time) where every cell of the problem recorded them,
+which another job on the machine does not inflate, else the wall seconds `solve_s` (`cost_clock` says which). For a
+problem of a sweep:
 
 * `cost_exponents`: per solver ladder in N, the least-squares slope b of log(solve_s) = a + b log(N), per seed, its
   mean and sd over seeds (an O(N) method reads about 1, an O(N^2) one about 2 once N is large enough that the fixed
@@ -44,6 +46,21 @@ def has_n_ladder(table: pd.DataFrame, problem: str) -> bool:
     """True when some solver ran `problem` at two or more N (the frontier's section and figure need it)."""
     df = table[table.problem == problem] if not table.empty else table
     return "p_n" in df.columns and not df.empty and df.groupby("solver").p_n.nunique().max() >= 2
+
+
+def cost_clock(timings: pd.DataFrame, problem: str) -> tuple[pd.DataFrame, str]:
+    """(timings, clock): where every cell of `problem` in `timings` has a finite `solve_cpu_s`, timings with
+    `solve_s` replaced by it and clock 'CPU'; else timings unchanged and clock 'wall' (runs made before the records
+    held CPU seconds, or a cell without them)."""
+    if timings.empty or "solve_cpu_s" not in timings.columns:
+        return timings, "wall"
+    cpu = pd.to_numeric(timings.loc[timings.problem == problem, "solve_cpu_s"], errors="coerce")
+    if cpu.empty or not np.isfinite(cpu.to_numpy(dtype=float)).all():
+        return timings, "wall"
+    out = timings.copy()
+    mine = out.problem == problem
+    out.loc[mine, "solve_s"] = cpu.astype(float)
+    return out, "CPU"
 
 
 def _cost_table(table: pd.DataFrame, timings: pd.DataFrame, problem: str) -> pd.DataFrame:
@@ -171,10 +188,12 @@ def frontier_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, fig
     if metric is None or not has_n_ladder(table, problem):
         return []
     df = table[table.problem == problem]
+    timings, clock = cost_clock(timings, problem)
     out = ["### Accuracy per CPU second", ""]
     expo = cost_exponents(table, timings, problem)
     if not expo.empty:
-        out += ["Cost exponent b of solve seconds ~ N^b (least squares in log-log per seed; mean ± sd over seeds; "
+        out += [f"Cost exponent b of solve {clock} seconds ~ N^b (least squares in log-log per seed; mean ± sd over "
+                "seeds; "
                 f"'top': the rungs with N >= {TOP_FRACTION:g} x the largest):", "",
                 "| solver | fixed | N | b | b (top) | seeds |", "|---" * 6 + "|"]
         for r in expo.itertuples():
@@ -185,7 +204,8 @@ def frontier_lines(table: pd.DataFrame, timings: pd.DataFrame, problem: str, fig
         out.append("")
     choices = budget_choices(table, timings, problem, metric)
     if choices:
-        out += [f"Least {metric} at t = {df.t.max():g} within a CPU budget (mean solve seconds of the setting; the "
+        out += [f"Least {metric} at t = {df.t.max():g} within a CPU budget (mean solve {clock} seconds of the setting; "
+                "the "
                 f"winner named only when a test over seeds gives p < {RANK_ALPHA:g}):", ""]
         out += [f"- {budget_sentence(c)}" for c in choices] + [""]
     name = f"{problem}_frontier.png"

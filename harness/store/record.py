@@ -46,7 +46,9 @@ class CellRecord:
 
     rows: metric rows {t, metric, value, reference} (long format); wall_time: {phase: seconds} of the
     solver's phases and 'evaluation'; solve_s: the cost on a work-precision axis
-    (`harness.execute.run_cell.solve_seconds`); total_s: the cell's whole wall time; certificates: rows of
+    (`harness.execute.run_cell.solve_seconds`); solve_cpu_s: the CPU seconds the cell's thread spent in the solver's
+    run (`time.thread_time`, one torch thread a cell: what the method cost however loaded the machine; None in records
+    written before issue 45 and for a failed cell); total_s: the cell's whole wall time; certificates: rows of
     `certificates.certify`; floors: the floor distributions (infra.rows.FloorDistribution as JSON) of its metrics
     with a null law (records written before issue 40 have none); warnings: one line per absurd metric value; error/traceback: why a
     failed cell failed; *_error: a part that failed without failing the cell.
@@ -70,6 +72,7 @@ class CellRecord:
     info: dict = field(default_factory=dict)
     curves: dict = field(default_factory=dict)
     solve_s: float | None = None
+    solve_cpu_s: float | None = None
     total_s: float | None = None
     warnings: list = field(default_factory=list)
     certificates: list = field(default_factory=list)
@@ -120,7 +123,7 @@ class CellRecord:
         kwargs.setdefault("cell_id", stem or cell_id(data["solver"], data["problem"], data["seed"],
                                                      tuple(data.get("overrides", {}).items())))
         kwargs.setdefault("profile", "")
-        for key in ("solve_s", "total_s", "peak_rss_mb", "gpu_peak_mb"):
+        for key in ("solve_s", "solve_cpu_s", "total_s", "peak_rss_mb", "gpu_peak_mb"):
             if key in kwargs and kwargs[key] is not None:
                 kwargs[key] = float(kwargs[key])
         return cls(**kwargs)
@@ -198,6 +201,8 @@ def _validate(rec, stem: str | None) -> None:
     for key in ("total_s", "solve_s"):
         if key in rec and not is_number(rec[key]):
             raise DamagedRecord(f"field {key!r} is not a number")
+    if rec.get("solve_cpu_s") is not None and not is_number(rec["solve_cpu_s"]):
+            raise DamagedRecord(f"field {key!r} is not a number")
     _check_values(rec)
     if not isinstance(rec.get("warnings", []), list) or not all(isinstance(w, str) for w in rec.get("warnings", [])):
         raise DamagedRecord("'warnings' is not a list of strings")
@@ -209,7 +214,7 @@ def _validate(rec, stem: str | None) -> None:
 def _check_not_negative(rec: dict) -> None:
     """DamagedRecord if a duration or a memory peak of `rec` is negative or not finite (no run takes -3 s or
     forever: a record that says so was not written by the harness, and its numbers are not reported as they are)."""
-    named = {key: rec.get(key) for key in ("solve_s", "total_s", "peak_rss_mb", "gpu_peak_mb")}
+    named = {key: rec.get(key) for key in ("solve_s", "solve_cpu_s", "total_s", "peak_rss_mb", "gpu_peak_mb")}
     wall = rec.get("wall_time")
     named.update({f"wall_time.{k}": v for k, v in wall.items()} if isinstance(wall, dict) else {})
     for key, value in named.items():

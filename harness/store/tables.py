@@ -166,7 +166,8 @@ def collect_tables(run_dir: Path, records: list[CellRecord] | None = None
                          **params})
         info = {f"info_{k}": v for k, v in rec.info.items() if is_number(v)}
         timings.append({**key, **{f"{k}_s": v for k, v in rec.wall_time.items()},
-                        "solve_s": rec.solve_s, "total_s": rec.total_s, **info, "warnings": "; ".join(rec.warnings),
+                        "solve_s": rec.solve_s, "solve_cpu_s": rec.solve_cpu_s, "total_s": rec.total_s, **info,
+                        "warnings": "; ".join(rec.warnings),
                         "peak_rss_mb": rec.peak_rss_mb, "gpu_peak_mb": rec.gpu_peak_mb, "kernels": kernels_text(rec.kernels)})
     table = pd.DataFrame(rows)
     if not table.empty:

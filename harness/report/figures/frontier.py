@@ -9,7 +9,7 @@ import pandas as pd
 
 from harness.report.convergence import rung_stats
 from harness.report.figures.common import figure_path, plt, save_figure
-from harness.report.frontier import cost_exponents, frontier, frontier_metric, has_n_ladder
+from harness.report.frontier import cost_clock, cost_exponents, frontier, frontier_metric, has_n_ladder
 from harness.report.thresholds import FRONTIER_BUDGETS_S
 
 
@@ -17,7 +17,8 @@ def frontier_figure(table: pd.DataFrame, timings: pd.DataFrame, problem: str, me
     """Log-log: x = mean solve seconds of a rung, y = its mean `metric` at the last snapshot (min-max over seeds as
     bars), one colour per solver with its cost exponent in the legend, each rung's Monte Carlo floor as a small
     dash, the frontier (harness.report.frontier.frontier) as a black step line, the budgets as dotted verticals.
-    None when fewer than two rungs have seconds."""
+    None when fewer than two rungs have seconds. Seconds on the clock `cost_clock` picks (CPU where recorded)."""
+    timings, clock = cost_clock(timings, problem)
     stats = rung_stats(table, timings, problem, metric).dropna(subset=["y", "solve_s"])
     if len(stats) < 2 or not (stats.y > 0).all() or not (stats.solve_s > 0).all():
         return None
@@ -40,7 +41,8 @@ def frontier_figure(table: pd.DataFrame, timings: pd.DataFrame, problem: str, me
     ax.plot([], [], "_", color="k", ms=10, label="MC floor of a rung")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(f"solve seconds (one thread; budgets {', '.join(f'{b:g}' for b in FRONTIER_BUDGETS_S)} s dotted)")
+    budgets = ", ".join(f"{b:g}" for b in FRONTIER_BUDGETS_S)
+    ax.set_xlabel(f"solve {clock} seconds (one thread; budgets {budgets} s dotted)")
     ax.set_ylabel(f"{metric} at t = {table[table.problem == problem].t.max():g}")
     ax.set_title(f"{problem}: error per CPU second")
     ax.legend(fontsize=6)
