@@ -223,3 +223,11 @@ def test_a_real_cell_records_what_it_used():
     assert blob_calls > 0 and rec.kernels.get("drift:maxwell", 0) >= blob_calls  # bkw2d is Maxwellian: gamma = 0
     assert rec.peak_rss_mb > 10 and set(rec.to_json()) >= {"peak_rss_mb", "kernels", "solve_cpu_s"}
     assert 0 < rec.solve_cpu_s <= rec.total_s  # the CPU of one thread inside the cell's wall time
+
+
+def test_cpu_seconds_are_recorded_only_where_they_are_the_methods_cost():
+    """A trained solver's training may have run in another cell (solve_s charges info['train_s']): no CPU seconds;
+    'auto' on this CPU machine and 'cpu' keep them."""
+    from harness.execute.run_cell import cpu_seconds
+    assert cpu_seconds(2.5, {}, "cpu") == 2.5 and cpu_seconds(2.5, {"steps": 3}, "auto") == 2.5
+    assert cpu_seconds(2.5, {"train_s": 40.0}, "cpu") is None

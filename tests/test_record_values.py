@@ -223,3 +223,13 @@ def test_report_and_compare_name_an_absurd_certificate_or_diagnostic_number_in_o
     assert main(["report", str(b)]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if STEM in line]
     assert len(err) == 1 and said in err[0], err
+
+
+@pytest.mark.parametrize("status", ["ok", "failed"])
+@pytest.mark.parametrize("key", ["solve_cpu_s", "solve_s", "total_s", "peak_rss_mb"])
+def test_a_duration_that_is_not_a_number_is_named_in_any_record(status, key):
+    """A text where a duration or peak belongs makes the record damaged, naming that field, in a failed record too
+    (it was a ValueError from float() there, which crashed report and compare)."""
+    data = {**good_record(), "status": status, "error": "boom" if status == "failed" else "", key: "x"}
+    with pytest.raises(DamagedRecord, match=f"field '{key}' is not a number"):
+        CellRecord.from_json(data, STEM)

@@ -60,7 +60,7 @@ def _run_cell(cell: Cell, profile: Profile, device: str, progress: bool, run_dir
         cpu_start = time.thread_time()  # CELL_THREADS = 1: the solver's torch work runs on this thread
         traj = solvers.validate_trajectory(
             cls(cfg).run(problem, seed=cell.seed, device=device, progress=progress, workdir=workdir), problem)
-        record["solve_cpu_s"] = time.thread_time() - cpu_start
+        record["solve_cpu_s"] = cpu_seconds(time.thread_time() - cpu_start, traj.info, device)
         t_eval = time.perf_counter()
         metric_failures: list[str] = []
         floors: list[dict] = []
@@ -131,6 +131,16 @@ def solve_seconds(wall_time: dict, info: dict) -> float:
     if isinstance(info.get("train_s"), (int, float)):
         phases["training"] = float(info["train_s"])
     return float(sum(phases.values()))
+
+
+def cpu_seconds(thread_s: float, info: dict, device: str) -> float | None:
+    """The cell's solve CPU seconds for the record: `thread_s` (this thread's CPU time in the solver's run), or None
+    where it is not the method's cost: a trained solver (info holds 'train_s': its training may have run in another
+    cell or session, which solve_seconds charges and thread time cannot see) or a cell on a GPU (the thread waits on
+    the device)."""
+    if "train_s" in info or solvers.resolve_device(device).type != "cpu":
+        return None
+    return float(thread_s)
 
 
 def _certificates(traj, problem, seed) -> dict:

@@ -26,7 +26,8 @@ STATUSES = ("ok", "failed")
 #: how a non-finite float is written in a record (see the module docstring)
 NON_FINITE = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
 #: the record fields whose non-finite floats are written as NON_FINITE strings and read back
-_NUMERIC_FIELDS = ("rows", "certificates", "wall_time", "info", "curves", "config", "solve_s", "total_s")
+_NUMERIC_FIELDS = ("rows", "certificates", "wall_time", "info", "curves", "config", "solve_s", "solve_cpu_s",
+                   "total_s")
 #: keys of rows and certificate rows that hold text, never a number
 _TEXT_KEYS = frozenset({"metric", "reference", "certificate"})
 
@@ -47,8 +48,8 @@ class CellRecord:
     rows: metric rows {t, metric, value, reference} (long format); wall_time: {phase: seconds} of the
     solver's phases and 'evaluation'; solve_s: the cost on a work-precision axis
     (`harness.execute.run_cell.solve_seconds`); solve_cpu_s: the CPU seconds the cell's thread spent in the solver's
-    run (`time.thread_time`, one torch thread a cell: what the method cost however loaded the machine; None in records
-    written before issue 45 and for a failed cell); total_s: the cell's whole wall time; certificates: rows of
+    run (`time.thread_time`, one torch thread a cell: what the method cost however loaded the machine; None for a
+    trained solver, whose training may have run elsewhere, on a GPU, for a failed cell and in records before it); total_s: the cell's whole wall time; certificates: rows of
     `certificates.certify`; floors: the floor distributions (infra.rows.FloorDistribution as JSON) of its metrics
     with a null law (records written before issue 40 have none); warnings: one line per absurd metric value; error/traceback: why a
     failed cell failed; *_error: a part that failed without failing the cell.
@@ -176,7 +177,7 @@ def _validate(rec, stem: str | None) -> None:
     for key in ("cell_id", "profile", "error", "traceback", "certificates_error", "diagnostics_error"):
         if not isinstance(rec.get(key, ""), str):
             raise DamagedRecord(f"field {key!r} is not a string")
-    for key in ("peak_rss_mb", "gpu_peak_mb"):
+    for key in ("peak_rss_mb", "gpu_peak_mb", "solve_cpu_s", "solve_s", "total_s"):  # failed records too
         if rec.get(key) is not None and not is_number(rec[key]):
             raise DamagedRecord(f"field {key!r} is not a number")
     _check_not_negative(rec)
@@ -200,8 +201,6 @@ def _validate(rec, stem: str | None) -> None:
     _check_rows(rec.get("floors", []), "floors", FloorDistribution.from_json, "floor distributions")
     for key in ("total_s", "solve_s"):
         if key in rec and not is_number(rec[key]):
-            raise DamagedRecord(f"field {key!r} is not a number")
-    if rec.get("solve_cpu_s") is not None and not is_number(rec["solve_cpu_s"]):
             raise DamagedRecord(f"field {key!r} is not a number")
     _check_values(rec)
     if not isinstance(rec.get("warnings", []), list) or not all(isinstance(w, str) for w in rec.get("warnings", [])):
