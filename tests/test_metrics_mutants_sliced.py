@@ -41,6 +41,9 @@ def test_sliced_equal_sizes_match_the_definition_direction_by_direction(p):
     assert sliced_wasserstein(x, y, p) == pytest.approx(_by_hand(x, y, p, projections(2, 200, 0)), rel=1e-12)
     assert sliced_wasserstein(x, y, p, count=7, seed=9) == pytest.approx(_by_hand(x, y, p, projections(2, 7, 9)),
                                                                         rel=1e-12)
+    # the defaults: p = 1, L = 200, seed 0
+    if p == 1:
+        assert sliced_wasserstein(x, y) == sliced_wasserstein(x, y, 1, 200, 0)
     # torch input of the same points gives the same number
     assert sliced_wasserstein(torch.from_numpy(x), torch.from_numpy(y), p) == pytest.approx(
         _by_hand(x, y, p, projections(2, 200, 0)), rel=1e-12)
