@@ -379,11 +379,11 @@ def test_specs_entropy_metrics_by_hand():
 
 def test_specs_fisher_metrics_by_hand():
     """Scores (1, 0), (0, 2), (3, 1): |s|^2 = 1, 4, 10, mean 5, sd sqrt((16 + 1 + 25) / 2) = sqrt(21), se sqrt(7).
-    Previous scores (1, 1), (0, 1), (1, 1): |s'|^2 = 2, 1, 2; the step values -1, 3, 8: sd sqrt(61 / 3) (mean 10/3,
-    deviations -13/3, -1/3, 14/3: (169 + 1 + 196) / 9 / 2), se sqrt(61 / 9)."""
+    Previous scores (2, 1), (0, 1), (1, -1): |s'|^2 = 5, 1, 2; the step values -4, 3, 8: sd sqrt(109 / 3) (mean 7/3,
+    deviations -19/3, 2/3, 17/3: (361 + 4 + 289) / 9 / 2), se sqrt(109 / 9)."""
     prob3 = problem(dim=3)
-    s = snap(score=X, own_score=True, problem=prob3, previous_score=t64([[1.0, 1.0], [0.0, 1.0], [1.0, 1.0]]))
+    s = snap(score=X, own_score=True, problem=prob3, previous_score=t64([[2.0, 1.0], [0.0, 1.0], [1.0, -1.0]]))
     assert specs._fisher_values(s).tolist() == [1.0, 4.0, 10.0]
     assert METRICS["fisher_information"].compute(s) == 5.0
     assert METRICS["fisher_information_se"].compute(s) == pytest.approx(math.sqrt(7), rel=1e-14)
-    assert METRICS["fisher_information_step_se"].compute(s) == pytest.approx(math.sqrt(61 / 9), rel=1e-14)
+    assert METRICS["fisher_information_step_se"].compute(s) == pytest.approx(math.sqrt(109 / 9), rel=1e-14)
