@@ -8,8 +8,9 @@ is a defect of the method (its answer depends more and more on the seed). At eve
 
 * `w2`: the exact W2 between the two clouds (POT ot.emd2; a fixed subsample of MAX_EXACT a side beyond). It holds the
   sampling floor, which moves with f_t's shape, so it is reported, not tested;
-* `d2`: an estimate of W2(law_A, law_B)^2 with the floor removed. The particles are cut into B batches of n = N // B
-  by fixed permutations (the same at every snapshot); per batch b,
+* `d2`: an estimate of W2(law_A, law_B)^2 with the floor removed. The particles are cut into B batches of
+  n = min(N // B, MAX_BATCH) by fixed permutations (the same at every snapshot; beyond B x MAX_BATCH particles the
+  rest is not used, so a snapshot costs at most 3B exact OTs of MAX_BATCH points at any N); per batch b,
       d2_b = W2^2(A_b, B_b) - (W2^2(A_b, A_b+1) + W2^2(B_b, B_b+1)) / 2    (b + 1 mod B),
   the cross-run distance less the within-run distances at the same size, so E d2_b = 0 when the two runs have one
   law (particles independent within a run: an approximation for interacting particles). d2 = mean_b d2_b,
@@ -33,6 +34,9 @@ MAX_EXACT = 2_000
 #: batches of the debiased estimate (fewer where N // BATCHES < MIN_BATCH)
 BATCHES = 16
 MIN_BATCH = 20
+#: at most this many points a batch: exact OT is O(n^3), and at N = 10^5 a batch of N // 16 = 6,250 points would take
+#: a cost matrix of 312 MB and minutes a call, 48 calls a snapshot
+MAX_BATCH = 250
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,9 @@ def w2_squared(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def batch_estimates(a: np.ndarray, b: np.ndarray, perm_a: np.ndarray, perm_b: np.ndarray, batches: int) -> np.ndarray:
-    """(batches,) d2_b of the module docstring for clouds a, b (N, d) cut by the permutations perm_a, perm_b (N,)."""
-    n = min(len(perm_a), len(perm_b)) // batches
+    """(batches,) d2_b of the module docstring for clouds a, b (N, d) cut by the permutations perm_a, perm_b (N,)
+    into batches of min(N // batches, MAX_BATCH) points."""
+    n = min(min(len(perm_a), len(perm_b)) // batches, MAX_BATCH)
     ia = [perm_a[k * n:(k + 1) * n] for k in range(batches)]
     ib = [perm_b[k * n:(k + 1) * n] for k in range(batches)]
     out = []
@@ -86,6 +91,7 @@ def seed_w2_series(times, clouds_a, clouds_b) -> list[SeedW2]:
         d2b = batch_estimates(a, b, perms[0], perms[1], batches)
         step = float(np.std(d2b - prev, ddof=1) / math.sqrt(batches)) if prev is not None else math.nan
         out.append(SeedW2(t, math.sqrt(w2_squared(a[sub[0]], b[sub[1]])), float(d2b.mean()),
-                          float(np.std(d2b, ddof=1) / math.sqrt(batches)), step, n_min // batches, batches))
+                          float(np.std(d2b, ddof=1) / math.sqrt(batches)), step, min(n_min // batches, MAX_BATCH),
+                          batches))
         prev = d2b
     return out

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from metrics.monotone import violations
-from metrics.seed_w2 import batch_estimates, seed_w2_series, w2_squared
+from metrics.seed_w2 import MAX_BATCH, batch_estimates, seed_w2_series, w2_squared
 from problems import get_problem
 from problems.cases.characteristics import integrate_characteristics
 
@@ -37,6 +37,23 @@ def test_batch_estimate_removes_the_floor():
     assert abs(d2.mean()) <= 4 * d2.std(ddof=1) / 4
     d2 = batch_estimates(a, b + np.array([1.0, 0.0]), perm, perm, 16)
     assert abs(d2.mean() - 1.0) <= 4 * d2.std(ddof=1) / 4 + 0.05
+
+
+def test_batches_stop_at_max_batch_points(monkeypatch):
+    """At N = 16 x (MAX_BATCH + 50) the batches hold MAX_BATCH points each (the particles beyond 16 x MAX_BATCH are
+    not used), so the exact OTs stay MAX_BATCH points at any N; the series reports that n."""
+    import metrics.seed_w2 as sw
+    sizes = []
+    real = sw.w2_squared
+    monkeypatch.setattr(sw, "w2_squared", lambda x, y: sizes.append((len(x), len(y))) or real(x, y))
+    n = 16 * (MAX_BATCH + 50)
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    batch_estimates(a, b, np.arange(n), np.arange(n), 16)
+    assert set(sizes) == {(MAX_BATCH, MAX_BATCH)} and len(sizes) == 48
+    sizes.clear()
+    series = seed_w2_series([0.0], [a], [b])
+    assert series[0].n == MAX_BATCH and series[0].batches == 16 and max(max(s) for s in sizes) == sw.MAX_EXACT
 
 
 @pytest.mark.slow
