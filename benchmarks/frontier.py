@@ -23,8 +23,9 @@ if str(ROOT) not in sys.path:
 def load_runs(runs: list[Path]):
     """(table, timings, commit, profile) of the runs' trusted records concatenated; ValueError (one line) when the
     runs differ in commit or profile, or a path is not a run directory. A cell found in several runs (same cell id:
-    solver, problem, seed, overrides) is counted once, from the first run that holds it (a note on stderr), so a
-    mean or a paired test over seeds never sees one cell twice."""
+    solver, problem, seed, overrides) is counted once, from the first run that holds an ok record of it (else the
+    first that holds it; a note on stderr), so a mean or a paired test over seeds never sees one cell twice and a
+    failed copy never hides a good one."""
     import pandas as pd
 
     from harness.report.rebuild import trusted_records
@@ -41,17 +42,21 @@ def load_runs(runs: list[Path]):
     if len(keys) != 1:
         raise ValueError("the runs differ in (commit, profile): " + ", ".join(f"{c[:12]}/{p}" for c, p in sorted(keys))
                          + "; a frontier compares seconds and errors of one commit and profile")
-    tables, timings, seen = [], [], set()
-    for run, manifest in zip(runs, manifests):
-        records = trusted_records(store.load_records(run, read_only=True), manifest.config.profile,
-                                  planned=manifest.planned)
-        repeated = [r for r in records if r.cell_id in seen]
+    per_run = [trusted_records(store.load_records(run, read_only=True), manifest.config.profile,
+                               planned=manifest.planned) for run, manifest in zip(runs, manifests)]
+    chosen: dict[str, tuple[int, object]] = {}  # cell id -> (run index, record): the first ok copy, else the first
+    for k, records in enumerate(per_run):
+        for rec in records:
+            if rec.cell_id not in chosen or (rec.ok and not chosen[rec.cell_id][1].ok):
+                chosen[rec.cell_id] = (k, rec)
+    tables, timings = [], []
+    for k, (run, records) in enumerate(zip(runs, per_run)):
+        repeated = [r for r in records if chosen[r.cell_id][1] is not r]
         if repeated:
-            print(f"note: {len(repeated)} cell(s) of {run} are also in an earlier run and counted once: "
-                  + ", ".join(sorted(r.cell_id for r in repeated)[:4]) + (" ..." if len(repeated) > 4 else ""),
-                  file=sys.stderr)
-        records = [r for r in records if r.cell_id not in seen]
-        seen.update(r.cell_id for r in records)
+            print(f"note: {len(repeated)} cell(s) of {run} are also in another run and counted once (an ok copy "
+                  "first): " + ", ".join(sorted(r.cell_id for r in repeated)[:4])
+                  + (" ..." if len(repeated) > 4 else ""), file=sys.stderr)
+        records = [r for r in records if chosen[r.cell_id][1] is r]
         table, timing, _ = store.collect_tables(run, records)
         tables.append(table)
         timings.append(timing)

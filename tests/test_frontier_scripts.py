@@ -66,7 +66,22 @@ def test_a_cell_in_two_runs_is_counted_once(tmp_path, capsys):
     twice, timings_twice, *_ = frontier_script.load_runs([run, run])
     assert len(once) > 0 and len(twice) == len(once) and len(timings_twice) == len(timings_once)
     n_cells = len(list((run / "cells").glob("*.json")))
-    assert f"note: {n_cells} cell(s) of {run} are also in an earlier run" in capsys.readouterr().err
+    assert f"note: {n_cells} cell(s) of {run} are also in another run" in capsys.readouterr().err
+
+
+def test_an_ok_copy_of_a_cell_wins_over_a_failed_one(tmp_path, capsys):
+    """The first run holds a failed record of a cell the second holds ok: the ok one is counted (its rows), once."""
+    good = tmp_path / "good"
+    shutil.copytree(FIXTURE, good)
+    bad = tmp_path / "bad"
+    shutil.copytree(FIXTURE, bad)
+    path = sorted((bad / "cells").glob("*.json"))[0]
+    data = json.loads(path.read_text())
+    data.update(status="failed", error="boom", rows=[], certificates=[], floors=[])
+    path.write_text(json.dumps(data))
+    both, *_ = frontier_script.load_runs([bad, good])
+    once, *_ = frontier_script.load_runs([good])
+    assert len(both) == len(once) > 0  # the failed copy kept would drop that cell's rows
 
 
 @pytest.mark.parametrize("text", ["blob", "blob=", "=100", "blob=1,x", "blob=1", "blob=100,-5"])
