@@ -52,6 +52,10 @@ def _damaged_runs(tmp_path: Path) -> tuple[Path, Path]:
         bound = {**good, "seed": 3, "cell_id": "blob__bkw2d__seed3",
                  "certificates": [{**c, "bound": -5.0} for c in good["certificates"]]}
         (run / "cells" / "blob__bkw2d__seed3.json").write_text(json.dumps(bound))
+        manifest = json.loads((run / "manifest.json").read_text())  # the damaged cells are planned ones, so a
+        manifest["cells"] += [["blob", "bkw2d", s, {}] for s in (1, 2, 3)]  # resume's trust check reads them
+        manifest["config"]["seeds"] = [0, 1, 2, 3]
+        (run / "manifest.json").write_text(json.dumps(manifest))
     return a, b
 
 
