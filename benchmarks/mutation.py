@@ -69,6 +69,7 @@ MAPPING: dict[str, tuple[list[str], str]] = {
                                       "or lognorm_series"], "not slow"),
     "certificates/initial_rate.py": (["tests/test_initial_rate.py"], "not slow"),
     "certificates/observed_rate.py": (["tests/test_initial_rate.py"], "not slow"),
+    "certificates/flow_path.py": (["tests/test_flow_path.py"], "not slow"),
 }
 #: the modules issue 35 asks 95% of the non-equivalent mutants killed on (the default selection)
 CORE = ["problems/equation/kernel.py", "problems/particle_drift/dispatch.py", "metrics/moments.py", "metrics/wasserstein.py", "metrics/kde.py"]

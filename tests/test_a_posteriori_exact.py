@@ -28,6 +28,8 @@ def test_time_grid_by_hand():
     # t0 not a 12-digit number: a snapshot at t0 itself is not added again beside its rounded copy
     t0 = 1 / 3
     assert len(time_grid(t0, t0 + 1.0, [t0, t0 + 1.0], 4)) == 5 + 1  # the exact t0 + 1 beside its rounding, t0 not
+    # a node 1e-13 off a snapshot (1000.1 + 3 h = 1000.6500000000001) is the snapshot at 12 digits
+    assert time_grid(1000.1, 1001.2, [1000.65], 6)[3] == 1000.65 and len(time_grid(1000.1, 1001.2, [1000.65], 6)) == 7
 
 
 def test_trapezoid_cumulative_on_an_uneven_grid():
@@ -35,11 +37,12 @@ def test_trapezoid_cumulative_on_an_uneven_grid():
     assert np.allclose(got, [0.0, 2.0, 7.0], rtol=0, atol=1e-15)
 
 
-@pytest.mark.parametrize("n, expected", [(5, [0, 0.5, 1 / 3, 1.5, 2 / 3]), (4, [0, 0.5, 1 / 3, 1 / 3])])
+@pytest.mark.parametrize("n, expected", [(5, [0, 0.5, 1 / 3, 1.5, 2 / 3]), (4, [0, 0.5, 1 / 3, 1 / 3]), (2, [0, 0])])
 def test_quadrature_error_by_hand(n, expected):
     """g = t^2 on t = 0..n-1: |fine - coarse| / 3, the coarse rule on the even nodes (plus the last one when n is
     even), interpolated linearly to the odd nodes. n = 5: fine (0, .5, 3, 9.5, 22), coarse (0, 2, 4, 14, 24);
-    n = 4: fine (0, .5, 3, 9.5), coarse on (0, 2, 3) = (0, 4, 10.5) -> (0, 2, 4, 10.5)."""
+    n = 4: fine (0, .5, 3, 9.5), coarse on (0, 2, 3) = (0, 4, 10.5) -> (0, 2, 4, 10.5); n = 2: the coarse rule is the
+    fine one (one interval: its error estimate is 0)."""
     t = np.arange(n, dtype=float)
     assert np.allclose(quadrature_error(list(t), t ** 2), expected, rtol=0, atol=1e-14)
 
@@ -162,7 +165,8 @@ def test_lognorm_series_takes_the_segment_maximum():
 
 
 class _Stationary:
-    """f_t = f0 = N(0, I_2) at every t, U_f = 0."""
+    """f_t = f0 = N(0, I_2) at every t, and a stated field U_f(x) = -0.3 x (the identity's formula does not need U_f to
+    be f's own)."""
 
     def initial_density(self, v):
         return torch.exp(-(v * v).sum(-1) / 2) / (2 * math.pi)
@@ -174,25 +178,25 @@ class _Stationary:
         return -x
 
     def mean_field_drift(self, x, t):
-        return 0 * x
+        return -0.3 * x
 
 
 def test_kl_identity_of_a_dilation_by_hand():
-    """Phi(v, t) = (1 + t) v: det J = (1 + t)^2, u = v, mu_t's score -v / (1 + t). Per particle
-    kl_i = |v|^2 ((1 + t)^2 - 1) / 2 - 2 log(1 + t), g_i = |v|^2 ((1 + t) - 1 / (1 + t))."""
+    """Phi(v, t) = a v, a = 1.5 + t: det J = a^2, u = v, mu_t's score -v / a. Per particle
+    kl_i = |v|^2 (a^2 - 1) / 2 - 2 log a, g_i = (u - U_f(x)) . (s - grad log f(x)) = |v|^2 (1 + 0.3 a) (a - 1 / a)."""
     gen = torch.Generator().manual_seed(6)
     v = torch.randn(30, 2, generator=gen, dtype=f64)
     grid = [0.0, 0.5, 1.5]
-    states = [FlowState(t, (1 + t) * v, v.clone(), -v / (1 + t), torch.full((30,), (1 + t) ** 2, dtype=f64))
+    states = [FlowState(t, (1.5 + t) * v, v.clone(), -v / (1.5 + t), torch.full((30,), (1.5 + t) ** 2, dtype=f64))
               for t in grid]
     got = kl_series(_Stationary(), states, v)
     v2 = (v * v).sum(-1).numpy()
-    kl = np.stack([v2 * ((1 + t) ** 2 - 1) / 2 - 2 * math.log(1 + t) for t in grid])
-    g = np.stack([v2 * ((1 + t) - 1 / (1 + t)) for t in grid])
+    kl = np.stack([v2 * ((1.5 + t) ** 2 - 1) / 2 - 2 * math.log(1.5 + t) for t in grid])
+    g = np.stack([v2 * (1 + 0.3 * (1.5 + t)) * ((1.5 + t) - 1 / (1.5 + t)) for t in grid])
     integral = np.stack([np.zeros(30), 0.25 * (g[0] + g[1]), 0.25 * (g[0] + g[1]) + 0.5 * (g[1] + g[2])])
     assert np.allclose(got["direct"], kl.mean(1), rtol=1e-12, atol=1e-14)
-    assert np.allclose(got["rhs"], integral.mean(1), rtol=1e-12, atol=1e-14)  # kl_0 = 0
-    diff = kl - integral
+    assert np.allclose(got["rhs"], kl[0].mean() + integral.mean(1), rtol=1e-12, atol=1e-14)
+    diff = kl - kl[0] - integral
     assert np.allclose(got["se"], diff.std(1, ddof=1) / math.sqrt(30), rtol=1e-10, atol=1e-15)
     gm = g.mean(1)
     coarse_end = 0.75 * (gm[0] + gm[2])  # the coarse rule on (0, 1.5)
@@ -402,3 +406,59 @@ def test_certify_flow_marks_the_fold_from_the_first_time_det_reaches_zero(monkey
 def test_certify_flow_without_snapshots_after_t0():
     p = get_problem("bkw2d").replace(snapshot_times=(0.0,))
     assert certify_flow(_Dilation().path(), p, None, p.sample(5, 1), 0) == []
+
+
+def test_certify_flow_row_arithmetic_with_stubbed_series(monkeypatch):
+    """Every series stubbed with chosen numbers (bkw2d, snapshots 1 and 2 on the grid (0, 1, 2)): the W2 rows hold at
+    a tie bound + 3 (mc_se + quad_err) = lower and fail just past it; the KL rows hold at |rhs - direct| = 3 se +
+    quad_err and fail past it; the log-norm rows count the particles with b < e (1 - 1e-3) (one of 0.9995, 0.99 and
+    1.2 against e = 1; none of 1.2, 1 and 1.5) and take the log-norm's max and mean up to the snapshot."""
+    import problems.cases.characteristics as ch
+    monkeypatch.setattr(ch, "integrate_characteristics", lambda p, v, times, rtol, atol: [v.clone() for _ in times])
+    monkeypatch.setattr(ap, "residual_norm", lambda *a: (0.5, 0.125))
+    gels = iter([0.25, 1.375, 2.375])  # the f0 floor first, then one Gelbrich bound per snapshot
+    monkeypatch.setattr(ap, "gelbrich_w2", lambda *a: next(gels))
+    kl = {"rhs": np.array([0.0, 1.0, 1.0]), "direct": np.array([0.0, 0.5, 0.4]), "se": np.array([0.0, 0.125, 0.125]),
+          "quad_err": np.array([0.0, 0.125, 0.125])}
+    monkeypatch.setattr(ap, "kl_series", lambda *a: kl)
+    b = np.array([[0.0, 0.0, 0.0], [1.0, 0.9995, 0.99], [1.2, 1.0, 1.5]])
+    e = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    lognorm = np.array([[0.5, -1.0, 0.0], [0.25, 0.0, 0.0], [3.0, 0.0, 0.0]])
+    monkeypatch.setattr(ap, "lognorm_series", lambda *a: (b, e, lognorm))
+    p = get_problem("bkw2d").replace(snapshot_times=(1.0, 2.0))
+    rows = certify_flow(_Dilation().path(), p, p, p.sample(3, 1), 0, intervals=2, m_moments=10)
+    w2, kls, logs = rows[:2], rows[2:4], rows[4:]
+    assert [r["bound"] for r in w2] == [0.5, 1.0] and [r["mc_se"] for r in w2] == [0.125, 0.25]
+    assert [r["quad_err"] for r in w2] == [0.0, 0.0] and [r["observed_lower"] for r in w2] == [0.875, 1.875]
+    assert [r["gelbrich"] for r in w2] == [1.375, 2.375] and w2[0]["gelbrich_floor"] == 0.25
+    assert [r["holds"] for r in w2] == [True, False]
+    assert [(r["bound"], r["observed"], r["mc_se"], r["quad_err"]) for r in kls] == [(1.0, 0.5, 0.125, 0.125),
+                                                                                   (1.0, 0.4, 0.125, 0.125)]
+    assert [r["holds"] for r in kls] == [True, False]
+    assert [r["violating_particles"] for r in logs] == [1, 0]
+    assert [r["bound"] for r in logs] == pytest.approx([math.sqrt((1 + 0.9995 ** 2 + 0.99 ** 2) / 3),
+                                                        math.sqrt((1.44 + 1 + 2.25) / 3)], rel=1e-14)
+    assert [r["observed"] for r in logs] == [1.0, 1.0]
+    assert [r["lognorm_max"] for r in logs] == [0.5, 3.0]
+    assert [r["lognorm_mean"] for r in logs] == pytest.approx([-0.25 / 6, 2.75 / 9], rel=1e-14)
+
+
+def test_certify_flow_defaults_are_the_documented_sizes(monkeypatch):
+    """The harness calls certify_flow with its defaults: docs/certificates.md states 32 intervals, 1,000 pushed and
+    1,000 reference points for the EMD and 10,000 fresh f0 samples for the moments (gaussian_mixture3d: no exact
+    solution, gamma = 0)."""
+    _residual_by_call(monkeypatch, scale=0.0)
+    pushes = []
+    dil = _Dilation().path()
+
+    def push(v, times):
+        pushes.append((v.shape[0], list(times)))
+        return dil.push(v, times)
+
+    path = FlowPath("dilation", dil.states, push)
+    p = get_problem("gaussian_mixture3d").replace(snapshot_times=(2.5,))
+    judged = _Judged()
+    rows = certify_flow(path, p, judged, p.sample(16, 1), 0)
+    assert pushes == [(10_000, [2.5]), (1_000, [2.5])]
+    assert [c[1] for c in judged.calls] == [1_000, 1_000]
+    assert rows[0]["intervals"] == 32 and rows[0]["m_obs"] == 1_000

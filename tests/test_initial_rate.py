@@ -273,3 +273,22 @@ def test_other_references_rates():
     kind, got = reference_rate(ani, "coarse")
     assert kind == "sde" and float((got - want).norm() / want.norm()) < 1e-8
     assert reference_rate(get_problem("bkw2d"))[0] == "exact"
+
+
+def test_a_far_mean_needs_the_shift_of_the_ray_exponent():
+    """gamma = 0, z ~ N(m, S) with |m|^2 / 2 = 800.5 (e^800 overflows unless the ray's maximum is taken out):
+    E|z|^2 = |m|^2 + tr S and E[z z^T] = m m^T + S to 1e-12 (128 radial, 384 angular nodes)."""
+    m, S = np.array([24.0, -20.0, 25.0]), np.diag([1.0, 0.5, 2.0])
+    e1, e2 = gaussian_pair_moments(m, S, 0.0, 128, 384)
+    assert e1 == pytest.approx(m @ m + 3.5, rel=1e-12)
+    np.testing.assert_allclose(e2, np.outer(m, m) + S, rtol=0, atol=1e-12 * e1)
+
+
+def test_sphere_rule_sizes():
+    """2D: n directions; 3D: n / 2 Gauss-Legendre nodes in cos theta (at least 2) times n in phi; the defaults
+    N_ANGLE = {2: 128, 3: 192} of the module's accuracy note; other dimensions refused."""
+    assert sphere_rule(2)[0].shape == (128, 2) and sphere_rule(3)[0].shape == (96 * 192, 3)
+    assert sphere_rule(2, 10)[0].shape == (10, 2) and sphere_rule(3, 10)[0].shape == (50, 3)
+    assert sphere_rule(3, 3)[0].shape == (6, 3)
+    with pytest.raises(ValueError, match="dimension 4"):
+        sphere_rule(4, 8)
