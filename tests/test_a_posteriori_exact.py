@@ -331,13 +331,16 @@ class _Dilation:
 
 
 class _Judged:
-    """A stand-in reference: sample_at(t, m, seed) = (1 + t/20) N(0, I) draws from `seed`; records its calls."""
+    """A stand-in reference: sample_at(t, m, seed) = (1 + t/20) N(0, I) draws from `seed`, or with `problem` its f0
+    draws dilated by (1 + t/10) (the law of _Dilation's push-forward); records its calls."""
 
-    def __init__(self):
-        self.calls = []
+    def __init__(self, problem=None):
+        self.calls, self.problem = [], problem
 
     def sample_at(self, t, m, seed):
         self.calls.append((t, m, seed))
+        if self.problem is not None:
+            return (1 + t / 10) * self.problem.sample(m, seed).to(f64)
         return (1 + t / 20) * torch.randn(m, 3, generator=torch.Generator().manual_seed(seed), dtype=f64)
 
 
@@ -362,6 +365,12 @@ def test_certify_flow_observed_w2_against_a_reference(monkeypatch):
         assert c["m_obs"] == 30 and row["bound"] == pytest.approx(0.0, abs=1e-15)
         assert row["observed"] == pytest.approx(math.sqrt(max(raw * raw - floor * floor, 0.0)), rel=1e-12)
         assert row["observed"] > 0
+    # the reference has the pushed law: raw and floor are two estimates of the same sampling floor, debiased to
+    # sqrt(max(raw^2 - floor^2, 0)) < 1
+    same = certify_flow(_Dilation().path(), p, _Judged(p), v0, 2, intervals=2, m_obs=30, m_moments=100)
+    for row in same:
+        want = math.sqrt(max(row["observed_emd"] ** 2 - row["floor_emd"] ** 2, 0.0))
+        assert row["observed"] == pytest.approx(want, rel=1e-12, abs=1e-15) and row["observed"] < 0.9
 
 
 def test_certify_flow_without_a_reference_and_for_coulomb(monkeypatch):
@@ -376,6 +385,10 @@ def test_certify_flow_without_a_reference_and_for_coulomb(monkeypatch):
                             "mc_se", "w2_initial", "residual_integral", "quad_err", "intervals"}
     # w2_initial: (mean |Phi(v, t0) - v|^2)^(1/2) = 0 for this map; bound = the trapezoid of 0.2 k^2 on (0, 5, 10)
     assert rows[0]["w2_initial"] == 0.0 and rows[0]["bound"] == pytest.approx(2.5 * 0.2 + 2.5 * 1.0)
+    # no lower bound for Coulomb: a bound of 0 (+ 3 s.e. of 0.15) holds
+    monkeypatch.setattr(ap, "residual_norm", lambda *a: (0.0, 0.01))
+    rows = certify_flow(_Dilation().path(), p, None, p.sample(9, 1), 0, intervals=2, m_moments=50)
+    assert rows[0]["bound"] == 0.0 and rows[0]["mc_se"] == pytest.approx(0.1) and rows[0]["holds"]
 
 
 def test_certify_flow_w2_initial_is_the_root_mean_square_offset(monkeypatch):
@@ -410,37 +423,40 @@ def test_certify_flow_without_snapshots_after_t0():
 
 def test_certify_flow_row_arithmetic_with_stubbed_series(monkeypatch):
     """Every series stubbed with chosen numbers (bkw2d, snapshots 1 and 2 on the grid (0, 1, 2)): the W2 rows hold at
-    a tie bound + 3 (mc_se + quad_err) = lower and fail just past it; the KL rows hold at |rhs - direct| = 3 se +
+    a tie bound + 3 (mc_se + quad_err) = lower and fail below it; the KL rows hold at |rhs - direct| = 3 se +
     quad_err and fail past it; the log-norm rows count the particles with b < e (1 - 1e-3) (one of 0.9995, 0.99 and
-    1.2 against e = 1; none of 1.2, 1 and 1.5) and take the log-norm's max and mean up to the snapshot."""
+    0.999 itself against e = 1; none of 1.2, 1 and 1.5) and take the log-norm's max and mean up to the snapshot."""
     import problems.cases.characteristics as ch
     monkeypatch.setattr(ch, "integrate_characteristics", lambda p, v, times, rtol, atol: [v.clone() for _ in times])
-    monkeypatch.setattr(ap, "residual_norm", lambda *a: (0.5, 0.125))
-    gels = iter([0.25, 1.375, 2.375])  # the f0 floor first, then one Gelbrich bound per snapshot
+    residuals = iter([(0.0, 0.125), (0.75, 0.125), (0.75, 0.125)])  # the grid (0, 1, 2) in order
+    monkeypatch.setattr(ap, "residual_norm", lambda *a: next(residuals))
+    gels = iter([0.25, 1.375, 2.75])  # the f0 floor first, then one Gelbrich bound per snapshot
     monkeypatch.setattr(ap, "gelbrich_w2", lambda *a: next(gels))
     kl = {"rhs": np.array([0.0, 1.0, 1.0]), "direct": np.array([0.0, 0.5, 0.4]), "se": np.array([0.0, 0.125, 0.125]),
           "quad_err": np.array([0.0, 0.125, 0.125])}
     monkeypatch.setattr(ap, "kl_series", lambda *a: kl)
-    b = np.array([[0.0, 0.0, 0.0], [1.0, 0.9995, 0.99], [1.2, 1.0, 1.5]])
-    e = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
-    lognorm = np.array([[0.5, -1.0, 0.0], [0.25, 0.0, 0.0], [3.0, 0.0, 0.0]])
+    b = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 0.9995, 0.99, 1 - 1e-3], [1.2, 1.0, 1.5, 1.0]])
+    e = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    lognorm = np.array([[0.5, -1.0, 0.0, 0.0], [0.25, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0]])
     monkeypatch.setattr(ap, "lognorm_series", lambda *a: (b, e, lognorm))
     p = get_problem("bkw2d").replace(snapshot_times=(1.0, 2.0))
     rows = certify_flow(_Dilation().path(), p, p, p.sample(3, 1), 0, intervals=2, m_moments=10)
     w2, kls, logs = rows[:2], rows[2:4], rows[4:]
-    assert [r["bound"] for r in w2] == [0.5, 1.0] and [r["mc_se"] for r in w2] == [0.125, 0.25]
-    assert [r["quad_err"] for r in w2] == [0.0, 0.0] and [r["observed_lower"] for r in w2] == [0.875, 1.875]
-    assert [r["gelbrich"] for r in w2] == [1.375, 2.375] and w2[0]["gelbrich_floor"] == 0.25
-    assert [r["holds"] for r in w2] == [True, False]
+    # bound (.375, 1.125), quad_err (0, |1.125 - .75| / 3): at t = 1 .375 + 3 (.125 + 0) = .75 < .875 fails, at t = 2
+    # 1.125 + 3 (.25 + .125) = 2.25 = lower holds (the tie)
+    assert [r["bound"] for r in w2] == [0.375, 1.125] and [r["mc_se"] for r in w2] == [0.125, 0.25]
+    assert [r["quad_err"] for r in w2] == [0.0, 0.125] and [r["observed_lower"] for r in w2] == [0.875, 2.25]
+    assert [r["gelbrich"] for r in w2] == [1.375, 2.75] and w2[0]["gelbrich_floor"] == 0.25
+    assert [r["holds"] for r in w2] == [False, True]
     assert [(r["bound"], r["observed"], r["mc_se"], r["quad_err"]) for r in kls] == [(1.0, 0.5, 0.125, 0.125),
                                                                                    (1.0, 0.4, 0.125, 0.125)]
     assert [r["holds"] for r in kls] == [True, False]
     assert [r["violating_particles"] for r in logs] == [1, 0]
-    assert [r["bound"] for r in logs] == pytest.approx([math.sqrt((1 + 0.9995 ** 2 + 0.99 ** 2) / 3),
-                                                        math.sqrt((1.44 + 1 + 2.25) / 3)], rel=1e-14)
+    assert [r["bound"] for r in logs] == pytest.approx([math.sqrt((1 + 0.9995 ** 2 + 0.99 ** 2 + 0.999 ** 2) / 4),
+                                                        math.sqrt((1.44 + 1 + 2.25 + 1) / 4)], rel=1e-14)
     assert [r["observed"] for r in logs] == [1.0, 1.0]
     assert [r["lognorm_max"] for r in logs] == [0.5, 3.0]
-    assert [r["lognorm_mean"] for r in logs] == pytest.approx([-0.25 / 6, 2.75 / 9], rel=1e-14)
+    assert [r["lognorm_mean"] for r in logs] == pytest.approx([-0.25 / 8, 2.75 / 12], rel=1e-14)
 
 
 def test_certify_flow_defaults_are_the_documented_sizes(monkeypatch):
