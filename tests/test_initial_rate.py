@@ -214,8 +214,10 @@ def test_rate_error_is_relative_or_scaled_where_the_rate_is_zero():
 
 
 def test_quadrature_refuses_a_divergent_moment():
-    with pytest.raises(ValueError, match="diverges"):
+    with pytest.raises(ValueError, match=r"gamma = -4.0: E\|z\|\^\(gamma\+2\) diverges in 2D \(needs gamma > -4\)"):
         gaussian_pair_moments(np.zeros(2), np.eye(2), -4.0)
+    with pytest.raises(ValueError, match=r"diverges in 3D \(needs gamma > -5\)"):
+        gaussian_pair_moments(np.zeros(3), np.eye(3), -5.5)
 
 
 # ----------------------------------------------------------------------------------------- observed rates
@@ -275,13 +277,17 @@ def test_other_references_rates():
     assert reference_rate(get_problem("bkw2d"))[0] == "exact"
 
 
-def test_a_far_mean_needs_the_shift_of_the_ray_exponent():
-    """gamma = 0, z ~ N(m, S) with |m|^2 / 2 = 800.5 (e^800 overflows unless the ray's maximum is taken out):
-    E|z|^2 = |m|^2 + tr S and E[z z^T] = m m^T + S to 1e-12 (128 radial, 384 angular nodes)."""
-    m, S = np.array([24.0, -20.0, 25.0]), np.diag([1.0, 0.5, 2.0])
+@pytest.mark.parametrize("m, S, rel", [(np.array([24.0, -20.0, 25.0]), np.diag([1.0, 0.5, 2.0]), 1e-12),
+                                       (np.array([40.0, 0.0, 0.0]), np.diag([4.0, 1.0, 1.0]), 1e-12),
+                                       (np.array([0.0, 0.0, 70.0]), np.eye(3), 1e-5)])
+def test_a_far_mean_needs_the_shift_of_the_ray_exponent(m, S, rel):
+    """gamma = 0, z ~ N(m, S) far from 0: |m|^2 / 2 = 800.5 and 2450 (e^800 overflows unless the ray's maximum
+    b^2 / (2a) is taken out, e^2450 even with a third of it out), and a mean along the wide axis of S (the bump's
+    peak at r = b / a = 40 on that ray, far past 12 / sqrt(a)): E|z|^2 = |m|^2 + tr S and E[z z^T] = m m^T + S
+    (128 radial, 384 angular nodes: to 1e-12, and 4e-6 where the bump is 1/70 rad wide)."""
     e1, e2 = gaussian_pair_moments(m, S, 0.0, 128, 384)
-    assert e1 == pytest.approx(m @ m + 3.5, rel=1e-12)
-    np.testing.assert_allclose(e2, np.outer(m, m) + S, rtol=0, atol=1e-12 * e1)
+    assert e1 == pytest.approx(m @ m + np.trace(S), rel=rel)
+    np.testing.assert_allclose(e2, np.outer(m, m) + S, rtol=0, atol=rel * e1)
 
 
 def test_sphere_rule_sizes():
