@@ -211,6 +211,12 @@ def test_rate_error_is_relative_or_scaled_where_the_rate_is_zero():
     assert rate_error(est, exact) == pytest.approx(0.1, rel=1e-14)
     zero = InitialRate(torch.zeros(2, 2, dtype=torch.float64), 5.0, "t")
     assert rate_error(torch.eye(2, dtype=torch.float64), zero) == pytest.approx(math.sqrt(2) / (5 * math.sqrt(2)))
+    # a rate of round-off size (norm 5.7e-12, below 1e-12 x scale 5 x sqrt 2 = 7.1e-12) is 0: the scaled unit
+    tiny = InitialRate(torch.tensor([[4e-12, 0.0], [0.0, -4e-12]], dtype=torch.float64), 5.0, "t")
+    assert rate_error(torch.eye(2, dtype=torch.float64), tiny) == pytest.approx(0.2, rel=1e-10)
+    # at the threshold itself (d = 1: norm 1e-12 = 1e-12 x scale 1 x sqrt 1) the scaled unit too
+    edge = InitialRate(torch.tensor([[1e-12]], dtype=torch.float64), 1.0, "t")
+    assert rate_error(torch.tensor([[0.5 + 1e-12]], dtype=torch.float64), edge) == pytest.approx(0.5, rel=1e-12)
 
 
 def test_quadrature_refuses_a_divergent_moment():
@@ -298,3 +304,22 @@ def test_sphere_rule_sizes():
     assert sphere_rule(3, 3)[0].shape == (6, 3)
     with pytest.raises(ValueError, match="dimension 4"):
         sphere_rule(4, 8)
+
+
+def test_the_closed_form_of_a_3d_maxwell_problem_by_hand_and_a_3d_coulomb_refusal():
+    """Sigma0 = diag(3, 1, 2), C = 0.5: 4C (tr Sigma I - d Sigma) = 2 (6 I - 3 diag(3, 1, 2)) = diag(-6, 6, 0), scale
+    4C tr = 12; gamma = -3 on the same (neither a mixture nor a ring): NotImplementedError naming it."""
+    class Plain3(Problem):
+        def initial_covariance(self):
+            return torch.diag(torch.tensor([3.0, 1.0, 2.0], dtype=torch.float64))
+
+        def initial_mean(self):
+            return torch.zeros(3, dtype=torch.float64)
+
+    kw = dict(name="plain3", dim=3, C=0.5, t0=0.0, snapshot_times=(1.0,), kde_bandwidth=0.3, paper_n=10,
+              grid_box=((-3.0, 3.0),) * 3, grid_points=10)
+    r = initial_rate(Plain3(gamma=0.0, **kw))
+    assert torch.equal(r.rate, torch.diag(torch.tensor([-6.0, 6.0, 0.0], dtype=torch.float64)))
+    assert r.scale == 12.0 and r.method == "gamma = 0 closed form 4C (tr Sigma I - d Sigma)"
+    with pytest.raises(NotImplementedError, match="plain3: no exact initial rate"):
+        initial_rate(Plain3(gamma=-3.0, **kw))
