@@ -159,3 +159,24 @@ def test_flow_path_of_dispatches_on_the_cell(monkeypatch):
     assert calls == [("bkw2d", cfg, 7, "cpu", "/work/dir")]
     assert path.source == "flow map (its own push-forward score)"
     assert math.isclose(float(path.push(torch.ones(1, 2, dtype=f64), [0.0])[0][0, 0]), 1.0)
+
+
+class _Recorder(torch.nn.Module):
+    """Records the device and dtype it is called with; returns zeros on the CPU."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, v, t):
+        self.seen.append((v.device.type, t.device.type, v.dtype, t.dtype))
+        return torch.zeros(v.shape, dtype=f64)
+
+
+def test_network_path_uses_the_device_and_dtype_it_is_given():
+    """An explicit device and dtype win over the flow's own (here none): the map is called on them (the meta device:
+    no memory, no values) and the result comes back float64 on the CPU."""
+    rec = _Recorder()
+    (x,) = network_path(rec, _score, device=torch.device("meta"), dtype=torch.float32).push(torch.ones(3, 2), [0.5])
+    assert rec.seen == [("meta", "meta", torch.float32, torch.float32)]
+    assert x.device.type == "cpu" and x.dtype == f64 and torch.equal(x, torch.zeros(3, 2, dtype=f64))
