@@ -507,3 +507,9 @@ def test_training_diagnostics_residual_ratios_by_hand():
     for k, (t, got) in enumerate(zip((1.0, 2.5, 5.0), lin["score_rel_err"])):
         y = p.sample_at(t, 1_000, seeds.DIAGNOSIS_SAMPLES.seed(0, k))
         assert got == pytest.approx(math.sqrt(float((0.01 * y * y).sum() / (p.score(y, t) ** 2).sum())), rel=1e-12)
+
+
+def test_training_diagnostics_ratio_of_nothing_is_nan():
+    """A ratio over a zero signal (a probe that does not move, on particles with no drift) is NaN, not an error."""
+    from certificates.diagnostics import _ratio
+    assert math.isnan(_ratio(1.0, 0.0)) and math.isnan(_ratio(0.0, 0.0)) and _ratio(1.0, 4.0) == 0.25
