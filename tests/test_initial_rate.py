@@ -323,3 +323,15 @@ def test_the_closed_form_of_a_3d_maxwell_problem_by_hand_and_a_3d_coulomb_refusa
     assert r.scale == 12.0 and r.method == "gamma = 0 closed form 4C (tr Sigma I - d Sigma)"
     with pytest.raises(NotImplementedError, match="plain3: no exact initial rate"):
         initial_rate(Plain3(gamma=-3.0, **kw))
+
+
+def test_difference_rate_spacing_tolerance():
+    """Three times are equally spaced within 1e-9 max(1, h): 5e-10 off is accepted at h = 0.1, 1.5e-9 refused; at
+    h = 10 the tolerance is 1e-8 (5e-9 accepted)."""
+    S = [torch.eye(2, dtype=torch.float64) * k for k in (1.0, 2.0, 3.0)]
+    assert torch.allclose(difference_rate([0.0, 0.1, 0.2 + 5e-10], S), torch.eye(2, dtype=torch.float64) * 10,
+                          rtol=1e-6)
+    with pytest.raises(ValueError, match="equally spaced"):
+        difference_rate([0.0, 0.1, 0.2 + 1.5e-9], S)
+    assert torch.allclose(difference_rate([0.0, 10.0, 20.0 + 5e-9], S), torch.eye(2, dtype=torch.float64) / 10,
+                          rtol=1e-6)
