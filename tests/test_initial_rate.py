@@ -211,11 +211,19 @@ def test_rate_error_is_relative_or_scaled_where_the_rate_is_zero():
     assert rate_error(est, exact) == pytest.approx(0.1, rel=1e-14)
     zero = InitialRate(torch.zeros(2, 2, dtype=torch.float64), 5.0, "t")
     assert rate_error(torch.eye(2, dtype=torch.float64), zero) == pytest.approx(math.sqrt(2) / (5 * math.sqrt(2)))
+    # a rate of round-off size (norm 5.7e-12, below 1e-12 x scale 5 x sqrt 2 = 7.1e-12) is 0: the scaled unit
+    tiny = InitialRate(torch.tensor([[4e-12, 0.0], [0.0, -4e-12]], dtype=torch.float64), 5.0, "t")
+    assert rate_error(torch.eye(2, dtype=torch.float64), tiny) == pytest.approx(0.2, rel=1e-10)
+    # at the threshold itself (d = 1: norm 1e-12 = 1e-12 x scale 1 x sqrt 1) the scaled unit too
+    edge = InitialRate(torch.tensor([[1e-12]], dtype=torch.float64), 1.0, "t")
+    assert rate_error(torch.tensor([[0.5 + 1e-12]], dtype=torch.float64), edge) == pytest.approx(0.5, rel=1e-12)
 
 
 def test_quadrature_refuses_a_divergent_moment():
-    with pytest.raises(ValueError, match="diverges"):
+    with pytest.raises(ValueError, match=r"gamma = -4.0: E\|z\|\^\(gamma\+2\) diverges in 2D \(needs gamma > -4\)"):
         gaussian_pair_moments(np.zeros(2), np.eye(2), -4.0)
+    with pytest.raises(ValueError, match=r"diverges in 3D \(needs gamma > -5\)"):
+        gaussian_pair_moments(np.zeros(3), np.eye(3), -5.5)
 
 
 # ----------------------------------------------------------------------------------------- observed rates
@@ -273,3 +281,57 @@ def test_other_references_rates():
     kind, got = reference_rate(ani, "coarse")
     assert kind == "sde" and float((got - want).norm() / want.norm()) < 1e-8
     assert reference_rate(get_problem("bkw2d"))[0] == "exact"
+
+
+@pytest.mark.parametrize("m, S, rel", [(np.array([24.0, -20.0, 25.0]), np.diag([1.0, 0.5, 2.0]), 1e-12),
+                                       (np.array([40.0, 0.0, 0.0]), np.diag([4.0, 1.0, 1.0]), 1e-12),
+                                       (np.array([0.0, 0.0, 70.0]), np.eye(3), 1e-5)])
+def test_a_far_mean_needs_the_shift_of_the_ray_exponent(m, S, rel):
+    """gamma = 0, z ~ N(m, S) far from 0: |m|^2 / 2 = 800.5 and 2450 (e^800 overflows unless the ray's maximum
+    b^2 / (2a) is taken out, e^2450 even with a third of it out), and a mean along the wide axis of S (the bump's
+    peak at r = b / a = 40 on that ray, far past 12 / sqrt(a)): E|z|^2 = |m|^2 + tr S and E[z z^T] = m m^T + S
+    (128 radial, 384 angular nodes: to 1e-12, and 4e-6 where the bump is 1/70 rad wide)."""
+    e1, e2 = gaussian_pair_moments(m, S, 0.0, 128, 384)
+    assert e1 == pytest.approx(m @ m + np.trace(S), rel=rel)
+    np.testing.assert_allclose(e2, np.outer(m, m) + S, rtol=0, atol=rel * e1)
+
+
+def test_sphere_rule_sizes():
+    """2D: n directions; 3D: n / 2 Gauss-Legendre nodes in cos theta (at least 2) times n in phi; the defaults
+    N_ANGLE = {2: 128, 3: 192} of the module's accuracy note; other dimensions refused."""
+    assert sphere_rule(2)[0].shape == (128, 2) and sphere_rule(3)[0].shape == (96 * 192, 3)
+    assert sphere_rule(2, 10)[0].shape == (10, 2) and sphere_rule(3, 10)[0].shape == (50, 3)
+    assert sphere_rule(3, 3)[0].shape == (6, 3)
+    with pytest.raises(ValueError, match="dimension 4"):
+        sphere_rule(4, 8)
+
+
+def test_the_closed_form_of_a_3d_maxwell_problem_by_hand_and_a_3d_coulomb_refusal():
+    """Sigma0 = diag(3, 1, 2), C = 0.5: 4C (tr Sigma I - d Sigma) = 2 (6 I - 3 diag(3, 1, 2)) = diag(-6, 6, 0), scale
+    4C tr = 12; gamma = -3 on the same (neither a mixture nor a ring): NotImplementedError naming it."""
+    class Plain3(Problem):
+        def initial_covariance(self):
+            return torch.diag(torch.tensor([3.0, 1.0, 2.0], dtype=torch.float64))
+
+        def initial_mean(self):
+            return torch.zeros(3, dtype=torch.float64)
+
+    kw = dict(name="plain3", dim=3, C=0.5, t0=0.0, snapshot_times=(1.0,), kde_bandwidth=0.3, paper_n=10,
+              grid_box=((-3.0, 3.0),) * 3, grid_points=10)
+    r = initial_rate(Plain3(gamma=0.0, **kw))
+    assert torch.equal(r.rate, torch.diag(torch.tensor([-6.0, 6.0, 0.0], dtype=torch.float64)))
+    assert r.scale == 12.0 and r.method == "gamma = 0 closed form 4C (tr Sigma I - d Sigma)"
+    with pytest.raises(NotImplementedError, match="plain3: no exact initial rate"):
+        initial_rate(Plain3(gamma=-3.0, **kw))
+
+
+def test_difference_rate_spacing_tolerance():
+    """Three times are equally spaced within 1e-9 max(1, h): 5e-10 off is accepted at h = 0.1, 1.5e-9 refused; at
+    h = 10 the tolerance is 1e-8 (5e-9 accepted)."""
+    S = [torch.eye(2, dtype=torch.float64) * k for k in (1.0, 2.0, 3.0)]
+    assert torch.allclose(difference_rate([0.0, 0.1, 0.2 + 5e-10], S), torch.eye(2, dtype=torch.float64) * 10,
+                          rtol=1e-6)
+    with pytest.raises(ValueError, match="equally spaced"):
+        difference_rate([0.0, 0.1, 0.2 + 1.5e-9], S)
+    assert torch.allclose(difference_rate([0.0, 10.0, 20.0 + 5e-9], S), torch.eye(2, dtype=torch.float64) / 10,
+                          rtol=1e-6)

@@ -470,3 +470,46 @@ def test_diagnose_plans_every_variant_at_every_seed():
     assert sorted(c.seed for c in two) == [0, 0, 3, 3]
     assert len({(c.overrides, c.seed) for c in two}) == 4
     assert names_one == names_two and sorted(names_two.values()) == ["default", "drift_score=exact"]
+
+
+class FastProbe(TrueProbe):
+    """TrueProbe moving at `speed` times the drift of its own score."""
+
+    def __init__(self, problem, speed, **kw):
+        super().__init__(problem, **kw)
+        self.speed = speed
+
+    def velocity(self, t):
+        return self.speed * super().velocity(t)
+
+
+def test_training_diagnostics_residual_ratios_by_hand():
+    """velocity = 3 U_theta: residual_to_signal = |3U - U|^2 / |U|^2 = 4; with a cubic score error
+    residual_to_exact = |3 U_theta - U[s]|^2 / |U[s]|^2 (computed here); rows only at snapshots after t0 (bkw3d
+    lists t0 = 5.5 among its snapshots)."""
+    p = problems.get_problem("bkw2d")
+    rows = _by_metric(training_diagnostics(FastProbe(p, 3.0, n=200), p, p, seed=0, flow_map=True))
+    assert rows["residual_to_signal"] == pytest.approx([4.0] * 3, rel=1e-12)
+    assert rows["residual_to_exact"] == pytest.approx([4.0] * 3, rel=1e-12)
+    probe = FastProbe(p, 3.0, cubic=0.01, n=200)
+    bent = _by_metric(training_diagnostics(probe, p, p, seed=0, flow_map=True))
+    for t, got in zip((1.0, 2.5, 5.0), bent["residual_to_exact"]):
+        x = probe.positions(t)
+        u_true = drift(x, p.score(x, t), p.gamma, p.C)
+        assert got == pytest.approx(float(((probe.velocity(t) - u_true) ** 2).sum() / (u_true ** 2).sum()), rel=1e-10)
+    p3 = problems.get_problem("bkw3d")
+    ts = {r["t"] for r in training_diagnostics(FastProbe(p3, 1.0, n=50), p3, p3, seed=0, flow_map=True)}
+    assert ts == {5.75, 6.0}
+    # score_rel_err of s + 0.1 v on the 1,000 true samples of snapshot k (stream DIAGNOSIS_SAMPLES, seed 0):
+    # (sum |0.1 y|^2 / sum |s(y)|^2)^(1/2)
+    from infra import seeds
+    lin = _by_metric(training_diagnostics(TrueProbe(p, linear=0.1, n=50), p, p, seed=0, flow_map=False))
+    for k, (t, got) in enumerate(zip((1.0, 2.5, 5.0), lin["score_rel_err"])):
+        y = p.sample_at(t, 1_000, seeds.DIAGNOSIS_SAMPLES.seed(0, k))
+        assert got == pytest.approx(math.sqrt(float((0.01 * y * y).sum() / (p.score(y, t) ** 2).sum())), rel=1e-12)
+
+
+def test_training_diagnostics_ratio_of_nothing_is_nan():
+    """A ratio over a zero signal (a probe that does not move, on particles with no drift) is NaN, not an error."""
+    from certificates.diagnostics import _ratio
+    assert math.isnan(_ratio(1.0, 0.0)) and math.isnan(_ratio(0.0, 0.0)) and _ratio(1.0, 4.0) == 0.25
