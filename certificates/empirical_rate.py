@@ -85,9 +85,14 @@ def main(argv=None) -> int:
     ap.add_argument("--delta", type=float, default=1e-3)
     args = ap.parse_args(argv)
     try:
+        if not (math.isfinite(args.delta) and args.delta > 0):
+            raise ValueError(f"--delta must be a finite number > 0 (the perturbation in units of the spread), "
+                             f"got {args.delta}")
         problem = get_problem(args.problem)
         cls = solvers.get_solver(args.solver)
         cfg = cls.profile_config(args.profile, problem)
+        if getattr(cfg, "n", BATCHES) < BATCHES:
+            raise ValueError(f"n = {cfg.n}: the rate's standard error needs at least {BATCHES} particles")
     except (KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -52,3 +52,11 @@ def test_bad_names_are_refused_in_one_line(capsys):
     assert main(["-s", "no_such_solver", "-p", "bkw2d"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
+
+
+@pytest.mark.parametrize("delta", ["0", "-1e-3", "nan", "inf"])
+def test_a_delta_that_is_not_a_positive_number_is_refused_in_one_line(capsys, delta):
+    """delta = 0 divided by zero in log(D1 / D0), a negative or non-finite one gave a traceback: one line, exit 2."""
+    assert main(["-s", "blob", "-p", "bkw2d", f"--delta={delta}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --delta must be a finite number > 0") and "\n" not in err
