@@ -52,7 +52,7 @@ def test_w2_residual_series_with_a_known_residual(monkeypatch):
     bound = .5 + (0, 2, 7), mc_se = (0, .15, .75), quad_err = (0, .5/3, 2.5/3) (coarse rule on (0, 3): 4.5)."""
     calls = []
 
-    def fake(x, u, s, gamma, C):
+    def fake(x, u, s, gamma, C, symmetric=False):
         calls.append((gamma, C))
         return float(x[0, 0]), float(x[0, 1])
 
@@ -209,7 +209,7 @@ def _residual_by_call(monkeypatch, scale=0.2):
     """residual_norm stubbed: call k (the states in grid order) returns (scale k^2, 0.01 (k + 1))."""
     calls = []
 
-    def fake(x, u, s, gamma, C):
+    def fake(x, u, s, gamma, C, symmetric=False):
         calls.append(len(calls))
         k = calls[-1]
         return scale * k * k, 0.01 * (k + 1)

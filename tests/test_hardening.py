@@ -113,9 +113,11 @@ def test_planted_checkpoint_never_runs_and_training_finishes(tmp_path):
     pickle.loads(pickle.dumps(Evil(proof)))
     assert proof.exists()  # the payload does run code when unpickled the unsafe way
     cells = [Cell("pinn_pm_particle", "bkw2d", 0)]
-    cfg = {"profile": "smoke", "device": "cpu", "seeds": [0]}
+    from harness.plan.context import RunContext
+    from harness.plan.profiles import PROFILES
+    context = RunContext(PROFILES["smoke"], tmp_path / "r", device="cpu", seeds=(0,), quiet=True)
     solvers.pinn_training._MEMO.clear()
-    run(cells, tmp_path / "r", cfg, quiet=True)
+    run(cells, context)
     ckpts = sorted((tmp_path / "r" / "artifacts" / "pinn_pm").glob("*/*.pt"))
     assert [p.name for p in ckpts] == ["ckpt_10.pt", "ckpt_20.pt", "final_30.pt"]
     for p in ckpts[1:]:  # the final and the last intermediate checkpoint are replaced by the payload
@@ -123,7 +125,7 @@ def test_planted_checkpoint_never_runs_and_training_finishes(tmp_path):
     (tmp_path / "r" / "cells" / f"{cells[0].id}.json").unlink()
     solvers.pinn_training._MEMO.clear()
     with pytest.warns(UserWarning, match="set aside"):
-        counts = run(cells, tmp_path / "r", cfg, quiet=True)
+        counts = run(cells, context)
     assert not marker.exists()
     assert counts["failed"] == 0
     rec = json.loads((tmp_path / "r" / "cells" / f"{cells[0].id}.json").read_text())

@@ -145,7 +145,8 @@ def test_specs_field_checks():
     assert specs._CHOICES == {"better": ("lower", "higher", ""), "scale": ("log", "linear"),
                               "show": ("per_time", "last", "floor", "parquet", "diagnosis"),
                               "reference": ("judged", "exact", ""), "absurd": ("floor", "relative", ""),
-                              "roles": ("accuracy", "regression"), "domain": ("non_negative", "fraction", "real")}
+                              "roles": ("accuracy", "regression"), "domain": tuple(specs.DOMAINS)}
+    assert set(specs.DOMAINS) == {"non_negative", "non_positive", "fraction", "real"}
     MetricSpec("m", "", None, roles=("accuracy", "regression"), better="higher", show="floor")
     with pytest.raises(ValueError, match=r"metric 'm': roles = 'speed' is not one of 'accuracy', 'regression'"):
         MetricSpec("m", "", None, roles=("accuracy", "speed"))
