@@ -44,19 +44,19 @@ def load_runs(runs: list[Path]):
                          + "; a frontier compares seconds and errors of one commit and profile")
     per_run = [trusted_records(store.load_records(run, read_only=True), manifest.config.profile,
                                planned=manifest.planned) for run, manifest in zip(runs, manifests)]
-    chosen: dict[str, tuple[int, object]] = {}  # cell id -> (run index, record): the first ok copy, else the first
-    for k, records in enumerate(per_run):
+    chosen: dict = {}  # cell id -> its record counted: the first ok copy, else the first
+    for records in per_run:
         for rec in records:
-            if rec.cell_id not in chosen or (rec.ok and not chosen[rec.cell_id][1].ok):
-                chosen[rec.cell_id] = (k, rec)
+            if rec.cell_id not in chosen or (rec.ok and not chosen[rec.cell_id].ok):
+                chosen[rec.cell_id] = rec
     tables, timings = [], []
-    for k, (run, records) in enumerate(zip(runs, per_run)):
-        repeated = [r for r in records if chosen[r.cell_id][1] is not r]
+    for run, records in zip(runs, per_run):
+        repeated = [r for r in records if chosen[r.cell_id] is not r]
         if repeated:
             print(f"note: {len(repeated)} cell(s) of {run} are also in another run and counted once (an ok copy "
                   "first): " + ", ".join(sorted(r.cell_id for r in repeated)[:4])
                   + (" ..." if len(repeated) > 4 else ""), file=sys.stderr)
-        records = [r for r in records if chosen[r.cell_id][1] is r]
+        records = [r for r in records if chosen[r.cell_id] is r]
         table, timing, _ = store.collect_tables(run, records)
         tables.append(table)
         timings.append(timing)
