@@ -92,7 +92,8 @@ NEURAL_FLOW_TRAINING = _stream("neural_flow_training", 200_000, width=200_000,
 AP_FRESH = _stream("a_posteriori_fresh", 500_000, width=3,
                    what="a-posteriori certificates: f0 samples: pushed for the observed W2 (0), pushed for coupling and moments (1), the Gelbrich floor (2)")
 AP_REFERENCE = _stream("a_posteriori_reference", 510_000, width=100,
-                       what="a-posteriori certificates: samples of f_t for the observed W2 (2k) and its floor (2k+1)")
+                       what="a-posteriori certificates: samples of f_t for the observed W2 (2k) and its floor (2k+1), "
+                            "for the radial lower bound (50 + 2k) and its floor (51 + 2k)")
 AP_PARTICLE = _stream("a_posteriori_particle", 530_000, width=4,
                       what="a-posteriori certificates of particle methods: samples of the mollified density for the "
                            "residual (0), the observed W2 (1) and the Gelbrich bound (2)")

@@ -352,8 +352,11 @@ def test_certify_flow_observed_w2_against_a_reference(monkeypatch):
     judged = _Judged()
     v0 = p.sample(12, 1)
     rows = certify_flow(_Dilation().path(), p, judged, v0, 2, intervals=2, m_obs=30, m_moments=100)
-    assert judged.calls == [(2.5, 30, seeds.AP_REFERENCE.seed(2, 0)), (2.5, 30, seeds.AP_REFERENCE.seed(2, 1)),
-                            (15.0, 30, seeds.AP_REFERENCE.seed(2, 2)), (15.0, 30, seeds.AP_REFERENCE.seed(2, 3))]
+    ref_seed = seeds.AP_REFERENCE.seed
+    assert judged.calls == [(2.5, 30, ref_seed(2, 0)), (2.5, 30, ref_seed(2, 1)), (2.5, 100, ref_seed(2, 50)),
+                            (2.5, 100, ref_seed(2, 51)), (15.0, 30, ref_seed(2, 2)), (15.0, 30, ref_seed(2, 3)),
+                            (15.0, 100, ref_seed(2, 52)), (15.0, 100, ref_seed(2, 53))]
+    big = p.sample(100, seeds.AP_FRESH.seed(2, 1))
     fresh = p.sample(30, seeds.AP_FRESH.seed(2))
     assert [r["certificate"] for r in rows] == ["w2_residual:proved"] * 2
     for i, (row, t) in enumerate(zip(rows, (2.5, 15.0))):
@@ -365,6 +368,15 @@ def test_certify_flow_observed_w2_against_a_reference(monkeypatch):
         assert c["m_obs"] == 30 and row["bound"] == pytest.approx(0.0, abs=1e-15)
         assert row["observed"] == pytest.approx(math.sqrt(max(raw * raw - floor * floor, 0.0)), rel=1e-12)
         assert row["observed"] > 0
+        # the radial lower bound: the pushed f0 samples' radii against the reference's (draws 50 + 2i, 51 + 2i)
+        big_ref = judged.sample_at(t, 100, ref_seed(2, 50 + 2 * i))
+        radial = float(((torch.sort(((1 + t / 10) * big).norm(dim=1))[0] - torch.sort(big_ref.norm(dim=1))[0]) ** 2
+                        ).mean().sqrt())
+        floor2 = float(((torch.sort(judged.sample_at(t, 100, ref_seed(2, 51 + 2 * i)).norm(dim=1))[0]
+                         - torch.sort(big_ref.norm(dim=1))[0]) ** 2).mean().sqrt())
+        assert c["radial"] == pytest.approx(radial, rel=1e-12) and c["radial_floor"] == pytest.approx(floor2, rel=1e-12)
+        assert c["radial_lower"] == pytest.approx(max(radial - 2 * floor2, 0.0), abs=1e-15)
+        assert c["observed_lower"] == pytest.approx(max(c["radial_lower"], c["gelbrich"] - 2 * c["gelbrich_floor"]))
     # the reference has the pushed law: raw and floor are two estimates of the same sampling floor, debiased to
     # sqrt(max(raw^2 - floor^2, 0)) < 1
     same = certify_flow(_Dilation().path(), p, _Judged(p), v0, 2, intervals=2, m_obs=30, m_moments=100)
@@ -382,13 +394,31 @@ def test_certify_flow_without_a_reference_and_for_coulomb(monkeypatch):
     assert len(rows) == 1 and rows[0]["certificate"] == "w2_residual:conditional"
     assert math.isnan(rows[0]["observed"]) and rows[0]["holds"]
     assert set(rows[0]) == {"t", "certificate", "bound", "observed", "ratio", "holds", "log10_bound", "on_snapshot",
-                            "mc_se", "w2_initial", "residual_integral", "quad_err", "intervals"}
+                            "mc_se", "w2_initial", "residual_integral", "quad_err", "intervals", "observed_lower"}
+    assert rows[0]["observed_lower"] == 0.0
     # w2_initial: (mean |Phi(v, t0) - v|^2)^(1/2) = 0 for this map; bound = the trapezoid of 0.2 k^2 on (0, 5, 10)
     assert rows[0]["w2_initial"] == 0.0 and rows[0]["bound"] == pytest.approx(2.5 * 0.2 + 2.5 * 1.0)
     # no lower bound for Coulomb: a bound of 0 (+ 3 s.e. of 0.15) holds
     monkeypatch.setattr(ap, "residual_norm", lambda *a: (0.0, 0.01))
     rows = certify_flow(_Dilation().path(), p, None, p.sample(9, 1), 0, intervals=2, m_moments=50)
     assert rows[0]["bound"] == 0.0 and rows[0]["mc_se"] == pytest.approx(0.1) and rows[0]["holds"]
+
+
+def test_a_coulomb_row_can_fail_through_the_radial_lower_bound(monkeypatch):
+    """anisotropic2d (gamma = -3, no Gelbrich bound) against a reference twice as wide as the pushed law: the radial
+    lower bound (about (E|v|^2)^{1/2} there) exceeds a stubbed bound of 0 + 3 s.e.: holds is False."""
+    monkeypatch.setattr(ap, "residual_norm", lambda *a: (0.0, 0.001))
+    p = get_problem("anisotropic2d").replace(snapshot_times=(10.0,))
+
+    class Wide:
+        @staticmethod
+        def sample_at(t, m, seed):
+            return 2 * (1 + t / 10) * p.sample(m, seed).to(f64)
+
+    rows = certify_flow(_Dilation().path(), p, Wide, p.sample(9, 1), 0, intervals=2, m_obs=40, m_moments=400)
+    row = rows[0]
+    assert "gelbrich" not in row and row["observed_lower"] == row["radial_lower"] > 0.5
+    assert row["bound"] == 0.0 and not row["holds"]
 
 
 def test_certify_flow_w2_initial_is_the_root_mean_square_offset(monkeypatch):
@@ -476,5 +506,5 @@ def test_certify_flow_defaults_are_the_documented_sizes(monkeypatch):
     judged = _Judged()
     rows = certify_flow(path, p, judged, p.sample(16, 1), 0)
     assert pushes == [(10_000, [2.5]), (1_000, [2.5])]
-    assert [c[1] for c in judged.calls] == [1_000, 1_000]
+    assert [c[1] for c in judged.calls] == [1_000, 1_000, 10_000, 10_000]  # EMD pair, radial lower bound pair
     assert rows[0]["intervals"] == 32 and rows[0]["m_obs"] == 1_000

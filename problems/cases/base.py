@@ -40,11 +40,14 @@ SUPPORTED_DIMS = (2, 3)
 class MollifiedStart:
     """A smooth stand-in f0_eps for a discontinuous f0 (its jump smeared over a width eps), for methods that carry
     the score along characteristics from t0 (a score with no singular part at the jump gives a zero drift there).
-    log_density(v (..., d)) -> (...,) log f0_eps(v), normalised; score(v (..., d)) -> (..., d) grad log f0_eps."""
+    log_density(v (..., d)) -> (...,) log f0_eps(v), normalised; score(v (..., d)) -> (..., d) grad log f0_eps;
+    from_f0(v (N, d)) -> (N, d): a map T with T#f0 = f0_eps (so (v, T(v)) couples f0 with f0_eps: the coupling cost
+    (E|v - T(v)|^2)^{1/2} >= W2(f0, f0_eps)), or None where the problem declares none."""
 
     eps: float
     log_density: object
     score: object
+    from_f0: object = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,31 @@ def _radial_moment(fn, k: int) -> float:
     return val
 
 
+#: the radial grid of the mollified start's CDF (truncated2d): step 2e-4 on [0, 40] (the Exp(1) sampler's radii stay
+#: below sqrt(eta^2 + 2 * 746) < 40 in float64)
+_RADIAL_GRID = (0.0, 40.0, 200_001)
+
+
+def _radial_rearrangement(eta: float, eps: float):
+    """The monotone radial map T(v) = v G^{-1}(F(|v|)) / |v| sending the truncated Gaussian f0 (radial CDF
+    F(r) = 1 - exp(-(r^2 - eta^2) / 2), r > eta) to its mollification f0_eps (radial density proportional to
+    r exp(-r^2 / 2) sigmoid((r - eta) / eps), CDF G tabulated by the trapezoid rule on _RADIAL_GRID and inverted by
+    linear interpolation); v (N, d) float64 -> (N, d)."""
+    import numpy as np
+    r = np.linspace(*_RADIAL_GRID)
+    dens = r * np.exp(-r * r / 2) / (1 + np.exp(-(r - eta) / eps))
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * np.diff(r) * (dens[1:] + dens[:-1]))])
+    cdf /= cdf[-1]
+
+    def from_f0(v):
+        rad = v.norm(dim=-1)
+        u = -torch.expm1(-(rad * rad - eta * eta).clamp_min(0) / 2)
+        target = torch.from_numpy(np.interp(u.detach().cpu().numpy(), cdf, r)).to(v)
+        return v * (target / rad.clamp_min(1e-300)).unsqueeze(-1)
+
+    return from_f0
+
+
 @dataclass(frozen=True)
 class Ring(Problem):
     """Rosenbluth ring f0(v) = exp(-S (|v| - sigma)^2 / sigma^2) / Z in 3D (paper eq. 5.1).
@@ -119,7 +144,7 @@ class Truncated(Problem):
             r = v.norm(dim=-1, keepdim=True).clamp_min(1e-300)
             return -v + torch.sigmoid(-(r - eta) / eps) / eps * v / r
 
-        return MollifiedStart(eps, log_density, score)
+        return MollifiedStart(eps, log_density, score, _radial_rearrangement(eta, eps))
 
     def initial_mean(self):
         return torch.zeros(self.dim, dtype=torch.float64)

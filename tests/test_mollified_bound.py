@@ -1,0 +1,140 @@
+"""The W2 residual bound of a map of an f0 with a jump, through f0's mollification (certificates.a_posteriori.
+mollified_w2_bound), its coupling map (Problem.mollified_start(eps).from_f0), the radial lower bound of the observed
+W2 (radial_w2) and the neural_flow path (certificates.flow_path.carried_path)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from scipy import integrate
+
+from certificates.a_posteriori import (MOLLIFY_WIDTHS, certify_flow, coupling_cost, mollified_w2_bound, radial_w2,
+                                       time_grid, w2_residual_series)
+from certificates.flow_path import carried_path, network_path
+from problems import get_problem
+
+f64 = torch.float64
+
+
+class _Identity(torch.nn.Module):
+    def forward(self, v, t):
+        return v + 0 * t
+
+
+def _mollified_cdf(r, eta, eps):
+    """G(r) of f0_eps's radius by adaptive quadrature (independent of the tabulated one)."""
+    dens = lambda x: x * math.exp(-x * x / 2) / (1 + math.exp(-(x - eta) / eps))  # noqa: E731
+    z = integrate.quad(dens, 0, 60, limit=400, epsabs=0, epsrel=1e-12)[0]
+    return integrate.quad(dens, 0, r, limit=400, epsabs=0, epsrel=1e-12)[0] / z
+
+
+@settings(max_examples=12, deadline=None)
+@given(u=st.floats(1e-4, 1 - 1e-4), eps=st.sampled_from([0.025, 0.05, 0.2]))
+def test_from_f0_sends_the_quantile_of_f0_to_the_same_quantile_of_f0_eps(u, eps):
+    """For v at f0's radial quantile u (F(r) = 1 - exp(-(r^2 - eta^2)/2)), T(v) sits at f0_eps's quantile u (to the
+    table's 1e-6), in the same direction: T#f0 = f0_eps."""
+    p = get_problem("truncated2d")
+    r = math.sqrt(p.eta**2 - 2 * math.log1p(-u))
+    v = torch.tensor([[0.6 * r, -0.8 * r]], dtype=f64)
+    w = p.mollified_start(eps).from_f0(v)
+    rw = float(w.norm())
+    assert _mollified_cdf(rw, p.eta, eps) == pytest.approx(u, abs=2e-6)
+    assert torch.allclose(w / rw, v / r, atol=1e-14)
+
+
+def test_from_f0_moves_a_sample_to_the_mollified_law():
+    """20,000 samples of f0 mapped by T: the mass inside the hole |v| < eta is f0_eps's, G(eta) (0 for f0), within
+    4 binomial s.e.; the coupling cost is small (< eps) and grows with eps."""
+    p = get_problem("truncated2d")
+    v = p.sample(20_000, 7)
+    costs = []
+    for eps in (0.05, 0.2):
+        w = p.mollified_start(eps).from_f0(v)
+        inside, g = float((w.norm(dim=1) < p.eta).double().mean()), _mollified_cdf(p.eta, p.eta, eps)
+        assert abs(inside - g) < 4 * math.sqrt(g * (1 - g) / 20_000) and g > 0.01
+        costs.append(coupling_cost(v, w)[0])
+    assert 0 < costs[0] < 0.05 < costs[1] < 0.2
+
+
+def test_coupling_cost_and_radial_w2_by_hand():
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0]], dtype=f64)
+    y = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=f64)
+    c, se = coupling_cost(x, y)
+    assert c == pytest.approx(math.sqrt((1 + 25) / 2), rel=1e-14)
+    assert se == pytest.approx(float(torch.tensor([1.0, 25.0], dtype=f64).std()) / (2 * c * math.sqrt(2)), rel=1e-14)
+    # radii (0, 5) against (1, 0): sorted (0, 5) vs (0, 1): sqrt((0 + 16) / 2)
+    assert radial_w2(x, y) == pytest.approx(math.sqrt(8.0), rel=1e-14)
+
+
+def test_the_identity_map_of_truncated2d_by_hand():
+    """Phi = id: mu^eps_t = f0_eps, u = 0, so the bound is map_gap + start_gap + int ||U[f0_eps]|| = 2 c_eps + t R_eps
+    with c_eps = (E|v - T v|^2)^{1/2} and R_eps the residual of the unmoved f0_eps (w2_residual_series on its
+    states); minimised over the widths, each width's terms as written."""
+    p = get_problem("truncated2d")
+    path = network_path(_Identity(), p.initial_score, torch.device("cpu"), f64, problem=p)
+    v0, big = p.sample(300, 3), p.sample(2_000, 4)
+    grid = time_grid(p.t0, 2.5, [1.0, 2.5], 4)
+    rows = mollified_w2_bound(path, p, v0, big, grid, [1.0, 2.5], widths=(0.05, 0.2))
+    for t, row in zip([1.0, 2.5], rows):
+        eps = row["eps"]
+        start = p.mollified_start(eps)
+        c = coupling_cost(big, start.from_f0(big))[0]
+        states = path.with_start(eps).states(start.from_f0(v0), grid)
+        bound = w2_residual_series(states, p.gamma, p.C, 0.0)[0][grid.index(t)]
+        assert row["map_gap"] == pytest.approx(c, rel=1e-12) and row["start_gap"] == pytest.approx(c, rel=1e-12)
+        assert row["bound"] == pytest.approx(2 * c + bound, rel=1e-12) and row["w2_initial"] == 0.0
+        other = [e for e in (0.05, 0.2) if e != eps][0]
+        alt = mollified_w2_bound(path, p, v0, big, grid, [t], widths=(other,))[0]
+        assert row["bound"] <= alt["bound"]
+
+
+def test_truncated2d_rows_are_proved_through_the_mollification():
+    """certify_flow of a map of truncated2d: w2_residual:proved with the mollified terms beside it (not the plain
+    bound, whose residual misses the jump's singular flux), and an observed lower bound from the radii."""
+    p = get_problem("truncated2d").replace(snapshot_times=(1.0,))
+
+    class Scaled:  # a stand-in reference: f_t = the law of 1.2 v, v ~ f0 (radial W2 to f0: 0.2 (E|v|^2)^{1/2})
+        @staticmethod
+        def sample_at(t, m, seed):
+            return 1.2 * p.sample(m, seed)
+
+    path = network_path(_Identity(), p.initial_score, torch.device("cpu"), f64, problem=p)
+    rows = certify_flow(path, p, Scaled, p.sample(200, 1), 0, intervals=4, m_obs=300, m_moments=4_000)
+    row = [r for r in rows if r["certificate"].startswith("w2_residual")][0]
+    assert row["certificate"] == "w2_residual:proved" and row["mollified_eps"] in MOLLIFY_WIDTHS
+    assert row["bound"] > row["mollified_map_gap"] + row["mollified_start_gap"] > 0
+    exact = 0.2 * math.sqrt(p.eta**2 + 2)
+    assert row["radial"] == pytest.approx(exact, rel=0.05) and 0 < row["radial_floor"] < 0.03
+    assert row["observed_lower"] == row["radial_lower"] == pytest.approx(row["radial"] - 2 * row["radial_floor"])
+    assert row["holds"] == (row["bound"] + 3 * (row["mc_se"] + row["quad_err"]) >= row["observed_lower"])
+
+
+def _smoke_flow(problem):
+    from solvers.neural_flow import NeuralFlow
+    from solvers.neural_flow_training import train_neural_flow
+    cfg = NeuralFlow.Config(**{**NeuralFlow._profile("smoke", problem).__dict__})
+    return cfg, train_neural_flow(problem, cfg, 0, torch.device("cpu"))
+
+
+def test_carried_path_is_the_solvers_flow():
+    """carried_path of a trained neural_flow (smoke, bkw2d): its grid lists every slab's nodes (a boundary twice),
+    det > 0, u = the slab's network at x, and the positions at the snapshots are the solver's read-out to 1e-12;
+    a grid of its own only."""
+    from solvers.neural_flow import NeuralFlow
+    p = get_problem("bkw2d")
+    cfg, trained = _smoke_flow(p)
+    path = carried_path(trained, p)
+    assert path.grid == [t for slab in trained.slabs for t in slab] and len(path.grid) > len(set(path.grid))
+    traj = NeuralFlow(cfg).solve(p, seed=0)
+    states = path.states(traj.initial, path.grid)
+    for t, x in zip(traj.times, traj.particles):
+        assert torch.allclose(states[path.grid.index(t)].x, x, rtol=0, atol=1e-12)
+    nets = trained.slab_nets(f64)
+    k = len(trained.slabs[0])  # the first node of slab 2, listed after slab 1's end
+    assert torch.equal(states[k].u, nets[1](states[k].x, path.grid[k]))
+    assert all(bool((s.det > 0).all()) for s in states)
+    pushed = path.push(traj.initial, [traj.times[-1]])[0]
+    assert torch.allclose(pushed, traj.particles[-1], rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="own RK4 nodes"):
+        path.states(traj.initial, sorted(set(path.grid)))
