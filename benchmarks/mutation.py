@@ -77,12 +77,13 @@ MAPPING: dict[str, tuple[list[str], str]] = {
                                          "not a_posteriori.py or column_sums or by_parts or constant_velocity or "
                                          "three_particles"], "not slow"),
     # the hand-computed tests first; of test_a_posteriori.py the fast unit tests (its certify_flow runs take seconds)
-    "certificates/a_posteriori.py": (["tests/test_a_posteriori_exact.py", "tests/test_a_posteriori.py", "-k",
+    "certificates/a_posteriori.py": (["tests/test_a_posteriori_exact.py", "tests/test_mollified_bound.py",
+                                      "tests/test_a_posteriori.py", "-k",
                                       "not a_posteriori.py or label or gelbrich or trapezoid or gronwall or sym_grad "
                                       "or lognorm_series"], "not slow"),
     "certificates/initial_rate.py": (["tests/test_initial_rate.py"], "not slow"),
     "certificates/observed_rate.py": (["tests/test_initial_rate.py"], "not slow"),
-    "certificates/flow_path.py": (["tests/test_flow_path.py"], "not slow"),
+    "certificates/flow_path.py": (["tests/test_flow_path.py", "tests/test_mollified_bound.py"], "not slow"),
 }
 #: the modules issue 35 asks 95% of the non-equivalent mutants killed on (the default selection)
 CORE = ["problems/equation/kernel.py", "problems/particle_drift/dispatch.py", "metrics/moments.py", "metrics/wasserstein.py", "metrics/kde.py"]

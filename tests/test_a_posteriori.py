@@ -272,3 +272,7 @@ def test_summary_section_shows_every_snapshot_violations_and_folds():
     assert "| pinn_pm_sc | w2_residual:proved | 0.2 / 0.1 = 2 | 0.05 / 0.1 = 0.5 VIOLATED |" in text
     assert "| pinn_pm_particle | w2_residual:not_a_transport |  | not a transport |" in text
     assert certificate_section(certs) == []  # not in the paper's table
+    # a measured lower bound of the true W2 is shown beside the ratio (a zero or missing one is not)
+    certs["observed_lower"] = [0.0, 0.25, math.nan]
+    text = "\n".join(a_posteriori_section(certs))
+    assert "| pinn_pm_sc | w2_residual:proved | 0.2 / 0.1 = 2 | 0.05 / 0.1 = 0.5 [W2 >= 0.25] VIOLATED |" in text
