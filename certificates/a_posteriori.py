@@ -274,7 +274,7 @@ def certify_flow(path: FlowPath, problem: Problem, judged: Problem | None, v0: t
     first_fold = next((k for k, s in enumerate(states) if bool((s.det <= 0).any())), None)
     big = problem.sample(m_moments, seeds.AP_FRESH.seed(seed, 1))
     pushed_big = path.push(big, snaps)
-    jump = problem.mollified_start(1.0) is not None and path.with_start is not None and first_fold is None
+    jump = problem.mollified_start(1.0) is not None and path.with_start is not None
     mollified = mollified_w2_bound(path, problem, v0, big, grid, snaps) if jump else None
     exact_big = path_exact = None
     if problem.has_exact_solution:
