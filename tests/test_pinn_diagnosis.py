@@ -358,14 +358,15 @@ def test_diagnosis_table_reads_det_j_over_every_snapshot_and_the_rest_at_the_las
 @pytest.mark.slow
 def test_diagnose_runs_every_applicable_variant_and_its_table_is_the_long_tables(tmp_path, capsys):
     import pandas as pd
-    from harness.plan.diagnosis import VARIANTS
+    from harness.plan.diagnosis import COMPANIONS, VARIANTS
     run = tmp_path / "d"
     assert main(["diagnose", "-p", "bkw2d", "--profile", "smoke", "--quiet", "--jobs", "1", "--set", "iters=20",
                  "--out", str(run)]) == 0
     text = (run / "diagnosis.md").read_text()
     assert text in capsys.readouterr().out  # printed as written
-    for name in VARIANTS:
+    for name in [*VARIANTS, *COMPANIONS]:
         assert f"| {name} |" in text
+    assert "Beside it, neural_flow (its own profile config) gives" in text
     assert "## PINN-PM diagnosis" in (run / "summary.md").read_text()
     table = pd.read_parquet(run / "metrics.parquet")
     default = table[(table.overrides == "iters=20") & (table.t == 5.0)].set_index("metric").value
@@ -376,7 +377,7 @@ def test_diagnose_runs_every_applicable_variant_and_its_table_is_the_long_tables
     # resumable like any run: nothing is redone
     assert main(["diagnose", "-p", "bkw2d", "--profile", "smoke", "--quiet", "--jobs", "1", "--set", "iters=20",
                  "--resume", str(run)]) == 0
-    assert f"({len(VARIANTS)} already done)" in capsys.readouterr().out  # every variant applies on bkw2d
+    assert f"({len(VARIANTS) + len(COMPANIONS)} already done)" in capsys.readouterr().out  # every one applies
     # a grid is refused: every variant shares one budget
     assert main(["diagnose", "-p", "bkw2d", "--profile", "smoke", "--set", "iters=20,40", "--out", str(tmp_path / "x")]) == 2
 
@@ -513,3 +514,40 @@ def test_training_diagnostics_ratio_of_nothing_is_nan():
     """A ratio over a zero signal (a probe that does not move, on particles with no drift) is NaN, not an error."""
     from certificates.diagnostics import _ratio
     assert math.isnan(_ratio(1.0, 0.0)) and math.isnan(_ratio(0.0, 0.0)) and _ratio(1.0, 4.0) == 0.25
+
+
+def test_a_companion_row_is_read_from_its_own_solver_and_named_in_a_sentence():
+    """neural_flow beside PINN-PM (issue 41): its row is keyed 'neural_flow:' (harness.plan.diagnosis.variant_key),
+    read from neural_flow's rows only (a pinn_pm_particle row with the same empty overrides label is the default), and
+    the verdict adds its numbers; min det J over every snapshot."""
+    import pandas as pd
+    from harness.plan.diagnosis import split_key, variant_key
+    from harness.report.diagnosis import diagnosis_table, markdown
+    assert variant_key("neural_flow", "") == "neural_flow:" and split_key("neural_flow:") == ("neural_flow", "")
+    assert variant_key("pinn_pm_particle", "iters=9") == "iters=9" and split_key("a:b") == ("pinn_pm_particle", "a:b")
+    rows = [dict(solver=s, problem="p", seed=0, overrides="", t=t, metric=m, value=v)
+            for s, w1, e in (("pinn_pm_particle", 0.3, -0.1), ("neural_flow", 0.11, 0.004))
+            for t, vals in {1.0: dict(min_det_j=0.7 if s == "neural_flow" else 0.9),
+                            2.0: dict(min_det_j=0.25 if s == "neural_flow" else 0.8, w1=w1, w1_mc_floor=0.1,
+                                      energy_drift=e)}.items() for m, v in vals.items()]
+    frame = diagnosis_table(pd.DataFrame(rows), "p", {"": "default", "neural_flow:": "neural_flow"})
+    assert list(frame.variant) == ["default", "neural_flow"]
+    nf = frame.iloc[1]
+    assert nf.w1_over_floor == pytest.approx(1.1, rel=1e-12) and nf.min_det_j == 0.25
+    assert frame.iloc[0].w1_over_floor == pytest.approx(3.0, rel=1e-12)
+    text = "\n".join(markdown(frame, "p"))
+    assert "Beside it, neural_flow (its own profile config) gives 1.10x its W1 floor" in text
+    assert "energy drift +0.4%, min det J 0.25." in text
+
+
+def test_diagnose_plans_neural_flow_beside_pinn_pm_where_it_applies():
+    """The companion runs at its own profile config (no diagnosis budget: iters means Picard iterations there) on
+    every problem it applies to, at every seed; `--variants` can name it alone."""
+    from harness.plan.diagnosis import plan_diagnosis
+    cells, names = plan_diagnosis(["bkw2d"], PROFILES["quick"], {}, seeds=(0, 1), only=["default", "neural_flow"])
+    assert sorted((c.solver, c.seed, c.overrides) for c in cells) == [
+        ("neural_flow", 0, ()), ("neural_flow", 1, ()),
+        ("pinn_pm_particle", 0, (("iters", 750),)), ("pinn_pm_particle", 1, (("iters", 750),))]
+    assert names[("bkw2d", "neural_flow", ())] == "neural_flow"
+    alone, _ = plan_diagnosis(["truncated2d"], PROFILES["smoke"], {}, only=["neural_flow"])
+    assert [(c.solver, c.problem) for c in alone] == [("neural_flow", "truncated2d")]

@@ -52,7 +52,7 @@ def test_coinciding_diagnosis_variants_are_one_cell_named_by_the_first():
     cells, names = plan_diagnosis(["bkw2d"], PROFILES["smoke"], {"drift_score": "exact"}, only=["default", "drift_score=exact"])
     kept, repeated = unique_cells(cells)
     assert len(kept) == 1 and len(repeated) == 1
-    assert names == {("bkw2d", kept[0].overrides): "default"}
+    assert names == {("bkw2d", "pinn_pm_particle", kept[0].overrides): "default"}
 
 
 def test_runner_runs_a_cell_given_twice_once(tmp_path, monkeypatch):

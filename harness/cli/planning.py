@@ -12,7 +12,7 @@ from harness.cli.common import UsageError, check_names
 from harness.cli.resume import manifest_cells
 from harness.plan.grid import plan
 from harness.plan.cell import Cell, Skipped, distinct_configs
-from harness.plan.diagnosis import SOLVER as DIAGNOSIS_SOLVER, VARIANTS, plan_diagnosis
+from harness.plan.diagnosis import COMPANIONS, SOLVER as DIAGNOSIS_SOLVER, VARIANTS, plan_diagnosis, variant_key
 from harness.plan.limits import SizeError, check_cells
 from harness.plan.overrides import grids, label, problem_grids
 from harness.plan.profiles import Profile
@@ -94,7 +94,8 @@ def diagnosis_cells(args, options, profile: Profile, seeds):
     """(cells, skipped, {problem: {overrides label: variant}}) of `diagnose`: -p is required, -s and --all are
     not options, every --set takes one value (it is the budget all variants share)."""
     if args.solver or args.all:
-        raise UsageError(f"diagnose runs {DIAGNOSIS_SOLVER} and its ablations; give -p PROBLEM only (no -s, no --all)")
+        raise UsageError(f"diagnose runs {DIAGNOSIS_SOLVER}, its ablations and {', '.join(COMPANIONS)}; give -p PROBLEM "
+                         f"only (no -s, no --all)")
     if not args.problem:
         raise UsageError(f"give at least one -p PROBLEM to diagnose; valid problems: {', '.join(problems.list_problems())}")
     if any(o.solver is not None and o.solver in problems.list_problems() for o in options):
@@ -107,8 +108,8 @@ def diagnosis_cells(args, options, profile: Profile, seeds):
     if not cells:
         raise UsageError(f"no variant of {', '.join(only or [])} applies to {', '.join(args.problem)}")
     diagnosis: dict[str, dict[str, str]] = {}
-    for (p_name, overrides), name in names.items():
-        diagnosis.setdefault(p_name, {})[label(overrides)] = name
+    for (p_name, solver, overrides), name in names.items():
+        diagnosis.setdefault(p_name, {})[variant_key(solver, label(overrides))] = name
     return cells, [], diagnosis
 
 
@@ -117,9 +118,10 @@ def _variants(text: str | None) -> list[str] | None:
     if text is None:
         return None
     only = [v.strip() for v in text.split(",") if v.strip()]
-    bad = [v for v in only if v not in VARIANTS]
+    valid = [*VARIANTS, *COMPANIONS]
+    bad = [v for v in only if v not in valid]
     if bad or not only:
-        raise UsageError(f"unknown diagnosis variant {(bad or [text])[0]!r}; valid variants: {', '.join(VARIANTS)}")
+        raise UsageError(f"unknown diagnosis variant {(bad or [text])[0]!r}; valid variants: {', '.join(valid)}")
     return only
 
 

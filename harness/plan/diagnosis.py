@@ -13,6 +13,10 @@ seed 0, one cell per variant, every variant at the same budget (the profile's, o
     drift_score=flow[+through]   the flow's own push-forward score in the drift (no score network, no oracle)
     collocation=log              collocation times dense near t0, sparse near T (no oracle)
 
+and beside them the companions: other solvers at their own profile config (their budgets are not PINN-PM's
+iterations), e.g. `neural_flow`, a flow that cannot fold (issue 41); their rows are keyed '<solver>:<overrides
+label>' in the manifest's diagnosis map (`variant_key`), PINN-PM's by the overrides label alone.
+
 The oracle rows need an exact solution (BKW); the others run everywhere. This module plans the diagnosis;
 `harness.report.diagnosis` reads the last snapshot of each variant from the long table (`diagnosis_table`) and
 turns it into one sentence (`verdict`).
@@ -37,6 +41,22 @@ VARIANTS: dict[str, tuple] = {
     # not an oracle: collocation times log-spaced near t0 (solvers.pinn_training.collocation_times)
     "collocation=log": (("collocation", "log"),),
 }
+
+
+#: companion rows: variant name -> solver, run at its own profile config on every problem it applies to
+COMPANIONS: dict[str, str] = {"neural_flow": "neural_flow"}
+
+
+def variant_key(solver: str, overrides_label: str) -> str:
+    """The key of a row in the manifest's diagnosis map: the overrides label for PINN-PM's variants (as runs before
+    the companions stored it), '<solver>:<label>' for a companion."""
+    return overrides_label if solver == SOLVER else f"{solver}:{overrides_label}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(solver, overrides label) of a variant_key."""
+    head, sep, rest = key.partition(":")
+    return (head, rest) if sep and head in COMPANIONS.values() else (SOLVER, key)
 
 
 def diagnosis_budget(profile: Profile, base: dict) -> dict:
@@ -72,17 +92,23 @@ def applicable_variants(problem, profile: Profile, base: dict | None = None, onl
 
 def plan_diagnosis(problem_names: list[str], profile: Profile, base: dict | None = None, seeds: tuple[int, ...] = (0,),
                    only: list[str] | None = None) -> tuple[list[Cell], dict[tuple, str]]:
-    """(cells, {(problem, overrides): variant name}) of a diagnosis of each problem (the variants in `only`, or
-    all) at every seed of `seeds`, at the profile's diagnosis budget unless `base` sets `iters`. Two variants that
-    are the same cell under `base` (`--set drift_score=exact` with the drift_score=exact variant) keep the first
-    one's name; the caller plans the cell once (`harness.plan.cell.unique_cells`)."""
+    """(cells, {(problem, solver, overrides): variant name}) of a diagnosis of each problem (the variants and
+    companions in `only`, or all) at every seed of `seeds`, PINN-PM's at the profile's diagnosis budget unless `base`
+    sets `iters`, a companion at its own profile config where it applies. Two variants that are the same cell under
+    `base` (`--set drift_score=exact` with the drift_score=exact variant) keep the first one's name; the caller plans
+    the cell once (`harness.plan.cell.unique_cells`)."""
     import problems  # as `solvers` in applicable_variants: only when a diagnosis is planned
+    import solvers
     cells, names = [], {}
     base = diagnosis_budget(profile, dict(base or {}))
     for p_name in problem_names:
         problem = problems.get_problem(p_name)
-        for name, overrides in applicable_variants(problem, profile, base, only).items():
+        planned = [(SOLVER, name, overrides) for name, overrides in
+                   applicable_variants(problem, profile, base, only).items()]
+        planned += [(solver, name, ()) for name, solver in COMPANIONS.items()
+                    if (only is None or name in only) and solvers.get_solver(solver).applies_to(problem)[0]]
+        for solver, name, overrides in planned:
             for seed in seeds:
-                cells.append(Cell(SOLVER, p_name, seed, overrides))
-                names.setdefault((p_name, cells[-1].overrides), name)  # coinciding variants: the first one names it
+                cells.append(Cell(solver, p_name, seed, overrides))
+                names.setdefault((p_name, solver, cells[-1].overrides), name)  # coinciding: the first one names it
     return cells, names

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.plan.diagnosis import SOLVER, VARIANTS
+from harness.plan.diagnosis import COMPANIONS, SOLVER, VARIANTS, split_key
 from harness.report.convergence import FLOORS
 from harness.report.evidence import row_evidence
 from harness.report.thresholds import (AT_FLOOR, ENERGY_FLAG, LARGE_DRIFT_ERROR, LARGE_RESIDUAL, REGION_MASS_FLAG)
@@ -52,13 +52,18 @@ def diagnosis_table(table: pd.DataFrame, problem: str, variant_labels: dict[str,
     over its seeds: the COLUMNS (NaN where a metric does not apply), k (seeds), w1_lo / w1_hi (the t interval of
     W1/floor) and, for each floored ratio, its place against the floor band ('w1_place', 'core_place', 'hdr_place':
     'at', 'above', 'below', '' without a floor; harness.report.evidence, `floors` the run's floor distributions).
-    W1 is found by family (w1, or w1_sub4000 above 4,000 points). variant_labels: {overrides label: variant name}."""
-    df = table[(table.problem == problem) & (table.solver == SOLVER)]
-    if df.empty:
+    W1 is found by family (w1, or w1_sub4000 above 4,000 points). variant_labels: {variant key (the overrides label,
+    or '<solver>:<label>' for a companion: harness.plan.diagnosis.variant_key): variant name}."""
+    keyed = {key: split_key(key) for key in variant_labels}
+    wanted = {solver for solver, _ in keyed.values()}
+    df_all = table[(table.problem == problem) & table.solver.isin(wanted)]
+    if df_all[df_all.solver == SOLVER].empty:
         return pd.DataFrame(columns=["variant", "t", "k"] + [c for c, _ in COLUMNS])
-    t_last = df.t.max()
+    t_last = df_all[df_all.solver == SOLVER].t.max()
     rows = []
-    for label, name in variant_labels.items():
+    for key, name in variant_labels.items():
+        solver, label = keyed[key]
+        df = df_all[df_all.solver == solver]
         d = df[(df.overrides == label) & (df.t == t_last)]
         if d.empty:
             continue
@@ -66,7 +71,7 @@ def diagnosis_table(table: pd.DataFrame, problem: str, variant_labels: dict[str,
         row = {"variant": name, "t": float(t_last), "k": int(d.seed.nunique())}
         for column, (metric, short) in FLOORED.items():
             metric = _w1_metric(d) if short == "w1" else metric
-            ev = row_evidence(df, floors, problem, SOLVER, label, float(t_last), metric, FLOORS.get(metric) or
+            ev = row_evidence(df, floors, problem, solver, label, float(t_last), metric, FLOORS.get(metric) or
                               _floor_name(metric), AT_FLOOR if short == "w1" else REGION_MASS_FLAG
                               ) if metric in vals else None
             row[column] = ev.ratio if ev else math.nan
@@ -77,7 +82,7 @@ def diagnosis_table(table: pd.DataFrame, problem: str, variant_labels: dict[str,
         row.update({c: vals.get(c, math.nan) for c, _ in COLUMNS if c not in row and c not in OVER_TIME})
         row.update(_over_time(df[df.overrides == label]))
         rows.append(row)
-    order = {name: k for k, name in enumerate(VARIANTS)}
+    order = {name: k for k, name in enumerate([*VARIANTS, *COMPANIONS])}
     return pd.DataFrame(rows).sort_values("variant", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
@@ -258,12 +263,26 @@ def _flow_sentence(diag: Diagnosis) -> str:
            f"{energy}."
 
 
-def render(diag: Diagnosis) -> str:
+def _companion_sentences(frame: pd.DataFrame) -> str:
+    """One sentence per companion row (harness.plan.diagnosis.COMPANIONS) present, numbers only: W1/floor with its
+    interval and band, energy drift, and min det J (positive by construction for neural_flow)."""
+    out = []
+    for r in frame.to_dict("records"):
+        if r.get("variant") not in COMPANIONS:
+            continue
+        energy = f", energy drift {r['energy_drift']:+.1%}" if _finite(r.get("energy_drift")) else ""
+        det = f", min det J {r['min_det_j']:.3g}" if _finite(r.get("min_det_j")) else ""
+        out.append(f"Beside it, {r['variant']} (its own profile config) gives {_w1_text(r)}{energy}{det}.")
+    return " ".join(out)
+
+
+def render(diag: Diagnosis, frame: pd.DataFrame | None = None) -> str:
     """Every sentence of a diagnosis, from the one value: where the default stands, the drift_score=flow numbers,
-    and the dominant cause."""
+    the dominant cause, and (given the table) the companions' numbers."""
     if diag.default is None:
         return _cause_sentence(diag)
-    return " ".join(s for s in (_status(diag.default), _flow_sentence(diag), _cause_sentence(diag)) if s)
+    companions = _companion_sentences(frame) if frame is not None else ""
+    return " ".join(s for s in (_status(diag.default), _flow_sentence(diag), _cause_sentence(diag), companions) if s)
 
 
 def dominant_cause(frame: pd.DataFrame) -> tuple[str, str]:
@@ -273,8 +292,8 @@ def dominant_cause(frame: pd.DataFrame) -> tuple[str, str]:
 
 
 def verdict(frame: pd.DataFrame) -> str:
-    """The diagnosis of a table as text: `render(diagnose(frame))`."""
-    return render(diagnose(frame))
+    """The diagnosis of a table as text: `render(diagnose(frame), frame)`."""
+    return render(diagnose(frame), frame)
 
 
 def _finite(x) -> bool:
