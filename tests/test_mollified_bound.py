@@ -138,3 +138,44 @@ def test_carried_path_is_the_solvers_flow():
     assert torch.allclose(pushed, traj.particles[-1], rtol=0, atol=1e-10)
     with pytest.raises(ValueError, match="own RK4 nodes"):
         path.states(traj.initial, sorted(set(path.grid)))
+
+
+class _Shift(torch.nn.Module):
+    """Phi(v, t) = v + (0.3, 0): u = 0, J = I, W2(mu_0^eps, f0_eps) = 0.3 exactly."""
+
+    def forward(self, v, t):
+        return v + torch.tensor([0.3, 0.0], dtype=v.dtype) + 0 * t
+
+
+def test_every_term_of_the_mollified_bound_of_a_shifted_map():
+    """Phi = v + c: w2_initial = |c| = 0.3 (Phi_0 moves every particle by c), map_gap = start_gap (a shift moves
+    both couplings alike), residual_integral = bound - map_gap - start_gap - w2_initial is the residual series of the
+    restarted path from 0, and mc_se adds the series' s.e. and the two couplings' s.e."""
+    import dataclasses
+    p = get_problem("truncated2d")
+    path = network_path(_Shift(), p.initial_score, torch.device("cpu"), f64, problem=p)
+    v0, big = p.sample(200, 5), p.sample(1_500, 6)
+    grid = time_grid(p.t0, 1.0, [1.0], 2)
+    row = mollified_w2_bound(path, p, v0, big, grid, [1.0], widths=(0.1,))[0]
+    start = p.mollified_start(0.1)
+    gap, gap_se = coupling_cost(big, start.from_f0(big))
+    bound, se, _, _ = w2_residual_series(path.with_start(0.1).states(start.from_f0(v0), grid), p.gamma, p.C, 0.0)
+    assert row["w2_initial"] == pytest.approx(0.3, rel=1e-12)
+    assert row["map_gap"] == pytest.approx(gap, rel=1e-12) and row["start_gap"] == pytest.approx(gap, rel=1e-12)
+    assert row["residual_integral"] == pytest.approx(bound[-1], rel=1e-12)
+    assert row["bound"] == pytest.approx(2 * gap + 0.3 + bound[-1], rel=1e-12)
+    assert row["mc_se"] == pytest.approx(se[-1] + 2 * gap_se, rel=1e-12) and gap_se > 0
+    # a path whose score already starts from a mollification of width 0.05 is evaluated at that width only
+    own = dataclasses.replace(path, start_eps=0.05)
+    assert mollified_w2_bound(own, p, v0, big, grid, [1.0], widths=(0.1, 0.2))[0]["eps"] == 0.05
+
+
+def test_coupling_cost_below_one_and_at_zero():
+    """The s.e. divides by 2c: c < 1 and c = 0 (identical samples: 0, not NaN)."""
+    x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.0, 0.3]], dtype=f64)
+    y = torch.zeros_like(x)
+    c, se = coupling_cost(x, y)
+    sq = torch.tensor([0.0, 0.01, 0.09], dtype=f64)
+    assert c == pytest.approx(math.sqrt(0.1 / 3), rel=1e-14)
+    assert se == pytest.approx(float(sq.std()) / (2 * c * math.sqrt(3)), rel=1e-12)
+    assert coupling_cost(x, x) == (0.0, 0.0)
