@@ -138,6 +138,11 @@ def test_carried_path_is_the_solvers_flow():
     assert torch.allclose(pushed, traj.particles[-1], rtol=0, atol=1e-10)
     with pytest.raises(ValueError, match="own RK4 nodes"):
         path.states(traj.initial, sorted(set(path.grid)))
+    # certified on its own grid: every row counts its intervals (a repeated node is a zero-width one)
+    rows = certify_flow(path, p, p, traj.initial[:200], 0, m_obs=100, m_moments=300)
+    w2 = [r for r in rows if r["certificate"].startswith("w2_residual")]
+    assert [r["certificate"] for r in w2] == ["w2_residual:proved"] * len(p.snapshot_times)
+    assert all(r["intervals"] == len(path.grid) - 1 and 0 < r["bound"] < 1 for r in w2)
 
 
 class _Shift(torch.nn.Module):
