@@ -184,3 +184,15 @@ def test_coupling_cost_below_one_and_at_zero():
     assert c == pytest.approx(math.sqrt(0.1 / 3), rel=1e-14)
     assert se == pytest.approx(float(sq.std()) / (2 * c * math.sqrt(3)), rel=1e-12)
     assert coupling_cost(x, x) == (0.0, 0.0)
+
+
+def test_a_map_that_cannot_restart_keeps_the_plain_bound_labelled_conditional():
+    """truncated2d and a FlowPath without with_start (no mollified path to take): the plain residual bound, not a
+    certificate ('conditional'), no mollified terms."""
+    import dataclasses
+    p = get_problem("truncated2d").replace(snapshot_times=(1.0,))
+    path = dataclasses.replace(network_path(_Identity(), p.initial_score, torch.device("cpu"), f64, problem=p),
+                               with_start=None)
+    rows = certify_flow(path, p, None, p.sample(100, 1), 0, intervals=2, m_moments=300)
+    assert [r["certificate"] for r in rows] == ["w2_residual:conditional"]
+    assert not any(k.startswith("mollified_") for k in rows[0])
