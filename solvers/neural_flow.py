@@ -36,7 +36,9 @@ from solvers.registry import register_solver
 class NeuralFlowConfig:
     """n particles per training rollout, iters rollouts (Picard iterations), inner Adam steps per rollout, RK4 steps
     of at most dt (graded towards t0 by grade >= 1), the velocity net's Arch fields, mollify_eps (0: the problem's own
-    f0; > 0: its mollified start where it declares one)."""
+    f0; > 0: its mollified start where it declares one), drift_estimator ('pairs' or, gamma = 0 only, 'by_parts') and
+    conserve ('affine': the ensemble's momentum and energy kept by an affine correction of the field; 'none'), both in
+    solvers.neural_flow_drift."""
 
     CHOICES: ClassVar[dict] = {"gradient": GRADIENTS, "dtype": ("float32", "float64"),
                                "drift_estimator": DRIFT_ESTIMATORS, "conserve": CONSERVE}
@@ -51,7 +53,7 @@ class NeuralFlowConfig:
     gradient: str = "detached"
     mollify_eps: float = 0.0
     drift_estimator: str = "pairs"
-    conserve: str = "none"
+    conserve: str = "affine"
     arch: tuple = (32, 2, 16, 1, 64, 3)
     dtype: str = "float32"
     n_eval: int = 1_000
