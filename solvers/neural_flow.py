@@ -27,6 +27,7 @@ from infra import seeds
 
 from solvers.base import Solver, Trajectory, initial_particles, resolve_device
 from solvers.characteristics_rk4 import Carried, carry, transport
+from solvers.neural_flow_drift import CONSERVE, DRIFT_ESTIMATORS
 from solvers.neural_flow_training import GRADIENTS, start_state, train_neural_flow
 from solvers.registry import register_solver
 
@@ -35,9 +36,12 @@ from solvers.registry import register_solver
 class NeuralFlowConfig:
     """n particles per training rollout, iters rollouts (Picard iterations), inner Adam steps per rollout, RK4 steps
     of at most dt (graded towards t0 by grade >= 1), the velocity net's Arch fields, mollify_eps (0: the problem's own
-    f0; > 0: its mollified start where it declares one)."""
+    f0; > 0: its mollified start where it declares one), drift_estimator ('pairs' or, gamma = 0 only, 'by_parts') and
+    conserve ('affine': the ensemble's momentum and energy kept by an affine correction of the field; 'none'), both in
+    solvers.neural_flow_drift."""
 
-    CHOICES: ClassVar[dict] = {"gradient": GRADIENTS, "dtype": ("float32", "float64")}
+    CHOICES: ClassVar[dict] = {"gradient": GRADIENTS, "dtype": ("float32", "float64"),
+                               "drift_estimator": DRIFT_ESTIMATORS, "conserve": CONSERVE}
     POSITIVE: ClassVar[tuple] = ("dt", "grade")
     n: int = 512
     iters: int = 10
@@ -48,6 +52,8 @@ class NeuralFlowConfig:
     grade: float = 1.0
     gradient: str = "detached"
     mollify_eps: float = 0.0
+    drift_estimator: str = "pairs"
+    conserve: str = "affine"
     arch: tuple = (32, 2, 16, 1, 64, 3)
     dtype: str = "float32"
     n_eval: int = 1_000
@@ -89,6 +95,9 @@ class NeuralFlow(Solver):
         if config.mollify_eps > 0 and problem.mollified_start(config.mollify_eps) is None:
             return (f"mollify_eps={config.mollify_eps:g}: {problem.name} declares no mollified start (its f0 is "
                     f"smooth); use mollify_eps=0")
+        if config.drift_estimator == "by_parts" and problem.gamma != 0:
+            return (f"drift_estimator='by_parts' needs gamma = 0, {problem.name} has gamma={problem.gamma:g}; "
+                    f"use drift_estimator='pairs'")
         return None
 
     def solve(self, problem, seed=0, device="cpu", initial=None, progress=False, workdir=None):
@@ -107,9 +116,10 @@ class NeuralFlow(Solver):
             state = Carried(*(a.to(dev) for a in (state.x, state.log_f, state.score, state.log_det)))
             xd = problem.sample(cfg.n_density, seeds.PINN_DENSITY.seed(seed)).to(dev, torch.float32)
             nodes, states, moved = [trained.slabs[0][0]], [state], [xd]
-            for slab, net64, net32 in zip(trained.slabs, trained.slab_nets(torch.float64), trained.slab_nets()):
-                states += carry(net64.field, states[-1], slab)[1:]
-                moved += transport(net32, moved[-1], slab)[1:]
+            for slab, field64, vel32 in zip(trained.slabs, trained.slab_fields(torch.float64),
+                                            trained.slab_velocities()):
+                states += carry(field64, states[-1], slab)[1:]
+                moved += transport(vel32, moved[-1], slab)[1:]
                 nodes += slab[1:]
         snaps = set(float(t) for t in problem.snapshot_times)
         times, parts, scores, dets, dens, dparts = [], [], [], [], [], []

@@ -44,12 +44,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from problems import Problem, drift
+from problems import Problem
 
 from infra import seeds
 from infra.files import exclusive_lock, make_dirs, open_regular, replacing, set_aside_file
 
 from solvers.characteristics_rk4 import Carried, carry, time_nodes
+from solvers.neural_flow_drift import corrected_field, corrected_velocity, landau_drift
 from solvers.networks import seeded
 from solvers.pinn_networks import Arch, EmbeddedNet
 
@@ -101,6 +102,7 @@ class TrainedFlow:
     # 'seconds'}
     nets: list[dict]  # per slab, the state_dict of its velocity network
     slabs: list[list[float]]  # per slab, its RK4 nodes (solvers.neural_flow_training.slabs_of)
+    conserve: str = "none"  # the field's correction (solvers.neural_flow_drift): 'none' or 'affine'
 
     def slab_nets(self, dtype=None) -> list[VelocityNet]:
         """One VelocityNet per slab with that slab's weights (in `dtype` if given), parameters frozen."""
@@ -113,10 +115,29 @@ class TrainedFlow:
             out.append(net.requires_grad_(False).eval())
         return out
 
+    def slab_fields(self, dtype=None) -> list:
+        """Per slab, the VelocityField (solvers.characteristics_rk4) the flow moves by: the slab net's `field`, with
+        the affine conservation correction where conserve == 'affine' (solvers.neural_flow_drift)."""
+        return [flow_field(net, self.conserve) for net in self.slab_nets(dtype)]
+
+    def slab_velocities(self, dtype=None) -> list:
+        """Per slab, the positions-only Velocity of the same flow (solvers.characteristics_rk4.transport)."""
+        return [flow_velocity(net, self.conserve) for net in self.slab_nets(dtype)]
+
     @property
     def seconds_per_iteration(self) -> float:
         """Training seconds per Picard iteration (iterations x slabs of them)."""
         return self.train_seconds / max(self.iterations * len(self.slabs), 1)
+
+
+def flow_field(net: VelocityNet, conserve: str = "none"):
+    """The VelocityField of `net` the particles move by: net.field, or its affine correction (conserve='affine')."""
+    return corrected_field(net.field) if conserve == "affine" else net.field
+
+
+def flow_velocity(net: VelocityNet, conserve: str = "none"):
+    """The positions-only Velocity of the same flow as flow_field (net itself, or its affine correction)."""
+    return corrected_velocity(net) if conserve == "affine" else net
 
 
 def start_state(problem: Problem, v0: torch.Tensor, eps: float) -> Carried:
@@ -214,19 +235,21 @@ def slabs_of(nodes: list[float], steps: int) -> list[list[float]]:
     return [nodes[i:i + k + 1] for i in range(0, len(nodes) - 1, k)] or [nodes]
 
 
-def _targets(net: VelocityNet, problem: Problem, state: Carried, nodes: list[float], through: bool
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Carried]:
+def _targets(net: VelocityNet, problem: Problem, state: Carried, nodes: list[float], through: bool,
+             cfg=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Carried]:
     """One rollout of `state` through the nodes of a slab: the stacked positions X (K, n, d), the Landau drift
     U[X, s] (K, n, d) of the carried scores s, the node times (K, 1, 1) and the state at the slab's end; through=True
     keeps the graph of the path in X and U (gradient through the positions and the carried scores), else all
-    are detached."""
+    are detached. cfg's drift_estimator and conserve (solvers.neural_flow_drift) pick the drift and the flow's
+    field ('pairs' and 'none' when cfg is None)."""
+    estimator, conserve = getattr(cfg, "drift_estimator", "pairs"), getattr(cfg, "conserve", "none")
     if through:
         state = Carried(state.x.detach().requires_grad_(True), state.log_f, state.score, state.log_det)
-    states = carry(net.field, state, nodes, create_graph=through)
+    states = carry(flow_field(net, conserve), state, nodes, create_graph=through)
     x = torch.stack([s.x for s in states])
     score = torch.stack([s.score for s in states])
     with torch.set_grad_enabled(through):
-        u = drift(x, score, problem.gamma, problem.C)
+        u = landau_drift(x, score, problem.gamma, problem.C, estimator)
     times = torch.tensor(nodes, dtype=x.dtype, device=x.device).view(-1, 1, 1)
     return x, u, times, states[-1].detach()
 
@@ -244,7 +267,7 @@ def _fit_slab(net: VelocityNet, problem: Problem, cfg, state: Carried, nodes: li
     for it in range(cfg.iters):
         for p in params:
             p.requires_grad_(through)
-        x, u, times, _ = _targets(net, problem, state, nodes, through)
+        x, u, times, _ = _targets(net, problem, state, nodes, through, cfg)
         for p in params:
             p.requires_grad_(True)
         for _ in range(1 if through else cfg.inner):
@@ -260,7 +283,7 @@ def _fit_slab(net: VelocityNet, problem: Problem, cfg, state: Carried, nodes: li
         out.append({"phys": phys, "signal": signal})
     for p in params:
         p.requires_grad_(False)
-    return out, _targets(net, problem, state, nodes, False)[3]
+    return out, _targets(net, problem, state, nodes, False, cfg)[3]
 
 
 def _train(problem, cfg, seed, device, key, directory: Path | None) -> TrainedFlow:
@@ -296,4 +319,5 @@ def _train(problem, cfg, seed, device, key, directory: Path | None) -> TrainedFl
                 torch.save(ckpt, tmp)
     if trained_here:
         seconds += time.perf_counter() - t_session
-    return TrainedFlow(net, key, cfg.iters, seconds, trained_here, history, nets, slabs)
+    return TrainedFlow(net, key, cfg.iters, seconds, trained_here, history, nets, slabs,
+                       getattr(cfg, "conserve", "none"))
