@@ -122,26 +122,28 @@ def characteristics_path(problem: Problem, rtol: float = 1e-10, atol: float = 1e
 
 def carried_path(trained, problem: Problem, eps: float = 0.0) -> FlowPath:
     """The FlowPath of a trained neural_flow (solvers.neural_flow_training.TrainedFlow): the RK4 flow of its slab
-    networks in float64 on its own nodes (`grid`: every slab's nodes in turn, the slab boundary listed twice, once
+    fields in float64 on its own nodes (`grid`: every slab's nodes in turn, the slab boundary listed twice, once
     with each slab's velocity); x, s and det = exp(log det J) carried from the start state of f0 (or of its
-    mollified start of width eps: solvers.neural_flow_training.start_state), u = u_theta(x, t) of the slab's
-    network. det > 0 by construction. `push` moves positions only and returns them at the requested nodes."""
+    mollified start of width eps: solvers.neural_flow_training.start_state), u the slab's field at x. det > 0 by
+    construction. `push` moves positions only and returns them at the requested nodes. With conserve='affine' the
+    field's correction is computed over the ensemble it moves (solvers.neural_flow_drift): the cell's particles in
+    `states` (the solver's own flow), the fresh samples in `push` (the same method at that sample size)."""
     from solvers.characteristics_rk4 import carry, transport
     from solvers.neural_flow_training import start_state
 
-    nets = trained.slab_nets(torch.float64)
-    grid = [t for slab in trained.slabs for t in slab]
     f64 = torch.float64
+    fields, velocities = trained.slab_fields(f64), trained.slab_velocities(f64)
+    grid = [t for slab in trained.slabs for t in slab]
 
     def states(v, times):
         if list(times) != grid:
             raise ValueError("a neural_flow path is evaluated on its own RK4 nodes only (FlowPath.grid)")
         state, out = start_state(problem, v.to("cpu", f64), eps), []
-        for slab, net in zip(trained.slabs, nets):
-            carried = carry(net.field, state, slab)
+        for slab, field, velocity in zip(trained.slabs, fields, velocities):
+            carried = carry(field, state, slab)
             for t, st in zip(slab, carried):
                 with torch.no_grad():
-                    u = net(st.x, t)
+                    u = velocity(st.x, t)
                 out.append(FlowState(float(t), st.x.detach(), u.detach(), st.score.detach(),
                                      torch.exp(st.log_det.detach())))
             state = carried[-1].detach()
@@ -149,8 +151,8 @@ def carried_path(trained, problem: Problem, eps: float = 0.0) -> FlowPath:
 
     def push(v, times):
         x, at = v.to("cpu", f64), {}
-        for slab, net in zip(trained.slabs, nets):
-            moved = transport(net, x, slab)
+        for slab, velocity in zip(trained.slabs, velocities):
+            moved = transport(velocity, x, slab)
             at.update(zip(slab, moved))
             x = moved[-1]
         missing = [t for t in times if t not in at]

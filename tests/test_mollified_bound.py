@@ -130,9 +130,11 @@ def test_carried_path_is_the_solvers_flow():
     states = path.states(traj.initial, path.grid)
     for t, x in zip(traj.times, traj.particles):
         assert torch.allclose(states[path.grid.index(t)].x, x, rtol=0, atol=1e-12)
-    nets = trained.slab_nets(f64)
+    velocities = trained.slab_velocities(f64)
     k = len(trained.slabs[0])  # the first node of slab 2, listed after slab 1's end
-    assert torch.equal(states[k].u, nets[1](states[k].x, path.grid[k]))
+    assert torch.equal(states[k].u, velocities[1](states[k].x, path.grid[k]))
+    # the affine correction (the default) keeps the ensemble's momentum: the velocities sum to 0
+    assert trained.conserve == "affine" and float(states[k].u.sum(0).abs().max()) < 1e-12
     assert all(bool((s.det > 0).all()) for s in states)
     pushed = path.push(traj.initial, [traj.times[-1]])[0]
     assert torch.allclose(pushed, traj.particles[-1], rtol=0, atol=1e-10)
