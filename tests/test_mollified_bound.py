@@ -148,14 +148,15 @@ def test_carried_path_is_the_solvers_flow():
 
 
 class _Shift(torch.nn.Module):
-    """Phi(v, t) = v + (0.3, 0): u = 0, J = I, W2(mu_0^eps, f0_eps) = 0.3 exactly."""
+    """Phi(v, t) = v + (0.3 + 0.1 t, 0): u = (0.1, 0), J = I, W2(mu_0^eps, f0_eps) = 0.3 exactly at t0 = 0 (and more
+    at any later node)."""
 
     def forward(self, v, t):
-        return v + torch.tensor([0.3, 0.0], dtype=v.dtype) + 0 * t
+        return v + torch.stack([0.3 + 0.1 * t.reshape(()), 0 * t.reshape(())]).to(v.dtype)
 
 
 def test_every_term_of_the_mollified_bound_of_a_shifted_map():
-    """Phi = v + c: w2_initial = |c| = 0.3 (Phi_0 moves every particle by c), map_gap = start_gap (a shift moves
+    """Phi = v + c(t): w2_initial = |c(t0)| = 0.3 (Phi_0 moves every particle by it), map_gap = start_gap (a shift moves
     both couplings alike), residual_integral = bound - map_gap - start_gap - w2_initial is the residual series of the
     restarted path from 0, and mc_se adds the series' s.e. and the two couplings' s.e."""
     import dataclasses
