@@ -50,7 +50,7 @@ class FlowPath:
     #: (the end of one training slab and the start of the next), and `states` must be given exactly that list
     grid: list[float] | None = None
     #: the same map with the score of f0's mollified start of width eps (Problem.mollified_start) in place of f0's:
-    #: mu_t^eps = Phi_t # f0_eps, whose score it carries or computes (None: the map cannot restart; exact characteristics)
+    #: mu_t^eps = Phi_t # f0_eps, whose score it carries or computes (None: it cannot restart, e.g. the exact ones)
     with_start: Callable[[float], "FlowPath"] | None = None
     #: the width of the mollified start this path's score already starts from (neural_flow's mollify_eps; 0: f0's)
     start_eps: float = 0.0

@@ -45,8 +45,8 @@ from infra import seeds
 from infra.rows import CertificateRow
 from problems import Problem, make_generator, maxwell_covariance
 
-from certificates.a_posteriori import (M_MOMENTS, emd_w2, gelbrich_w2, radial_lower_bound, time_grid,
-                                       w2_residual_series)
+from certificates.a_posteriori import (M_MOMENTS, emd_w2, gelbrich_w2, holds_against, radial_lower_bound,
+                                       time_grid, w2_residual_series)
 from certificates.flow_path import FlowState
 
 #: rows of y at a time in the kernel sums (memory CHUNK x N float64)
@@ -186,7 +186,8 @@ def certify_particles(pp: ParticlePath, problem: Problem, judged: Problem | None
             consts.update(gelbrich=gel, gelbrich_floor=g_floor)
         consts["observed_lower"] = lower
         rows.append(CertificateRow(t, f"w2_residual:{pp.label}", float(bound[k]), obs["observed"],
-                                   holds=bool(bound[k] + 3 * (se[k] + qerr[k]) >= lower), on_snapshot=True,
+                                   holds=holds_against(float(bound[k]), float(se[k]), float(qerr[k]), lower),
+                                   on_snapshot=True,
                                    mc_se=float(se[k]), constants=consts).to_json())
     return rows
 

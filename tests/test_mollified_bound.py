@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 from scipy import integrate
 
-from certificates.a_posteriori import (MOLLIFY_WIDTHS, certify_flow, coupling_cost, mollified_w2_bound, radial_w2,
-                                       time_grid, w2_residual_series)
+from certificates.a_posteriori import (MOLLIFY_WIDTHS, certify_flow, coupling_cost, holds_against, mollified_w2_bound,
+                                       radial_w2, time_grid, w2_residual_series)
 from certificates.flow_path import carried_path, network_path
 from problems import get_problem
 
@@ -199,3 +199,10 @@ def test_a_map_that_cannot_restart_keeps_the_plain_bound_labelled_conditional():
     rows = certify_flow(path, p, None, p.sample(100, 1), 0, intervals=2, m_moments=300)
     assert [r["certificate"] for r in rows] == ["w2_residual:conditional"]
     assert not any(k.startswith("mollified_") for k in rows[0])
+
+
+def test_holds_against_is_the_three_se_rule():
+    """bound + 3 (mc_se + quad_err) >= lower, at the edge both ways (binary fractions: exact in float)."""
+    assert holds_against(0.25, 0.0625, 0.0625, 0.625)
+    assert not holds_against(0.25, 0.0625, 0.0625, 0.625 + 2**-40)
+    assert holds_against(1.0, 0.0, 0.0, 1.0) and not holds_against(1.0, 0.0, 0.0, 1.0 + 2**-40)
