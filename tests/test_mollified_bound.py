@@ -126,7 +126,11 @@ def test_carried_path_is_the_solvers_flow():
     cfg, trained = _smoke_flow(p)
     path = carried_path(trained, p)
     assert path.grid == [t for slab in trained.slabs for t in slab] and len(path.grid) > len(set(path.grid))
+    assert path.start_eps == 0.0 and path.with_start is None  # bkw2d declares no mollified start
     traj = NeuralFlow(cfg).solve(p, seed=0)
+    from certificates.flow_path import flow_path_of
+    found = flow_path_of(traj, p, cfg, 0, None)  # the cell's map: the same flow, reloaded from the in-process memo
+    assert found.source == path.source and found.grid == path.grid
     states = path.states(traj.initial, path.grid)
     for t, x in zip(traj.times, traj.particles):
         assert torch.allclose(states[path.grid.index(t)].x, x, rtol=0, atol=1e-12)
@@ -206,3 +210,16 @@ def test_holds_against_is_the_three_se_rule():
     assert holds_against(0.25, 0.0625, 0.0625, 0.625)
     assert not holds_against(0.25, 0.0625, 0.0625, 0.625 + 2**-40)
     assert holds_against(1.0, 0.0, 0.0, 1.0) and not holds_against(1.0, 0.0, 0.0, 1.0 + 2**-40)
+
+
+def test_carried_path_of_truncated2d_restarts_from_other_widths():
+    """neural_flow on truncated2d (smoke) carries its score from the mollified start of its own width: the path says
+    so (start_eps) and can restart at another width, whose carried score at t0 is that width's."""
+    p = get_problem("truncated2d")
+    cfg, trained = _smoke_flow(p)
+    path = carried_path(trained, p, cfg.mollify_eps)
+    assert cfg.mollify_eps == 0.05 and path.start_eps == 0.05 and path.with_start is not None
+    other = path.with_start(0.2)
+    v = p.sample(50, 9)
+    s0 = other.states(v, other.grid)[0].s
+    assert other.start_eps == 0.2 and torch.allclose(s0, p.mollified_start(0.2).score(v), atol=1e-12)
