@@ -221,7 +221,7 @@ def coupling_cost(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
 
 
 def mollified_w2_bound(path: FlowPath, problem: Problem, v0: torch.Tensor, big: torch.Tensor, grid, snaps,
-                       widths=MOLLIFY_WIDTHS) -> list[dict]:
+                       widths=MOLLIFY_WIDTHS, moved_big: list[torch.Tensor] | None = None) -> list[dict]:
     """Per snapshot t (in `snaps`), the W2 residual bound of a map Phi of an f0 with a jump (Problem.mollified_start),
     through its mollification f0_eps (T: the declared map with T#f0 = f0_eps; mu^eps_t = Phi_t # f0_eps, its score
     finite):
@@ -230,11 +230,12 @@ def mollified_w2_bound(path: FlowPath, problem: Problem, v0: torch.Tensor, big: 
                                 + int_0^t || u - U[mu^eps] ||_{L2(mu^eps)} ds      (v ~ f0; gamma = 0: W2 contraction),
 
     the residual on the particles T(v0) (v0 (N, d)), the couplings on the fresh samples big (M, d). Minimised over
-    the widths eps (the map's own start width alone where its score already starts from one). Each dict: bound,
-    mc_se, quad_err, eps, map_gap, start_gap, w2_initial, residual_integral."""
+    the widths eps (the map's own start width alone where its score already starts from one). moved_big: big pushed
+    to `snaps` by the map (path.push) where the caller has it. Each dict: bound, mc_se, quad_err, eps, map_gap,
+    start_gap, w2_initial, residual_integral."""
     best: dict[float, dict] = {}
     widths = (path.start_eps,) if path.start_eps > 0 else widths
-    moved_big = None
+    moved_big = path.push(big, snaps) if moved_big is None else moved_big
     for eps in widths:
         start = problem.mollified_start(eps)
         mpath = path if eps == path.start_eps else path.with_start(eps)
@@ -243,7 +244,6 @@ def mollified_w2_bound(path: FlowPath, problem: Problem, v0: torch.Tensor, big: 
         w2_init = coupling_cost(states[0].x, v_eps)[0]
         start_gap, start_se = coupling_cost(big, big_eps)
         bound, se, qerr, _ = w2_residual_series(states, problem.gamma, problem.C, w2_init + start_gap)
-        moved_big = moved_big if moved_big is not None else path.push(big, snaps)
         for t, a, b in zip(snaps, moved_big, mpath.push(big_eps, snaps)):
             k = grid.index(t)
             gap, gap_se = coupling_cost(a, b)
@@ -281,7 +281,7 @@ def certify_flow(path: FlowPath, problem: Problem, judged: Problem | None, v0: t
     big = problem.sample(m_moments, seeds.AP_FRESH.seed(seed, 1))
     pushed_big = path.push(big, snaps)
     jump = problem.mollified_start(1.0) is not None and path.with_start is not None
-    mollified = mollified_w2_bound(path, problem, v0, big, grid, snaps) if jump else None
+    mollified = mollified_w2_bound(path, problem, v0, big, grid, snaps, moved_big=pushed_big) if jump else None
     exact_big = path_exact = None
     if problem.has_exact_solution:
         from problems.cases.characteristics import integrate_characteristics
